@@ -1,0 +1,125 @@
+//! Authentication and throttling middleware.
+//!
+//! `authenticate` resolves `X-API-Key` or `Authorization: Bearer` into a
+//! [`Principal`] for the handlers, and applies the per-key and per-enterprise
+//! limits to keys. The throttles guard the unauthenticated routes per client IP,
+//! before any body is read or password hashed.
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::extract::{client_ip, peer_ip, AppState};
+use super::rate_limit_headers::{denied_error, insert_allowed};
+use crate::service::rate_limit::{Bucket, Policy};
+use crate::service::{api_keys, sessions};
+use crate::AppError;
+
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: Next) -> Response {
+    let ip = client_ip(
+        req.headers(),
+        peer_ip(req.extensions()),
+        &svc.config.trusted_proxies,
+    );
+    let api_key = req
+        .headers()
+        .get(API_KEY_HEADER)
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    if let Some(raw) = api_key {
+        let auth = match api_keys::authenticate(&svc, &raw, ip).await {
+            Ok(auth) => auth,
+            Err(e) => return e.into_response(),
+        };
+        let enterprise = auth.principal.enterprise();
+        let key = match &auth.principal {
+            crate::service::access::Principal::ApiKey { key, .. } => *key,
+            crate::service::access::Principal::User { .. } => {
+                return AppError::unauthenticated().into_response()
+            }
+        };
+        let allowed = match svc.limits.check(Bucket::ApiKey(key), auth.key_policy) {
+            Ok(allowed) => allowed,
+            Err(denied) => {
+                tracing::info!(key_id = %key, "request refused by the per-key rate limit");
+                return denied_error(denied).into_response();
+            }
+        };
+        if let Err(denied) = svc
+            .limits
+            .check(Bucket::Enterprise(enterprise), auth.enterprise_policy)
+        {
+            tracing::info!(%enterprise, "request refused by the per-enterprise rate limit");
+            return denied_error(denied).into_response();
+        }
+        req.extensions_mut().insert(auth.principal);
+        let mut response = next.run(req).await;
+        insert_allowed(response.headers_mut(), &allowed);
+        return response;
+    }
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_string());
+    let Some(token) = bearer else {
+        return AppError::unauthenticated().into_response();
+    };
+    match sessions::authenticate(&svc, &token).await {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn throttle(
+    svc: &AppState,
+    req: Request,
+    next: Next,
+    bucket: fn(std::net::IpAddr) -> Bucket,
+    policy: Policy,
+) -> Response {
+    let Some(ip) = client_ip(
+        req.headers(),
+        peer_ip(req.extensions()),
+        &svc.config.trusted_proxies,
+    ) else {
+        return next.run(req).await;
+    };
+    match svc.limits.check(bucket(ip), policy) {
+        Ok(allowed) => {
+            let mut response = next.run(req).await;
+            insert_allowed(response.headers_mut(), &allowed);
+            response
+        }
+        Err(denied) => {
+            tracing::warn!(%ip, policy = policy.name, "request refused by the per-IP rate limit");
+            denied_error(denied).into_response()
+        }
+    }
+}
+
+pub async fn throttle_login(State(svc): State<AppState>, req: Request, next: Next) -> Response {
+    let policy = Policy::per_minute(
+        "login-per-ip",
+        svc.config.rate_limit.login_per_ip_per_minute,
+    );
+    throttle(&svc, req, next, Bucket::LoginIp, policy).await
+}
+
+pub async fn throttle_register(State(svc): State<AppState>, req: Request, next: Next) -> Response {
+    let policy = Policy {
+        name: "register-per-ip",
+        limit: svc.config.rate_limit.register_per_ip_per_hour,
+        window: std::time::Duration::from_secs(3600),
+    };
+    throttle(&svc, req, next, Bucket::RegisterIp, policy).await
+}

@@ -1,0 +1,91 @@
+//! `AppError` → HTTP: one JSON shape, `{"error": {"code", "message", "details"}}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::rate_limit_headers;
+use crate::error::retry_after_secs;
+use crate::AppError;
+
+pub fn status_of(error: &AppError) -> StatusCode {
+    match error {
+        AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+        AppError::Conflict { .. } => StatusCode::CONFLICT,
+        AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub fn error_body(status: StatusCode, code: &str, message: &str, details: Value) -> Response {
+    let body = json!({ "error": { "code": code, "message": message, "details": details } });
+    (status, Json(body)).into_response()
+}
+
+fn public_message(error: &AppError) -> String {
+    match error {
+        AppError::BadRequest { message, .. }
+        | AppError::Unauthenticated { message, .. }
+        | AppError::Forbidden { message, .. }
+        | AppError::Conflict { message, .. } => message.clone(),
+        AppError::Validation(fields) => match fields.as_slice() {
+            [one] => one.message.clone(),
+            many => format!("{} fields are invalid", many.len()),
+        },
+        AppError::NotFound { resource } => format!("No such {resource}"),
+        AppError::PayloadTooLarge { limit } => {
+            format!("The request body exceeds the limit of {limit} bytes")
+        }
+        AppError::UnsupportedMediaType => "Send the body as application/json".into(),
+        AppError::RateLimited { retry_after, .. } => {
+            format!(
+                "Too many requests; retry in {} s",
+                retry_after_secs(*retry_after)
+            )
+        }
+        // The cause stays in the log; the client gets the request id header to quote.
+        AppError::Unavailable(_) => "The service is temporarily unavailable; retry shortly".into(),
+        AppError::Internal(_) => {
+            "Internal error; quote the x-request-id header when reporting it".into()
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = status_of(&self);
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut response = error_body(status, self.code(), &public_message(&self), self.details());
+        let headers = response.headers_mut();
+        match &self {
+            AppError::Unauthenticated { .. } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"enterprise-sync\""),
+                );
+            }
+            AppError::RateLimited {
+                retry_after,
+                policy,
+                limit,
+                window_secs,
+            } => {
+                let secs = retry_after_secs(*retry_after);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                rate_limit_headers::insert(headers, policy, *limit, *window_secs, 0, secs);
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,52 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::extract::AppState;
+use crate::AppError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers both a read and a write round trip.
+async fn readyz(State(svc): State<AppState>) -> impl IntoResponse {
+    let read = svc
+        .db
+        .read(|conn| {
+            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(AppError::from)
+        })
+        .await;
+    let write = svc
+        .db
+        .write(|txn| {
+            txn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(AppError::from)
+        })
+        .await;
+    let database = if read.is_ok() && write.is_ok() {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    let status = if database == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "status": database, "checks": { "database": database } })),
+    )
+}

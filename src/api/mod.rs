@@ -1,0 +1,118 @@
+//! HTTP: axum routes, extractors, authentication, and errors → responses.
+//! Handlers stay thin: check the caller's capability, parse, call `service`.
+
+mod accounts;
+mod api_keys;
+mod audit;
+pub mod auth;
+mod directory;
+pub mod error;
+pub mod extract;
+mod health;
+mod pagination;
+pub mod rate_limit_headers;
+mod sessions;
+mod sync;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use extract::AppState;
+
+use crate::AppError;
+
+/// The whole HTTP application; `serve` and the tests share it.
+pub fn app(state: AppState) -> Router {
+    let http = state.config.http.clone();
+    let authenticated = Router::new()
+        .merge(sessions::router())
+        .merge(api_keys::router())
+        .merge(directory::router())
+        .merge(sync::router())
+        .merge(audit::router())
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+
+    Router::new()
+        .merge(health::router())
+        .merge(accounts::router(state.clone()))
+        .merge(sessions::public_router(state.clone()))
+        .merge(authenticated)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(http.max_body_bytes))
+        // Each `.layer` wraps the ones before it: the last is outermost.
+        .layer(RequestBodyLimitLayer::new(http.max_body_bytes))
+        .layer(GlobalConcurrencyLimitLayer::new(http.max_concurrent_requests))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(http.request_timeout_secs),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(map_response(json_for_bare_errors))
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::internal("handler panicked").into_response()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            // The path only: query strings are the caller's business.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound { resource: "route" }
+}
+
+/// Layers below the router (body limit, timeout, method routing) answer with
+/// empty bodies; give them the same JSON error shape as everything else.
+async fn json_for_bare_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large"),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This method is not allowed on this path",
+        ),
+        _ => ("http_error", status.canonical_reason().unwrap_or("error")),
+    };
+    let mut replaced = error::error_body(status, code, message, serde_json::Value::Null);
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            replaced.headers_mut().insert(name, value.clone());
+        }
+    }
+    replaced
+}

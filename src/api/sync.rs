@@ -1,0 +1,64 @@
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::extract::{AppState, Auth, QueryParams};
+use super::pagination;
+use crate::domain::Scope;
+use crate::service::sync_status;
+use crate::store::sync_logs::SyncLogFilter;
+use crate::AppError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/enterprise/sync-status", get(status))
+        .route("/api/enterprise/sync-logs", get(logs))
+}
+
+async fn status(
+    State(svc): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<impl IntoResponse, AppError> {
+    let ctx = principal.require_scope(Scope::SyncRead)?;
+    Ok(Json(sync_status::status(&svc, &ctx).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+    operation: Option<String>,
+    status: Option<String>,
+    sync_type: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+async fn logs(
+    State(svc): State<AppState>,
+    Auth(principal): Auth,
+    QueryParams(query): QueryParams<LogQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    let ctx = principal.require_scope(Scope::SyncRead)?;
+    let mut errors = Vec::new();
+    let limit = pagination::limit(query.limit, &mut errors);
+    let before = pagination::cursor(query.cursor.as_deref(), &mut errors);
+    let since = pagination::time("since", query.since.as_deref(), &mut errors);
+    let until = pagination::time("until", query.until.as_deref(), &mut errors);
+    pagination::finish(errors)?;
+    let filter = SyncLogFilter {
+        runs_only: false,
+        operation: query.operation,
+        status: query.status,
+        sync_type: query.sync_type,
+        since,
+        until,
+    };
+    let page = sync_status::logs(&svc, &ctx, filter, before, limit).await?;
+    Ok(Json(
+        json!({ "data": page.logs, "next_cursor": page.next_cursor }),
+    ))
+}

@@ -1,0 +1,88 @@
+//! The administrative subcommands other than `serve`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::{unknown_env_vars, Config};
+use crate::service::audit::{verify_chain, ChainCheck};
+use crate::service::secrets::Secrets;
+
+/// `migrate`: applies pending migrations and prints the schema version.
+pub fn migrate(config: &Config) -> anyhow::Result<i64> {
+    let db = crate::server::open_database(config)?;
+    db.close();
+    let conn = rusqlite::Connection::open(config.database_path())?;
+    let version: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(version)
+}
+
+/// `check-config`: validates the configuration and what it points at; returns
+/// the lines to print, or the first problem.
+pub fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
+    let mut report = Vec::new();
+    for name in unknown_env_vars() {
+        report.push(format!(
+            "warning: {name} is not a configuration variable and is ignored"
+        ));
+    }
+    let data_dir = &config.data_dir;
+    if data_dir.exists() {
+        let probe = data_dir.join(".check-config");
+        std::fs::write(&probe, b"").with_context(|| {
+            format!("the data directory {} is not writable", data_dir.display())
+        })?;
+        let _ = std::fs::remove_file(probe);
+    } else {
+        report.push(format!(
+            "note: the data directory {} will be created at start",
+            data_dir.display()
+        ));
+    }
+    for (what, path) in [
+        ("JWT secret", config.jwt_secret_path()),
+        ("API key pepper", config.pepper_path()),
+    ] {
+        if path.exists() {
+            report.push(format!("{what}: {} (present)", path.display()));
+        } else {
+            report.push(format!(
+                "{what}: {} (will be generated at first start)",
+                path.display()
+            ));
+        }
+    }
+    if config.jwt_secret_path().exists() && config.pepper_path().exists() {
+        Secrets::load(config, false).context("while reading the secret files")?;
+    }
+    report.push(format!("listen: {}", config.listen));
+    report.push(format!("database: {}", config.database_path().display()));
+    Ok(report)
+}
+
+/// `verify-audit`: walks the audit chain; `Err` names the first broken link.
+pub fn verify_audit(database: &Path) -> anyhow::Result<u64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("while opening {}", database.display()))?;
+    match verify_chain(&conn)? {
+        ChainCheck::Intact { rows } => Ok(rows),
+        ChainCheck::Broken { seq, reason } => {
+            anyhow::bail!("audit chain broken at seq {seq}: {reason}")
+        }
+    }
+}
+
+/// `healthcheck`: exit status for probes.
+pub fn healthcheck(config: &Config, timeout: Duration) -> anyhow::Result<()> {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    crate::healthcheck::check(addr, timeout).map_err(anyhow::Error::msg)
+}

@@ -1,0 +1,364 @@
+//! Configuration: embedded defaults → TOML file → `ENTERPRISE_SYNC_*` environment
+//! variables → command-line flags. Nested keys use a double underscore in the
+//! environment: `[rate_limit] per_key_per_minute` is
+//! `ENTERPRISE_SYNC_RATE_LIMIT__PER_KEY_PER_MINUTE`.
+//! `packaging/config.example.toml` documents every key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "ENTERPRISE_SYNC_";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Peers whose `X-Forwarded-For` is believed (a reverse proxy on the same host).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Whether `POST /api/enterprise/register` is open.
+    pub allow_registration: bool,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub api_keys: ApiKeysConfig,
+    pub rate_limit: RateLimitConfig,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub max_concurrent_requests: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Defaults to `<data_dir>/enterprise-sync.db`.
+    pub path: Option<PathBuf>,
+    pub read_connections: usize,
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// 32+ random bytes. Defaults to `$CREDENTIALS_DIRECTORY/jwt-secret` when
+    /// systemd provides it, else `<data_dir>/secrets/jwt-secret` (created on first start).
+    pub jwt_secret_file: Option<PathBuf>,
+    /// Argon2 hashes running at once; each holds ~19 MiB.
+    pub max_concurrent_hashes: usize,
+    /// Consecutive failed logins before an account is locked for a while.
+    pub lockout_threshold: u32,
+    pub lockout_max_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeysConfig {
+    /// HMAC pepper for stored key hashes; same lookup rules as `jwt_secret_file`
+    /// with the name `api-key-pepper`.
+    pub pepper_file: Option<PathBuf>,
+    pub default_expiry_days: u32,
+    pub max_expiry_days: u32,
+    pub usage_flush_secs: u64,
+    pub cache_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub per_key_per_minute: u32,
+    pub per_enterprise_per_minute: u32,
+    pub login_per_ip_per_minute: u32,
+    pub register_per_ip_per_hour: u32,
+    pub prune_interval_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            log_format: LogFormat::Text,
+            trusted_proxies: Vec::new(),
+            allow_registration: true,
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+            api_keys: ApiKeysConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            max_concurrent_requests: 512,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: None,
+            read_connections: 4,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            issuer: "enterprise-sync".into(),
+            audience: "enterprise-sync".into(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 14 * 24 * 3600,
+            jwt_secret_file: None,
+            max_concurrent_hashes: 2,
+            lockout_threshold: 10,
+            lockout_max_secs: 3600,
+        }
+    }
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        ApiKeysConfig {
+            pepper_file: None,
+            default_expiry_days: 90,
+            max_expiry_days: 730,
+            usage_flush_secs: 60,
+            cache_ttl_secs: 5,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_key_per_minute: 100,
+            per_enterprise_per_minute: 600,
+            login_per_ip_per_minute: 10,
+            register_per_ip_per_hour: 5,
+            prune_interval_secs: 300,
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &CliOverrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                "rate_limit.per_key_per_minute",
+                self.rate_limit.per_key_per_minute,
+            ),
+            (
+                "rate_limit.per_enterprise_per_minute",
+                self.rate_limit.per_enterprise_per_minute,
+            ),
+            (
+                "rate_limit.login_per_ip_per_minute",
+                self.rate_limit.login_per_ip_per_minute,
+            ),
+            (
+                "rate_limit.register_per_ip_per_hour",
+                self.rate_limit.register_per_ip_per_hour,
+            ),
+            ("auth.lockout_threshold", self.auth.lockout_threshold),
+            (
+                "api_keys.default_expiry_days",
+                self.api_keys.default_expiry_days,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
+        if self.api_keys.default_expiry_days > self.api_keys.max_expiry_days {
+            return Err(ConfigError::Invalid(
+                "api_keys.default_expiry_days exceeds api_keys.max_expiry_days".into(),
+            ));
+        }
+        if self.auth.max_concurrent_hashes == 0 || self.database.read_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "auth.max_concurrent_hashes and database.read_connections must be at least 1"
+                    .into(),
+            ));
+        }
+        if self.auth.access_token_ttl_secs < 60 || self.auth.access_token_ttl_secs > 3600 {
+            return Err(ConfigError::Invalid(
+                "auth.access_token_ttl_secs must be between 60 and 3600".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.database
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("enterprise-sync.db"))
+    }
+
+    /// Where a secret lives: the configured file, else a systemd credential of
+    /// that name, else `<data_dir>/secrets/<name>`.
+    pub fn secret_path(&self, configured: Option<&Path>, name: &str) -> PathBuf {
+        if let Some(path) = configured {
+            return path.to_path_buf();
+        }
+        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+            let candidate = Path::new(&dir).join(name);
+            if candidate.exists() {
+                return candidate;
+            }
+        }
+        self.data_dir.join("secrets").join(name)
+    }
+
+    pub fn jwt_secret_path(&self) -> PathBuf {
+        self.secret_path(self.auth.jwt_secret_file.as_deref(), "jwt-secret")
+    }
+
+    pub fn pepper_path(&self) -> PathBuf {
+        self.secret_path(self.api_keys.pepper_file.as_deref(), "api-key-pepper")
+    }
+}
+
+/// `ENTERPRISE_SYNC_*` variables that name no configuration key: almost always a
+/// typo that would otherwise be ignored without a word.
+pub fn unknown_env_vars() -> Vec<String> {
+    let known = known_env_vars();
+    std::env::vars()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with(ENV_PREFIX) && !known.contains(name))
+        .collect()
+}
+
+fn known_env_vars() -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(serde_json::Value::Object(top)) = serde_json::to_value(Config::default()) {
+        for (key, value) in top {
+            names.push(format!("{ENV_PREFIX}{}", key.to_uppercase()));
+            if let serde_json::Value::Object(section) = value {
+                for sub in section.keys() {
+                    names.push(format!(
+                        "{ENV_PREFIX}{}__{}",
+                        key.to_uppercase(),
+                        sub.to_uppercase()
+                    ));
+                }
+            }
+        }
+    }
+    // Nested optional keys are absent from the serialised defaults.
+    for extra in [
+        "DATABASE__PATH",
+        "AUTH__JWT_SECRET_FILE",
+        "API_KEYS__PEPPER_FILE",
+        "LOG",
+    ] {
+        names.push(format!("{ENV_PREFIX}{extra}"));
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[rate_limit]\nper_key_per_minute = 50\n",
+        )
+        .unwrap();
+        let overrides = CliOverrides {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            data_dir: None,
+        };
+        let config = Config::load(Some(&file), &overrides).unwrap();
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.rate_limit.per_key_per_minute, 50);
+        assert_eq!(config.rate_limit.per_enterprise_per_minute, 600);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[rate_limit]\nper_key_per_minit = 50\n").unwrap();
+        let err = Config::load(Some(&file), &CliOverrides::default()).unwrap_err();
+        assert!(err.to_string().contains("per_key_per_minit"), "{err}");
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[rate_limit]\nper_key_per_minute = 0\n").unwrap();
+        assert!(Config::load(Some(&file), &CliOverrides::default()).is_err());
+    }
+}

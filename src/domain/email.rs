@@ -1,0 +1,77 @@
+//! Email normalisation and a deliberately simple validity check: HR exports are
+//! full of stray spaces and capitals, and an address is only truly checked by
+//! delivering to it.
+
+/// Trims and lower-cases the whole address. Local parts are case-sensitive in
+/// theory (RFC 5321) but no mail system in use treats them so, and two accounts
+/// differing only by case would be a support nightmare.
+pub fn normalize(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
+pub const MAX_LEN: usize = 254;
+
+/// Why a (normalised) address is refused, or `None` when it is acceptable.
+pub fn problem(email: &str) -> Option<&'static str> {
+    if email.is_empty() {
+        return Some("is required");
+    }
+    if email.len() > MAX_LEN {
+        return Some("is longer than 254 characters");
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Some("must contain @");
+    };
+    if local.is_empty() || local.len() > 64 {
+        return Some("has an empty or over-long local part");
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) || local.contains('@') {
+        return Some("contains spaces, control characters or several @");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2
+        || labels.iter().any(|l| {
+            l.is_empty()
+                || l.len() > 63
+                || l.starts_with('-')
+                || l.ends_with('-')
+                || !l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+    {
+        return Some("has an invalid domain");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_case_and_spaces() {
+        assert_eq!(
+            normalize("  Jean.Dupont@Example.COM "),
+            "jean.dupont@example.com"
+        );
+    }
+
+    #[test]
+    fn accepts_ordinary_addresses() {
+        for ok in [
+            "a@b.fr",
+            "jean.dupont+rh@magasin-12.example.com",
+            "élodie@exemple.fr",
+        ] {
+            assert_eq!(problem(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_broken_addresses() {
+        for bad in [
+            "", "plain", "@b.fr", "a@", "a@b", "a b@c.fr", "a@b..fr", "a@-b.fr", "a@b@c.fr",
+        ] {
+            assert!(problem(bad).is_some(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Plain types and validation shared by every layer. Nothing here does I/O.
+
+pub mod api_key_token;
+pub mod audit;
+pub mod email;
+pub mod ids;
+pub mod password;
+pub mod records;
+pub mod scope;
+
+pub use ids::{ApiKeyId, EnterpriseId, StoreId, UserId};
+pub use records::{Enterprise, EnterpriseSyncMode, RecordSyncMode, Role, Store, User};
+pub use scope::Scope;

@@ -1,0 +1,108 @@
+//! The product's records as the rest of the program sees them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{EnterpriseId, StoreId, UserId};
+
+macro_rules! text_enum {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                let text = value.as_str()?;
+                $name::parse(text).ok_or_else(|| rusqlite::types::FromSqlError::Other(
+                    format!("unexpected {} value {text:?}", stringify!($name)).into(),
+                ))
+            }
+        }
+    };
+}
+
+text_enum!(Role {
+    ItAdmin => "it_admin",
+    Manager => "manager",
+    Seller => "seller",
+});
+
+text_enum!(EnterpriseSyncMode {
+    Api => "api",
+    Scim => "scim",
+    File => "file",
+});
+
+text_enum!(RecordSyncMode {
+    ApiSync => "api_sync",
+    ScimSync => "scim_sync",
+    FileSync => "file_sync",
+    Manual => "manual",
+});
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Enterprise {
+    pub id: EnterpriseId,
+    pub company_name: String,
+    pub company_email: String,
+    pub sync_mode: EnterpriseSyncMode,
+    pub scim_enabled: bool,
+    pub seats_purchased: i64,
+    pub rate_limit_per_key_per_minute: Option<u32>,
+    pub rate_limit_per_enterprise_per_minute: Option<u32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A person, without any credential material.
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub enterprise_account_id: EnterpriseId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub store_id: Option<StoreId>,
+    pub manager_id: Option<UserId>,
+    pub external_id: Option<String>,
+    pub sync_mode: RecordSyncMode,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Store {
+    pub id: StoreId,
+    pub enterprise_account_id: EnterpriseId,
+    pub name: String,
+    pub location: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    pub sync_mode: RecordSyncMode,
+    pub gerant_id: Option<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+}

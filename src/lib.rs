@@ -1,0 +1,22 @@
+//! enterprise-sync: the on-premise appliance that provisions store staff and stores
+//! from HR/ERP systems into Retail Performer.
+//!
+//! Layers, with data flowing one way: [`api`] (HTTP) → [`service`] (rules and
+//! transactions) → [`store`] (SQL, one module per table); [`domain`] holds the plain
+//! types and validation every layer shares.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod healthcheck;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod systemd;
+pub mod telemetry;
+
+pub use error::AppError;

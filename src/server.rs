@@ -1,0 +1,180 @@
+//! Start-up and shutdown: open the database (migrations run before the listener
+//! binds), load secrets, serve HTTP, run background work, stop cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::service::secrets::Secrets;
+use crate::service::{api_keys, Services};
+use crate::store::{Db, DbOptions};
+
+pub fn open_database(config: &Config) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "while creating the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let path = config.database_path();
+    Db::open(DbOptions {
+        path: path.clone(),
+        read_connections: config.database.read_connections,
+        busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
+    })
+    .with_context(|| format!("while opening the database {}", path.display()))
+}
+
+/// A running server; tests and `serve` both use it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub services: Arc<Services>,
+    shutdown: CancellationToken,
+    http: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+/// Opens everything and starts listening on `config.listen` (port 0 picks a free one).
+pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running> {
+    let started = Instant::now();
+    let db = open_database(&config)?;
+    let secrets = Secrets::load(&config, true).context("while loading secrets")?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        format!(
+            "while binding {}; is another instance running?",
+            config.listen
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    let services = Arc::new(Services::new(Arc::new(config), db, clock, secrets));
+    let shutdown = CancellationToken::new();
+
+    let app = crate::api::app(services.clone());
+    let stop = shutdown.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+    });
+    let background = vec![
+        spawn_periodic(
+            shutdown.clone(),
+            Duration::from_secs(services.config.api_keys.usage_flush_secs.max(1)),
+            {
+                let services = services.clone();
+                move || {
+                    let services = services.clone();
+                    async move {
+                        if let Err(e) = api_keys::flush_usage(&services).await {
+                            tracing::warn!(error = %e, "flushing API key usage failed");
+                        }
+                    }
+                }
+            },
+        ),
+        spawn_periodic(
+            shutdown.clone(),
+            Duration::from_secs(services.config.rate_limit.prune_interval_secs.max(1)),
+            {
+                let services = services.clone();
+                move || {
+                    let services = services.clone();
+                    async move {
+                        let pruned = services.limits.prune();
+                        tracing::debug!(pruned, "pruned idle rate-limit buckets");
+                    }
+                }
+            },
+        ),
+    ];
+    tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "listening");
+    Ok(Running {
+        addr,
+        services,
+        shutdown,
+        http,
+        background,
+    })
+}
+
+fn spawn_periodic<F, Fut>(stop: CancellationToken, every: Duration, mut task: F) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticker.tick() => task().await,
+            }
+        }
+    })
+}
+
+impl Running {
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, lets requests in flight finish, flushes counters and
+    /// closes the database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let served = self.http.await.context("the HTTP task failed")?;
+        for task in self.background {
+            let _ = task.await;
+        }
+        if let Err(e) = api_keys::flush_usage(&self.services).await {
+            tracing::warn!(error = %e, "final flush of API key usage failed");
+        }
+        let db = self.services.db.clone();
+        tokio::task::spawn_blocking(move || db.close()).await?;
+        served.context("the HTTP server failed")?;
+        tracing::info!("stopped; database closed");
+        Ok(())
+    }
+}
+
+/// `enterprise-sync serve`: runs until SIGTERM or SIGINT.
+pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
+    let running = start(config, clock).await?;
+    crate::systemd::notify("READY=1");
+    wait_for_signal(running.shutdown_token()).await?;
+    crate::systemd::notify("STOPPING=1");
+    tracing::info!("shutting down");
+    running.stop().await
+}
+
+async fn wait_for_signal(stop: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = stop.cancelled() => break,
+            _ = hup.recv() => {
+                // Nothing is reloadable yet; catching SIGHUP keeps `systemctl reload`
+                // from killing the service.
+                tracing::info!("SIGHUP received; configuration changes need a restart");
+            }
+        }
+    }
+    Ok(())
+}

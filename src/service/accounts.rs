@@ -1,0 +1,226 @@
+//! Enterprise registration: the account and its first IT administrator.
+
+use serde::{Deserialize, Serialize};
+
+use super::access::Actor;
+use super::audit::{self, AuditEvent};
+use super::{RequestMeta, Services};
+use crate::domain::audit::{ActorType, Outcome};
+use crate::domain::{
+    email, password, EnterpriseId, EnterpriseSyncMode, RecordSyncMode, Role, UserId,
+};
+use crate::error::FieldError;
+use crate::store::enterprises::NewEnterprise;
+use crate::store::users::NewUser;
+use crate::store::{self, is_unique_violation};
+use crate::AppError;
+
+/// The seed's registration body. Every field is optional here so that a missing
+/// one is reported by name with the others, not as a parse failure.
+#[derive(Debug, Deserialize)]
+pub struct Registration {
+    pub company_name: Option<String>,
+    pub company_email: Option<String>,
+    pub sync_mode: Option<String>,
+    pub it_admin_name: Option<String>,
+    pub it_admin_email: Option<String>,
+    pub it_admin_password: Option<String>,
+    pub seats_purchased: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Registered {
+    pub enterprise_account_id: EnterpriseId,
+    pub it_admin_id: UserId,
+    pub company_name: String,
+    pub sync_mode: EnterpriseSyncMode,
+    pub seats_purchased: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+struct ValidRegistration {
+    company_name: String,
+    company_email: String,
+    sync_mode: EnterpriseSyncMode,
+    admin_name: String,
+    admin_email: String,
+    admin_password: String,
+    seats_purchased: i64,
+}
+
+pub const MAX_SEATS: i64 = 10_000_000;
+
+fn required_text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> String {
+    let value = value.unwrap_or_default().trim().to_string();
+    if value.is_empty() {
+        errors.push(FieldError::new(
+            field,
+            "required",
+            format!("{field} is required"),
+        ));
+    } else if value.chars().count() > max {
+        errors.push(FieldError::new(
+            field,
+            "too_long",
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
+    value
+}
+
+fn checked_email(errors: &mut Vec<FieldError>, field: &str, value: Option<String>) -> String {
+    let normalized = email::normalize(value.as_deref().unwrap_or_default());
+    if let Some(problem) = email::problem(&normalized) {
+        errors.push(FieldError::new(
+            field,
+            "invalid_email",
+            format!("{field} {problem}"),
+        ));
+    }
+    normalized
+}
+
+fn validate(input: Registration) -> Result<ValidRegistration, AppError> {
+    let mut errors = Vec::new();
+    let company_name = required_text(&mut errors, "company_name", input.company_name, 200);
+    let company_email = checked_email(&mut errors, "company_email", input.company_email);
+    let sync_mode = match input.sync_mode.as_deref().map(str::trim) {
+        None | Some("") => EnterpriseSyncMode::Api,
+        Some(mode) => EnterpriseSyncMode::parse(mode).unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                "sync_mode",
+                "invalid_value",
+                "sync_mode must be api, scim or file",
+            ));
+            EnterpriseSyncMode::Api
+        }),
+    };
+    let admin_name = required_text(&mut errors, "it_admin_name", input.it_admin_name, 200);
+    let admin_email = checked_email(&mut errors, "it_admin_email", input.it_admin_email);
+    let admin_password = input.it_admin_password.unwrap_or_default();
+    if let Some(problem) =
+        password::problem(&admin_password, &[&admin_email, &admin_name, &company_name])
+    {
+        errors.push(FieldError::new(
+            "it_admin_password",
+            "weak_password",
+            format!("it_admin_password {problem}"),
+        ));
+    }
+    let seats_purchased = input.seats_purchased.unwrap_or(0);
+    if !(0..=MAX_SEATS).contains(&seats_purchased) {
+        errors.push(FieldError::new(
+            "seats_purchased",
+            "out_of_range",
+            format!("seats_purchased must be between 0 and {MAX_SEATS}"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    Ok(ValidRegistration {
+        company_name,
+        company_email,
+        sync_mode,
+        admin_name,
+        admin_email,
+        admin_password,
+        seats_purchased,
+    })
+}
+
+fn email_taken() -> AppError {
+    AppError::Conflict {
+        code: "email_taken",
+        field: Some("it_admin_email"),
+        message: "An account with this email already exists".into(),
+    }
+}
+
+pub async fn register(
+    svc: &Services,
+    meta: &RequestMeta,
+    input: Registration,
+) -> Result<Registered, AppError> {
+    if !svc.config.allow_registration {
+        return Err(AppError::forbidden(
+            "registration_disabled",
+            "Registration is disabled on this appliance",
+        ));
+    }
+    let valid = validate(input)?;
+    let password_hash = svc.passwords.hash(valid.admin_password.clone()).await?;
+    let now = svc.clock.now();
+    let enterprise = EnterpriseId::generate();
+    let admin = UserId::generate();
+    let meta = meta.clone();
+    let result = svc
+        .db
+        .write(move |txn| {
+            store::enterprises::insert(
+                txn,
+                &NewEnterprise {
+                    id: enterprise,
+                    company_name: &valid.company_name,
+                    company_email: &valid.company_email,
+                    sync_mode: valid.sync_mode,
+                    seats_purchased: valid.seats_purchased,
+                    now,
+                },
+            )?;
+            let inserted = store::users::insert(
+                txn,
+                &NewUser {
+                    id: admin,
+                    enterprise_account_id: enterprise,
+                    email: &valid.admin_email,
+                    name: &valid.admin_name,
+                    role: Role::ItAdmin,
+                    store_id: None,
+                    manager_id: None,
+                    external_id: None,
+                    sync_mode: RecordSyncMode::Manual,
+                    password_hash: Some(&password_hash),
+                    now,
+                },
+            );
+            match inserted {
+                Err(e) if is_unique_violation(&e, "users.email") => return Err(email_taken()),
+                other => other?,
+            }
+            let event = AuditEvent::new(
+                "enterprise.register",
+                Outcome::Success,
+                Actor {
+                    kind: ActorType::User,
+                    id: admin.to_string(),
+                },
+            )
+            .in_enterprise(enterprise)
+            .target("enterprise", enterprise)
+            .changes(serde_json::json!({
+                "sync_mode": valid.sync_mode.as_str(),
+                "seats_purchased": valid.seats_purchased,
+                "it_admin_id": admin,
+            }));
+            audit::append(txn, &event, &meta, now)?;
+            Ok(Registered {
+                enterprise_account_id: enterprise,
+                it_admin_id: admin,
+                company_name: valid.company_name,
+                sync_mode: valid.sync_mode,
+                seats_purchased: valid.seats_purchased,
+                created_at: now,
+            })
+        })
+        .await;
+    if let Ok(registered) = &result {
+        tracing::info!(enterprise = %registered.enterprise_account_id, "enterprise registered");
+    }
+    result
+}

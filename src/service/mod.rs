@@ -1,0 +1,58 @@
+//! Business rules and transactions. Handlers call these; these call `store`.
+
+pub mod access;
+pub mod accounts;
+pub mod api_keys;
+pub mod audit;
+pub mod directory;
+pub mod jwt;
+pub mod passwords;
+pub mod rate_limit;
+pub mod secrets;
+pub mod sessions;
+pub mod sync_status;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::Db;
+
+/// Everything a request may need, built once at start-up.
+pub struct Services {
+    pub config: Arc<Config>,
+    pub clock: SharedClock,
+    pub db: Db,
+    pub passwords: passwords::PasswordHasher,
+    pub tokens: jwt::TokenIssuer,
+    pub api_keys: api_keys::ApiKeyService,
+    pub limits: rate_limit::RateLimits,
+}
+
+impl Services {
+    pub fn new(
+        config: Arc<Config>,
+        db: Db,
+        clock: SharedClock,
+        secrets: secrets::Secrets,
+    ) -> Services {
+        Services {
+            passwords: passwords::PasswordHasher::new(config.auth.max_concurrent_hashes),
+            tokens: jwt::TokenIssuer::new(&secrets.jwt, &config.auth),
+            api_keys: api_keys::ApiKeyService::new(&secrets.api_key_pepper, &config.api_keys),
+            limits: rate_limit::RateLimits::new(clock.clone()),
+            config,
+            clock,
+            db,
+        }
+    }
+}
+
+/// Where a request came from, for the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}

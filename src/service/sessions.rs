@@ -1,0 +1,410 @@
+//! Sign-in for people: login, rotating refresh tokens with reuse detection,
+//! logout, and resolving an access token into a [`Principal`].
+
+use chrono::{DateTime, Utc};
+use ring::digest::{digest, SHA256};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+use super::access::{Actor, Principal};
+use super::audit::{self, AuditEvent};
+use super::passwords::PasswordHasher;
+use super::{RequestMeta, Services};
+use crate::domain::audit::{ActorType, Outcome};
+use crate::domain::{email, password, EnterpriseId, Role, User, UserId};
+use crate::store::refresh_tokens::NewRefreshToken;
+use crate::store::{self, users::LoginRecord};
+use crate::AppError;
+
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionUser {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub enterprise_account_id: EnterpriseId,
+    pub store_id: Option<crate::domain::StoreId>,
+}
+
+impl From<&User> for SessionUser {
+    fn from(user: &User) -> Self {
+        SessionUser {
+            id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            role: user.role,
+            enterprise_account_id: user.enterprise_account_id,
+            store_id: user.store_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub user: SessionUser,
+}
+
+fn user_actor(user: UserId) -> Actor {
+    Actor {
+        kind: ActorType::User,
+        id: user.to_string(),
+    }
+}
+
+fn hash_refresh(token: &str) -> Vec<u8> {
+    digest(&SHA256, token.as_bytes()).as_ref().to_vec()
+}
+
+fn new_refresh_token() -> Result<String, AppError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| AppError::internal("random generator failed"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Inserts a refresh token of `family` and returns its clear value.
+fn store_refresh(
+    conn: &rusqlite::Connection,
+    svc_ttl: i64,
+    family: &str,
+    user: UserId,
+    token: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    store::refresh_tokens::insert(
+        conn,
+        &NewRefreshToken {
+            id: &uuid::Uuid::now_v7().to_string(),
+            family_id: family,
+            user_id: user,
+            token_hash: &hash_refresh(token),
+            created_at: now,
+            expires_at: now + chrono::Duration::seconds(svc_ttl),
+        },
+    )
+}
+
+/// Lockout after repeated failures: doubling from one minute, capped.
+fn lock_for(failures: u32, threshold: u32, max_secs: u64) -> Option<chrono::Duration> {
+    if failures < threshold {
+        return None;
+    }
+    let exponent = (failures - threshold).min(20);
+    let secs = 60u64.saturating_mul(1 << exponent).min(max_secs);
+    Some(chrono::Duration::seconds(
+        i64::try_from(secs).unwrap_or(3600),
+    ))
+}
+
+pub async fn login(
+    svc: &Services,
+    meta: &RequestMeta,
+    input: Credentials,
+) -> Result<TokenPair, AppError> {
+    let email = email::normalize(input.email.as_deref().unwrap_or_default());
+    let password = input.password.unwrap_or_default();
+    if email.is_empty()
+        || password.is_empty()
+        || password.len() > password::MAX_BYTES
+        || email.len() > email::MAX_LEN
+    {
+        return Err(AppError::invalid_credentials());
+    }
+    let lookup = email.clone();
+    let record: Option<LoginRecord> = svc
+        .db
+        .read(move |conn| store::users::find_login_by_email(conn, &lookup).map_err(AppError::from))
+        .await?;
+    let now = svc.clock.now();
+
+    let Some(record) = record else {
+        // Same work and same answer as a wrong password, so emails cannot be probed.
+        svc.passwords.verify(password, None).await?;
+        audit::record(
+            svc,
+            AuditEvent::anonymous("auth.login", Outcome::Failure).reason("unknown_email"),
+            meta,
+        )
+        .await?;
+        return Err(AppError::invalid_credentials());
+    };
+    let user = record.user.clone();
+    let fail = |reason: &'static str| {
+        AuditEvent::new("auth.login", Outcome::Failure, user_actor(user.id))
+            .in_enterprise(user.enterprise_account_id)
+            .target("user", user.id)
+            .reason(reason)
+    };
+    if record.locked_until.is_some_and(|until| until > now) {
+        audit::record(svc, fail("account_locked"), meta).await?;
+        return Err(AppError::invalid_credentials());
+    }
+    let usable = user.active && record.password_hash.is_some();
+    let stored = if usable {
+        record.password_hash.clone()
+    } else {
+        None
+    };
+    let matches = svc.passwords.verify(password.clone(), stored).await?;
+    if !matches {
+        let reason = if !user.active {
+            "inactive"
+        } else if record.password_hash.is_none() {
+            "no_password"
+        } else {
+            "wrong_password"
+        };
+        let failures = record.failed_login_count.saturating_add(1);
+        let auth = &svc.config.auth;
+        let locked_until =
+            lock_for(failures, auth.lockout_threshold, auth.lockout_max_secs).map(|d| now + d);
+        let (meta_c, event) = (meta.clone(), fail(reason));
+        let locked_event = locked_until.map(|until| {
+            fail("lockout_started").changes(
+                serde_json::json!({ "failures": failures, "locked_until": store::ts(until) }),
+            )
+        });
+        let id = user.id;
+        svc.db
+            .write(move |txn| {
+                store::users::record_login_failure(txn, id, failures, locked_until)?;
+                audit::append(txn, &event, &meta_c, now)?;
+                if let Some(locked) = &locked_event {
+                    audit::append(txn, locked, &meta_c, now)?;
+                }
+                Ok::<_, AppError>(())
+            })
+            .await?;
+        if locked_until.is_some() {
+            tracing::warn!(user = %id, failures, "account temporarily locked after failed logins");
+        }
+        return Err(AppError::invalid_credentials());
+    }
+
+    let rehash = match &record.password_hash {
+        Some(hash) if PasswordHasher::needs_rehash(hash) => {
+            Some(svc.passwords.hash(password).await?)
+        }
+        _ => None,
+    };
+    let access = svc
+        .tokens
+        .issue(
+            user.id,
+            user.enterprise_account_id,
+            user.role,
+            record.token_version,
+            now,
+        )
+        .map_err(AppError::internal)?;
+    let refresh = new_refresh_token()?;
+    let (refresh_c, meta_c, ttl) = (refresh.clone(), meta.clone(), svc.tokens.refresh_ttl_secs);
+    let event = AuditEvent::new("auth.login", Outcome::Success, user_actor(user.id))
+        .in_enterprise(user.enterprise_account_id)
+        .target("user", user.id);
+    let id = user.id;
+    svc.db
+        .write(move |txn| {
+            store::users::record_login_success(txn, id)?;
+            if let Some(hash) = &rehash {
+                store::users::replace_password_hash(txn, id, hash)?;
+            }
+            let family = uuid::Uuid::now_v7().to_string();
+            store_refresh(txn, ttl, &family, id, &refresh_c, now)?;
+            audit::append(txn, &event, &meta_c, now)?;
+            Ok::<_, AppError>(())
+        })
+        .await?;
+    Ok(TokenPair {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        refresh_token: refresh,
+        user: SessionUser::from(&user),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: Option<String>,
+}
+
+enum RefreshOutcome {
+    Rotated { user: User, token_version: i64 },
+    Refused,
+}
+
+/// Exchanges a refresh token for a new pair. A token that was already used
+/// means it leaked: the whole family is revoked and the event audited.
+pub async fn refresh(
+    svc: &Services,
+    meta: &RequestMeta,
+    input: RefreshRequest,
+) -> Result<TokenPair, AppError> {
+    let presented = input.refresh_token.unwrap_or_default();
+    if presented.is_empty() || presented.len() > 256 {
+        return Err(AppError::unauthenticated());
+    }
+    let now = svc.clock.now();
+    let new_token = new_refresh_token()?;
+    let (new_c, meta_c, ttl) = (new_token.clone(), meta.clone(), svc.tokens.refresh_ttl_secs);
+    let outcome = svc
+        .db
+        .write(move |txn| {
+            let Some(row) = store::refresh_tokens::find_by_hash(txn, &hash_refresh(&presented))? else {
+                return Ok(RefreshOutcome::Refused);
+            };
+            let state = store::users::session_state(txn, row.user_id)?;
+            let Some(state) = state else {
+                return Ok(RefreshOutcome::Refused);
+            };
+            let event = |action: &'static str, outcome: Outcome| {
+                AuditEvent::new(action, outcome, user_actor(row.user_id))
+                    .in_enterprise(state.enterprise_account_id)
+                    .target("user", row.user_id)
+            };
+            if row.used_at.is_some() {
+                let revoked = store::refresh_tokens::revoke_family(txn, &row.family_id, now)?;
+                let reuse = event("auth.refresh_reuse", Outcome::Denied)
+                    .reason("refresh_token_reused")
+                    .changes(serde_json::json!({ "family_revoked": true, "live_tokens_revoked": revoked }));
+                audit::append(txn, &reuse, &meta_c, now)?;
+                return Ok(RefreshOutcome::Refused);
+            }
+            if row.revoked_at.is_some() || row.expires_at.is_none_or(|e| e <= now) || !state.active {
+                return Ok(RefreshOutcome::Refused);
+            }
+            store::refresh_tokens::mark_used(txn, &row.id, now)?;
+            store_refresh(txn, ttl, &row.family_id, row.user_id, &new_c, now)?;
+            audit::append(txn, &event("auth.refresh", Outcome::Success), &meta_c, now)?;
+            let user = store::users::get(txn, state.enterprise_account_id, row.user_id)?;
+            Ok::<_, AppError>(match user {
+                Some(user) => RefreshOutcome::Rotated {
+                    user,
+                    token_version: state.token_version,
+                },
+                None => RefreshOutcome::Refused,
+            })
+        })
+        .await?;
+    match outcome {
+        RefreshOutcome::Refused => Err(AppError::unauthenticated()),
+        RefreshOutcome::Rotated {
+            user,
+            token_version,
+        } => {
+            let access = svc
+                .tokens
+                .issue(
+                    user.id,
+                    user.enterprise_account_id,
+                    user.role,
+                    token_version,
+                    now,
+                )
+                .map_err(AppError::internal)?;
+            Ok(TokenPair {
+                access_token: access.token,
+                token_type: "Bearer",
+                expires_in: access.expires_in,
+                refresh_token: new_token,
+                user: SessionUser::from(&user),
+            })
+        }
+    }
+}
+
+/// Ends the session the refresh token belongs to. Idempotent: an unknown token
+/// is not an error, so logout never tells a stranger anything.
+pub async fn logout(
+    svc: &Services,
+    meta: &RequestMeta,
+    input: RefreshRequest,
+) -> Result<(), AppError> {
+    let presented = input.refresh_token.unwrap_or_default();
+    if presented.is_empty() || presented.len() > 256 {
+        return Ok(());
+    }
+    let now = svc.clock.now();
+    let meta = meta.clone();
+    svc.db
+        .write(move |txn| {
+            let Some(row) = store::refresh_tokens::find_by_hash(txn, &hash_refresh(&presented))?
+            else {
+                return Ok(());
+            };
+            store::refresh_tokens::revoke_family(txn, &row.family_id, now)?;
+            if let Some(state) = store::users::session_state(txn, row.user_id)? {
+                let event =
+                    AuditEvent::new("auth.logout", Outcome::Success, user_actor(row.user_id))
+                        .in_enterprise(state.enterprise_account_id)
+                        .target("user", row.user_id);
+                audit::append(txn, &event, &meta, now)?;
+            }
+            Ok::<_, AppError>(())
+        })
+        .await
+}
+
+/// Resolves a bearer access token. Beyond the signature and expiry, the user must
+/// still exist, be active and hold the same token version and role.
+pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal, AppError> {
+    let claims = svc
+        .tokens
+        .verify(token, svc.clock.now())
+        .ok_or_else(AppError::unauthenticated)?;
+    let user = claims.sub;
+    let state = svc
+        .db
+        .read(move |conn| store::users::session_state(conn, user).map_err(AppError::from))
+        .await?
+        .ok_or_else(AppError::unauthenticated)?;
+    if !state.active
+        || state.token_version != claims.tv
+        || state.enterprise_account_id != claims.tid
+        || state.role != claims.role
+    {
+        return Err(AppError::unauthenticated());
+    }
+    Ok(Principal::User {
+        user,
+        enterprise: state.enterprise_account_id,
+        role: state.role,
+    })
+}
+
+pub async fn me(svc: &Services, principal: &Principal) -> Result<User, AppError> {
+    let (user, enterprise) = principal.require_user()?;
+    svc.db
+        .read(move |conn| store::users::get(conn, enterprise, user).map_err(AppError::from))
+        .await?
+        .ok_or(AppError::NotFound { resource: "user" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockout_doubles_and_caps() {
+        assert_eq!(lock_for(9, 10, 3600), None);
+        assert_eq!(lock_for(10, 10, 3600), Some(chrono::Duration::seconds(60)));
+        assert_eq!(lock_for(11, 10, 3600), Some(chrono::Duration::seconds(120)));
+        assert_eq!(
+            lock_for(40, 10, 3600),
+            Some(chrono::Duration::seconds(3600))
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! The enterprise's synchronisation overview and its sync logs.
+
+use serde::Serialize;
+
+use super::access::EnterpriseCtx;
+use super::Services;
+use crate::domain::{EnterpriseId, EnterpriseSyncMode};
+use crate::store::{self, sync_logs::SyncLog, sync_logs::SyncLogFilter};
+use crate::AppError;
+
+pub const RECENT_LOGS: usize = 10;
+
+#[derive(Debug, Serialize)]
+pub struct SyncStatus {
+    pub enterprise_account_id: EnterpriseId,
+    pub company_name: String,
+    pub sync_mode: EnterpriseSyncMode,
+    pub scim_enabled: bool,
+    pub total_users: i64,
+    pub active_users: i64,
+    pub total_stores: i64,
+    pub seats_purchased: i64,
+    /// Active staff; counted, never stored, so it cannot drift.
+    pub seats_used: i64,
+    pub last_sync_at: Option<String>,
+    pub last_sync_status: Option<String>,
+    pub last_sync_details: Option<serde_json::Value>,
+    pub recent_logs: Vec<SyncLog>,
+}
+
+pub async fn status(svc: &Services, ctx: &EnterpriseCtx) -> Result<SyncStatus, AppError> {
+    let enterprise = ctx.enterprise();
+    svc.db
+        .read(move |conn| {
+            let account = store::enterprises::get(conn, enterprise)?.ok_or(AppError::NotFound {
+                resource: "enterprise",
+            })?;
+            let staff = store::users::staff_counts(conn, enterprise)?;
+            let total_stores = store::stores::count(conn, enterprise)?;
+            let runs = SyncLogFilter {
+                runs_only: true,
+                ..SyncLogFilter::default()
+            };
+            let recent_logs = store::sync_logs::list(conn, enterprise, &runs, None, RECENT_LOGS)?;
+            let last = recent_logs.first();
+            Ok(SyncStatus {
+                enterprise_account_id: enterprise,
+                company_name: account.company_name,
+                sync_mode: account.sync_mode,
+                scim_enabled: account.scim_enabled,
+                total_users: staff.total,
+                active_users: staff.active,
+                total_stores,
+                seats_purchased: account.seats_purchased,
+                seats_used: staff.active,
+                last_sync_at: last.map(|l| l.timestamp.clone()),
+                last_sync_status: last.map(|l| l.status.clone()),
+                last_sync_details: last.map(|l| l.details.clone()),
+                recent_logs,
+            })
+        })
+        .await
+}
+
+pub struct SyncLogPage {
+    pub logs: Vec<SyncLog>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn logs(
+    svc: &Services,
+    ctx: &EnterpriseCtx,
+    filter: SyncLogFilter,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<SyncLogPage, AppError> {
+    let enterprise = ctx.enterprise();
+    let logs = svc
+        .db
+        .read(move |conn| {
+            store::sync_logs::list(conn, enterprise, &filter, before, limit).map_err(AppError::from)
+        })
+        .await?;
+    let next_cursor = if logs.len() == limit {
+        logs.last().map(|l| l.seq.to_string())
+    } else {
+        None
+    };
+    Ok(SyncLogPage { logs, next_cursor })
+}

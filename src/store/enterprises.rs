@@ -1,0 +1,76 @@
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{parse_ts, ts};
+use crate::domain::{Enterprise, EnterpriseId, EnterpriseSyncMode};
+
+pub struct NewEnterprise<'a> {
+    pub id: EnterpriseId,
+    pub company_name: &'a str,
+    pub company_email: &'a str,
+    pub sync_mode: EnterpriseSyncMode,
+    pub seats_purchased: i64,
+    pub now: DateTime<Utc>,
+}
+
+pub fn insert(conn: &Connection, new: &NewEnterprise<'_>) -> rusqlite::Result<()> {
+    let now = ts(new.now);
+    conn.prepare_cached(
+        "INSERT INTO enterprise_accounts
+           (id, company_name, company_email, sync_mode, scim_enabled, seats_purchased, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    )?
+    .execute(params![
+        new.id,
+        new.company_name,
+        new.company_email,
+        new.sync_mode,
+        new.sync_mode == EnterpriseSyncMode::Scim,
+        new.seats_purchased,
+        now
+    ])?;
+    Ok(())
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Enterprise> {
+    let created: String = row.get("created_at")?;
+    let updated: String = row.get("updated_at")?;
+    Ok(Enterprise {
+        id: row.get("id")?,
+        company_name: row.get("company_name")?,
+        company_email: row.get("company_email")?,
+        sync_mode: row.get("sync_mode")?,
+        scim_enabled: row.get("scim_enabled")?,
+        seats_purchased: row.get("seats_purchased")?,
+        rate_limit_per_key_per_minute: row.get("rate_limit_per_key_per_minute")?,
+        rate_limit_per_enterprise_per_minute: row.get("rate_limit_per_enterprise_per_minute")?,
+        created_at: parse_ts(&created).unwrap_or_default(),
+        updated_at: parse_ts(&updated).unwrap_or_default(),
+    })
+}
+
+pub fn get(conn: &Connection, id: EnterpriseId) -> rusqlite::Result<Option<Enterprise>> {
+    conn.prepare_cached("SELECT * FROM enterprise_accounts WHERE id = ?1")?
+        .query_row([id], from_row)
+        .optional()
+}
+
+/// Changes the per-key and per-enterprise request limits (`None` = appliance default).
+pub fn set_rate_limits(
+    conn: &Connection,
+    id: EnterpriseId,
+    per_key: Option<u32>,
+    per_enterprise: Option<u32>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE enterprise_accounts
+                SET rate_limit_per_key_per_minute = ?2,
+                    rate_limit_per_enterprise_per_minute = ?3,
+                    updated_at = ?4
+              WHERE id = ?1",
+        )?
+        .execute(params![id, per_key, per_enterprise, ts(now)])?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,50 @@
+//! All SQL lives here, one module per table. [`Db`] owns the connections: one
+//! writer on a dedicated thread (every write is a `BEGIN IMMEDIATE` transaction)
+//! and a small pool of read-only connections, both used off the async runtime.
+
+pub mod api_keys;
+pub mod audit_log;
+mod database;
+pub mod enterprises;
+pub mod migrations;
+pub mod refresh_tokens;
+pub mod stores;
+pub mod sync_logs;
+pub mod users;
+
+pub use database::{Db, DbOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Migration(#[from] refinery::Error),
+    #[error("the database schema is version {found}, newer than this binary knows ({known}); run a newer enterprise-sync or restore a backup")]
+    NewerSchema { found: i64, known: i64 },
+    #[error("the database is closed")]
+    Closed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// True when `e` is a UNIQUE constraint failure on an index whose name contains `index`.
+pub fn is_unique_violation(e: &rusqlite::Error, index: &str) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(err, Some(message)) => {
+            err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE && message.contains(index)
+        }
+        _ => false,
+    }
+}
+
+/// Times are stored as RFC 3339 UTC with milliseconds, which sorts as text.
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn parse_ts(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}

@@ -1,0 +1,80 @@
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use super::parse_ts;
+use crate::domain::{EnterpriseId, Store, StoreId};
+
+const COLUMNS: &str = "id, enterprise_account_id, name, location, address, phone, external_id,
+                       sync_mode, gerant_id, active, created_at, updated_at, deactivated_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Store> {
+    let created: String = row.get("created_at")?;
+    let updated: String = row.get("updated_at")?;
+    let deactivated: Option<String> = row.get("deactivated_at")?;
+    Ok(Store {
+        id: row.get("id")?,
+        enterprise_account_id: row.get("enterprise_account_id")?,
+        name: row.get("name")?,
+        location: row.get("location")?,
+        address: row.get("address")?,
+        phone: row.get("phone")?,
+        external_id: row.get("external_id")?,
+        sync_mode: row.get("sync_mode")?,
+        gerant_id: row.get("gerant_id")?,
+        active: row.get("active")?,
+        created_at: parse_ts(&created).unwrap_or_default(),
+        updated_at: parse_ts(&updated).unwrap_or_default(),
+        deactivated_at: deactivated.as_deref().and_then(parse_ts),
+    })
+}
+
+pub fn get(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    id: StoreId,
+) -> rusqlite::Result<Option<Store>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM stores WHERE enterprise_account_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![enterprise, id], from_row)
+    .optional()
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct StoreFilter {
+    pub active: Option<bool>,
+    pub external_id: Option<String>,
+}
+
+pub fn list(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    filter: &StoreFilter,
+    after: Option<StoreId>,
+    limit: usize,
+) -> rusqlite::Result<Vec<Store>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM stores WHERE enterprise_account_id = ?");
+    let mut args: Vec<Value> = vec![Value::Text(enterprise.to_string())];
+    if let Some(active) = filter.active {
+        sql.push_str(" AND active = ?");
+        args.push(Value::Integer(i64::from(active)));
+    }
+    if let Some(external) = &filter.external_id {
+        sql.push_str(" AND external_id = ?");
+        args.push(Value::Text(external.clone()));
+    }
+    if let Some(after) = after {
+        sql.push_str(" AND id > ?");
+        args.push(Value::Text(after.to_string()));
+    }
+    sql.push_str(" ORDER BY id LIMIT ?");
+    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params_from_iter(args), from_row)?;
+    rows.collect()
+}
+
+pub fn count(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM stores WHERE enterprise_account_id = ?1")?
+        .query_row([enterprise], |row| row.get(0))
+}

@@ -1,0 +1,230 @@
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use super::{parse_ts, ts};
+use crate::domain::{EnterpriseId, RecordSyncMode, Role, StoreId, User, UserId};
+
+pub struct NewUser<'a> {
+    pub id: UserId,
+    pub enterprise_account_id: EnterpriseId,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub store_id: Option<StoreId>,
+    pub manager_id: Option<UserId>,
+    pub external_id: Option<&'a str>,
+    pub sync_mode: RecordSyncMode,
+    pub password_hash: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+pub fn insert(conn: &Connection, new: &NewUser<'_>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id,
+                            external_id, sync_mode, active, password_hash, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?11)",
+    )?
+    .execute(params![
+        new.id,
+        new.enterprise_account_id,
+        new.email,
+        new.name,
+        new.role,
+        new.store_id,
+        new.manager_id,
+        new.external_id,
+        new.sync_mode,
+        new.password_hash,
+        ts(new.now)
+    ])?;
+    Ok(())
+}
+
+const COLUMNS: &str =
+    "id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
+                       sync_mode, active, created_at, updated_at, deactivated_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    let created: String = row.get("created_at")?;
+    let updated: String = row.get("updated_at")?;
+    let deactivated: Option<String> = row.get("deactivated_at")?;
+    Ok(User {
+        id: row.get("id")?,
+        enterprise_account_id: row.get("enterprise_account_id")?,
+        email: row.get("email")?,
+        name: row.get("name")?,
+        role: row.get("role")?,
+        store_id: row.get("store_id")?,
+        manager_id: row.get("manager_id")?,
+        external_id: row.get("external_id")?,
+        sync_mode: row.get("sync_mode")?,
+        active: row.get("active")?,
+        created_at: parse_ts(&created).unwrap_or_default(),
+        updated_at: parse_ts(&updated).unwrap_or_default(),
+        deactivated_at: deactivated.as_deref().and_then(parse_ts),
+    })
+}
+
+/// What login needs to know about a person, secret included.
+pub struct LoginRecord {
+    pub user: User,
+    pub password_hash: Option<String>,
+    pub token_version: i64,
+    pub failed_login_count: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+pub fn find_login_by_email(
+    conn: &Connection,
+    email: &str,
+) -> rusqlite::Result<Option<LoginRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, password_hash, token_version, failed_login_count, locked_until
+           FROM users WHERE email = ?1"
+    ))?
+    .query_row([email], |row| {
+        let locked: Option<String> = row.get("locked_until")?;
+        Ok(LoginRecord {
+            user: from_row(row)?,
+            password_hash: row.get("password_hash")?,
+            token_version: row.get("token_version")?,
+            failed_login_count: row.get("failed_login_count")?,
+            locked_until: locked.as_deref().and_then(parse_ts),
+        })
+    })
+    .optional()
+}
+
+/// Fields checked on every JWT-authenticated request.
+pub struct SessionState {
+    pub enterprise_account_id: EnterpriseId,
+    pub role: Role,
+    pub token_version: i64,
+    pub active: bool,
+}
+
+pub fn session_state(conn: &Connection, id: UserId) -> rusqlite::Result<Option<SessionState>> {
+    conn.prepare_cached(
+        "SELECT enterprise_account_id, role, token_version, active FROM users WHERE id = ?1",
+    )?
+    .query_row([id], |row| {
+        Ok(SessionState {
+            enterprise_account_id: row.get(0)?,
+            role: row.get(1)?,
+            token_version: row.get(2)?,
+            active: row.get(3)?,
+        })
+    })
+    .optional()
+}
+
+pub fn record_login_failure(
+    conn: &Connection,
+    id: UserId,
+    failed_count: u32,
+    locked_until: Option<DateTime<Utc>>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE users SET failed_login_count = ?2, locked_until = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, failed_count, locked_until.map(ts)])?;
+    Ok(())
+}
+
+pub fn record_login_success(conn: &Connection, id: UserId) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE users SET failed_login_count = 0, locked_until = NULL
+          WHERE id = ?1 AND (failed_login_count <> 0 OR locked_until IS NOT NULL)",
+    )?
+    .execute([id])?;
+    Ok(())
+}
+
+pub fn replace_password_hash(conn: &Connection, id: UserId, hash: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
+        .execute(params![id, hash])?;
+    Ok(())
+}
+
+pub fn get(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    id: UserId,
+) -> rusqlite::Result<Option<User>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM users WHERE enterprise_account_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![enterprise, id], from_row)
+    .optional()
+}
+
+/// Staff directory filters; IT admins are not part of the directory.
+#[derive(Debug, Default, Clone)]
+pub struct UserFilter {
+    pub active: Option<bool>,
+    pub role: Option<Role>,
+    pub store_id: Option<StoreId>,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+}
+
+/// One page in id order (ids are time-ordered), starting after `after`.
+pub fn list(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    filter: &UserFilter,
+    after: Option<UserId>,
+    limit: usize,
+) -> rusqlite::Result<Vec<User>> {
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE enterprise_account_id = ? AND role <> 'it_admin'"
+    );
+    let mut args: Vec<Value> = vec![Value::Text(enterprise.to_string())];
+    let mut clause = |condition: &str, value: Value| {
+        sql.push_str(" AND ");
+        sql.push_str(condition);
+        args.push(value);
+    };
+    if let Some(active) = filter.active {
+        clause("active = ?", Value::Integer(i64::from(active)));
+    }
+    if let Some(role) = filter.role {
+        clause("role = ?", Value::Text(role.as_str().into()));
+    }
+    if let Some(store) = filter.store_id {
+        clause("store_id = ?", Value::Text(store.to_string()));
+    }
+    if let Some(external) = &filter.external_id {
+        clause("external_id = ?", Value::Text(external.clone()));
+    }
+    if let Some(email) = &filter.email {
+        clause("email = ?", Value::Text(email.clone()));
+    }
+    if let Some(after) = after {
+        clause("id > ?", Value::Text(after.to_string()));
+    }
+    sql.push_str(" ORDER BY id LIMIT ?");
+    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params_from_iter(args), from_row)?;
+    rows.collect()
+}
+
+pub struct StaffCounts {
+    pub total: i64,
+    pub active: i64,
+}
+
+pub fn staff_counts(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<StaffCounts> {
+    conn.prepare_cached(
+        "SELECT COUNT(*), COALESCE(SUM(active), 0) FROM users
+          WHERE enterprise_account_id = ?1 AND role <> 'it_admin'",
+    )?
+    .query_row([enterprise], |row| {
+        Ok(StaffCounts {
+            total: row.get(0)?,
+            active: row.get(1)?,
+        })
+    })
+}
