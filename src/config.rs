@@ -197,7 +197,16 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         let config: Config = figment
-            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .merge(
+                Env::prefixed(ENV_PREFIX)
+                    .filter(|key| {
+                        // Unknown variables are reported by `unknown_env_vars`, not
+                        // fatal: the environment is shared with other tools.
+                        known_env_vars()
+                            .contains(&format!("{ENV_PREFIX}{}", key.as_str().to_uppercase()))
+                    })
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -290,9 +299,14 @@ pub fn unknown_env_vars() -> Vec<String> {
     let known = known_env_vars();
     std::env::vars()
         .map(|(name, _)| name)
-        .filter(|name| name.starts_with(ENV_PREFIX) && !known.contains(name))
+        .filter(|name| {
+            name.starts_with(ENV_PREFIX) && !known.contains(name) && name != CONFIG_FILE_VAR
+        })
         .collect()
 }
+
+/// Read by the command line itself (`--config`), not a configuration key.
+pub const CONFIG_FILE_VAR: &str = "ENTERPRISE_SYNC_CONFIG";
 
 fn known_env_vars() -> Vec<String> {
     let mut names = Vec::new();
@@ -315,7 +329,6 @@ fn known_env_vars() -> Vec<String> {
         "DATABASE__PATH",
         "AUTH__JWT_SECRET_FILE",
         "API_KEYS__PEPPER_FILE",
-        "LOG",
     ] {
         names.push(format!("{ENV_PREFIX}{extra}"));
     }

@@ -65,6 +65,9 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    for name in enterprise_sync::config::unknown_env_vars() {
+        tracing::warn!(variable = %name, "ignoring an ENTERPRISE_SYNC_* variable that names no configuration key");
+    }
     match run(cli.command, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -78,3 +78,35 @@ pub fn count(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<i6
     conn.prepare_cached("SELECT COUNT(*) FROM stores WHERE enterprise_account_id = ?1")?
         .query_row([enterprise], |row| row.get(0))
 }
+
+pub struct NewStore<'a> {
+    pub id: StoreId,
+    pub enterprise_account_id: EnterpriseId,
+    pub name: &'a str,
+    pub location: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub sync_mode: crate::domain::RecordSyncMode,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn insert(conn: &Connection, new: &NewStore<'_>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO stores (id, enterprise_account_id, name, location, address, phone, external_id,
+                             sync_mode, active, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
+    )?
+    .execute(params![
+        new.id,
+        new.enterprise_account_id,
+        new.name,
+        new.location,
+        new.address,
+        new.phone,
+        new.external_id,
+        new.sync_mode,
+        super::ts(new.now)
+    ])?;
+    Ok(())
+}

@@ -1,0 +1,215 @@
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::{error_code, TestApp, PASSWORD};
+
+fn registration(email: &str) -> Value {
+    json!({
+        "company_name": "Acme Retail",
+        "company_email": "it@acme.example",
+        "sync_mode": "api",
+        "it_admin_name": "Alice Admin",
+        "it_admin_email": email,
+        "it_admin_password": PASSWORD,
+    })
+}
+
+#[tokio::test]
+async fn register_creates_the_enterprise_and_its_admin() {
+    let app = TestApp::start().await;
+    let response = app
+        .post(
+            "/api/enterprise/register",
+            registration("Alice@Acme.Example "),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    let enterprise = body["enterprise_account_id"].as_str().unwrap();
+    let admin = body["it_admin_id"].as_str().unwrap();
+    let conn = app.raw_db();
+    let (email, role, hash): (String, String, String) = conn
+        .query_row(
+            "SELECT email, role, password_hash FROM users WHERE id = ?1 AND enterprise_account_id = ?2",
+            [admin, enterprise],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(email, "alice@acme.example");
+    assert_eq!(role, "it_admin");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_email_already_used_is_a_conflict() {
+    let app = TestApp::start().await;
+    app.register("Acme", "alice@acme.example").await;
+    let response = app
+        .post(
+            "/api/enterprise/register",
+            registration("ALICE@acme.example"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "email_taken");
+    assert_eq!(body["error"]["details"]["field"], "it_admin_email");
+    let count: i64 = app
+        .raw_db()
+        .query_row("SELECT COUNT(*) FROM enterprise_accounts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        count, 1,
+        "the failed registration left no enterprise behind"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_bad_field_is_named() {
+    let app = TestApp::start().await;
+    let response = app
+        .post(
+            "/api/enterprise/register",
+            json!({ "company_name": " ", "company_email": "nope", "sync_mode": "ftp",
+                    "it_admin_email": "a@b.example", "it_admin_password": "short" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    let fields: Vec<&str> = body["error"]["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "company_name",
+            "company_email",
+            "sync_mode",
+            "it_admin_name",
+            "it_admin_password"
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn common_or_personal_passwords_are_refused() {
+    let app = TestApp::start().await;
+    for password in [
+        "password1234567890",
+        "alice-acme-2026-secret",
+        "aaaaaaaaaaaaaaaaaaaaaaaa",
+    ] {
+        let mut body = registration("alice@acme.example");
+        body["it_admin_password"] = json!(password);
+        let response = app.post("/api/enterprise/register", body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{password}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_structured_errors() {
+    let app = TestApp::start().await;
+    let raw = |body: &'static str, content_type: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(app.url("/api/enterprise/register"))
+            .body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        request.send()
+    };
+    let broken = raw("{\"company_name\": ", Some("application/json"))
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(broken).await, "invalid_json");
+
+    let no_type = raw("{}", None).await.unwrap();
+    assert_eq!(no_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(error_code(no_type).await, "unsupported_media_type");
+
+    let wrong_type = raw("{\"company_name\": 5}", Some("application/json"))
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = wrong_type.json().await.unwrap();
+    assert_eq!(
+        body["error"]["details"]["fields"][0]["field"],
+        "company_name"
+    );
+
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep = app
+        .client
+        .post(app.url("/api/enterprise/register"))
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .unwrap();
+    assert!(deep.status().is_client_error(), "{}", deep.status());
+    let nested_object = format!(
+        "{{\"company_name\": {}1{}}}",
+        "{\"a\":".repeat(5_000),
+        "}".repeat(5_000)
+    );
+    let nested = app
+        .client
+        .post(app.url("/api/enterprise/register"))
+        .header("content-type", "application/json")
+        .body(nested_object)
+        .send()
+        .await
+        .unwrap();
+    assert!(nested.status().is_client_error(), "{}", nested.status());
+    // Still alive.
+    assert_eq!(
+        app.get("/healthz", &crate::support::Auth::None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let app = TestApp::start_with(|c| c.http.max_body_bytes = 4096).await;
+    let mut body = registration("alice@acme.example");
+    body["company_name"] = json!("x".repeat(10_000));
+    let response = app.post("/api/enterprise/register", body).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(response).await, "payload_too_large");
+    let hashes = app.services().passwords.hashes_run();
+    assert_eq!(hashes, 0, "nothing was hashed for a refused body");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registration_can_be_closed() {
+    let app = TestApp::start_with(|c| c.allow_registration = false).await;
+    let response = app
+        .post(
+            "/api/enterprise/register",
+            registration("alice@acme.example"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(response).await, "registration_disabled");
+    app.stop().await;
+}

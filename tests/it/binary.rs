@@ -1,0 +1,279 @@
+//! The real binary, run as a child process: start-up, probes, shutdown, CLI.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::PASSWORD;
+
+const BIN: &str = env!("CARGO_BIN_EXE_enterprise-sync");
+
+struct Process {
+    child: Child,
+    log: PathBuf,
+    addr: String,
+}
+
+fn command(data_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("RUST_LOG")
+        .env("ENTERPRISE_SYNC_LOG_FORMAT", "json");
+    command
+}
+
+/// Starts `serve` on a free port and waits for its "listening" line. The child
+/// is handed to the caller, whose `terminate` waits for it.
+#[allow(clippy::zombie_processes)]
+fn spawn(data_dir: &Path, rust_log: &str) -> Process {
+    let log = data_dir.with_extension("log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = command(data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["message"] == "listening")
+            .and_then(|l| l["addr"].as_str().map(str::to_string))
+        {
+            return Process { child, log, addr };
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start: {text}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn terminate(mut process: Process) -> String {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(process.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = process.child.wait().unwrap();
+    assert!(exit.success(), "clean exit after SIGTERM, got {exit:?}");
+    let mut text = String::new();
+    std::fs::File::open(&process.log)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+fn read_all(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_never_reach_the_database_or_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let process = spawn(&data, "debug,tower_http=trace,hyper=info");
+    let base = format!("http://{}", process.addr);
+    let client = reqwest::Client::new();
+    let register = client
+        .post(format!("{base}/api/enterprise/register"))
+        .json(&json!({
+            "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "api",
+            "it_admin_name": "Alice", "it_admin_email": "alice@acme.example", "it_admin_password": PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), StatusCode::CREATED);
+    let wrong = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "email": "alice@acme.example", "password": "my other secret phrase" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let login: Value = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "email": "alice@acme.example", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let refresh = login["refresh_token"].as_str().unwrap().to_string();
+    let key: Value = client
+        .post(format!("{base}/api/enterprise/api-keys/generate"))
+        .bearer_auth(token)
+        .json(&json!({ "name": "SAP", "scopes": ["users:read"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let used = client
+        .get(format!("{base}/api/enterprise/users"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used.status(), StatusCode::OK);
+    let log = terminate(process);
+
+    let mut stored = read_all(&data);
+    stored.extend(log.as_bytes());
+    for secret in [
+        PASSWORD,
+        "my other secret phrase",
+        key.as_str(),
+        &key[12..44],
+        token,
+        refresh.as_str(),
+    ] {
+        assert!(
+            !contains(&stored, secret),
+            "a secret was found in the database files or logs"
+        );
+    }
+    // The key was used and its usage flushed at shutdown.
+    let conn = rusqlite::Connection::open(data.join("enterprise-sync.db")).unwrap();
+    let count: i64 = conn
+        .query_row("SELECT request_count FROM api_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 1);
+    // Closed cleanly: the WAL was checkpointed and truncated.
+    let wal = data.join("enterprise-sync.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+    assert!(log.contains("stopped; database closed"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_follows_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let process = spawn(&data, "info");
+    let probe = |addr: &str| {
+        command(&data)
+            .args(["healthcheck", "--listen", addr])
+            .output()
+            .unwrap()
+    };
+    assert!(probe(&process.addr).status.success());
+    let addr = process.addr.clone();
+    terminate(process);
+    let after = probe(&addr);
+    assert!(!after.status.success());
+}
+
+#[test]
+fn the_data_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = command(&data).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(data.join("enterprise-sync.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn migrate_is_idempotent_and_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for _ in 0..2 {
+        let out = command(&data).arg("migrate").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 1"));
+    }
+    let conn = rusqlite::Connection::open(data.join("enterprise-sync.db")).unwrap();
+    conn.execute(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (99, 'future', '2030-01-01', '0')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = command(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("newer than this binary"), "{stderr}");
+}
+
+#[test]
+fn the_shipped_example_configuration_checks_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/config.example.toml");
+    let out = command(&dir.path().join("data"))
+        .arg("--config")
+        .arg(&example)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+
+    let typo = command(&dir.path().join("data"))
+        .env("ENTERPRISE_SYNC_RATE_LIMIT__PER_KEY_PER_MINITE", "5")
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&typo.stdout)
+        .contains("PER_KEY_PER_MINITE is not a configuration variable"));
+
+    let env = command(&dir.path().join("data"))
+        .env("ENTERPRISE_SYNC_RATE_LIMIT__PER_KEY_PER_MINUTE", "0")
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(
+        !env.status.success(),
+        "environment variables are applied and validated"
+    );
+}

@@ -1,0 +1,13 @@
+//! Integration tests: one binary (one link), modules per feature.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod accounts;
+mod api_keys;
+mod audit;
+mod binary;
+mod directory;
+mod http_basics;
+mod rate_limits;
+mod sessions;
+mod support;
+mod tenancy;

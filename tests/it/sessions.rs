@@ -1,0 +1,316 @@
+use std::time::Duration;
+
+use base64::Engine;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::{error_code, Auth, TestApp, PASSWORD};
+
+#[tokio::test]
+async fn login_answers_the_contract_shape() {
+    let app = TestApp::start().await;
+    app.register("Acme", "alice@acme.example").await;
+    let response = app.login("  ALICE@acme.example", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert!(body["access_token"].as_str().unwrap().split('.').count() == 3);
+    assert!(body["refresh_token"].as_str().unwrap().len() >= 43);
+    assert_eq!(body["user"]["role"], "it_admin");
+    assert_eq!(body["user"]["email"], "alice@acme.example");
+    assert!(body["user"].get("password_hash").is_none());
+
+    let me = app
+        .get(
+            "/api/me",
+            &Auth::Bearer(body["access_token"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["email"], "alice@acme.example");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_look_the_same() {
+    let app = TestApp::start().await;
+    app.register("Acme", "alice@acme.example").await;
+    let hashes_before = app.services().passwords.hashes_run();
+    let wrong = app
+        .login("alice@acme.example", "not the right password at all")
+        .await;
+    let unknown = app
+        .login("nobody@acme.example", "not the right password at all")
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.text().await.unwrap(), unknown.text().await.unwrap());
+    assert_eq!(
+        app.services().passwords.hashes_run() - hashes_before,
+        2,
+        "an unknown email costs one argon2 verification, like a wrong password"
+    );
+    let actions = app.audit_actions();
+    assert!(actions.contains(&("auth.login".into(), "failure".into())));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    let first = admin.refresh_token.clone();
+    let rotated = app
+        .post("/api/auth/refresh", json!({ "refresh_token": first }))
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let rotated: Value = rotated.json().await.unwrap();
+    let second = rotated["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    let access = rotated["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(access)).await.status(),
+        StatusCode::OK
+    );
+
+    // The first token again: it leaked. Refused, and the live second one dies too.
+    let reuse = app
+        .post("/api/auth/refresh", json!({ "refresh_token": first }))
+        .await;
+    assert_eq!(reuse.status(), StatusCode::UNAUTHORIZED);
+    let after = app
+        .post("/api/auth/refresh", json!({ "refresh_token": second }))
+        .await;
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    assert!(app
+        .audit_actions()
+        .contains(&("auth.refresh_reuse".into(), "denied".into())));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn logout_ends_the_refresh_family() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    let out = app
+        .post(
+            "/api/auth/logout",
+            json!({ "refresh_token": admin.refresh_token }),
+        )
+        .await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    let refresh = app
+        .post(
+            "/api/auth/refresh",
+            json!({ "refresh_token": admin.refresh_token }),
+        )
+        .await;
+    assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn expired_refresh_tokens_are_refused() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    app.advance(Duration::from_secs(15 * 24 * 3600));
+    let refresh = app
+        .post(
+            "/api/auth/refresh",
+            json!({ "refresh_token": admin.refresh_token }),
+        )
+        .await;
+    assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+fn secret(app: &TestApp) -> Vec<u8> {
+    let path = app.services().config.jwt_secret_path();
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .as_bytes()
+        .to_vec()
+}
+
+fn claims(admin: &crate::support::Admin, iat: i64) -> Value {
+    json!({
+        "sub": admin.user_id, "tid": admin.enterprise_id, "role": "it_admin", "tv": 0,
+        "jti": "x", "iat": iat, "exp": iat + 900, "iss": "enterprise-sync", "aud": "enterprise-sync",
+    })
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    let now = app.clock_now().timestamp();
+    let key = EncodingKey::from_secret(&secret(&app));
+    let sign = |alg: Algorithm, claims: &Value, key: &EncodingKey| {
+        encode(&Header::new(alg), claims, key).unwrap()
+    };
+
+    // Control: a token we sign with the real secret and correct claims works.
+    let genuine = sign(Algorithm::HS256, &claims(&admin, now), &key);
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(&genuine)).await.status(),
+        StatusCode::OK
+    );
+
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = engine.encode(claims(&admin, now).to_string());
+    let alg_none = format!(
+        "{}.{payload}.",
+        engine.encode(r#"{"alg":"none","typ":"JWT"}"#)
+    );
+    let wrong_key = sign(
+        Algorithm::HS256,
+        &claims(&admin, now),
+        &EncodingKey::from_secret(b"another secret of thirty-two bytes!!"),
+    );
+    let hs384 = sign(Algorithm::HS384, &claims(&admin, now), &key);
+    let expired = sign(Algorithm::HS256, &claims(&admin, now - 3600), &key);
+    let mut wrong_aud = claims(&admin, now);
+    wrong_aud["aud"] = json!("someone-else");
+    let wrong_aud = sign(Algorithm::HS256, &wrong_aud, &key);
+    let mut wrong_iss = claims(&admin, now);
+    wrong_iss["iss"] = json!("evil");
+    let wrong_iss = sign(Algorithm::HS256, &wrong_iss, &key);
+    let mut no_exp = claims(&admin, now);
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let no_exp = sign(Algorithm::HS256, &no_exp, &key);
+    let mut other_role = claims(&admin, now);
+    other_role["tid"] = json!(uuid::Uuid::now_v7().to_string());
+    let other_tenant = sign(Algorithm::HS256, &other_role, &key);
+
+    for (name, token) in [
+        ("alg none", alg_none),
+        ("wrong signature", wrong_key),
+        ("HS384", hs384),
+        ("expired", expired),
+        ("wrong audience", wrong_aud),
+        ("wrong issuer", wrong_iss),
+        ("no exp", no_exp),
+        ("tenant not the user's", other_tenant),
+        ("garbage", "not.a.jwt".to_string()),
+    ] {
+        let response = app
+            .get("/api/enterprise/api-keys", &Auth::Bearer(&token))
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
+        assert!(
+            response.headers().contains_key("www-authenticate"),
+            "{name}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn access_tokens_expire_with_the_clock() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    app.advance(Duration::from_secs(14 * 60));
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(&admin.access_token))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.advance(Duration::from_secs(2 * 60));
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(&admin.access_token))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_version_bump_or_deactivation_kills_live_tokens() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    app.raw_db()
+        .execute(
+            "UPDATE users SET token_version = token_version + 1 WHERE id = ?1",
+            [&admin.user_id],
+        )
+        .unwrap();
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(&admin.access_token))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let again = app
+        .login(&admin.email, PASSWORD)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let token = again["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(token)).await.status(),
+        StatusCode::OK
+    );
+    app.raw_db()
+        .execute(
+            "UPDATE users SET active = 0 WHERE id = ?1",
+            [&admin.user_id],
+        )
+        .unwrap();
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(&admin.email, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_for_a_while() {
+    let app = TestApp::start_with(|c| c.auth.lockout_threshold = 3).await;
+    let admin = app.admin("Acme").await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.login(&admin.email, "wrong wrong wrong wrong")
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let hashes = app.services().passwords.hashes_run();
+    // Locked: even the right password is refused, without running argon2.
+    let locked = app.login(&admin.email, PASSWORD).await;
+    assert_eq!(locked.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(locked).await, "invalid_credentials");
+    assert_eq!(app.services().passwords.hashes_run(), hashes);
+    app.advance(Duration::from_secs(61));
+    assert_eq!(
+        app.login(&admin.email, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let actions = app.audit_actions();
+    assert!(actions.iter().any(|(a, _)| a == "auth.login"));
+    let reasons: Vec<String> = {
+        let conn = app.raw_db();
+        let mut st = conn
+            .prepare("SELECT reason_code FROM audit_log WHERE reason_code IS NOT NULL")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(reasons.contains(&"lockout_started".to_string()));
+    assert!(reasons.contains(&"account_locked".to_string()));
+    app.stop().await;
+}
