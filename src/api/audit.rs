@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::extract::{AppState, Auth, Meta, QueryParams};
-use super::pagination;
+use super::pagination::{self, PageBody};
 use crate::domain::audit::Outcome;
 use crate::error::FieldError;
 use crate::service::audit;
@@ -60,7 +60,8 @@ async fn list(
         until,
     };
     let page = audit::list(&svc, &admin, &meta, filter, before, limit).await?;
-    Ok(Json(
-        json!({ "data": page.entries, "next_cursor": page.next_cursor }),
-    ))
+    Ok(Json(PageBody {
+        data: page.entries,
+        next_cursor: page.next_cursor,
+    }))
 }

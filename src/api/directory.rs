@@ -3,10 +3,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::extract::{parse_id, AppState, Auth, QueryParams};
-use super::pagination;
+use super::pagination::{self, PageBody};
 use crate::domain::{Role, Scope};
 use crate::error::FieldError;
 use crate::service::directory;
@@ -72,9 +71,10 @@ async fn list_users(
         email: query.email.map(|e| crate::domain::email::normalize(&e)),
     };
     let page = directory::list_users(&svc, &ctx, filter, after, limit).await?;
-    Ok(Json(
-        json!({ "data": page.data, "next_cursor": page.next_cursor }),
-    ))
+    Ok(Json(PageBody {
+        data: page.data,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 async fn show_user(
@@ -110,9 +110,10 @@ async fn list_stores(
         external_id: query.external_id,
     };
     let page = directory::list_stores(&svc, &ctx, filter, after, limit).await?;
-    Ok(Json(
-        json!({ "data": page.data, "next_cursor": page.next_cursor }),
-    ))
+    Ok(Json(PageBody {
+        data: page.data,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 async fn show_store(

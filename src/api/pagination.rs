@@ -51,6 +51,14 @@ pub fn time(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Opt
     }
 }
 
+/// A list answer: `{"data": [...], "next_cursor": "…" | null}`, serialised
+/// straight from the records (no intermediate JSON tree).
+#[derive(serde::Serialize)]
+pub struct PageBody<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
 pub fn finish(errors: Vec<FieldError>) -> Result<(), AppError> {
     if errors.is_empty() {
         Ok(())

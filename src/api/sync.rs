@@ -3,10 +3,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::extract::{AppState, Auth, QueryParams};
-use super::pagination;
+use super::pagination::{self, PageBody};
 use crate::domain::Scope;
 use crate::service::sync_status;
 use crate::store::sync_logs::SyncLogFilter;
@@ -58,7 +57,8 @@ async fn logs(
         until,
     };
     let page = sync_status::logs(&svc, &ctx, filter, before, limit).await?;
-    Ok(Json(
-        json!({ "data": page.logs, "next_cursor": page.next_cursor }),
-    ))
+    Ok(Json(PageBody {
+        data: page.logs,
+        next_cursor: page.next_cursor,
+    }))
 }

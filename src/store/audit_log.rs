@@ -122,8 +122,9 @@ pub fn list(
     if let Some(before) = before_seq {
         clause("seq < ?", Value::Integer(before));
     }
-    sql.push_str(" ORDER BY seq DESC LIMIT ?");
-    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    // A literal LIMIT: a bound one makes SQLite re-prepare the statement on
+    // every execution (it plans the sort around the limit's value).
+    sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}"));
     let mut statement = conn.prepare(&sql)?;
     let rows = statement.query_map(params_from_iter(args), from_row)?;
     rows.collect()

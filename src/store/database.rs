@@ -2,13 +2,13 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 use super::{migrations, StoreError};
 
@@ -19,10 +19,11 @@ pub struct DbOptions {
     pub busy_timeout: Duration,
 }
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
-enum WriterMessage {
-    Job(Job),
+enum Message<J> {
+    Job(J),
     Close,
 }
 
@@ -34,10 +35,12 @@ pub struct Db {
 
 struct Inner {
     options: DbOptions,
-    writer: Mutex<Option<Sender<WriterMessage>>>,
-    writer_thread: Mutex<Option<JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
-    read_permits: Arc<Semaphore>,
+    writer: Mutex<Option<Sender<Message<WriteJob>>>>,
+    /// Read jobs go to a few threads that each own a read-only connection and
+    /// take the next job as soon as they finish one: under load they rarely
+    /// park, where a hop through tokio's blocking pool per query would.
+    readers: Mutex<Option<Sender<Message<ReadJob>>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
     /// Statements sent to SQLite through this handle; lets tests prove that a
     /// request was refused without touching the database.
     operations: AtomicU64,
@@ -70,8 +73,63 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn open_reader(options: &DbOptions) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        &options.path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn, options.busy_timeout)?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
+}
+
+fn spawn_writer(
+    mut conn: Connection,
+    jobs: Receiver<Message<WriteJob>>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            while let Ok(Message::Job(job)) = jobs.recv() {
+                // A panicking job must not take the only writer down with it; its
+                // transaction rolls back as the stack unwinds.
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+            }
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "final WAL checkpoint failed");
+            }
+            if let Err((_, e)) = conn.close() {
+                tracing::warn!(error = %e, "closing the database failed");
+            }
+        })
+}
+
+fn spawn_reader(
+    index: usize,
+    conn: Connection,
+    jobs: Arc<Mutex<Receiver<Message<ReadJob>>>>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("sqlite-reader-{index}"))
+        .spawn(move || loop {
+            // The lock is held while waiting, so idle readers line up behind it and
+            // exactly one takes each job.
+            let message = match jobs.lock() {
+                Ok(receiver) => receiver.recv(),
+                Err(_) => break,
+            };
+            match message {
+                Ok(Message::Job(job)) => {
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&conn)));
+                }
+                Ok(Message::Close) | Err(_) => break,
+            }
+        })
+}
+
 impl Db {
-    /// Opens (creating if needed) the database, applies migrations and starts the writer.
+    /// Opens (creating if needed) the database, applies migrations and starts the
+    /// writer and reader threads.
     pub fn open(options: DbOptions) -> Result<Db, StoreError> {
         create_private_file(&options.path)?;
         let mut conn = Connection::open(&options.path)?;
@@ -85,36 +143,23 @@ impl Db {
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrations::run(&mut conn)?;
 
-        let (sender, receiver) = mpsc::channel::<WriterMessage>();
-        let writer_thread = std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || {
-                while let Ok(message) = receiver.recv() {
-                    match message {
-                        WriterMessage::Job(job) => {
-                            // A panicking job must not take the only writer down with it;
-                            // its transaction rolls back as the stack unwinds.
-                            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
-                        }
-                        WriterMessage::Close => break,
-                    }
-                }
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "final WAL checkpoint failed");
-                }
-                if let Err((_, e)) = conn.close() {
-                    tracing::warn!(error = %e, "closing the database failed");
-                }
-            })?;
-
-        let read_connections = options.read_connections.max(1);
+        let (writer, write_jobs) = mpsc::channel();
+        let mut threads = vec![spawn_writer(conn, write_jobs)?];
+        let (readers, read_jobs) = mpsc::channel();
+        let read_jobs = Arc::new(Mutex::new(read_jobs));
+        for index in 0..options.read_connections.max(1) {
+            threads.push(spawn_reader(
+                index,
+                open_reader(&options)?,
+                read_jobs.clone(),
+            )?);
+        }
         Ok(Db {
             inner: Arc::new(Inner {
                 options,
-                writer: Mutex::new(Some(sender)),
-                writer_thread: Mutex::new(Some(writer_thread)),
-                readers: Mutex::new(Vec::new()),
-                read_permits: Arc::new(Semaphore::new(read_connections)),
+                writer: Mutex::new(Some(writer)),
+                readers: Mutex::new(Some(readers)),
+                threads: Mutex::new(threads),
                 operations: AtomicU64::new(0),
             }),
         })
@@ -128,6 +173,19 @@ impl Db {
         self.inner.operations.load(Ordering::SeqCst)
     }
 
+    fn submit<J>(
+        &self,
+        queue: &Mutex<Option<Sender<Message<J>>>>,
+        job: J,
+    ) -> Result<(), StoreError> {
+        let queue = queue.lock().map_err(|_| StoreError::Closed)?;
+        let sender = queue.as_ref().ok_or(StoreError::Closed)?;
+        self.inner.operations.fetch_add(1, Ordering::SeqCst);
+        sender
+            .send(Message::Job(job))
+            .map_err(|_| StoreError::Closed)
+    }
+
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer thread:
     /// committed when it returns `Ok`, rolled back when it returns `Err`.
     pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
@@ -137,7 +195,7 @@ impl Db {
         E: From<StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn: &mut Connection| {
+        let job: WriteJob = Box::new(move |conn: &mut Connection| {
             let outcome = (|| {
                 let txn = Transaction::new(conn, TransactionBehavior::Immediate)
                     .map_err(StoreError::from)?;
@@ -147,82 +205,45 @@ impl Db {
             })();
             let _ = reply.send(outcome);
         });
-        {
-            let writer = self
-                .inner
-                .writer
-                .lock()
-                .map_err(|_| E::from(StoreError::Closed))?;
-            let sender = writer.as_ref().ok_or(E::from(StoreError::Closed))?;
-            self.inner.operations.fetch_add(1, Ordering::SeqCst);
-            sender
-                .send(WriterMessage::Job(job))
-                .map_err(|_| E::from(StoreError::Closed))?;
-        }
+        self.submit(&self.inner.writer, job)?;
         answer.await.map_err(|_| E::from(StoreError::Closed))?
     }
 
-    /// Runs `work` on a read-only pooled connection in the blocking thread pool.
+    /// Runs `work` on one of the read-only connections, off the async runtime.
     pub async fn read<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let permit = self
-            .inner
-            .read_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| E::from(StoreError::Closed))?;
-        let inner = self.inner.clone();
-        inner.operations.fetch_add(1, Ordering::SeqCst);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let pooled = inner.readers.lock().ok().and_then(|mut pool| pool.pop());
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => inner.open_reader().map_err(E::from)?,
-            };
-            let value = work(&conn);
-            if let Ok(mut pool) = inner.readers.lock() {
-                pool.push(conn);
-            }
-            value
-        })
-        .await
-        .map_err(|_| E::from(StoreError::Closed))?
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn: &Connection| {
+            let _ = reply.send(work(conn));
+        });
+        self.submit(&self.inner.readers, job)?;
+        answer.await.map_err(|_| E::from(StoreError::Closed))?
     }
 
-    /// Stops the writer after the queued work, checkpoints the WAL and closes
-    /// every connection. Later calls fail with [`StoreError::Closed`].
+    /// Lets queued work finish, checkpoints the WAL and closes every connection.
+    /// Later calls fail with [`StoreError::Closed`].
     pub fn close(&self) {
-        if let Ok(mut writer) = self.inner.writer.lock() {
-            if let Some(sender) = writer.take() {
-                let _ = sender.send(WriterMessage::Close);
+        let readers = self.inner.options.read_connections.max(1);
+        if let Ok(mut queue) = self.inner.readers.lock() {
+            if let Some(sender) = queue.take() {
+                for _ in 0..readers {
+                    let _ = sender.send(Message::Close);
+                }
             }
         }
-        if let Ok(mut thread) = self.inner.writer_thread.lock() {
-            if let Some(handle) = thread.take() {
-                let _ = handle.join();
+        if let Ok(mut queue) = self.inner.writer.lock() {
+            if let Some(sender) = queue.take() {
+                let _ = sender.send(Message::Close);
             }
         }
-        self.inner.read_permits.close();
-        if let Ok(mut pool) = self.inner.readers.lock() {
-            pool.clear();
+        if let Ok(mut threads) = self.inner.threads.lock() {
+            for thread in threads.drain(..) {
+                let _ = thread.join();
+            }
         }
-    }
-}
-
-impl Inner {
-    fn open_reader(&self) -> Result<Connection, StoreError> {
-        let conn = Connection::open_with_flags(
-            &self.options.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        configure(&conn, self.options.busy_timeout)?;
-        conn.pragma_update(None, "query_only", "ON")?;
-        Ok(conn)
     }
 }

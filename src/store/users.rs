@@ -204,8 +204,9 @@ pub fn list(
     if let Some(after) = after {
         clause("id > ?", Value::Text(after.to_string()));
     }
-    sql.push_str(" ORDER BY id LIMIT ?");
-    args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    // A literal LIMIT: a bound one makes SQLite re-prepare the statement on
+    // every execution (it plans the sort around the limit's value).
+    sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));
     let mut statement = conn.prepare_cached(&sql)?;
     let rows = statement.query_map(params_from_iter(args), from_row)?;
     rows.collect()
