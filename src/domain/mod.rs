@@ -10,4 +10,4 @@ pub mod scope;
 
 pub use ids::{ApiKeyId, EnterpriseId, StoreId, UserId};
 pub use records::{Enterprise, EnterpriseSyncMode, RecordSyncMode, Role, Store, User};
-pub use scope::Scope;
+pub use scope::{Scope, ScopeSet};

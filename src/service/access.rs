@@ -3,10 +3,10 @@
 //! so an admin operation cannot be reached without passing the check.
 
 use crate::domain::audit::ActorType;
-use crate::domain::{ApiKeyId, EnterpriseId, Role, Scope, UserId};
+use crate::domain::{ApiKeyId, EnterpriseId, Role, Scope, ScopeSet, UserId};
 use crate::AppError;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub enum Principal {
     User {
         user: UserId,
@@ -16,7 +16,7 @@ pub enum Principal {
     ApiKey {
         key: ApiKeyId,
         enterprise: EnterpriseId,
-        scopes: Vec<Scope>,
+        scopes: ScopeSet,
     },
 }
 
@@ -32,7 +32,7 @@ pub struct AdminCtx {
 #[derive(Debug, Clone)]
 pub struct EnterpriseCtx {
     enterprise: EnterpriseId,
-    actor: Actor,
+    principal: Principal,
 }
 
 #[derive(Debug, Clone)]
@@ -60,8 +60,8 @@ impl EnterpriseCtx {
     pub fn enterprise(&self) -> EnterpriseId {
         self.enterprise
     }
-    pub fn actor(&self) -> &Actor {
-        &self.actor
+    pub fn actor(&self) -> Actor {
+        self.principal.actor()
     }
 }
 
@@ -113,7 +113,7 @@ impl Principal {
 
     pub fn require_scope(&self, scope: Scope) -> Result<EnterpriseCtx, AppError> {
         let allowed = match self {
-            Principal::ApiKey { scopes, .. } => scopes.contains(&scope),
+            Principal::ApiKey { scopes, .. } => scopes.contains(scope),
             Principal::User { role, .. } => {
                 *role == Role::ItAdmin && ADMIN_READABLE.contains(&scope)
             }
@@ -126,7 +126,7 @@ impl Principal {
         }
         Ok(EnterpriseCtx {
             enterprise: self.enterprise(),
-            actor: self.actor(),
+            principal: *self,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -29,7 +29,7 @@ pub const SHOWN_ONCE_WARNING: &str =
     "Save this key now: it will not be shown again. / Sauvegardez cette clé maintenant, elle ne sera plus affichée.";
 
 struct CachedCredential {
-    credential: KeyCredential,
+    credential: Arc<KeyCredential>,
     fetched_at: Duration,
 }
 
@@ -398,6 +398,7 @@ pub async fn authenticate(
                     store::api_keys::find_credential(conn, &lookup).map_err(AppError::from)
                 })
                 .await?
+                .map(Arc::new)
                 .ok_or_else(AppError::unauthenticated)?;
             if let Ok(mut cache) = keys.cache.lock() {
                 cache.insert(

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{parse_ts, ts};
-use crate::domain::{ApiKeyId, EnterpriseId, Scope, UserId};
+use crate::domain::{ApiKeyId, EnterpriseId, Scope, ScopeSet, UserId};
 
 pub struct NewApiKey<'a> {
     pub id: ApiKeyId,
@@ -55,7 +55,7 @@ pub struct KeyCredential {
     pub id: ApiKeyId,
     pub enterprise_account_id: EnterpriseId,
     pub secret_hash: Vec<u8>,
-    pub scopes: Vec<Scope>,
+    pub scopes: ScopeSet,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub rate_limit_per_key_per_minute: Option<u32>,
@@ -77,7 +77,7 @@ pub fn find_credential(conn: &Connection, prefix: &str) -> rusqlite::Result<Opti
             id: row.get(0)?,
             enterprise_account_id: row.get(1)?,
             secret_hash: row.get(2)?,
-            scopes: scopes_from_json(&scopes),
+            scopes: scopes_from_json(&scopes).into_iter().collect(),
             expires_at: expires.as_deref().and_then(parse_ts),
             revoked_at: revoked.as_deref().and_then(parse_ts),
             rate_limit_per_key_per_minute: row.get(6)?,

@@ -97,7 +97,7 @@ pub fn list(
     before_seq: Option<i64>,
     limit: usize,
 ) -> rusqlite::Result<Vec<AuditRow>> {
-    let mut sql = String::from("SELECT * FROM audit_log WHERE enterprise_account_id = ?");
+    let mut sql = String::from("SELECT * FROM audit_log WHERE enterprise_account_id = +?");
     let mut args: Vec<Value> = vec![Value::Text(enterprise.to_string())];
     let mut clause = |condition: &str, value: Value| {
         sql.push_str(" AND ");
@@ -105,13 +105,13 @@ pub fn list(
         args.push(value);
     };
     if let Some(action) = &filter.action {
-        clause("action = ?", Value::Text(action.clone()));
+        clause("action = +?", Value::Text(action.clone()));
     }
     if let Some(outcome) = filter.outcome {
-        clause("outcome = ?", Value::Text(outcome.as_str().into()));
+        clause("outcome = +?", Value::Text(outcome.as_str().into()));
     }
     if let Some(actor) = &filter.actor_id {
-        clause("actor_id = ?", Value::Text(actor.clone()));
+        clause("actor_id = +?", Value::Text(actor.clone()));
     }
     if let Some(since) = &filter.since {
         clause("ts >= ?", Value::Text(since.clone()));

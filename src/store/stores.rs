@@ -7,21 +7,22 @@ use crate::domain::{EnterpriseId, Store, StoreId};
 const COLUMNS: &str = "id, enterprise_account_id, name, location, address, phone, external_id,
                        sync_mode, gerant_id, active, created_at, updated_at, deactivated_at";
 
+/// Reads the columns of `COLUMNS`, by position.
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Store> {
-    let created: String = row.get("created_at")?;
-    let updated: String = row.get("updated_at")?;
-    let deactivated: Option<String> = row.get("deactivated_at")?;
+    let created: String = row.get(10)?;
+    let updated: String = row.get(11)?;
+    let deactivated: Option<String> = row.get(12)?;
     Ok(Store {
-        id: row.get("id")?,
-        enterprise_account_id: row.get("enterprise_account_id")?,
-        name: row.get("name")?,
-        location: row.get("location")?,
-        address: row.get("address")?,
-        phone: row.get("phone")?,
-        external_id: row.get("external_id")?,
-        sync_mode: row.get("sync_mode")?,
-        gerant_id: row.get("gerant_id")?,
-        active: row.get("active")?,
+        id: row.get(0)?,
+        enterprise_account_id: row.get(1)?,
+        name: row.get(2)?,
+        location: row.get(3)?,
+        address: row.get(4)?,
+        phone: row.get(5)?,
+        external_id: row.get(6)?,
+        sync_mode: row.get(7)?,
+        gerant_id: row.get(8)?,
+        active: row.get(9)?,
         created_at: parse_ts(&created).unwrap_or_default(),
         updated_at: parse_ts(&updated).unwrap_or_default(),
         deactivated_at: deactivated.as_deref().and_then(parse_ts),
@@ -53,14 +54,14 @@ pub fn list(
     after: Option<StoreId>,
     limit: usize,
 ) -> rusqlite::Result<Vec<Store>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM stores WHERE enterprise_account_id = ?");
+    let mut sql = format!("SELECT {COLUMNS} FROM stores WHERE enterprise_account_id = +?");
     let mut args: Vec<Value> = vec![Value::Text(enterprise.to_string())];
     if let Some(active) = filter.active {
-        sql.push_str(" AND active = ?");
+        sql.push_str(" AND active = +?");
         args.push(Value::Integer(i64::from(active)));
     }
     if let Some(external) = &filter.external_id {
-        sql.push_str(" AND external_id = ?");
+        sql.push_str(" AND external_id = +?");
         args.push(Value::Text(external.clone()));
     }
     if let Some(after) = after {

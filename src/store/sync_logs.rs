@@ -58,7 +58,7 @@ pub fn list(
     before_seq: Option<i64>,
     limit: usize,
 ) -> rusqlite::Result<Vec<SyncLog>> {
-    let mut sql = String::from("SELECT * FROM sync_logs WHERE enterprise_account_id = ?");
+    let mut sql = String::from("SELECT * FROM sync_logs WHERE enterprise_account_id = +?");
     let mut args: Vec<Value> = vec![Value::Text(enterprise.to_string())];
     if filter.runs_only {
         sql.push_str(" AND run_id IS NULL");
@@ -69,9 +69,9 @@ pub fn list(
         args.push(value);
     };
     for (condition, value) in [
-        ("operation = ?", &filter.operation),
-        ("status = ?", &filter.status),
-        ("sync_type = ?", &filter.sync_type),
+        ("operation = +?", &filter.operation),
+        ("status = +?", &filter.status),
+        ("sync_type = +?", &filter.sync_type),
         ("timestamp >= ?", &filter.since),
         ("timestamp < ?", &filter.until),
     ] {

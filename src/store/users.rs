@@ -45,21 +45,22 @@ const COLUMNS: &str =
     "id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
                        sync_mode, active, created_at, updated_at, deactivated_at";
 
+/// Reads the columns of `COLUMNS`, by position.
 fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
-    let created: String = row.get("created_at")?;
-    let updated: String = row.get("updated_at")?;
-    let deactivated: Option<String> = row.get("deactivated_at")?;
+    let created: String = row.get(10)?;
+    let updated: String = row.get(11)?;
+    let deactivated: Option<String> = row.get(12)?;
     Ok(User {
-        id: row.get("id")?,
-        enterprise_account_id: row.get("enterprise_account_id")?,
-        email: row.get("email")?,
-        name: row.get("name")?,
-        role: row.get("role")?,
-        store_id: row.get("store_id")?,
-        manager_id: row.get("manager_id")?,
-        external_id: row.get("external_id")?,
-        sync_mode: row.get("sync_mode")?,
-        active: row.get("active")?,
+        id: row.get(0)?,
+        enterprise_account_id: row.get(1)?,
+        email: row.get(2)?,
+        name: row.get(3)?,
+        role: row.get(4)?,
+        store_id: row.get(5)?,
+        manager_id: row.get(6)?,
+        external_id: row.get(7)?,
+        sync_mode: row.get(8)?,
+        active: row.get(9)?,
         created_at: parse_ts(&created).unwrap_or_default(),
         updated_at: parse_ts(&updated).unwrap_or_default(),
         deactivated_at: deactivated.as_deref().and_then(parse_ts),
@@ -178,7 +179,7 @@ pub fn list(
     limit: usize,
 ) -> rusqlite::Result<Vec<User>> {
     let mut sql = format!(
-        "SELECT {COLUMNS} FROM users WHERE enterprise_account_id = ? AND role <> 'it_admin'"
+        "SELECT {COLUMNS} FROM users WHERE enterprise_account_id = +? AND role <> 'it_admin'"
     );
     let mut args: Vec<Value> = vec![Value::Text(enterprise.to_string())];
     let mut clause = |condition: &str, value: Value| {
@@ -187,19 +188,19 @@ pub fn list(
         args.push(value);
     };
     if let Some(active) = filter.active {
-        clause("active = ?", Value::Integer(i64::from(active)));
+        clause("active = +?", Value::Integer(i64::from(active)));
     }
     if let Some(role) = filter.role {
-        clause("role = ?", Value::Text(role.as_str().into()));
+        clause("role = +?", Value::Text(role.as_str().into()));
     }
     if let Some(store) = filter.store_id {
-        clause("store_id = ?", Value::Text(store.to_string()));
+        clause("store_id = +?", Value::Text(store.to_string()));
     }
     if let Some(external) = &filter.external_id {
-        clause("external_id = ?", Value::Text(external.clone()));
+        clause("external_id = +?", Value::Text(external.clone()));
     }
     if let Some(email) = &filter.email {
-        clause("email = ?", Value::Text(email.clone()));
+        clause("email = +?", Value::Text(email.clone()));
     }
     if let Some(after) = after {
         clause("id > ?", Value::Text(after.to_string()));
