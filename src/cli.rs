@@ -86,3 +86,57 @@ pub fn healthcheck(config: &Config, timeout: Duration) -> anyhow::Result<()> {
     }
     crate::healthcheck::check(addr, timeout).map_err(anyhow::Error::msg)
 }
+
+/// A per-enterprise limit as given on the command line: a number, or `default`.
+pub fn parse_limit(raw: &str) -> Result<Option<u32>, String> {
+    if raw.eq_ignore_ascii_case("default") {
+        return Ok(None);
+    }
+    match raw.parse::<u32>() {
+        Ok(0) | Err(_) => Err(format!(
+            "{raw:?} is neither a positive number nor \"default\""
+        )),
+        Ok(n) => Ok(Some(n)),
+    }
+}
+
+/// `set-rate-limit`: changes an enterprise's request limits.
+pub fn set_rate_limit(
+    config: &Config,
+    enterprise: &str,
+    per_key: Option<Option<u32>>,
+    per_enterprise: Option<Option<u32>>,
+) -> anyhow::Result<()> {
+    let enterprise: crate::domain::EnterpriseId = enterprise
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{enterprise:?} is not an enterprise id"))?;
+    let db = crate::server::open_database(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let clock = crate::clock::SystemClock::shared();
+    let result = runtime.block_on(async {
+        let current = {
+            let read = db.clone();
+            read.read(move |conn| {
+                crate::store::enterprises::get(conn, enterprise).map_err(crate::AppError::from)
+            })
+            .await?
+            .ok_or(crate::AppError::NotFound {
+                resource: "enterprise",
+            })?
+        };
+        let per_key = per_key.unwrap_or(current.rate_limit_per_key_per_minute);
+        let per_enterprise = per_enterprise.unwrap_or(current.rate_limit_per_enterprise_per_minute);
+        crate::service::enterprise_settings::set_rate_limits(
+            &db,
+            &clock,
+            enterprise,
+            per_key,
+            per_enterprise,
+        )
+        .await
+    });
+    db.close();
+    result.map_err(|e| anyhow::anyhow!("{e}"))
+}

@@ -45,6 +45,18 @@ enum Command {
     CheckConfig,
     /// Verify the audit trail's hash chain; names the first broken link.
     VerifyAudit,
+    /// Set an enterprise's request limits (requests per minute, or "default").
+    SetRateLimit {
+        /// The enterprise account id.
+        #[arg(long)]
+        enterprise: String,
+        /// Per API key: a number, or "default" for the configured value.
+        #[arg(long)]
+        per_key: Option<String>,
+        /// All the enterprise's keys together: a number, or "default".
+        #[arg(long)]
+        per_enterprise: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -101,6 +113,26 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 println!("{line}");
             }
             println!("configuration OK");
+            Ok(())
+        }
+        Command::SetRateLimit {
+            enterprise,
+            per_key,
+            per_enterprise,
+        } => {
+            let parse = |raw: Option<String>| {
+                raw.as_deref()
+                    .map(cli::parse_limit)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)
+            };
+            cli::set_rate_limit(
+                &config,
+                &enterprise,
+                parse(per_key)?,
+                parse(per_enterprise)?,
+            )?;
+            println!("rate limits of {enterprise} updated");
             Ok(())
         }
         Command::VerifyAudit => {

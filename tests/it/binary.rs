@@ -277,3 +277,99 @@ fn the_shipped_example_configuration_checks_out() {
         "environment variables are applied and validated"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_sets_an_enterprise_rate_limit_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let process = spawn(&data, "info");
+    let base = format!("http://{}", process.addr);
+    let client = reqwest::Client::new();
+    let registered: Value = client
+        .post(format!("{base}/api/enterprise/register"))
+        .json(&json!({
+            "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "api",
+            "it_admin_name": "Alice", "it_admin_email": "alice@acme.example", "it_admin_password": PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let enterprise = registered["enterprise_account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let set = command(&data)
+        .args([
+            "set-rate-limit",
+            "--enterprise",
+            &enterprise,
+            "--per-key",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+
+    let login: Value = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "email": "alice@acme.example", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key: Value = client
+        .post(format!("{base}/api/enterprise/api-keys/generate"))
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .json(&json!({ "name": "SAP", "scopes": ["users:read"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap();
+    let get = || {
+        client
+            .get(format!("{base}/api/enterprise/users"))
+            .header("x-api-key", key)
+            .send()
+    };
+    assert_eq!(
+        get().await.unwrap().headers()["ratelimit-policy"],
+        "\"per-key\";q=2;w=60"
+    );
+    assert_eq!(get().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(get().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+
+    let bad = command(&data)
+        .args([
+            "set-rate-limit",
+            "--enterprise",
+            &enterprise,
+            "--per-key",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let log = terminate(process);
+    assert!(!log.is_empty());
+    let conn = rusqlite::Connection::open(data.join("enterprise-sync.db")).unwrap();
+    let audited: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'enterprise.rate_limits.update'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 1);
+}

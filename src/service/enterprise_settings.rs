@@ -1,0 +1,51 @@
+//! Appliance-operator settings of an enterprise (run from the command line on the
+//! appliance, not through the API: they protect the appliance from its tenants).
+
+use super::access::Actor;
+use super::audit::{self, AuditEvent};
+use super::RequestMeta;
+use crate::clock::SharedClock;
+use crate::domain::audit::{ActorType, Outcome};
+use crate::domain::EnterpriseId;
+use crate::store::{self, Db};
+use crate::AppError;
+
+/// Sets the per-key and per-enterprise request limits (`None`: the appliance
+/// default). Running servers apply them within the key cache's 5 seconds.
+pub async fn set_rate_limits(
+    db: &Db,
+    clock: &SharedClock,
+    enterprise: EnterpriseId,
+    per_key: Option<u32>,
+    per_enterprise: Option<u32>,
+) -> Result<(), AppError> {
+    if per_key == Some(0) || per_enterprise == Some(0) {
+        return Err(AppError::field(
+            "rate_limit",
+            "out_of_range",
+            "limits must be at least 1",
+        ));
+    }
+    let now = clock.now();
+    db.write(move |txn| {
+        let before = store::enterprises::get(txn, enterprise)?.ok_or(AppError::NotFound { resource: "enterprise" })?;
+        store::enterprises::set_rate_limits(txn, enterprise, per_key, per_enterprise, now)?;
+        let event = AuditEvent::new(
+            "enterprise.rate_limits.update",
+            Outcome::Success,
+            Actor {
+                kind: ActorType::System,
+                id: "cli".into(),
+            },
+        )
+        .in_enterprise(enterprise)
+        .target("enterprise", enterprise)
+        .changes(serde_json::json!({
+            "rate_limit_per_key_per_minute": [before.rate_limit_per_key_per_minute, per_key],
+            "rate_limit_per_enterprise_per_minute": [before.rate_limit_per_enterprise_per_minute, per_enterprise],
+        }));
+        audit::append(txn, &event, &RequestMeta::default(), now)?;
+        Ok(())
+    })
+    .await
+}
