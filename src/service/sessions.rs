@@ -199,16 +199,6 @@ pub async fn login(
         }
         _ => None,
     };
-    let access = svc
-        .tokens
-        .issue(
-            user.id,
-            user.enterprise_account_id,
-            user.role,
-            record.token_version,
-            now,
-        )
-        .map_err(AppError::internal)?;
     let refresh = new_refresh_token()?;
     let (refresh_c, meta_c, ttl) = (refresh.clone(), meta.clone(), svc.tokens.refresh_ttl_secs);
     let event = AuditEvent::new("auth.login", Outcome::Success, user_actor(user.id))
@@ -227,12 +217,32 @@ pub async fn login(
             Ok::<_, AppError>(())
         })
         .await?;
+    token_pair(svc, &user, record.token_version, refresh, now)
+}
+
+fn token_pair(
+    svc: &Services,
+    user: &User,
+    token_version: i64,
+    refresh_token: String,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, AppError> {
+    let access = svc
+        .tokens
+        .issue(
+            user.id,
+            user.enterprise_account_id,
+            user.role,
+            token_version,
+            now,
+        )
+        .map_err(AppError::internal)?;
     Ok(TokenPair {
         access_token: access.token,
         token_type: "Bearer",
         expires_in: access.expires_in,
-        refresh_token: refresh,
-        user: SessionUser::from(&user),
+        refresh_token,
+        user: SessionUser::from(user),
     })
 }
 
@@ -304,25 +314,7 @@ pub async fn refresh(
         RefreshOutcome::Rotated {
             user,
             token_version,
-        } => {
-            let access = svc
-                .tokens
-                .issue(
-                    user.id,
-                    user.enterprise_account_id,
-                    user.role,
-                    token_version,
-                    now,
-                )
-                .map_err(AppError::internal)?;
-            Ok(TokenPair {
-                access_token: access.token,
-                token_type: "Bearer",
-                expires_in: access.expires_in,
-                refresh_token: new_token,
-                user: SessionUser::from(&user),
-            })
-        }
+        } => token_pair(svc, &user, token_version, new_token, now),
     }
 }
 

@@ -1,6 +1,6 @@
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::list_query::ListQuery;
 use crate::domain::audit::{ActorType, AuditRecord, Outcome, GENESIS_HASH};
 use crate::domain::EnterpriseId;
 
@@ -97,37 +97,14 @@ pub fn list(
     before_seq: Option<i64>,
     limit: usize,
 ) -> rusqlite::Result<Vec<AuditRow>> {
-    let mut sql = String::from("SELECT * FROM audit_log WHERE enterprise_account_id = +?");
-    let mut args: Vec<Value> = vec![Value::Text(enterprise.to_string())];
-    let mut clause = |condition: &str, value: Value| {
-        sql.push_str(" AND ");
-        sql.push_str(condition);
-        args.push(value);
-    };
-    if let Some(action) = &filter.action {
-        clause("action = +?", Value::Text(action.clone()));
-    }
-    if let Some(outcome) = filter.outcome {
-        clause("outcome = +?", Value::Text(outcome.as_str().into()));
-    }
-    if let Some(actor) = &filter.actor_id {
-        clause("actor_id = +?", Value::Text(actor.clone()));
-    }
-    if let Some(since) = &filter.since {
-        clause("ts >= ?", Value::Text(since.clone()));
-    }
-    if let Some(until) = &filter.until {
-        clause("ts < ?", Value::Text(until.clone()));
-    }
-    if let Some(before) = before_seq {
-        clause("seq < ?", Value::Integer(before));
-    }
-    // A literal LIMIT: a bound one makes SQLite re-prepare the statement on
-    // every execution (it plans the sort around the limit's value).
-    sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}"));
-    let mut statement = conn.prepare(&sql)?;
-    let rows = statement.query_map(params_from_iter(args), from_row)?;
-    rows.collect()
+    ListQuery::new("SELECT * FROM audit_log", enterprise)
+        .equals("action", filter.action.clone())
+        .equals("outcome", filter.outcome.map(|o| o.as_str().to_string()))
+        .equals("actor_id", filter.actor_id.clone())
+        .compare_opt("ts >= ?", filter.since.clone())
+        .compare_opt("ts < ?", filter.until.clone())
+        .compare_opt("seq < ?", before_seq)
+        .fetch(conn, "seq DESC", limit, from_row)
 }
 
 /// Visits the whole chain in order; stops early when `visit` returns false.

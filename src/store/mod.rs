@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit_log;
 mod database;
 pub mod enterprises;
+mod list_query;
 pub mod migrations;
 pub mod refresh_tokens;
 pub mod stores;
@@ -27,12 +28,6 @@ pub enum StoreError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
-
-// List queries write their equality filters as `column = +?`. With a plain `= ?`
-// and an ORDER BY, SQLite marks the parameter as plan-relevant and re-prepares
-// the cached statement on every execution (measured: the parser was a fifth of
-// the server's CPU under load). The unary plus changes nothing else: the same
-// index serves the filter and the order.
 
 /// True when `e` is a UNIQUE constraint failure on an index whose name contains `index`.
 pub fn is_unique_violation(e: &rusqlite::Error, index: &str) -> bool {

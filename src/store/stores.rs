@@ -1,6 +1,6 @@
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::list_query::ListQuery;
 use super::parse_ts;
 use crate::domain::{EnterpriseId, Store, StoreId};
 
@@ -54,26 +54,11 @@ pub fn list(
     after: Option<StoreId>,
     limit: usize,
 ) -> rusqlite::Result<Vec<Store>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM stores WHERE enterprise_account_id = +?");
-    let mut args: Vec<Value> = vec![Value::Text(enterprise.to_string())];
-    if let Some(active) = filter.active {
-        sql.push_str(" AND active = +?");
-        args.push(Value::Integer(i64::from(active)));
-    }
-    if let Some(external) = &filter.external_id {
-        sql.push_str(" AND external_id = +?");
-        args.push(Value::Text(external.clone()));
-    }
-    if let Some(after) = after {
-        sql.push_str(" AND id > ?");
-        args.push(Value::Text(after.to_string()));
-    }
-    // A literal LIMIT: a bound one makes SQLite re-prepare the statement on
-    // every execution (it plans the sort around the limit's value).
-    sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));
-    let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query_map(params_from_iter(args), from_row)?;
-    rows.collect()
+    ListQuery::new(&format!("SELECT {COLUMNS} FROM stores"), enterprise)
+        .equals("active", filter.active)
+        .equals("external_id", filter.external_id.clone())
+        .compare_opt("id > ?", after.map(|a| a.to_string()))
+        .fetch(conn, "id", limit, from_row)
 }
 
 pub fn count(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<i64> {

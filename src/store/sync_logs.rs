@@ -1,7 +1,7 @@
-use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection, Row};
+use rusqlite::{Connection, Row};
 use serde::Serialize;
 
+use super::list_query::ListQuery;
 use crate::domain::EnterpriseId;
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,34 +58,18 @@ pub fn list(
     before_seq: Option<i64>,
     limit: usize,
 ) -> rusqlite::Result<Vec<SyncLog>> {
-    let mut sql = String::from("SELECT * FROM sync_logs WHERE enterprise_account_id = +?");
-    let mut args: Vec<Value> = vec![Value::Text(enterprise.to_string())];
-    if filter.runs_only {
-        sql.push_str(" AND run_id IS NULL");
-    }
-    let mut clause = |condition: &str, value: Value| {
-        sql.push_str(" AND ");
-        sql.push_str(condition);
-        args.push(value);
+    let query = ListQuery::new("SELECT * FROM sync_logs", enterprise);
+    let query = if filter.runs_only {
+        query.condition("run_id IS NULL")
+    } else {
+        query
     };
-    for (condition, value) in [
-        ("operation = +?", &filter.operation),
-        ("status = +?", &filter.status),
-        ("sync_type = +?", &filter.sync_type),
-        ("timestamp >= ?", &filter.since),
-        ("timestamp < ?", &filter.until),
-    ] {
-        if let Some(value) = value {
-            clause(condition, Value::Text(value.clone()));
-        }
-    }
-    if let Some(before) = before_seq {
-        clause("seq < ?", Value::Integer(before));
-    }
-    // A literal LIMIT: a bound one makes SQLite re-prepare the statement on
-    // every execution (it plans the sort around the limit's value).
-    sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}"));
-    let mut statement = conn.prepare(&sql)?;
-    let rows = statement.query_map(params_from_iter(args), from_row)?;
-    rows.collect()
+    query
+        .equals("operation", filter.operation.clone())
+        .equals("status", filter.status.clone())
+        .equals("sync_type", filter.sync_type.clone())
+        .compare_opt("timestamp >= ?", filter.since.clone())
+        .compare_opt("timestamp < ?", filter.until.clone())
+        .compare_opt("seq < ?", before_seq)
+        .fetch(conn, "seq DESC", limit, from_row)
 }

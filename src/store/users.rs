@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::list_query::ListQuery;
 use super::{parse_ts, ts};
 use crate::domain::{EnterpriseId, RecordSyncMode, Role, StoreId, User, UserId};
 
@@ -178,39 +178,15 @@ pub fn list(
     after: Option<UserId>,
     limit: usize,
 ) -> rusqlite::Result<Vec<User>> {
-    let mut sql = format!(
-        "SELECT {COLUMNS} FROM users WHERE enterprise_account_id = +? AND role <> 'it_admin'"
-    );
-    let mut args: Vec<Value> = vec![Value::Text(enterprise.to_string())];
-    let mut clause = |condition: &str, value: Value| {
-        sql.push_str(" AND ");
-        sql.push_str(condition);
-        args.push(value);
-    };
-    if let Some(active) = filter.active {
-        clause("active = +?", Value::Integer(i64::from(active)));
-    }
-    if let Some(role) = filter.role {
-        clause("role = +?", Value::Text(role.as_str().into()));
-    }
-    if let Some(store) = filter.store_id {
-        clause("store_id = +?", Value::Text(store.to_string()));
-    }
-    if let Some(external) = &filter.external_id {
-        clause("external_id = +?", Value::Text(external.clone()));
-    }
-    if let Some(email) = &filter.email {
-        clause("email = +?", Value::Text(email.clone()));
-    }
-    if let Some(after) = after {
-        clause("id > ?", Value::Text(after.to_string()));
-    }
-    // A literal LIMIT: a bound one makes SQLite re-prepare the statement on
-    // every execution (it plans the sort around the limit's value).
-    sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));
-    let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query_map(params_from_iter(args), from_row)?;
-    rows.collect()
+    ListQuery::new(&format!("SELECT {COLUMNS} FROM users"), enterprise)
+        .condition("role <> 'it_admin'")
+        .equals("active", filter.active)
+        .equals("role", filter.role.map(|r| r.as_str().to_string()))
+        .equals("store_id", filter.store_id.map(|s| s.to_string()))
+        .equals("external_id", filter.external_id.clone())
+        .equals("email", filter.email.clone())
+        .compare_opt("id > ?", after.map(|a| a.to_string()))
+        .fetch(conn, "id", limit, from_row)
 }
 
 pub struct StaffCounts {
