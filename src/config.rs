@@ -29,6 +29,26 @@ pub struct Config {
     pub auth: AuthConfig,
     pub api_keys: ApiKeysConfig,
     pub rate_limit: RateLimitConfig,
+    pub imports: ImportsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportsConfig {
+    /// Largest bulk-import request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most rows in one bulk-import request.
+    pub max_rows: usize,
+}
+
+impl Default for ImportsConfig {
+    fn default() -> Self {
+        // A 50,000-person company syncs in one request (~250 bytes a row).
+        ImportsConfig {
+            max_body_bytes: 64 * 1024 * 1024,
+            max_rows: 100_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -107,6 +127,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             api_keys: ApiKeysConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            imports: ImportsConfig::default(),
         }
     }
 }

@@ -45,6 +45,8 @@ pub enum AppError {
     },
     #[error("request body too large")]
     PayloadTooLarge { limit: usize },
+    #[error("too many rows")]
+    TooManyRows { limit: usize },
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("rate limited")]
@@ -100,6 +102,7 @@ impl AppError {
             AppError::NotFound { .. } => "not_found",
             AppError::Conflict { code, .. } => code,
             AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::TooManyRows { .. } => "too_many_rows",
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
@@ -114,6 +117,7 @@ impl AppError {
                 field: Some(field), ..
             } => serde_json::json!({ "field": field }),
             AppError::PayloadTooLarge { limit } => serde_json::json!({ "limit_bytes": limit }),
+            AppError::TooManyRows { limit } => serde_json::json!({ "limit_rows": limit }),
             AppError::RateLimited {
                 retry_after,
                 policy,

@@ -17,7 +17,9 @@ pub fn status_of(error: &AppError) -> StatusCode {
         AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
         AppError::NotFound { .. } => StatusCode::NOT_FOUND,
         AppError::Conflict { .. } => StatusCode::CONFLICT,
-        AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        AppError::PayloadTooLarge { .. } | AppError::TooManyRows { .. } => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
         AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -43,6 +45,9 @@ fn public_message(error: &AppError) -> String {
         AppError::NotFound { resource } => format!("No such {resource}"),
         AppError::PayloadTooLarge { limit } => {
             format!("The request body exceeds the limit of {limit} bytes")
+        }
+        AppError::TooManyRows { limit } => {
+            format!("The request has more than {limit} rows (imports.max_rows)")
         }
         AppError::UnsupportedMediaType => "Send the body as application/json".into(),
         AppError::RateLimited { retry_after, .. } => {

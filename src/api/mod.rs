@@ -9,6 +9,7 @@ mod directory;
 pub mod error;
 pub mod extract;
 mod health;
+mod imports;
 mod pagination;
 pub mod rate_limit_headers;
 mod sessions;
@@ -36,12 +37,14 @@ use crate::AppError;
 /// The whole HTTP application; `serve` and the tests share it.
 pub fn app(state: AppState) -> Router {
     let http = state.config.http.clone();
+    let imports_limit = state.config.imports.max_body_bytes;
     let authenticated = Router::new()
         .merge(sessions::router())
         .merge(api_keys::router())
         .merge(directory::router())
         .merge(sync::router())
         .merge(audit::router())
+        .merge(imports::router(&state))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
 
     Router::new()
@@ -53,7 +56,9 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
         // Each `.layer` wraps the ones before it: the last is outermost.
-        .layer(RequestBodyLimitLayer::new(http.max_body_bytes))
+        // The outer ceiling is the largest route limit; each route's own
+        // DefaultBodyLimit then applies.
+        .layer(RequestBodyLimitLayer::new(http.max_body_bytes.max(imports_limit)))
         .layer(GlobalConcurrencyLimitLayer::new(http.max_concurrent_requests))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

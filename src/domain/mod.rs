@@ -4,6 +4,7 @@ pub mod api_key_token;
 pub mod audit;
 pub mod email;
 pub mod ids;
+pub mod import;
 pub mod password;
 pub mod records;
 pub mod scope;

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod directory;
 pub mod enterprise_settings;
+pub mod import;
 pub mod jwt;
 pub mod passwords;
 pub mod rate_limit;

@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod audit_log;
+pub mod change_events;
 mod database;
 pub mod enterprises;
 mod list_query;

@@ -97,3 +97,38 @@ pub fn insert(conn: &Connection, new: &NewStore<'_>) -> rusqlite::Result<()> {
     ])?;
     Ok(())
 }
+
+/// Every store of an enterprise, for matching an import against.
+pub fn all_for_enterprise(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<Vec<Store>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM stores WHERE enterprise_account_id = ?1"
+    ))?;
+    let rows = statement.query_map([enterprise], from_row)?;
+    rows.collect()
+}
+
+/// Writes the mutable fields of `store` back.
+pub fn update(conn: &Connection, store: &Store) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE stores SET name = ?3, location = ?4, address = ?5, phone = ?6, external_id = ?7,
+                           sync_mode = ?8, active = ?9, updated_at = ?10, deactivated_at = ?11
+          WHERE enterprise_account_id = ?1 AND id = ?2",
+    )?
+    .execute(params![
+        store.enterprise_account_id,
+        store.id,
+        store.name,
+        store.location,
+        store.address,
+        store.phone,
+        store.external_id,
+        store.sync_mode,
+        store.active,
+        super::ts(store.updated_at),
+        store.deactivated_at.map(super::ts)
+    ])?;
+    Ok(())
+}

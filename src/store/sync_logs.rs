@@ -73,3 +73,41 @@ pub fn list(
         .compare_opt("seq < ?", before_seq)
         .fetch(conn, "seq DESC", limit, from_row)
 }
+
+pub struct NewSyncLog<'a> {
+    pub id: &'a str,
+    pub enterprise_account_id: EnterpriseId,
+    pub sync_type: &'a str,
+    pub operation: &'a str,
+    pub status: &'a str,
+    pub resource_type: Option<&'a str>,
+    pub resource_id: Option<&'a str>,
+    pub details: &'a str,
+    pub error_message: Option<&'a str>,
+    pub initiated_by: &'a str,
+    pub run_id: Option<&'a str>,
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn insert(conn: &Connection, log: &NewSyncLog<'_>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sync_logs (id, enterprise_account_id, sync_type, operation, status, resource_type,
+                                resource_id, details, error_message, initiated_by, run_id, timestamp)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(rusqlite::params![
+        log.id,
+        log.enterprise_account_id,
+        log.sync_type,
+        log.operation,
+        log.status,
+        log.resource_type,
+        log.resource_id,
+        log.details,
+        log.error_message,
+        log.initiated_by,
+        log.run_id,
+        super::ts(log.timestamp)
+    ])?;
+    Ok(())
+}

@@ -206,3 +206,54 @@ pub fn staff_counts(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Re
         })
     })
 }
+
+/// Every person of an enterprise (IT admins included: their emails are taken).
+pub fn all_for_enterprise(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<Vec<User>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM users WHERE enterprise_account_id = ?1"
+    ))?;
+    let rows = statement.query_map([enterprise], from_row)?;
+    rows.collect()
+}
+
+/// True when `email` belongs to someone of another enterprise.
+pub fn email_taken_elsewhere(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    email: &str,
+) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1 AND enterprise_account_id <> ?2)",
+    )?
+    .query_row(params![email, enterprise], |row| row.get(0))
+}
+
+/// Writes the mutable fields of `user` back; a deactivation also ends the
+/// person's sessions (token_version).
+pub fn update(conn: &Connection, user: &User, end_sessions: bool) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE users SET email = ?3, name = ?4, role = ?5, store_id = ?6, manager_id = ?7,
+                          external_id = ?8, sync_mode = ?9, active = ?10, updated_at = ?11,
+                          deactivated_at = ?12, token_version = token_version + ?13
+          WHERE enterprise_account_id = ?1 AND id = ?2",
+    )?
+    .execute(params![
+        user.enterprise_account_id,
+        user.id,
+        user.email,
+        user.name,
+        user.role,
+        user.store_id,
+        user.manager_id,
+        user.external_id,
+        user.sync_mode,
+        user.active,
+        ts(user.updated_at),
+        user.deactivated_at.map(ts),
+        i64::from(end_sessions)
+    ])?;
+    Ok(())
+}

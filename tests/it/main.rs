@@ -7,6 +7,7 @@ mod audit;
 mod binary;
 mod directory;
 mod http_basics;
+mod imports;
 mod rate_limits;
 mod sessions;
 mod support;

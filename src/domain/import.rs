@@ -1,0 +1,115 @@
+//! What every import source (REST bulk import, drop-directory files, SCIM) hands
+//! to the one import engine, and the report it gets back.
+
+use serde::{Deserialize, Serialize};
+
+use super::records::RecordSyncMode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMode {
+    /// A row whose record exists is an error.
+    CreateOnly,
+    /// A row whose record does not exist is an error.
+    UpdateOnly,
+    #[default]
+    CreateOrUpdate,
+}
+
+impl ImportMode {
+    pub fn parse(text: &str) -> Option<ImportMode> {
+        match text {
+            "create_only" => Some(ImportMode::CreateOnly),
+            "update_only" => Some(ImportMode::UpdateOnly),
+            "create_or_update" => Some(ImportMode::CreateOrUpdate),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Api,
+    File,
+    Scim,
+}
+
+impl SourceKind {
+    /// `sync_logs.sync_type`.
+    pub fn sync_type(self) -> &'static str {
+        match self {
+            SourceKind::Api => "api",
+            SourceKind::File => "file",
+            SourceKind::Scim => "scim",
+        }
+    }
+
+    /// The `sync_mode` given to records this source creates.
+    pub fn record_sync_mode(self) -> RecordSyncMode {
+        match self {
+            SourceKind::Api => RecordSyncMode::ApiSync,
+            SourceKind::File => RecordSyncMode::FileSync,
+            SourceKind::Scim => RecordSyncMode::ScimSync,
+        }
+    }
+}
+
+/// Who runs an import: the source kind and the `initiated_by` of its sync log
+/// (`api_key:<id>`, `file:<name>`, `scim:<id>`).
+#[derive(Debug, Clone)]
+pub struct ImportSource {
+    pub kind: SourceKind,
+    pub initiated_by: String,
+}
+
+/// A store row, normalised by the adapter. `None` means "not given".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreRecord {
+    pub name: Option<String>,
+    pub location: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// A user row. `store_ref` and `manager_ref` may be our id or the source's
+/// external id (a manager also by email).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserRecord {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub store_ref: Option<String>,
+    pub manager_ref: Option<String>,
+    pub external_id: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// A problem with one row: where, which record, which field, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    pub row: usize,
+    /// The row's external_id, else its email or name, to find it in the source.
+    pub key: Option<String>,
+    pub field: Option<String>,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub success: bool,
+    pub dry_run: bool,
+    pub total_processed: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub deactivated: usize,
+    pub failed: usize,
+    pub errors: Vec<RowError>,
+    pub warnings: Vec<String>,
+    /// The sync_logs entry of this run (absent on a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_log_id: Option<String>,
+}

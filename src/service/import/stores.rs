@@ -1,0 +1,310 @@
+//! Store imports. A row is matched by `external_id` when it has one; a row
+//! without one is matched by name (case-insensitive) among the enterprise's
+//! stores that have no external id either.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde_json::json;
+
+use super::run::{self, Change};
+use super::{check_len, clean, Errors, ImportRequest, MAX_EXTERNAL_ID, MAX_NAME, MAX_TEXT};
+use crate::domain::import::{ImportMode, ImportReport, StoreRecord};
+use crate::domain::{EnterpriseId, Store, StoreId};
+use crate::service::Services;
+use crate::store;
+use crate::AppError;
+
+pub const OPERATION: &str = "bulk_store_import";
+
+enum Key {
+    External(String),
+    Name(String),
+}
+
+fn key_of(record: &StoreRecord) -> Option<Key> {
+    match (clean(&record.external_id), clean(&record.name)) {
+        (Some(external), _) => Some(Key::External(external)),
+        (None, Some(name)) => Some(Key::Name(name.to_lowercase())),
+        (None, None) => None,
+    }
+}
+
+fn payload(store: &Store) -> serde_json::Value {
+    json!({ "id": store.id, "external_id": store.external_id, "name": store.name, "active": store.active })
+}
+
+struct Plan {
+    report: ImportReport,
+    inserts: Vec<Store>,
+    updates: Vec<Store>,
+    changes: Vec<Change>,
+}
+
+fn plan(
+    conn: &Connection,
+    request: &ImportRequest<StoreRecord>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Plan> {
+    let enterprise = request.enterprise;
+    let existing = store::stores::all_for_enterprise(conn, enterprise)?;
+    let by_external: HashMap<&str, &Store> = existing
+        .iter()
+        .filter_map(|s| s.external_id.as_deref().map(|e| (e, s)))
+        .collect();
+    let by_name: HashMap<String, &Store> = existing
+        .iter()
+        .filter(|s| s.external_id.is_none())
+        .map(|s| (s.name.to_lowercase(), s))
+        .collect();
+
+    let mut errors = Errors::seeded(&request.row_errors);
+    // Duplicate keys inside the request: every row involved is reported.
+    let mut seen: HashMap<String, Vec<usize>> = HashMap::new();
+    for (row, record) in request.rows.iter().enumerate() {
+        match key_of(record) {
+            Some(Key::External(e)) => seen.entry(format!("external:{e}")).or_default().push(row),
+            Some(Key::Name(n)) => seen.entry(format!("name:{n}")).or_default().push(row),
+            None => {}
+        }
+    }
+    for rows in seen.values().filter(|rows| rows.len() > 1) {
+        for &row in rows {
+            let record = &request.rows[row];
+            let key = clean(&record.external_id).or_else(|| clean(&record.name));
+            let others: Vec<String> = rows
+                .iter()
+                .filter(|&&r| r != row)
+                .map(|r| r.to_string())
+                .collect();
+            errors.add(
+                row,
+                &key,
+                Some("external_id"),
+                "duplicate_key",
+                format!("the same store appears again in rows {}", others.join(", ")),
+            );
+        }
+    }
+
+    let mut report = ImportReport {
+        total_processed: request.rows.len(),
+        dry_run: request.dry_run,
+        warnings: request.warnings.clone(),
+        ..ImportReport::default()
+    };
+    let (mut inserts, mut updates, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+    let sync_mode = request.source.kind.record_sync_mode();
+    for (row, record) in request.rows.iter().enumerate() {
+        let name = clean(&record.name);
+        let external_id = clean(&record.external_id);
+        let key = external_id.clone().or_else(|| name.clone());
+        let (location, address, phone) = (
+            clean(&record.location),
+            clean(&record.address),
+            clean(&record.phone),
+        );
+        let mut valid = check_len(&mut errors, row, &key, "name", &name, MAX_NAME);
+        valid &= check_len(
+            &mut errors,
+            row,
+            &key,
+            "external_id",
+            &external_id,
+            MAX_EXTERNAL_ID,
+        );
+        for (field, value) in [
+            ("location", &location),
+            ("address", &address),
+            ("phone", &phone),
+        ] {
+            valid &= check_len(&mut errors, row, &key, field, value, MAX_TEXT);
+        }
+        if !valid || errors.has(row) {
+            continue;
+        }
+        let found = match key_of(record) {
+            Some(Key::External(e)) => by_external.get(e.as_str()).copied(),
+            Some(Key::Name(n)) => by_name.get(&n).copied(),
+            None => {
+                errors.add(
+                    row,
+                    &key,
+                    Some("name"),
+                    "required",
+                    "a store needs a name or an external_id",
+                );
+                continue;
+            }
+        };
+        match (found, request.mode) {
+            (Some(_), ImportMode::CreateOnly) => {
+                errors.add(
+                    row,
+                    &key,
+                    Some("external_id"),
+                    "already_exists",
+                    "this store exists and the mode is create_only",
+                );
+            }
+            (None, ImportMode::UpdateOnly) => {
+                errors.add(
+                    row,
+                    &key,
+                    Some("external_id"),
+                    "not_found",
+                    "no such store and the mode is update_only",
+                );
+            }
+            (None, _) => {
+                let Some(name) = name else {
+                    errors.add(
+                        row,
+                        &key,
+                        Some("name"),
+                        "required",
+                        "name is required to create a store",
+                    );
+                    continue;
+                };
+                let active = record.active.unwrap_or(true);
+                let store = Store {
+                    id: StoreId::generate(),
+                    enterprise_account_id: enterprise,
+                    name,
+                    location,
+                    address,
+                    phone,
+                    external_id,
+                    sync_mode,
+                    gerant_id: None,
+                    active,
+                    created_at: now,
+                    updated_at: now,
+                    deactivated_at: (!active).then_some(now),
+                };
+                report.created += 1;
+                changes.push(Change {
+                    resource_type: "store",
+                    resource_id: store.id.to_string(),
+                    verb: "created",
+                    payload: payload(&store),
+                });
+                inserts.push(store);
+            }
+            (Some(current), _) => {
+                let mut next = current.clone();
+                if let Some(name) = name {
+                    next.name = name;
+                }
+                next.location = location.or(next.location);
+                next.address = address.or(next.address);
+                next.phone = phone.or(next.phone);
+                next.external_id = external_id.or(next.external_id);
+                if let Some(active) = record.active {
+                    next.active = active;
+                }
+                let same = next.name == current.name
+                    && next.location == current.location
+                    && next.address == current.address
+                    && next.phone == current.phone
+                    && next.external_id == current.external_id
+                    && next.active == current.active;
+                if same {
+                    report.unchanged += 1;
+                    continue;
+                }
+                next.updated_at = now;
+                next.sync_mode = sync_mode;
+                let verb = if current.active && !next.active {
+                    next.deactivated_at = Some(now);
+                    report.deactivated += 1;
+                    "deactivated"
+                } else {
+                    if next.active {
+                        next.deactivated_at = None;
+                    }
+                    report.updated += 1;
+                    "updated"
+                };
+                changes.push(Change {
+                    resource_type: "store",
+                    resource_id: next.id.to_string(),
+                    verb,
+                    payload: payload(&next),
+                });
+                updates.push(next);
+            }
+        }
+    }
+    errors.into_report(&mut report);
+    Ok(Plan {
+        report,
+        inserts,
+        updates,
+        changes,
+    })
+}
+
+pub async fn import(
+    svc: &Services,
+    request: ImportRequest<StoreRecord>,
+) -> Result<ImportReport, AppError> {
+    let now = svc.clock.now();
+    if request.dry_run {
+        return svc
+            .db
+            .read(move |conn| Ok(plan(conn, &request, now)?.report))
+            .await;
+    }
+    svc.db
+        .write(move |txn| {
+            ensure_enterprise(txn, request.enterprise)?;
+            let mut plan = plan(txn, &request, now)?;
+            for store in &plan.inserts {
+                store::stores::insert(
+                    txn,
+                    &store::stores::NewStore {
+                        id: store.id,
+                        enterprise_account_id: store.enterprise_account_id,
+                        name: &store.name,
+                        location: store.location.as_deref(),
+                        address: store.address.as_deref(),
+                        phone: store.phone.as_deref(),
+                        external_id: store.external_id.as_deref(),
+                        sync_mode: store.sync_mode,
+                        now,
+                    },
+                )?;
+                if !store.active {
+                    store::stores::update(txn, store)?;
+                }
+            }
+            for store in &plan.updates {
+                store::stores::update(txn, store)?;
+            }
+            let run = run::record(
+                txn,
+                request.enterprise,
+                &request.source,
+                OPERATION,
+                &plan.report,
+                &plan.changes,
+                now,
+            )?;
+            plan.report.sync_log_id = Some(run.run_id);
+            Ok(plan.report)
+        })
+        .await
+}
+
+pub(crate) fn ensure_enterprise(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> Result<(), AppError> {
+    store::enterprises::get(conn, enterprise)?.ok_or(AppError::NotFound {
+        resource: "enterprise",
+    })?;
+    Ok(())
+}

@@ -1,0 +1,584 @@
+//! User imports. A row is matched by `external_id` when it has one, otherwise by
+//! email. `store_id` names a store by our id or its external id; `manager_id`
+//! names a manager by our id, external id or email, and may point at a row of
+//! the same request, in any order. Import never creates or touches IT admins.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde_json::json;
+
+use super::run::{self, Change};
+use super::stores::ensure_enterprise;
+use super::{check_len, clean, Errors, ImportRequest, MAX_EXTERNAL_ID, MAX_NAME};
+use crate::domain::import::{ImportMode, ImportReport, UserRecord};
+use crate::domain::{email, Role, StoreId, User, UserId};
+use crate::service::Services;
+use crate::store;
+use crate::AppError;
+
+pub const OPERATION: &str = "bulk_user_import";
+
+fn payload(user: &User) -> serde_json::Value {
+    json!({
+        "id": user.id, "external_id": user.external_id, "email": user.email, "role": user.role,
+        "store_id": user.store_id, "manager_id": user.manager_id, "active": user.active,
+    })
+}
+
+/// A valid row, matched, before its references are resolved.
+struct Candidate {
+    row: usize,
+    key: Option<String>,
+    existing: Option<User>,
+    next: User,
+    manager_ref: Option<String>,
+}
+
+struct Plan {
+    report: ImportReport,
+    inserts: Vec<User>,
+    updates: Vec<(User, bool)>,
+    changes: Vec<Change>,
+}
+
+fn parse_role(
+    errors: &mut Errors,
+    row: usize,
+    key: &Option<String>,
+    raw: &Option<String>,
+) -> Result<Option<Role>, ()> {
+    match clean(raw).map(|r| r.to_lowercase()) {
+        None => Ok(None),
+        Some(r) if r == "manager" => Ok(Some(Role::Manager)),
+        Some(r) if r == "seller" => Ok(Some(Role::Seller)),
+        Some(r) if r == "it_admin" => {
+            errors.add(
+                row,
+                key,
+                Some("role"),
+                "forbidden_role",
+                "imports cannot create or change IT administrators",
+            );
+            Err(())
+        }
+        Some(r) => {
+            errors.add(
+                row,
+                key,
+                Some("role"),
+                "invalid_role",
+                format!("unknown role {r:?}; use manager or seller"),
+            );
+            Err(())
+        }
+    }
+}
+
+fn plan(
+    conn: &Connection,
+    request: &ImportRequest<UserRecord>,
+    now: DateTime<Utc>,
+) -> Result<Plan, AppError> {
+    let enterprise = request.enterprise;
+    let account = store::enterprises::get(conn, enterprise)?.ok_or(AppError::NotFound {
+        resource: "enterprise",
+    })?;
+    let people = store::users::all_for_enterprise(conn, enterprise)?;
+    let stores = store::stores::all_for_enterprise(conn, enterprise)?;
+    let by_external: HashMap<&str, &User> = people
+        .iter()
+        .filter_map(|u| u.external_id.as_deref().map(|e| (e, u)))
+        .collect();
+    let by_email: HashMap<&str, &User> = people.iter().map(|u| (u.email.as_str(), u)).collect();
+    let store_by_id: HashMap<StoreId, StoreId> = stores.iter().map(|s| (s.id, s.id)).collect();
+    let store_by_external: HashMap<&str, StoreId> = stores
+        .iter()
+        .filter_map(|s| s.external_id.as_deref().map(|e| (e, s.id)))
+        .collect();
+    let sync_mode = request.source.kind.record_sync_mode();
+
+    let mut errors = Errors::seeded(&request.row_errors);
+    let emails: Vec<Option<String>> = request
+        .rows
+        .iter()
+        .map(|r| clean(&r.email).map(|e| email::normalize(&e)))
+        .collect();
+    // Duplicate keys inside the request: every row involved is reported.
+    let mut seen: HashMap<String, Vec<usize>> = HashMap::new();
+    for (row, record) in request.rows.iter().enumerate() {
+        if let Some(external) = clean(&record.external_id) {
+            seen.entry(format!("external_id:{external}"))
+                .or_default()
+                .push(row);
+        }
+        if let Some(email) = &emails[row] {
+            seen.entry(format!("email:{email}")).or_default().push(row);
+        }
+    }
+    for (what, rows) in seen.iter().filter(|(_, rows)| rows.len() > 1) {
+        let field = what.split(':').next().unwrap_or("external_id");
+        for &row in rows {
+            let key = clean(&request.rows[row].external_id).or_else(|| emails[row].clone());
+            let others: Vec<String> = rows
+                .iter()
+                .filter(|&&r| r != row)
+                .map(|r| r.to_string())
+                .collect();
+            errors.add(
+                row,
+                &key,
+                Some(field),
+                "duplicate_key",
+                format!(
+                    "the same {field} appears again in rows {}",
+                    others.join(", ")
+                ),
+            );
+        }
+    }
+
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (row, record) in request.rows.iter().enumerate() {
+        let external_id = clean(&record.external_id);
+        let email = emails[row].clone();
+        let key = external_id.clone().or_else(|| email.clone());
+        let name = clean(&record.name);
+        let mut valid = check_len(&mut errors, row, &key, "name", &name, MAX_NAME);
+        valid &= check_len(
+            &mut errors,
+            row,
+            &key,
+            "external_id",
+            &external_id,
+            MAX_EXTERNAL_ID,
+        );
+        if let Some(e) = &email {
+            if let Some(problem) = email::problem(e) {
+                errors.add(
+                    row,
+                    &key,
+                    Some("email"),
+                    "invalid_email",
+                    format!("email {problem}"),
+                );
+                valid = false;
+            }
+        }
+        let Ok(role) = parse_role(&mut errors, row, &key, &record.role) else {
+            continue;
+        };
+        if !valid || errors.has(row) {
+            continue;
+        }
+        let found = match (&external_id, &email) {
+            (Some(e), _) => by_external.get(e.as_str()).copied(),
+            (None, Some(e)) => by_email.get(e.as_str()).copied(),
+            (None, None) => {
+                errors.add(
+                    row,
+                    &key,
+                    Some("email"),
+                    "required",
+                    "a user needs an email or an external_id",
+                );
+                continue;
+            }
+        };
+        if found.is_some_and(|u| u.role == Role::ItAdmin) {
+            errors.add(
+                row,
+                &key,
+                Some("email"),
+                "forbidden_role",
+                "this row matches an IT administrator, which imports never change",
+            );
+            continue;
+        }
+        if let (Some(e), Some(owner)) = (&email, email.as_deref().and_then(|e| by_email.get(e))) {
+            if found.is_none_or(|f| f.id != owner.id) {
+                errors.add(
+                    row,
+                    &key,
+                    Some("email"),
+                    "email_taken",
+                    format!("{e} already belongs to another user"),
+                );
+                continue;
+            }
+        }
+        match (found, request.mode) {
+            (Some(_), ImportMode::CreateOnly) => {
+                errors.add(
+                    row,
+                    &key,
+                    Some("external_id"),
+                    "already_exists",
+                    "this user exists and the mode is create_only",
+                );
+                continue;
+            }
+            (None, ImportMode::UpdateOnly) => {
+                errors.add(
+                    row,
+                    &key,
+                    Some("external_id"),
+                    "not_found",
+                    "no such user and the mode is update_only",
+                );
+                continue;
+            }
+            _ => {}
+        }
+        let store_id = match clean(&record.store_ref) {
+            None => None,
+            Some(reference) => {
+                let resolved = reference
+                    .parse::<StoreId>()
+                    .ok()
+                    .and_then(|id| store_by_id.get(&id).copied())
+                    .or_else(|| store_by_external.get(reference.as_str()).copied());
+                match resolved {
+                    Some(id) => Some(id),
+                    None => {
+                        errors.add(
+                            row,
+                            &key,
+                            Some("store_id"),
+                            "unknown_store",
+                            format!("no store {reference:?} in this enterprise"),
+                        );
+                        continue;
+                    }
+                }
+            }
+        };
+        let next = match found {
+            Some(current) => {
+                let mut next = current.clone();
+                if let Some(e) = email.clone() {
+                    next.email = e;
+                }
+                if let Some(n) = name {
+                    next.name = n;
+                }
+                if let Some(r) = role {
+                    next.role = r;
+                }
+                if store_id.is_some() {
+                    next.store_id = store_id;
+                }
+                next.external_id = external_id.or(next.external_id);
+                if let Some(active) = record.active {
+                    next.active = active;
+                }
+                next
+            }
+            None => {
+                let (Some(email), Some(name), Some(role)) = (email, name, role) else {
+                    for (field, given) in [
+                        ("email", emails[row].is_some()),
+                        ("name", clean(&record.name).is_some()),
+                        ("role", clean(&record.role).is_some()),
+                    ] {
+                        if !given {
+                            errors.add(
+                                row,
+                                &key,
+                                Some(field),
+                                "required",
+                                format!("{field} is required to create a user"),
+                            );
+                        }
+                    }
+                    continue;
+                };
+                if store::users::email_taken_elsewhere(conn, enterprise, &email)? {
+                    errors.add(
+                        row,
+                        &key,
+                        Some("email"),
+                        "email_taken",
+                        format!("{email} already belongs to another user"),
+                    );
+                    continue;
+                }
+                let active = record.active.unwrap_or(true);
+                User {
+                    id: UserId::generate(),
+                    enterprise_account_id: enterprise,
+                    email,
+                    name,
+                    role,
+                    store_id,
+                    manager_id: None,
+                    external_id,
+                    sync_mode,
+                    active,
+                    created_at: now,
+                    updated_at: now,
+                    deactivated_at: (!active).then_some(now),
+                }
+            }
+        };
+        if next.role == Role::Seller && next.store_id.is_none() {
+            errors.add(
+                row,
+                &key,
+                Some("store_id"),
+                "store_required",
+                "a seller needs a store",
+            );
+            continue;
+        }
+        candidates.push(Candidate {
+            row,
+            key,
+            existing: found.cloned(),
+            next,
+            manager_ref: clean(&record.manager_ref),
+        });
+    }
+
+    // Managers may be rows of this request: resolve until no more rows fail,
+    // since a failed manager row fails the rows that point at it.
+    loop {
+        let live: Vec<&Candidate> = candidates.iter().filter(|c| !errors.has(c.row)).collect();
+        let mut by_ref: HashMap<String, (UserId, Role)> = HashMap::new();
+        for user in people.iter().filter(|u| u.role != Role::ItAdmin) {
+            by_ref.insert(user.id.to_string(), (user.id, user.role));
+            if let Some(e) = &user.external_id {
+                by_ref.insert(e.clone(), (user.id, user.role));
+            }
+            by_ref.insert(user.email.clone(), (user.id, user.role));
+        }
+        for c in &live {
+            by_ref.insert(c.next.id.to_string(), (c.next.id, c.next.role));
+            if let Some(e) = &c.next.external_id {
+                by_ref.insert(e.clone(), (c.next.id, c.next.role));
+            }
+            by_ref.insert(c.next.email.clone(), (c.next.id, c.next.role));
+        }
+        let mut newly_failed = Vec::new();
+        for c in &live {
+            let Some(reference) = &c.manager_ref else {
+                continue;
+            };
+            match by_ref
+                .get(reference.as_str())
+                .or_else(|| by_ref.get(&email::normalize(reference)))
+            {
+                None => newly_failed.push((
+                    c.row,
+                    c.key.clone(),
+                    "unknown_manager",
+                    format!("no manager {reference:?} in this enterprise"),
+                )),
+                Some((_, role)) if *role != Role::Manager => newly_failed.push((
+                    c.row,
+                    c.key.clone(),
+                    "not_a_manager",
+                    format!("{reference:?} is not a manager"),
+                )),
+                Some((id, _)) if *id == c.next.id => newly_failed.push((
+                    c.row,
+                    c.key.clone(),
+                    "not_a_manager",
+                    "a user cannot be their own manager".to_string(),
+                )),
+                Some(_) => {}
+            }
+        }
+        if newly_failed.is_empty() {
+            for c in candidates.iter_mut().filter(|c| !errors.has(c.row)) {
+                if let Some(reference) = &c.manager_ref {
+                    c.next.manager_id = by_ref
+                        .get(reference.as_str())
+                        .or_else(|| by_ref.get(&email::normalize(reference)))
+                        .map(|(id, _)| *id);
+                }
+            }
+            break;
+        }
+        for (row, key, code, message) in newly_failed {
+            errors.add(row, &key, Some("manager_id"), code, message);
+        }
+    }
+    // A manager that is no longer a manager would leave staff pointing at a non-manager.
+    let demoted: HashSet<UserId> = candidates
+        .iter()
+        .filter(|c| {
+            !errors.has(c.row)
+                && c.existing.as_ref().is_some_and(|e| e.role == Role::Manager)
+                && c.next.role != Role::Manager
+        })
+        .map(|c| c.next.id)
+        .collect();
+    if !demoted.is_empty() {
+        let still_managed: HashSet<UserId> = people.iter().filter_map(|u| u.manager_id).collect();
+        for c in candidates
+            .iter()
+            .filter(|c| demoted.contains(&c.next.id) && still_managed.contains(&c.next.id))
+        {
+            errors.add(
+                c.row,
+                &c.key,
+                Some("role"),
+                "manager_has_staff",
+                "this manager still manages staff; reassign them first",
+            );
+        }
+    }
+
+    // Seats: activations beyond the purchased count fail, in row order.
+    let mut active_staff = people
+        .iter()
+        .filter(|u| u.role != Role::ItAdmin && u.active)
+        .count() as i64;
+    for c in candidates.iter().filter(|c| !errors.has(c.row)) {
+        if c.existing.as_ref().is_some_and(|e| e.active) && !c.next.active {
+            active_staff -= 1;
+        }
+    }
+    let mut seat_failures = Vec::new();
+    for c in candidates.iter().filter(|c| !errors.has(c.row)) {
+        let activates = c.next.active && !c.existing.as_ref().is_some_and(|e| e.active);
+        if activates {
+            if active_staff >= account.seats_purchased {
+                seat_failures.push((c.row, c.key.clone()));
+            } else {
+                active_staff += 1;
+            }
+        }
+    }
+    for (row, key) in seat_failures {
+        errors.add(
+            row,
+            &key,
+            Some("active"),
+            "seat_limit_reached",
+            format!("all {} purchased seats are in use", account.seats_purchased),
+        );
+    }
+
+    let mut report = ImportReport {
+        total_processed: request.rows.len(),
+        dry_run: request.dry_run,
+        warnings: request.warnings.clone(),
+        ..ImportReport::default()
+    };
+    let (mut inserts, mut updates, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+    for c in candidates.into_iter().filter(|c| !errors.has(c.row)) {
+        match c.existing {
+            None => {
+                report.created += 1;
+                changes.push(Change {
+                    resource_type: "user",
+                    resource_id: c.next.id.to_string(),
+                    verb: "created",
+                    payload: payload(&c.next),
+                });
+                inserts.push(c.next);
+            }
+            Some(current) => {
+                let mut next = c.next;
+                let same = next.email == current.email
+                    && next.name == current.name
+                    && next.role == current.role
+                    && next.store_id == current.store_id
+                    && next.manager_id == current.manager_id
+                    && next.external_id == current.external_id
+                    && next.active == current.active;
+                if same {
+                    report.unchanged += 1;
+                    continue;
+                }
+                next.updated_at = now;
+                next.sync_mode = sync_mode;
+                let deactivating = current.active && !next.active;
+                let verb = if deactivating {
+                    next.deactivated_at = Some(now);
+                    report.deactivated += 1;
+                    "deactivated"
+                } else {
+                    if next.active {
+                        next.deactivated_at = None;
+                    }
+                    report.updated += 1;
+                    "updated"
+                };
+                // Losing access or changing role ends the person's sessions.
+                let end_sessions = deactivating || next.role != current.role;
+                changes.push(Change {
+                    resource_type: "user",
+                    resource_id: next.id.to_string(),
+                    verb,
+                    payload: payload(&next),
+                });
+                updates.push((next, end_sessions));
+            }
+        }
+    }
+    errors.into_report(&mut report);
+    Ok(Plan {
+        report,
+        inserts,
+        updates,
+        changes,
+    })
+}
+
+pub async fn import(
+    svc: &Services,
+    request: ImportRequest<UserRecord>,
+) -> Result<ImportReport, AppError> {
+    let now = svc.clock.now();
+    if request.dry_run {
+        return svc
+            .db
+            .read(move |conn| Ok(plan(conn, &request, now)?.report))
+            .await;
+    }
+    svc.db
+        .write(move |txn| {
+            ensure_enterprise(txn, request.enterprise)?;
+            let mut plan = plan(txn, &request, now)?;
+            for user in &plan.inserts {
+                store::users::insert(
+                    txn,
+                    &store::users::NewUser {
+                        id: user.id,
+                        enterprise_account_id: user.enterprise_account_id,
+                        email: &user.email,
+                        name: &user.name,
+                        role: user.role,
+                        store_id: user.store_id,
+                        manager_id: user.manager_id,
+                        external_id: user.external_id.as_deref(),
+                        sync_mode: user.sync_mode,
+                        password_hash: None,
+                        now,
+                    },
+                )?;
+                if !user.active {
+                    store::users::update(txn, user, false)?;
+                }
+            }
+            for (user, end_sessions) in &plan.updates {
+                store::users::update(txn, user, *end_sessions)?;
+            }
+            let run = run::record(
+                txn,
+                request.enterprise,
+                &request.source,
+                OPERATION,
+                &plan.report,
+                &plan.changes,
+                now,
+            )?;
+            plan.report.sync_log_id = Some(run.run_id);
+            Ok(plan.report)
+        })
+        .await
+}

@@ -1,0 +1,467 @@
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{Admin, Auth, TestApp};
+
+async fn import(app: &TestApp, key: &str, what: &str, body: Value) -> (StatusCode, Value) {
+    let response = app
+        .call(
+            Method::POST,
+            &format!("/api/enterprise/{what}/bulk-import"),
+            &Auth::Key(key),
+            Some(body),
+        )
+        .await;
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+fn seed_stores() -> Value {
+    json!({
+        "stores": [
+            { "name": "Magasin Paris Centre", "location": "Paris 75001", "address": "123 rue de Rivoli",
+              "phone": "+33123456789", "external_id": "SAP-STORE-001" },
+            { "name": "Magasin Lyon Part-Dieu", "location": "Lyon 69003", "address": "456 rue de la Part-Dieu",
+              "phone": "+33456789012", "external_id": "SAP-STORE-002" }
+        ],
+        "mode": "create_or_update"
+    })
+}
+
+fn seed_users() -> Value {
+    json!({
+        "users": [
+            { "email": "manager1@enterprise.com", "name": "Jean Dupont", "role": "manager",
+              "store_id": "SAP-STORE-001", "external_id": "SAP-EMP-12345" },
+            { "email": "seller1@enterprise.com", "name": "Marie Martin", "role": "seller",
+              "store_id": "SAP-STORE-001", "manager_id": "SAP-EMP-12345", "external_id": "SAP-EMP-67890" }
+        ],
+        "mode": "create_or_update",
+        "send_invitations": false
+    })
+}
+
+async fn setup(app: &TestApp, company: &str) -> (Admin, String) {
+    let admin = app.admin(company).await;
+    let (_, key) = app
+        .key(
+            &admin,
+            &[
+                "users:read",
+                "users:write",
+                "stores:read",
+                "stores:write",
+                "sync:read",
+            ],
+        )
+        .await;
+    (admin, key)
+}
+
+fn codes(report: &Value) -> Vec<(u64, String)> {
+    report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap(),
+                e["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_seed_examples_give_the_seed_counts() {
+    let app = TestApp::start().await;
+    let (admin, key) = setup(&app, "Acme").await;
+    let (status, stores) = import(&app, &key, "stores", seed_stores()).await;
+    assert_eq!(status, StatusCode::OK, "{stores}");
+    assert_eq!(
+        (
+            stores["success"].clone(),
+            stores["total_processed"].clone(),
+            stores["created"].clone(),
+            stores["updated"].clone(),
+            stores["failed"].clone()
+        ),
+        (json!(true), json!(2), json!(2), json!(0), json!(0))
+    );
+
+    // The manager exists already under another spelling of the name.
+    let mut first = seed_users();
+    first["users"] = json!([{ "email": "manager1@enterprise.com", "name": "J. Dupont", "role": "manager", "store_id": "SAP-STORE-001", "external_id": "SAP-EMP-12345" }]);
+    import(&app, &key, "users", first).await;
+    let (status, users) = import(&app, &key, "users", seed_users()).await;
+    assert_eq!(status, StatusCode::OK, "{users}");
+    assert_eq!(users["success"], true);
+    assert_eq!(users["total_processed"], 2);
+    assert_eq!(users["created"], 1);
+    assert_eq!(users["updated"], 1);
+    assert_eq!(users["failed"], 0);
+    assert_eq!(users["errors"], json!([]));
+
+    let seller: Value = app
+        .get(
+            "/api/enterprise/users?external_id=SAP-EMP-67890",
+            &Auth::Key(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let manager: Value = app
+        .get(
+            "/api/enterprise/users?external_id=SAP-EMP-12345",
+            &Auth::Key(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let store: Value = app
+        .get(
+            "/api/enterprise/stores?external_id=SAP-STORE-001",
+            &Auth::Key(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seller["data"][0]["manager_id"], manager["data"][0]["id"]);
+    assert_eq!(seller["data"][0]["store_id"], store["data"][0]["id"]);
+    assert_eq!(seller["data"][0]["sync_mode"], "api_sync");
+
+    let status: Value = app
+        .get(
+            "/api/enterprise/sync-status",
+            &Auth::Bearer(&admin.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["last_sync_status"], "success");
+    assert_eq!(status["recent_logs"][0]["operation"], "bulk_user_import");
+    assert_eq!(status["total_users"], 2);
+    assert_eq!(status["total_stores"], 2);
+    let created: Value = app
+        .get(
+            "/api/enterprise/sync-logs?operation=user_created&status=success",
+            &Auth::Key(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["data"].as_array().unwrap().len(), 2);
+    let events: i64 = app
+        .raw_db()
+        .query_row("SELECT COUNT(*) FROM change_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        events,
+        2 + 1 + 2,
+        "stores created, manager created, seller created + manager updated"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeated_request_changes_nothing() {
+    let app = TestApp::start().await;
+    let (_, key) = setup(&app, "Acme").await;
+    import(&app, &key, "stores", seed_stores()).await;
+    import(&app, &key, "users", seed_users()).await;
+    let before: String = app
+        .raw_db()
+        .query_row("SELECT MAX(updated_at) FROM users", [], |r| r.get(0))
+        .unwrap();
+    let events_before: i64 = app
+        .raw_db()
+        .query_row("SELECT COUNT(*) FROM change_events", [], |r| r.get(0))
+        .unwrap();
+    app.advance(std::time::Duration::from_secs(60));
+    let (_, again) = import(&app, &key, "users", seed_users()).await;
+    assert_eq!(
+        (
+            again["created"].clone(),
+            again["updated"].clone(),
+            again["unchanged"].clone()
+        ),
+        (json!(0), json!(0), json!(2))
+    );
+    let (_, stores) = import(&app, &key, "stores", seed_stores()).await;
+    assert_eq!(stores["unchanged"], 2);
+    let after: String = app
+        .raw_db()
+        .query_row("SELECT MAX(updated_at) FROM users", [], |r| r.get(0))
+        .unwrap();
+    let events_after: i64 = app
+        .raw_db()
+        .query_row("SELECT COUNT(*) FROM change_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(before, after);
+    assert_eq!(events_before, events_after);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn modes_against_existing_and_missing_records() {
+    let app = TestApp::start().await;
+    let (_, key) = setup(&app, "Acme").await;
+    let one = |name: &str, mode: &str| json!({ "stores": [{ "name": name, "external_id": "S1" }], "mode": mode });
+    let (_, r) = import(&app, &key, "stores", one("A", "update_only")).await;
+    assert_eq!(codes(&r), [(0, "not_found".to_string())]);
+    let (_, r) = import(&app, &key, "stores", one("A", "create_only")).await;
+    assert_eq!(r["created"], 1);
+    let (_, r) = import(&app, &key, "stores", one("B", "create_only")).await;
+    assert_eq!(codes(&r), [(0, "already_exists".to_string())]);
+    let (_, r) = import(&app, &key, "stores", one("B", "update_only")).await;
+    assert_eq!(r["updated"], 1);
+    let (_, r) = import(&app, &key, "stores", one("C", "create_or_update")).await;
+    assert_eq!(r["updated"], 1);
+    let (_, r) = import(
+        &app,
+        &key,
+        "stores",
+        json!({ "stores": [{ "name": "D", "external_id": "S2" }] }),
+    )
+    .await;
+    assert_eq!(r["created"], 1, "create_or_update is the default");
+    let (status, r) = import(&app, &key, "stores", one("E", "upsert")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_row_error_is_named_and_valid_rows_still_apply() {
+    let app = TestApp::start_with(|_| {}).await;
+    let (admin, key) = setup(&app, "Acme").await;
+    import(&app, &key, "stores", seed_stores()).await;
+    let body = json!({ "users": [
+        { "email": "ok@acme.example", "name": "Fine", "role": "manager", "external_id": "E0" },
+        { "email": "not-an-email", "name": "X", "role": "seller", "store_id": "SAP-STORE-001", "external_id": "E1" },
+        { "email": "r@acme.example", "name": "X", "role": "boss", "store_id": "SAP-STORE-001", "external_id": "E2" },
+        { "email": "a@acme.example", "name": "X", "role": "it_admin", "external_id": "E3" },
+        { "email": "d@acme.example", "name": "X", "role": "seller", "store_id": "SAP-STORE-001", "external_id": "DUP" },
+        { "email": "e@acme.example", "name": "X", "role": "seller", "store_id": "SAP-STORE-001", "external_id": "DUP" },
+        { "email": "s@acme.example", "name": "X", "role": "seller", "store_id": "NOPE", "external_id": "E6" },
+        { "email": "m@acme.example", "name": "X", "role": "seller", "store_id": "SAP-STORE-001", "manager_id": "GHOST", "external_id": "E7" },
+        { "email": "n@acme.example", "name": "X", "role": "seller", "store_id": "SAP-STORE-001", "manager_id": "E9", "external_id": "E8" },
+        { "email": "o@acme.example", "name": "X", "role": "seller", "store_id": "SAP-STORE-001", "external_id": "E9" },
+        { "email": "p@acme.example", "name": "X", "role": "seller", "external_id": "E10" },
+        { "email": "q@acme.example", "name": "X", "role": "seller", "store_id": "SAP-STORE-001", "external_id": "E11", "password_hash": "x" },
+        { "email": admin.email, "name": "X", "role": "manager" },
+        { "email": "t@acme.example", "name": "X", "role": "seller", "store_id": "SAP-STORE-001", "external_id": "E13", "favourite_colour": "blue" },
+    ]});
+    let (status, report) = import(&app, &key, "users", body).await;
+    assert_eq!(status, StatusCode::OK);
+    let expected = [
+        (1, "invalid_email"),
+        (2, "invalid_role"),
+        (3, "forbidden_role"),
+        (4, "duplicate_key"),
+        (5, "duplicate_key"),
+        (6, "unknown_store"),
+        (7, "unknown_manager"),
+        (8, "not_a_manager"),
+        (10, "store_required"),
+        (11, "forbidden_field"),
+        (12, "forbidden_role"),
+    ];
+    let expected: Vec<(u64, String)> = expected.iter().map(|(r, c)| (*r, c.to_string())).collect();
+    assert_eq!(codes(&report), expected, "{report}");
+    for error in report["errors"].as_array().unwrap() {
+        assert!(
+            error["field"].is_string() && error["message"].is_string(),
+            "{error}"
+        );
+    }
+    assert_eq!(report["errors"][0]["key"], "E1");
+    assert_eq!(report["errors"][5]["field"], "store_id");
+    assert_eq!(report["created"], 3, "rows 0, 9 and 13");
+    assert_eq!(report["failed"], 11);
+    assert_eq!(report["success"], false);
+    assert_eq!(
+        report["warnings"],
+        json!(["ignored unknown fields: favourite_colour"])
+    );
+    let logs: Value = app
+        .get(
+            "/api/enterprise/sync-logs?operation=bulk_user_import",
+            &Auth::Key(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(logs["data"][0]["status"], "partial");
+    let admins: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT COUNT(*) FROM users WHERE role = 'it_admin'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(admins, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn managers_may_come_later_in_the_same_request() {
+    let app = TestApp::start().await;
+    let (_, key) = setup(&app, "Acme").await;
+    import(&app, &key, "stores", seed_stores()).await;
+    let body = json!({ "users": [
+        { "email": "s1@acme.example", "name": "S1", "role": "seller", "store_id": "SAP-STORE-002", "manager_id": "boss@acme.example" },
+        { "email": "s2@acme.example", "name": "S2", "role": "seller", "store_id": "SAP-STORE-002", "manager_id": "M-1" },
+        { "email": "boss@acme.example", "name": "Boss", "role": "manager", "external_id": "M-1" },
+    ]});
+    let (_, report) = import(&app, &key, "users", body).await;
+    assert_eq!(report["created"], 3, "{report}");
+    let ids: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT COUNT(DISTINCT manager_id) FROM users WHERE manager_id IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ids, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_in_full_and_writes_nothing() {
+    let app = TestApp::start().await;
+    let (_, key) = setup(&app, "Acme").await;
+    let response = app
+        .call(
+            Method::POST,
+            "/api/enterprise/stores/bulk-import?dry_run=true",
+            &Auth::Key(&key),
+            Some(seed_stores()),
+        )
+        .await;
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["created"], 2);
+    assert_eq!(report["dry_run"], true);
+    let conn = app.raw_db();
+    for table in ["stores", "sync_logs", "change_events"] {
+        let count: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 0, "{table}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn seats_deactivation_and_reactivation() {
+    let app = TestApp::start().await;
+    let (admin, key) = setup(&app, "Acme").await;
+    app.raw_db()
+        .execute(
+            "UPDATE enterprise_accounts SET seats_purchased = 2 WHERE id = ?1",
+            [&admin.enterprise_id],
+        )
+        .unwrap();
+    import(&app, &key, "stores", seed_stores()).await;
+    let person = |i: u32, active: bool| json!({ "email": format!("p{i}@acme.example"), "name": "P", "role": "seller", "store_id": "SAP-STORE-001", "external_id": format!("P{i}"), "active": active });
+    let (_, report) = import(
+        &app,
+        &key,
+        "users",
+        json!({ "users": [person(1, true), person(2, true), person(3, true)] }),
+    )
+    .await;
+    assert_eq!(report["created"], 2);
+    assert_eq!(codes(&report), [(2, "seat_limit_reached".to_string())]);
+    // Deactivating one frees its seat for another in the same request.
+    let (_, report) = import(
+        &app,
+        &key,
+        "users",
+        json!({ "users": [person(1, false), person(3, true)] }),
+    )
+    .await;
+    assert_eq!(
+        (
+            report["deactivated"].clone(),
+            report["created"].clone(),
+            report["failed"].clone()
+        ),
+        (json!(1), json!(1), json!(0)),
+        "{report}"
+    );
+    let status: Value = app
+        .get("/api/enterprise/sync-status", &Auth::Key(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["seats_used"], 2);
+    assert_eq!(status["total_users"], 3, "deactivation is never a deletion");
+    let (_, report) = import(&app, &key, "users", json!({ "users": [person(1, true)] })).await;
+    assert_eq!(codes(&report), [(0, "seat_limit_reached".to_string())]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_enterprise_store_is_an_unknown_store() {
+    let app = TestApp::start().await;
+    let (a, _) = setup(&app, "Alpha").await;
+    let (_, b_key) = setup(&app, "Beta").await;
+    let a_store = app.seed_store(&a.enterprise_id, "Paris").await;
+    let body = json!({ "users": [{ "email": "x@beta.example", "name": "X", "role": "seller", "store_id": a_store }] });
+    let (_, report) = import(&app, &b_key, "users", body).await;
+    assert_eq!(codes(&report), [(0, "unknown_store".to_string())]);
+    let body = json!({ "users": [{ "email": "y@beta.example", "name": "Y", "role": "seller", "store_id": "EXT-Paris" }] });
+    let (_, report) = import(&app, &b_key, "users", body).await;
+    assert_eq!(
+        codes(&report),
+        [(0, "unknown_store".to_string())],
+        "external ids are per enterprise too"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn imports_need_their_write_scope_and_a_well_formed_body() {
+    let app = TestApp::start_with(|c| c.imports.max_rows = 3).await;
+    let admin = app.admin("Acme").await;
+    let (_, reader) = app
+        .key(&admin, &["users:read", "stores:read", "stores:write"])
+        .await;
+    let (status, _) = import(&app, &reader, "users", seed_users()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let admin_try = app
+        .call(
+            Method::POST,
+            "/api/enterprise/stores/bulk-import",
+            &Auth::Bearer(&admin.access_token),
+            Some(seed_stores()),
+        )
+        .await;
+    assert_eq!(
+        admin_try.status(),
+        StatusCode::FORBIDDEN,
+        "imports come from keys, not admin sessions"
+    );
+    let (status, body) = import(
+        &app,
+        &reader,
+        "stores",
+        json!({ "stores": [{}, {}, {}, {}] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"]["code"], "too_many_rows");
+    let (status, body) = import(&app, &reader, "stores", json!({ "shops": [] })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"]["fields"][0]["field"], "stores");
+    app.stop().await;
+}
