@@ -24,6 +24,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether `POST /api/enterprise/register` is open.
     pub allow_registration: bool,
+    /// The address people reach this service at, for links in invitations.
+    /// Defaults to `http://<listen>`.
+    pub public_base_url: Option<String>,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
@@ -90,6 +93,8 @@ pub struct AuthConfig {
     /// Consecutive failed logins before an account is locked for a while.
     pub lockout_threshold: u32,
     pub lockout_max_secs: u64,
+    /// How long an invitation link stays valid.
+    pub invitation_ttl_hours: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +127,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             trusted_proxies: Vec::new(),
             allow_registration: true,
+            public_base_url: None,
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
@@ -163,6 +169,7 @@ impl Default for AuthConfig {
             max_concurrent_hashes: 2,
             lockout_threshold: 10,
             lockout_max_secs: 3600,
+            invitation_ttl_hours: 168,
         }
     }
 }

@@ -1,10 +1,10 @@
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::extract::{parse_id, AppState, Auth, QueryParams};
+use super::extract::{parse_id, AppState, Auth, Meta, QueryParams};
 use super::pagination::{self, PageBody};
 use crate::domain::{Role, Scope};
 use crate::error::FieldError;
@@ -16,6 +16,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/enterprise/users", get(list_users))
         .route("/api/enterprise/users/{id}", get(show_user))
+        .route(
+            "/api/enterprise/users/{id}/invitation",
+            post(issue_invitation),
+        )
         .route("/api/enterprise/stores", get(list_stores))
         .route("/api/enterprise/stores/{id}", get(show_store))
 }
@@ -124,4 +128,17 @@ async fn show_store(
     let ctx = principal.require_scope(Scope::StoresRead)?;
     let id = parse_id(&id, "store")?;
     Ok(Json(directory::get_store(&svc, &ctx, id).await?))
+}
+
+/// (Re)issues a person's invitation link; the IT admin passes it on.
+async fn issue_invitation(
+    State(svc): State<AppState>,
+    Auth(principal): Auth,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let admin = principal.require_admin()?;
+    let id = parse_id(&id, "user")?;
+    let issued = crate::service::invitations::reissue(&svc, &admin, &meta, id).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(issued)))
 }

@@ -290,6 +290,7 @@ async fn import_stores(
         mode: parsed.mode,
         rows,
         dry_run: query.dry_run.unwrap_or(false),
+        invite_new_users: false,
         warnings,
         row_errors,
     };
@@ -323,8 +324,12 @@ async fn import_users(
         external_id: r.text("external_id"),
         active: r.flag("active"),
     });
-    if body.get("send_invitations").and_then(Value::as_bool) == Some(true) {
-        warnings.push("send_invitations is not available yet: no invitation was created".into());
+    let send_invitations = body.get("send_invitations").and_then(Value::as_bool) == Some(true);
+    if send_invitations {
+        warnings.push(
+            "invitation emails are not sent yet; an IT admin gets each link from POST /api/enterprise/users/{id}/invitation"
+                .into(),
+        );
     }
     let request = ImportRequest {
         enterprise: ctx.enterprise(),
@@ -332,6 +337,7 @@ async fn import_users(
         mode: parsed.mode,
         rows,
         dry_run: query.dry_run.unwrap_or(false),
+        invite_new_users: send_invitations,
         warnings,
         row_errors,
     };

@@ -7,6 +7,7 @@ use axum::{Json, Router};
 
 use super::auth::throttle_login;
 use super::extract::{AppState, Auth, JsonBody, Meta};
+use crate::service::invitations::{self, Acceptance};
 use crate::service::sessions::{self, Credentials, RefreshRequest};
 use crate::AppError;
 
@@ -16,6 +17,7 @@ pub fn public_router(state: AppState) -> Router<AppState> {
         .route("/api/auth/login", post(login))
         .route("/api/auth/refresh", post(refresh))
         .route("/api/auth/logout", post(logout))
+        .route("/api/auth/accept-invitation", post(accept_invitation))
         .route_layer(from_fn_with_state(state, throttle_login))
 }
 
@@ -53,4 +55,15 @@ async fn me(
     Auth(principal): Auth,
 ) -> Result<impl IntoResponse, AppError> {
     Ok(Json(sessions::me(&svc, &principal).await?))
+}
+
+async fn accept_invitation(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    JsonBody(body): JsonBody<Acceptance>,
+) -> Result<impl IntoResponse, AppError> {
+    let user = invitations::accept(&svc, &meta, body).await?;
+    Ok(Json(
+        serde_json::json!({ "status": "accepted", "user": user }),
+    ))
 }

@@ -107,6 +107,8 @@ pub struct ImportReport {
     pub unchanged: usize,
     pub deactivated: usize,
     pub failed: usize,
+    /// Created users who were given an invitation.
+    pub invited: usize,
     pub errors: Vec<RowError>,
     pub warnings: Vec<String>,
     /// The sync_logs entry of this run (absent on a dry run).

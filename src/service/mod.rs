@@ -7,6 +7,7 @@ pub mod audit;
 pub mod directory;
 pub mod enterprise_settings;
 pub mod import;
+pub mod invitations;
 pub mod jwt;
 pub mod passwords;
 pub mod rate_limit;

@@ -7,6 +7,7 @@ pub mod audit_log;
 pub mod change_events;
 mod database;
 pub mod enterprises;
+pub mod invitations;
 mod list_query;
 pub mod migrations;
 pub mod refresh_tokens;

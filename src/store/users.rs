@@ -257,3 +257,25 @@ pub fn update(conn: &Connection, user: &User, end_sessions: bool) -> rusqlite::R
     ])?;
     Ok(())
 }
+
+/// Sets the first password (invitation accepted) and ends any older sessions.
+pub fn set_password(
+    conn: &Connection,
+    id: UserId,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE users SET password_hash = ?2, token_version = token_version + 1, failed_login_count = 0,
+                          locked_until = NULL, updated_at = ?3
+          WHERE id = ?1",
+    )?
+    .execute(params![id, hash, ts(now)])?;
+    Ok(())
+}
+
+/// Whether the person has set a password yet.
+pub fn has_password(conn: &Connection, id: UserId) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT password_hash IS NOT NULL FROM users WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+}

@@ -465,3 +465,215 @@ async fn imports_need_their_write_scope_and_a_well_formed_body() {
     assert_eq!(body["error"]["details"]["fields"][0]["field"], "stores");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_database_refusal_mid_import_leaves_nothing_half_written() {
+    let app = TestApp::start().await;
+    let (_, key) = setup(&app, "Acme").await;
+    import(&app, &key, "stores", seed_stores()).await;
+    app.raw_db()
+        .execute_batch(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON users WHEN NEW.email = 'boom@acme.example'
+             BEGIN SELECT RAISE(ABORT, 'refused by test'); END;",
+        )
+        .unwrap();
+    let count = |table: &str| -> i64 {
+        app.raw_db()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = (count("users"), count("change_events"), count("sync_logs"));
+    let body = json!({ "users": [
+        { "email": "first@acme.example", "name": "F", "role": "manager" },
+        { "email": "boom@acme.example", "name": "B", "role": "manager" },
+        { "email": "last@acme.example", "name": "L", "role": "manager" },
+    ]});
+    let (status, answer) = import(&app, &key, "users", body).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        !answer.to_string().contains("refused by test"),
+        "no database detail leaks: {answer}"
+    );
+    assert_eq!(
+        (count("users"), count("change_events"), count("sync_logs")),
+        before
+    );
+    // The writer is healthy afterwards.
+    let (status, report) = import(
+        &app,
+        &key,
+        "users",
+        json!({ "users": [{ "email": "after@acme.example", "name": "A", "role": "manager" }] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["created"], 1);
+    app.stop().await;
+}
+
+async fn reissue(app: &TestApp, admin: &Admin, user_id: &str) -> reqwest::Response {
+    app.call(
+        Method::POST,
+        &format!("/api/enterprise/users/{user_id}/invitation"),
+        &Auth::Bearer(&admin.access_token),
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn invited_people_set_a_password_once_and_can_sign_in() {
+    let app = TestApp::start().await;
+    let (admin, key) = setup(&app, "Acme").await;
+    let (other, _) = setup(&app, "Other").await;
+    import(&app, &key, "stores", seed_stores()).await;
+    let mut body = seed_users();
+    body["send_invitations"] = json!(true);
+    let (_, report) = import(&app, &key, "users", body).await;
+    assert_eq!(report["invited"], 2, "{report}");
+    let open: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT COUNT(*) FROM invitations WHERE used_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(open, 2);
+    let seller: Value = app
+        .get(
+            "/api/enterprise/users?external_id=SAP-EMP-67890",
+            &Auth::Key(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seller_id = seller["data"][0]["id"].as_str().unwrap().to_string();
+
+    assert_eq!(
+        reissue(&app, &other, &seller_id).await.status(),
+        StatusCode::NOT_FOUND,
+        "another enterprise's person"
+    );
+    let first: Value = reissue(&app, &admin, &seller_id)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second = reissue(&app, &admin, &seller_id).await;
+    assert_eq!(second.status(), StatusCode::CREATED);
+    let second: Value = second.json().await.unwrap();
+    assert!(second["invitation_url"]
+        .as_str()
+        .unwrap()
+        .contains("/invitations/accept?token="));
+    let token = second["token"].as_str().unwrap();
+
+    let accept = |token: &str, password: &str| {
+        app.post(
+            "/api/auth/accept-invitation",
+            json!({ "token": token, "password": password }),
+        )
+    };
+    let replaced = accept(
+        first["token"].as_str().unwrap(),
+        "a long and unusual passphrase",
+    )
+    .await;
+    assert_eq!(
+        crate::support::error_code(replaced).await,
+        "invitation_replaced"
+    );
+    let weak = accept(token, "short").await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.login("seller1@enterprise.com", "a long and unusual passphrase")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let accepted = accept(token, "a long and unusual passphrase").await;
+    assert_eq!(accepted.status(), StatusCode::OK);
+    let again = accept(token, "another long unusual passphrase").await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(crate::support::error_code(again).await, "invitation_used");
+
+    let login = app
+        .login("seller1@enterprise.com", "a long and unusual passphrase")
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let login: Value = login.json().await.unwrap();
+    let me: Value = app
+        .get(
+            "/api/me",
+            &Auth::Bearer(login["access_token"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["id"], seller_id);
+    assert_eq!(
+        reissue(&app, &admin, &seller_id).await.status(),
+        StatusCode::CONFLICT
+    );
+    let hash: String = app
+        .raw_db()
+        .query_row(
+            "SELECT password_hash FROM users WHERE id = ?1",
+            [&seller_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(app
+        .audit_actions()
+        .contains(&("user.invitation.accept".into(), "success".into())));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn expired_and_unknown_invitations_are_refused_clearly() {
+    let app = TestApp::start().await;
+    let (admin, key) = setup(&app, "Acme").await;
+    import(&app, &key, "stores", seed_stores()).await;
+    import(&app, &key, "users", seed_users()).await;
+    let manager: Value = app
+        .get(
+            "/api/enterprise/users?external_id=SAP-EMP-12345",
+            &Auth::Key(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let issued: Value = reissue(&app, &admin, manager["data"][0]["id"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.advance(std::time::Duration::from_secs(8 * 24 * 3600));
+    let expired = app
+        .post(
+            "/api/auth/accept-invitation",
+            json!({ "token": issued["token"], "password": "a long and unusual passphrase" }),
+        )
+        .await;
+    assert_eq!(expired.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        crate::support::error_code(expired).await,
+        "invitation_expired"
+    );
+    let unknown = app
+        .post(
+            "/api/auth/accept-invitation",
+            json!({ "token": "nope", "password": "a long and unusual passphrase" }),
+        )
+        .await;
+    assert_eq!(
+        crate::support::error_code(unknown).await,
+        "invitation_invalid"
+    );
+    app.stop().await;
+}

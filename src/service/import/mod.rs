@@ -22,6 +22,8 @@ pub struct ImportRequest<R> {
     pub mode: ImportMode,
     pub rows: Vec<R>,
     pub dry_run: bool,
+    /// Give each newly created, active user an invitation to set a password.
+    pub invite_new_users: bool,
     /// Adapter findings that are not row errors (unknown fields ignored, …).
     pub warnings: Vec<String>,
     /// Rows the adapter could already not read (wrong types, forbidden fields);

@@ -534,6 +534,7 @@ pub async fn import(
     request: ImportRequest<UserRecord>,
 ) -> Result<ImportReport, AppError> {
     let now = svc.clock.now();
+    let invitation_ttl = svc.config.auth.invitation_ttl_hours;
     if request.dry_run {
         return svc
             .db
@@ -563,6 +564,17 @@ pub async fn import(
                 )?;
                 if !user.active {
                     store::users::update(txn, user, false)?;
+                } else if request.invite_new_users {
+                    // The clear token travels only in the invitation email (outbox
+                    // to come); until then an IT admin re-issues the link.
+                    crate::service::invitations::issue(
+                        txn,
+                        request.enterprise,
+                        user.id,
+                        invitation_ttl,
+                        now,
+                    )?;
+                    plan.report.invited += 1;
                 }
             }
             for (user, end_sessions) in &plan.updates {
