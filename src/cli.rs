@@ -140,3 +140,112 @@ pub fn set_rate_limit(
     db.close();
     result.map_err(|e| anyhow::anyhow!("{e}"))
 }
+
+/// What `import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportKind {
+    Users,
+    Stores,
+}
+
+/// `import users|stores FILE`: runs the import engine on a bulk-import JSON body
+/// file, as the REST endpoint would; the run is logged with `initiated_by: file:<name>`.
+pub fn import_file(
+    config: &Config,
+    kind: ImportKind,
+    file: &Path,
+    enterprise: &str,
+    mode: Option<&str>,
+    dry_run: bool,
+) -> anyhow::Result<crate::domain::import::ImportReport> {
+    use crate::domain::import::{ImportMode, ImportSource, SourceKind};
+    use crate::domain::import_body;
+    use crate::service::import::{self, ImportRequest};
+
+    let enterprise: crate::domain::EnterpriseId = enterprise
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{enterprise:?} is not an enterprise id"))?;
+    let mode = mode
+        .map(|m| {
+            ImportMode::parse(m).ok_or_else(|| {
+                anyhow::anyhow!("--mode must be create_only, update_only or create_or_update")
+            })
+        })
+        .transpose()?;
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("while reading {}", file.display()))?
+        .len();
+    if size > config.imports.max_body_bytes as u64 {
+        anyhow::bail!(
+            "{} is larger than imports.max_body_bytes ({} bytes)",
+            file.display(),
+            config.imports.max_body_bytes
+        );
+    }
+    let text = std::fs::read(file).with_context(|| format!("while reading {}", file.display()))?;
+    let body = match serde_json::from_slice::<serde_json::Value>(&text)
+        .with_context(|| format!("{} is not valid JSON", file.display()))?
+    {
+        serde_json::Value::Object(map) => map,
+        _ => anyhow::bail!("{} must hold a JSON object", file.display()),
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let source = ImportSource {
+        kind: SourceKind::File,
+        initiated_by: format!("file:{name}"),
+    };
+    let max_rows = config.imports.max_rows;
+    let db = crate::server::open_database(config)?;
+    let secrets = Secrets::load(config, true).context("while loading secrets")?;
+    let services = crate::service::Services::new(
+        std::sync::Arc::new(config.clone()),
+        db.clone(),
+        crate::clock::SystemClock::shared(),
+        secrets,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        match kind {
+            ImportKind::Stores => {
+                let parsed = import_body::parse_stores(&body, max_rows)?;
+                let request = ImportRequest {
+                    enterprise,
+                    source,
+                    mode: mode.unwrap_or(parsed.mode),
+                    rows: parsed.rows,
+                    dry_run,
+                    invite_new_users: false,
+                    warnings: parsed.warnings,
+                    row_errors: parsed.row_errors,
+                };
+                import::stores::import(&services, request).await
+            }
+            ImportKind::Users => {
+                let parsed = import_body::parse_users(&body, max_rows)?;
+                let request = ImportRequest {
+                    enterprise,
+                    source,
+                    mode: mode.unwrap_or(parsed.mode),
+                    rows: parsed.rows,
+                    dry_run,
+                    invite_new_users: parsed.send_invitations,
+                    warnings: parsed.warnings,
+                    row_errors: parsed.row_errors,
+                };
+                import::users::import(&services, request).await
+            }
+        }
+    });
+    db.close();
+    result.map_err(|e| {
+        anyhow::anyhow!(
+            "{e}: {}",
+            serde_json::to_string(&e.details()).unwrap_or_default()
+        )
+    })
+}

@@ -45,6 +45,22 @@ enum Command {
     CheckConfig,
     /// Verify the audit trail's hash chain; names the first broken link.
     VerifyAudit,
+    /// Import a bulk-import JSON body file (the REST body) through the import engine.
+    Import {
+        /// users or stores.
+        kind: cli::ImportKind,
+        /// The JSON file: {"users": [...]} or {"stores": [...]}, with optional "mode".
+        file: PathBuf,
+        /// The enterprise account id.
+        #[arg(long)]
+        enterprise: String,
+        /// Overrides the file's mode: create_only, update_only or create_or_update.
+        #[arg(long)]
+        mode: Option<String>,
+        /// Compute the report and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Set an enterprise's request limits (requests per minute, or "default").
     SetRateLimit {
         /// The enterprise account id.
@@ -134,6 +150,26 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             )?;
             println!("rate limits of {enterprise} updated");
             Ok(())
+        }
+        Command::Import {
+            kind,
+            file,
+            enterprise,
+            mode,
+            dry_run,
+        } => {
+            let report =
+                cli::import_file(&config, kind, &file, &enterprise, mode.as_deref(), dry_run)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.success {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "{} of {} rows failed",
+                    report.failed,
+                    report.total_processed
+                )
+            }
         }
         Command::VerifyAudit => {
             let rows = cli::verify_audit(&config.database_path())?;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod email;
 pub mod ids;
 pub mod import;
+pub mod import_body;
 pub mod password;
 pub mod records;
 pub mod scope;

@@ -374,3 +374,85 @@ async fn the_operator_sets_an_enterprise_rate_limit_from_the_command_line() {
         .unwrap();
     assert_eq!(audited, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_body_file_imports_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let process = spawn(&data, "info");
+    let registered: Value = reqwest::Client::new()
+        .post(format!("http://{}/api/enterprise/register", process.addr))
+        .json(&json!({
+            "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "file",
+            "it_admin_name": "Alice", "it_admin_email": "alice@acme.example", "it_admin_password": PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let enterprise = registered["enterprise_account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = dir.path().join("stores.json");
+    std::fs::write(
+        &file,
+        json!({ "stores": [{ "name": "Paris", "external_id": "S1" }, { "name": "Lyon", "external_id": "S2" }] }).to_string(),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        command(&data)
+            .args(["import", "stores"])
+            .arg(&file)
+            .args(["--enterprise", &enterprise])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let dry = run(&["--dry-run"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let report: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(report["created"], 2);
+    let conn = rusqlite::Connection::open(data.join("enterprise-sync.db")).unwrap();
+    let count = || -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM stores", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(), 0);
+    let real = run(&[]);
+    assert!(
+        real.status.success(),
+        "{}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+    assert_eq!(count(), 2);
+    let (sync_type, initiated_by, sync_mode): (String, String, String) = conn
+        .query_row(
+            "SELECT l.sync_type, l.initiated_by, s.sync_mode FROM sync_logs l, stores s WHERE l.run_id IS NULL LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            sync_type.as_str(),
+            initiated_by.as_str(),
+            sync_mode.as_str()
+        ),
+        ("file", "file:stores.json", "file_sync")
+    );
+    let failing = run(&["--mode", "create_only"]);
+    assert!(
+        !failing.status.success(),
+        "rows that fail give a non-zero exit"
+    );
+    let report: Value = serde_json::from_slice(&failing.stdout).unwrap();
+    assert_eq!(report["failed"], 2);
+    terminate(process);
+}

@@ -1,0 +1,269 @@
+//! The bulk-import JSON body (`{stores|users: [...], mode, send_invitations}`) read
+//! into normalised records. Shared by the REST endpoints, the command line and
+//! JSON files in the drop directory: row-level problems become row errors, unknown
+//! fields one warning, and only a body wrong as a whole is an error.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::import::{ImportMode, RowError, StoreRecord, UserRecord};
+use crate::AppError;
+
+/// A body read into records.
+pub struct ParsedBody<R> {
+    pub rows: Vec<R>,
+    pub mode: ImportMode,
+    pub row_errors: Vec<RowError>,
+    pub warnings: Vec<String>,
+    pub send_invitations: bool,
+}
+
+const STORE_FIELDS: [&str; 6] = [
+    "name",
+    "location",
+    "address",
+    "phone",
+    "external_id",
+    "active",
+];
+const USER_FIELDS: [&str; 7] = [
+    "email",
+    "name",
+    "role",
+    "store_id",
+    "manager_id",
+    "external_id",
+    "active",
+];
+/// Fields a source may never set; a row carrying one is refused whole.
+const FORBIDDEN_FIELDS: [&str; 10] = [
+    "id",
+    "enterprise_account_id",
+    "password",
+    "password_hash",
+    "token_version",
+    "sync_mode",
+    "created_at",
+    "updated_at",
+    "deactivated_at",
+    "gerant_id",
+];
+
+struct Parsed<'a> {
+    rows: &'a [Value],
+    mode: ImportMode,
+}
+
+fn envelope<'a>(
+    body: &'a Map<String, Value>,
+    list: &str,
+    max_rows: usize,
+) -> Result<Parsed<'a>, AppError> {
+    let rows = match body.get(list) {
+        Some(Value::Array(rows)) => rows,
+        Some(_) => {
+            return Err(AppError::field(
+                list,
+                "invalid_type",
+                format!("{list} must be an array"),
+            ))
+        }
+        None => {
+            return Err(AppError::field(
+                list,
+                "required",
+                format!("{list} is required"),
+            ))
+        }
+    };
+    if rows.len() > max_rows {
+        return Err(AppError::TooManyRows { limit: max_rows });
+    }
+    let mode = match body.get("mode") {
+        None | Some(Value::Null) => ImportMode::default(),
+        Some(Value::String(m)) => ImportMode::parse(m).ok_or_else(|| {
+            AppError::field(
+                "mode",
+                "invalid_value",
+                "mode must be create_only, update_only or create_or_update",
+            )
+        })?,
+        Some(_) => {
+            return Err(AppError::field(
+                "mode",
+                "invalid_type",
+                "mode must be a string",
+            ))
+        }
+    };
+    Ok(Parsed { rows, mode })
+}
+
+/// Reads one row's fields; problems become row errors, unknown fields are noted.
+struct RowReader<'a> {
+    row: usize,
+    object: &'a Map<String, Value>,
+    errors: &'a mut Vec<RowError>,
+    key: Option<String>,
+}
+
+impl RowReader<'_> {
+    fn text(&mut self, field: &str) -> Option<String> {
+        match self.object.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            // ERPs send numeric ids and phone numbers as numbers.
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(_) => {
+                self.fail(
+                    Some(field),
+                    "invalid_type",
+                    format!("{field} must be a string"),
+                );
+                None
+            }
+        }
+    }
+
+    fn flag(&mut self, field: &str) -> Option<bool> {
+        match self.object.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Some(true),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Some(false),
+            Some(_) => {
+                self.fail(
+                    Some(field),
+                    "invalid_type",
+                    format!("{field} must be true or false"),
+                );
+                None
+            }
+        }
+    }
+
+    fn fail(&mut self, field: Option<&str>, code: &'static str, message: String) {
+        self.errors.push(RowError {
+            row: self.row,
+            key: self.key.clone(),
+            field: field.map(str::to_string),
+            code,
+            message,
+        });
+    }
+}
+
+/// Splits raw rows into records plus row errors and the set of unknown fields.
+fn read_rows<R: Default>(
+    rows: &[Value],
+    known: &[&str],
+    mut read: impl FnMut(&mut RowReader<'_>) -> R,
+) -> (Vec<R>, Vec<RowError>, Vec<String>) {
+    let mut records = Vec::with_capacity(rows.len());
+    let mut errors = Vec::new();
+    let mut unknown = BTreeSet::new();
+    for (row, value) in rows.iter().enumerate() {
+        let Value::Object(object) = value else {
+            errors.push(RowError {
+                row,
+                key: None,
+                field: None,
+                code: "invalid_row",
+                message: "each row must be a JSON object".into(),
+            });
+            records.push(R::default());
+            continue;
+        };
+        let key = ["external_id", "email", "name"].iter().find_map(|f| {
+            object.get(*f).and_then(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_number().map(|n| n.to_string()))
+            })
+        });
+        let mut reader = RowReader {
+            row,
+            object,
+            errors: &mut errors,
+            key,
+        };
+        for field in object.keys() {
+            if FORBIDDEN_FIELDS.contains(&field.as_str()) {
+                reader.fail(
+                    Some(field),
+                    "forbidden_field",
+                    format!("{field} cannot be set by an import"),
+                );
+            } else if !known.contains(&field.as_str()) {
+                unknown.insert(field.clone());
+            }
+        }
+        records.push(read(&mut reader));
+    }
+    let warnings = if unknown.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "ignored unknown fields: {}",
+            unknown.into_iter().collect::<Vec<_>>().join(", ")
+        )]
+    };
+    (records, errors, warnings)
+}
+
+pub fn parse_stores(
+    body: &Map<String, Value>,
+    max_rows: usize,
+) -> Result<ParsedBody<StoreRecord>, AppError> {
+    let parsed = envelope(body, "stores", max_rows)?;
+    let (rows, row_errors, warnings) = read_rows(parsed.rows, &STORE_FIELDS, |r| StoreRecord {
+        name: r.text("name"),
+        location: r.text("location"),
+        address: r.text("address"),
+        phone: r.text("phone"),
+        external_id: r.text("external_id"),
+        active: r.flag("active"),
+    });
+    Ok(ParsedBody {
+        rows,
+        mode: parsed.mode,
+        row_errors,
+        warnings,
+        send_invitations: false,
+    })
+}
+
+pub fn parse_users(
+    body: &Map<String, Value>,
+    max_rows: usize,
+) -> Result<ParsedBody<UserRecord>, AppError> {
+    let parsed = envelope(body, "users", max_rows)?;
+    let send_invitations = match body.get("send_invitations") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(AppError::field(
+                "send_invitations",
+                "invalid_type",
+                "send_invitations must be true or false",
+            ))
+        }
+    };
+    let (rows, row_errors, warnings) = read_rows(parsed.rows, &USER_FIELDS, |r| UserRecord {
+        email: r.text("email"),
+        name: r.text("name"),
+        role: r.text("role"),
+        store_ref: r.text("store_id"),
+        manager_ref: r.text("manager_id"),
+        external_id: r.text("external_id"),
+        active: r.flag("active"),
+    });
+    Ok(ParsedBody {
+        rows,
+        mode: parsed.mode,
+        row_errors,
+        warnings,
+        send_invitations,
+    })
+}
