@@ -42,6 +42,9 @@ pub struct ImportsConfig {
     pub max_body_bytes: usize,
     /// Most rows in one bulk-import request.
     pub max_rows: usize,
+    /// Per-record sync-log entries (user_created, …) older than this are pruned;
+    /// the run entries are kept.
+    pub record_log_retention_days: u32,
 }
 
 impl Default for ImportsConfig {
@@ -50,6 +53,7 @@ impl Default for ImportsConfig {
         ImportsConfig {
             max_body_bytes: 64 * 1024 * 1024,
             max_rows: 100_000,
+            record_log_retention_days: 90,
         }
     }
 }

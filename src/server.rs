@@ -96,6 +96,21 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
                 }
             },
         ),
+        spawn_periodic(shutdown.clone(), Duration::from_secs(3600), {
+            let services = services.clone();
+            move || {
+                let services = services.clone();
+                async move {
+                    match crate::service::sync_status::prune_record_logs(&services).await {
+                        Ok(0) => {}
+                        Ok(pruned) => {
+                            tracing::info!(pruned, "pruned old per-record sync-log entries")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "pruning sync logs failed"),
+                    }
+                }
+            }
+        }),
     ];
     tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "listening");
     Ok(Running {

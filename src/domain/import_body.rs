@@ -267,3 +267,100 @@ pub fn parse_users(
         send_invitations,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn rows_keep_their_index_whatever_goes_wrong() {
+        let body = object(json!({ "users": [
+            { "email": "a@b.example", "name": "A", "role": "seller", "external_id": 123 },
+            "not an object",
+            { "email": ["x"], "id": "forged", "shoe_size": 44, "active": "FALSE" },
+        ], "mode": "update_only", "send_invitations": true }));
+        let parsed = parse_users(&body, 10).unwrap();
+        assert_eq!(parsed.rows.len(), 3);
+        assert_eq!(parsed.mode, ImportMode::UpdateOnly);
+        assert!(parsed.send_invitations);
+        assert_eq!(parsed.rows[0].external_id.as_deref(), Some("123"));
+        assert_eq!(parsed.rows[2].active, Some(false));
+        let codes: Vec<(usize, &str)> = parsed.row_errors.iter().map(|e| (e.row, e.code)).collect();
+        assert_eq!(
+            codes,
+            [
+                (1, "invalid_row"),
+                (2, "forbidden_field"),
+                (2, "invalid_type")
+            ]
+        );
+        assert_eq!(parsed.warnings, ["ignored unknown fields: shoe_size"]);
+    }
+
+    #[test]
+    fn bodies_wrong_as_a_whole_are_errors() {
+        assert!(parse_stores(&object(json!({ "stores": {} })), 10).is_err());
+        assert!(parse_stores(&object(json!({ "mode": "create_only" })), 10).is_err());
+        assert!(parse_stores(&object(json!({ "stores": [], "mode": "sometimes" })), 10).is_err());
+        assert!(matches!(
+            parse_stores(&object(json!({ "stores": [{}, {}] })), 1),
+            Err(AppError::TooManyRows { limit: 1 })
+        ));
+        assert!(parse_users(
+            &object(json!({ "users": [], "send_invitations": "yes" })),
+            10
+        )
+        .is_err());
+    }
+
+    fn arbitrary_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::hash_map(
+                    prop_oneof![
+                        Just("email".to_string()),
+                        Just("name".to_string()),
+                        Just("role".to_string()),
+                        Just("active".to_string()),
+                        Just("id".to_string()),
+                        "[a-z_]{1,8}"
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Untrusted bodies never panic, and every row is accounted for.
+        #[test]
+        fn any_body_parses_or_is_refused_cleanly(rows in proptest::collection::vec(arbitrary_json(), 0..20), mode in arbitrary_json()) {
+            let body = object(json!({ "users": rows.clone(), "stores": rows.clone(), "mode": mode }));
+            if let Ok(parsed) = parse_users(&body, 100) {
+                prop_assert_eq!(parsed.rows.len(), rows.len());
+                prop_assert!(parsed.row_errors.iter().all(|e| e.row < rows.len()));
+            }
+            if let Ok(parsed) = parse_stores(&body, 100) {
+                prop_assert_eq!(parsed.rows.len(), rows.len());
+            }
+        }
+    }
+}

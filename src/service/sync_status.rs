@@ -88,3 +88,14 @@ pub async fn logs(
     };
     Ok(SyncLogPage { logs, next_cursor })
 }
+
+/// Drops per-record sync-log entries past `imports.record_log_retention_days`.
+pub async fn prune_record_logs(svc: &Services) -> Result<usize, AppError> {
+    let days = i64::from(svc.config.imports.record_log_retention_days);
+    let cutoff = svc.clock.now() - chrono::Duration::days(days);
+    svc.db
+        .write(move |txn| {
+            store::sync_logs::prune_record_entries(txn, cutoff).map_err(AppError::from)
+        })
+        .await
+}

@@ -111,3 +111,13 @@ pub fn insert(conn: &Connection, log: &NewSyncLog<'_>) -> rusqlite::Result<()> {
     ])?;
     Ok(())
 }
+
+/// Deletes per-record entries (those linked to a run) older than `before`; run
+/// entries stay. Returns how many went.
+pub fn prune_record_entries(
+    conn: &Connection,
+    before: chrono::DateTime<chrono::Utc>,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached("DELETE FROM sync_logs WHERE run_id IS NOT NULL AND timestamp < ?1")?
+        .execute([super::ts(before)])
+}

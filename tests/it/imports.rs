@@ -677,3 +677,41 @@ async fn expired_and_unknown_invitations_are_refused_clearly() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn old_per_record_entries_are_pruned_and_runs_kept() {
+    let app = TestApp::start_with(|c| c.imports.record_log_retention_days = 20).await;
+    let (_, key) = setup(&app, "Acme").await;
+    import(&app, &key, "stores", seed_stores()).await;
+    // 21 days: past the retention, within the key's 30-day life.
+    app.advance(std::time::Duration::from_secs(21 * 24 * 3600));
+    import(
+        &app,
+        &key,
+        "stores",
+        json!({ "stores": [{ "name": "Nice", "external_id": "S3" }] }),
+    )
+    .await;
+    let pruned = enterprise_sync::service::sync_status::prune_record_logs(app.services())
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2, "the two store_created entries of the old run");
+    let runs: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT COUNT(*) FROM sync_logs WHERE run_id IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let records: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT COUNT(*) FROM sync_logs WHERE run_id IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!((runs, records), (2, 1));
+    app.stop().await;
+}
