@@ -41,9 +41,16 @@ async fn body(req: Request, state: &AppState) -> Result<Map<String, Value>, AppE
         return Err(AppError::UnsupportedMediaType);
     }
     let limit = state.config.imports.max_body_bytes;
-    let bytes = Bytes::from_request(req, state)
-        .await
-        .map_err(|_| AppError::PayloadTooLarge { limit })?;
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge { limit }
+        } else {
+            AppError::BadRequest {
+                code: "unreadable_body",
+                message: rejection.body_text(),
+            }
+        }
+    })?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(AppError::field(

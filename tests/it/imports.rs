@@ -715,3 +715,23 @@ async fn old_per_record_entries_are_pruned_and_runs_kept() {
     assert_eq!((runs, records), (2, 1));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_email_of_another_enterprise_is_taken_for_creates_and_updates() {
+    let app = TestApp::start().await;
+    let (_, a_key) = setup(&app, "Alpha").await;
+    let (_, b_key) = setup(&app, "Beta").await;
+    let manager = |email: &str| json!({ "users": [{ "email": email, "name": "M", "role": "manager", "external_id": "M1" }] });
+    import(&app, &a_key, "users", manager("shared@retail.example")).await;
+    let (_, report) = import(&app, &b_key, "users", manager("shared@retail.example")).await;
+    assert_eq!(codes(&report), [(0, "email_taken".to_string())]);
+    import(&app, &b_key, "users", manager("own@beta.example")).await;
+    let (status, report) = import(&app, &b_key, "users", manager("shared@retail.example")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a clean row error, not a failed transaction"
+    );
+    assert_eq!(codes(&report), [(0, "email_taken".to_string())]);
+    app.stop().await;
+}

@@ -208,6 +208,20 @@ fn plan(
                 continue;
             }
         }
+        // Emails name one person across the appliance (they are the login).
+        if let Some(e) = &email {
+            let changes_email = found.is_none_or(|f| &f.email != e);
+            if changes_email && store::users::email_taken_elsewhere(conn, enterprise, e)? {
+                errors.add(
+                    row,
+                    &key,
+                    Some("email"),
+                    "email_taken",
+                    format!("{e} already belongs to another user"),
+                );
+                continue;
+            }
+        }
         match (found, request.mode) {
             (Some(_), ImportMode::CreateOnly) => {
                 errors.add(
@@ -294,16 +308,6 @@ fn plan(
                     }
                     continue;
                 };
-                if store::users::email_taken_elsewhere(conn, enterprise, &email)? {
-                    errors.add(
-                        row,
-                        &key,
-                        Some("email"),
-                        "email_taken",
-                        format!("{email} already belongs to another user"),
-                    );
-                    continue;
-                }
                 let active = record.active.unwrap_or(true);
                 User {
                     id: UserId::generate(),
