@@ -183,12 +183,7 @@ pub fn import_file(
         );
     }
     let text = std::fs::read(file).with_context(|| format!("while reading {}", file.display()))?;
-    let body = match serde_json::from_slice::<serde_json::Value>(&text)
-        .with_context(|| format!("{} is not valid JSON", file.display()))?
-    {
-        serde_json::Value::Object(map) => map,
-        _ => anyhow::bail!("{} must hold a JSON object", file.display()),
-    };
+    let body = text;
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

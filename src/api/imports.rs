@@ -9,7 +9,6 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use super::extract::{AppState, Auth, QueryParams};
 use crate::domain::import::{ImportSource, SourceKind};
@@ -30,8 +29,8 @@ struct ImportQuery {
     dry_run: Option<bool>,
 }
 
-/// The body as JSON, with this route's size limit named in a 413.
-async fn body(req: Request, state: &AppState) -> Result<Map<String, Value>, AppError> {
+/// The raw body, with this route's size limit named in a 413.
+async fn body(req: Request, state: &AppState) -> Result<Bytes, AppError> {
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -51,18 +50,7 @@ async fn body(req: Request, state: &AppState) -> Result<Map<String, Value>, AppE
             }
         }
     })?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(AppError::field(
-            "body",
-            "invalid_type",
-            "the body must be a JSON object",
-        )),
-        Err(e) => Err(AppError::BadRequest {
-            code: "invalid_json",
-            message: format!("invalid JSON: {e}"),
-        }),
-    }
+    Ok(bytes)
 }
 
 fn source(principal: &Principal) -> ImportSource {

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::import::{ImportMode, RowError, StoreRecord, UserRecord};
@@ -50,25 +52,49 @@ const FORBIDDEN_FIELDS: [&str; 10] = [
     "gerant_id",
 ];
 
-struct Parsed<'a> {
-    rows: &'a [Value],
-    mode: ImportMode,
+/// The top level of a body. Rows stay raw slices of the input and are read one
+/// at a time, so a 100,000-row body never becomes a tree of JSON values.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    users: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stores: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    mode: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    send_invitations: Option<&'a RawValue>,
 }
 
-fn envelope<'a>(
-    body: &'a Map<String, Value>,
-    list: &str,
-    max_rows: usize,
-) -> Result<Parsed<'a>, AppError> {
-    let rows = match body.get(list) {
-        Some(Value::Array(rows)) => rows,
-        Some(_) => {
-            return Err(AppError::field(
-                list,
-                "invalid_type",
-                format!("{list} must be an array"),
-            ))
+struct Parsed<'a> {
+    rows: Vec<&'a RawValue>,
+    mode: ImportMode,
+    send_invitations: Option<Value>,
+}
+
+fn whole_body_error(e: serde_json::Error) -> AppError {
+    if e.is_syntax() || e.is_eof() {
+        AppError::BadRequest {
+            code: "invalid_json",
+            message: format!("invalid JSON: {e}"),
         }
+    } else {
+        AppError::field(
+            "body",
+            "invalid_type",
+            format!("the body must be a JSON object: {e}"),
+        )
+    }
+}
+
+fn envelope<'a>(body: &'a [u8], list: &str, max_rows: usize) -> Result<Parsed<'a>, AppError> {
+    let top: Envelope<'a> = serde_json::from_slice(body).map_err(whole_body_error)?;
+    let raw_rows = if list == "users" {
+        top.users
+    } else {
+        top.stores
+    };
+    let rows: Vec<&'a RawValue> = match raw_rows {
         None => {
             return Err(AppError::field(
                 list,
@@ -76,13 +102,18 @@ fn envelope<'a>(
                 format!("{list} is required"),
             ))
         }
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| {
+            AppError::field(list, "invalid_type", format!("{list} must be an array"))
+        })?,
     };
     if rows.len() > max_rows {
         return Err(AppError::TooManyRows { limit: max_rows });
     }
-    let mode = match body.get("mode") {
+    let value =
+        |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+    let mode = match value(top.mode) {
         None | Some(Value::Null) => ImportMode::default(),
-        Some(Value::String(m)) => ImportMode::parse(m).ok_or_else(|| {
+        Some(Value::String(m)) => ImportMode::parse(&m).ok_or_else(|| {
             AppError::field(
                 "mode",
                 "invalid_value",
@@ -97,7 +128,11 @@ fn envelope<'a>(
             ))
         }
     };
-    Ok(Parsed { rows, mode })
+    Ok(Parsed {
+        rows,
+        mode,
+        send_invitations: value(top.send_invitations),
+    })
 }
 
 /// Reads one row's fields; problems become row errors, unknown fields are noted.
@@ -156,15 +191,17 @@ impl RowReader<'_> {
 
 /// Splits raw rows into records plus row errors and the set of unknown fields.
 fn read_rows<R: Default>(
-    rows: &[Value],
+    rows: &[&RawValue],
     known: &[&str],
     mut read: impl FnMut(&mut RowReader<'_>) -> R,
 ) -> (Vec<R>, Vec<RowError>, Vec<String>) {
     let mut records = Vec::with_capacity(rows.len());
     let mut errors = Vec::new();
     let mut unknown = BTreeSet::new();
-    for (row, value) in rows.iter().enumerate() {
-        let Value::Object(object) = value else {
+    for (row, raw) in rows.iter().enumerate() {
+        // Valid JSON already (the envelope parsed); one row's tree at a time.
+        let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+        let Value::Object(object) = &value else {
             errors.push(RowError {
                 row,
                 key: None,
@@ -212,12 +249,9 @@ fn read_rows<R: Default>(
     (records, errors, warnings)
 }
 
-pub fn parse_stores(
-    body: &Map<String, Value>,
-    max_rows: usize,
-) -> Result<ParsedBody<StoreRecord>, AppError> {
+pub fn parse_stores(body: &[u8], max_rows: usize) -> Result<ParsedBody<StoreRecord>, AppError> {
     let parsed = envelope(body, "stores", max_rows)?;
-    let (rows, row_errors, warnings) = read_rows(parsed.rows, &STORE_FIELDS, |r| StoreRecord {
+    let (rows, row_errors, warnings) = read_rows(&parsed.rows, &STORE_FIELDS, |r| StoreRecord {
         name: r.text("name"),
         location: r.text("location"),
         address: r.text("address"),
@@ -234,14 +268,11 @@ pub fn parse_stores(
     })
 }
 
-pub fn parse_users(
-    body: &Map<String, Value>,
-    max_rows: usize,
-) -> Result<ParsedBody<UserRecord>, AppError> {
+pub fn parse_users(body: &[u8], max_rows: usize) -> Result<ParsedBody<UserRecord>, AppError> {
     let parsed = envelope(body, "users", max_rows)?;
-    let send_invitations = match body.get("send_invitations") {
+    let send_invitations = match parsed.send_invitations {
         None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
+        Some(Value::Bool(b)) => b,
         Some(_) => {
             return Err(AppError::field(
                 "send_invitations",
@@ -250,7 +281,7 @@ pub fn parse_users(
             ))
         }
     };
-    let (rows, row_errors, warnings) = read_rows(parsed.rows, &USER_FIELDS, |r| UserRecord {
+    let (rows, row_errors, warnings) = read_rows(&parsed.rows, &USER_FIELDS, |r| UserRecord {
         email: r.text("email"),
         name: r.text("name"),
         role: r.text("role"),
@@ -274,11 +305,8 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    fn object(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+    fn object(value: Value) -> Vec<u8> {
+        serde_json::to_vec(&value).unwrap()
     }
 
     #[test]

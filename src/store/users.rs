@@ -219,16 +219,16 @@ pub fn all_for_enterprise(
     rows.collect()
 }
 
-/// True when `email` belongs to someone of another enterprise.
-pub fn email_taken_elsewhere(
+/// The emails of other enterprises' people: taken, since an email is a login.
+/// One scan instead of one query per imported row.
+pub fn emails_of_other_enterprises(
     conn: &Connection,
     enterprise: EnterpriseId,
-    email: &str,
-) -> rusqlite::Result<bool> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1 AND enterprise_account_id <> ?2)",
-    )?
-    .query_row(params![email, enterprise], |row| row.get(0))
+) -> rusqlite::Result<std::collections::HashSet<String>> {
+    let mut statement =
+        conn.prepare_cached("SELECT email FROM users WHERE enterprise_account_id <> ?1")?;
+    let rows = statement.query_map([enterprise], |row| row.get(0))?;
+    rows.collect()
 }
 
 /// Writes the mutable fields of `user` back; a deactivation also ends the

@@ -18,7 +18,9 @@ pub struct Change {
     pub resource_id: String,
     /// `created`, `updated` or `deactivated`.
     pub verb: &'static str,
-    pub payload: serde_json::Value,
+    /// The event payload, serialised once (a JSON tree per record would
+    /// dominate a large import's memory).
+    pub payload: String,
 }
 
 pub struct RunSummary {
@@ -106,7 +108,7 @@ pub fn record(
                 resource_type: change.resource_type,
                 resource_id: &change.resource_id,
                 run_id: &run_id,
-                payload: &change.payload.to_string(),
+                payload: &change.payload,
                 created_at: now,
             },
         )?;

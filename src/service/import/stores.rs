@@ -31,8 +31,9 @@ fn key_of(record: &StoreRecord) -> Option<Key> {
     }
 }
 
-fn payload(store: &Store) -> serde_json::Value {
+fn payload(store: &Store) -> String {
     json!({ "id": store.id, "external_id": store.external_id, "name": store.name, "active": store.active })
+        .to_string()
 }
 
 struct Plan {

@@ -20,11 +20,12 @@ use crate::AppError;
 
 pub const OPERATION: &str = "bulk_user_import";
 
-fn payload(user: &User) -> serde_json::Value {
+fn payload(user: &User) -> String {
     json!({
         "id": user.id, "external_id": user.external_id, "email": user.email, "role": user.role,
         "store_id": user.store_id, "manager_id": user.manager_id, "active": user.active,
     })
+    .to_string()
 }
 
 /// A valid row, matched, before its references are resolved.
@@ -98,6 +99,7 @@ fn plan(
         .filter_map(|s| s.external_id.as_deref().map(|e| (e, s.id)))
         .collect();
     let sync_mode = request.source.kind.record_sync_mode();
+    let taken_elsewhere = store::users::emails_of_other_enterprises(conn, enterprise)?;
 
     let mut errors = Errors::seeded(&request.row_errors);
     let emails: Vec<Option<String>> = request
@@ -211,7 +213,7 @@ fn plan(
         // Emails name one person across the appliance (they are the login).
         if let Some(e) = &email {
             let changes_email = found.is_none_or(|f| &f.email != e);
-            if changes_email && store::users::email_taken_elsewhere(conn, enterprise, e)? {
+            if changes_email && taken_elsewhere.contains(e.as_str()) {
                 errors.add(
                     row,
                     &key,
