@@ -13,13 +13,8 @@ use crate::service::secrets::Secrets;
 pub fn migrate(config: &Config) -> anyhow::Result<i64> {
     let db = crate::server::open_database(config)?;
     db.close();
-    let conn = rusqlite::Connection::open(config.database_path())?;
-    let version: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(version)
+    let conn = crate::store::open_read_only(&config.database_path())?;
+    Ok(crate::store::migrations::applied_version(&conn)?)
 }
 
 /// `check-config`: validates the configuration and what it points at; returns
@@ -67,9 +62,8 @@ pub fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
 
 /// `verify-audit`: walks the audit chain; `Err` names the first broken link.
 pub fn verify_audit(database: &Path) -> anyhow::Result<u64> {
-    let conn =
-        rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .with_context(|| format!("while opening {}", database.display()))?;
+    let conn = crate::store::open_read_only(database)
+        .with_context(|| format!("while opening {}", database.display()))?;
     match verify_chain(&conn)? {
         ChainCheck::Intact { rows } => Ok(rows),
         ChainCheck::Broken { seq, reason } => {

@@ -23,17 +23,11 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(svc): State<AppState>) -> impl IntoResponse {
     let read = svc
         .db
-        .read(|conn| {
-            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-                .map_err(AppError::from)
-        })
+        .read(|conn| crate::store::ping(conn).map_err(AppError::from))
         .await;
     let write = svc
         .db
-        .write(|txn| {
-            txn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-                .map_err(AppError::from)
-        })
+        .write(|txn| crate::store::ping(txn).map_err(AppError::from))
         .await;
     let database = if read.is_ok() && write.is_ok() {
         "ok"

@@ -18,7 +18,8 @@ pub fn latest_known_version() -> i64 {
         .unwrap_or(0)
 }
 
-fn applied_version(conn: &Connection) -> Result<i64, StoreError> {
+/// The schema version recorded in a database.
+pub fn applied_version(conn: &Connection) -> Result<i64, StoreError> {
     let has_history: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refinery_schema_history')",
         [],

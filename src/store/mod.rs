@@ -31,6 +31,16 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+/// A round trip to SQLite, for readiness checks.
+pub fn ping(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.query_row("SELECT 1", [], |_| Ok(()))
+}
+
+/// Opens a database file read-only, for offline checks (`verify-audit`).
+pub fn open_read_only(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+}
+
 /// True when `e` is a UNIQUE constraint failure on an index whose name contains `index`.
 pub fn is_unique_violation(e: &rusqlite::Error, index: &str) -> bool {
     match e {

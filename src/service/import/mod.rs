@@ -7,6 +7,7 @@
 
 mod run;
 pub mod stores;
+mod user_rules;
 pub mod users;
 
 use crate::domain::import::{ImportMode, ImportSource, RowError};

@@ -3,7 +3,7 @@
 //! names a manager by our id, external id or email, and may point at a row of
 //! the same request, in any order. Import never creates or touches IT admins.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::run::{self, Change};
 use super::stores::ensure_enterprise;
+use super::user_rules;
 use super::{check_len, clean, Errors, ImportRequest, MAX_EXTERNAL_ID, MAX_NAME};
 use crate::domain::import::{ImportMode, ImportReport, UserRecord};
 use crate::domain::{email, Role, StoreId, User, UserId};
@@ -29,12 +30,12 @@ fn payload(user: &User) -> String {
 }
 
 /// A valid row, matched, before its references are resolved.
-struct Candidate {
-    row: usize,
-    key: Option<String>,
-    existing: Option<User>,
-    next: User,
-    manager_ref: Option<String>,
+pub(super) struct Candidate {
+    pub row: usize,
+    pub key: Option<String>,
+    pub existing: Option<User>,
+    pub next: User,
+    pub manager_ref: Option<String>,
 }
 
 struct Plan {
@@ -347,126 +348,9 @@ fn plan(
         });
     }
 
-    // Managers may be rows of this request: resolve until no more rows fail,
-    // since a failed manager row fails the rows that point at it.
-    loop {
-        let live: Vec<&Candidate> = candidates.iter().filter(|c| !errors.has(c.row)).collect();
-        let mut by_ref: HashMap<String, (UserId, Role)> = HashMap::new();
-        for user in people.iter().filter(|u| u.role != Role::ItAdmin) {
-            by_ref.insert(user.id.to_string(), (user.id, user.role));
-            if let Some(e) = &user.external_id {
-                by_ref.insert(e.clone(), (user.id, user.role));
-            }
-            by_ref.insert(user.email.clone(), (user.id, user.role));
-        }
-        for c in &live {
-            by_ref.insert(c.next.id.to_string(), (c.next.id, c.next.role));
-            if let Some(e) = &c.next.external_id {
-                by_ref.insert(e.clone(), (c.next.id, c.next.role));
-            }
-            by_ref.insert(c.next.email.clone(), (c.next.id, c.next.role));
-        }
-        let mut newly_failed = Vec::new();
-        for c in &live {
-            let Some(reference) = &c.manager_ref else {
-                continue;
-            };
-            match by_ref
-                .get(reference.as_str())
-                .or_else(|| by_ref.get(&email::normalize(reference)))
-            {
-                None => newly_failed.push((
-                    c.row,
-                    c.key.clone(),
-                    "unknown_manager",
-                    format!("no manager {reference:?} in this enterprise"),
-                )),
-                Some((_, role)) if *role != Role::Manager => newly_failed.push((
-                    c.row,
-                    c.key.clone(),
-                    "not_a_manager",
-                    format!("{reference:?} is not a manager"),
-                )),
-                Some((id, _)) if *id == c.next.id => newly_failed.push((
-                    c.row,
-                    c.key.clone(),
-                    "not_a_manager",
-                    "a user cannot be their own manager".to_string(),
-                )),
-                Some(_) => {}
-            }
-        }
-        if newly_failed.is_empty() {
-            for c in candidates.iter_mut().filter(|c| !errors.has(c.row)) {
-                if let Some(reference) = &c.manager_ref {
-                    c.next.manager_id = by_ref
-                        .get(reference.as_str())
-                        .or_else(|| by_ref.get(&email::normalize(reference)))
-                        .map(|(id, _)| *id);
-                }
-            }
-            break;
-        }
-        for (row, key, code, message) in newly_failed {
-            errors.add(row, &key, Some("manager_id"), code, message);
-        }
-    }
-    // A manager that is no longer a manager would leave staff pointing at a non-manager.
-    let demoted: HashSet<UserId> = candidates
-        .iter()
-        .filter(|c| {
-            !errors.has(c.row)
-                && c.existing.as_ref().is_some_and(|e| e.role == Role::Manager)
-                && c.next.role != Role::Manager
-        })
-        .map(|c| c.next.id)
-        .collect();
-    if !demoted.is_empty() {
-        let still_managed: HashSet<UserId> = people.iter().filter_map(|u| u.manager_id).collect();
-        for c in candidates
-            .iter()
-            .filter(|c| demoted.contains(&c.next.id) && still_managed.contains(&c.next.id))
-        {
-            errors.add(
-                c.row,
-                &c.key,
-                Some("role"),
-                "manager_has_staff",
-                "this manager still manages staff; reassign them first",
-            );
-        }
-    }
-
-    // Seats: activations beyond the purchased count fail, in row order.
-    let mut active_staff = people
-        .iter()
-        .filter(|u| u.role != Role::ItAdmin && u.active)
-        .count() as i64;
-    for c in candidates.iter().filter(|c| !errors.has(c.row)) {
-        if c.existing.as_ref().is_some_and(|e| e.active) && !c.next.active {
-            active_staff -= 1;
-        }
-    }
-    let mut seat_failures = Vec::new();
-    for c in candidates.iter().filter(|c| !errors.has(c.row)) {
-        let activates = c.next.active && !c.existing.as_ref().is_some_and(|e| e.active);
-        if activates {
-            if active_staff >= account.seats_purchased {
-                seat_failures.push((c.row, c.key.clone()));
-            } else {
-                active_staff += 1;
-            }
-        }
-    }
-    for (row, key) in seat_failures {
-        errors.add(
-            row,
-            &key,
-            Some("active"),
-            "seat_limit_reached",
-            format!("all {} purchased seats are in use", account.seats_purchased),
-        );
-    }
+    user_rules::resolve_managers(&mut candidates, &people, &mut errors);
+    user_rules::refuse_demoting_managers_with_staff(&candidates, &people, &mut errors);
+    user_rules::enforce_seats(&candidates, &people, account.seats_purchased, &mut errors);
 
     let mut report = ImportReport {
         total_processed: request.rows.len(),
