@@ -10,9 +10,15 @@ pub mod stores;
 mod user_rules;
 pub mod users;
 
-use crate::domain::import::{ImportMode, ImportSource, RowError};
-use crate::domain::EnterpriseId;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 
+use crate::domain::import::{ImportMode, ImportReport, ImportSource, RowError};
+use crate::domain::EnterpriseId;
+use crate::service::Services;
+use crate::AppError;
+
+use run::Change;
 pub use run::RunSummary;
 
 /// One import request, whatever its source.
@@ -116,4 +122,71 @@ pub(crate) fn check_len(
         }
         _ => true,
     }
+}
+
+/// What planning a request yields: the report so far, the records to insert and
+/// update, and the changes to record.
+pub(crate) struct Plan<I, U> {
+    pub report: ImportReport,
+    pub inserts: Vec<I>,
+    pub updates: Vec<U>,
+    pub changes: Vec<Change>,
+}
+
+/// Settings the apply step needs.
+pub(crate) struct ApplyContext {
+    pub now: DateTime<Utc>,
+    pub invitation_ttl_hours: u32,
+}
+
+type Planner<R, I, U> =
+    fn(&Connection, &ImportRequest<R>, DateTime<Utc>) -> Result<Plan<I, U>, AppError>;
+type Applier<R, I, U> =
+    fn(&Connection, &ImportRequest<R>, &mut Plan<I, U>, &ApplyContext) -> Result<(), AppError>;
+
+/// The engine's one driver. A dry run plans on a read connection and returns the
+/// report; otherwise the plan is made and applied in one write transaction with
+/// the run's sync logs and change events, so the import happens whole or not at all.
+pub(crate) async fn execute<R, I, U>(
+    svc: &Services,
+    request: ImportRequest<R>,
+    operation: &'static str,
+    plan: Planner<R, I, U>,
+    apply: Applier<R, I, U>,
+) -> Result<ImportReport, AppError>
+where
+    R: Send + Sync + 'static,
+    I: Send + 'static,
+    U: Send + 'static,
+{
+    let context = ApplyContext {
+        now: svc.clock.now(),
+        invitation_ttl_hours: svc.config.auth.invitation_ttl_hours,
+    };
+    if request.dry_run {
+        return svc
+            .db
+            .read(move |conn| Ok(plan(conn, &request, context.now)?.report))
+            .await;
+    }
+    svc.db
+        .write(move |txn| {
+            crate::store::enterprises::get(txn, request.enterprise)?.ok_or(AppError::NotFound {
+                resource: "enterprise",
+            })?;
+            let mut planned = plan(txn, &request, context.now)?;
+            apply(txn, &request, &mut planned, &context)?;
+            let run = run::record(
+                txn,
+                request.enterprise,
+                &request.source,
+                operation,
+                &planned.report,
+                &planned.changes,
+                context.now,
+            )?;
+            planned.report.sync_log_id = Some(run.run_id);
+            Ok(planned.report)
+        })
+        .await
 }

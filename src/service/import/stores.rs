@@ -8,10 +8,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::json;
 
-use super::run::{self, Change};
-use super::{check_len, clean, Errors, ImportRequest, MAX_EXTERNAL_ID, MAX_NAME, MAX_TEXT};
+use super::run::Change;
+use super::{
+    check_len, clean, ApplyContext, Errors, ImportRequest, MAX_EXTERNAL_ID, MAX_NAME, MAX_TEXT,
+};
 use crate::domain::import::{ImportMode, ImportReport, StoreRecord};
-use crate::domain::{EnterpriseId, Store, StoreId};
+use crate::domain::{Store, StoreId};
 use crate::service::Services;
 use crate::store;
 use crate::AppError;
@@ -36,18 +38,13 @@ fn payload(store: &Store) -> String {
         .to_string()
 }
 
-struct Plan {
-    report: ImportReport,
-    inserts: Vec<Store>,
-    updates: Vec<Store>,
-    changes: Vec<Change>,
-}
+type Plan = super::Plan<Store, Store>;
 
 fn plan(
     conn: &Connection,
     request: &ImportRequest<StoreRecord>,
     now: DateTime<Utc>,
-) -> rusqlite::Result<Plan> {
+) -> Result<Plan, AppError> {
     let enterprise = request.enterprise;
     let existing = store::stores::all_for_enterprise(conn, enterprise)?;
     let by_external: HashMap<&str, &Store> = existing
@@ -252,60 +249,36 @@ pub async fn import(
     svc: &Services,
     request: ImportRequest<StoreRecord>,
 ) -> Result<ImportReport, AppError> {
-    let now = svc.clock.now();
-    if request.dry_run {
-        return svc
-            .db
-            .read(move |conn| Ok(plan(conn, &request, now)?.report))
-            .await;
-    }
-    svc.db
-        .write(move |txn| {
-            ensure_enterprise(txn, request.enterprise)?;
-            let mut plan = plan(txn, &request, now)?;
-            for store in &plan.inserts {
-                store::stores::insert(
-                    txn,
-                    &store::stores::NewStore {
-                        id: store.id,
-                        enterprise_account_id: store.enterprise_account_id,
-                        name: &store.name,
-                        location: store.location.as_deref(),
-                        address: store.address.as_deref(),
-                        phone: store.phone.as_deref(),
-                        external_id: store.external_id.as_deref(),
-                        sync_mode: store.sync_mode,
-                        now,
-                    },
-                )?;
-                if !store.active {
-                    store::stores::update(txn, store)?;
-                }
-            }
-            for store in &plan.updates {
-                store::stores::update(txn, store)?;
-            }
-            let run = run::record(
-                txn,
-                request.enterprise,
-                &request.source,
-                OPERATION,
-                &plan.report,
-                &plan.changes,
-                now,
-            )?;
-            plan.report.sync_log_id = Some(run.run_id);
-            Ok(plan.report)
-        })
-        .await
+    super::execute(svc, request, OPERATION, plan, apply).await
 }
 
-pub(crate) fn ensure_enterprise(
-    conn: &Connection,
-    enterprise: EnterpriseId,
+fn apply(
+    txn: &Connection,
+    _request: &ImportRequest<StoreRecord>,
+    plan: &mut Plan,
+    context: &ApplyContext,
 ) -> Result<(), AppError> {
-    store::enterprises::get(conn, enterprise)?.ok_or(AppError::NotFound {
-        resource: "enterprise",
-    })?;
+    for store in &plan.inserts {
+        store::stores::insert(
+            txn,
+            &store::stores::NewStore {
+                id: store.id,
+                enterprise_account_id: store.enterprise_account_id,
+                name: &store.name,
+                location: store.location.as_deref(),
+                address: store.address.as_deref(),
+                phone: store.phone.as_deref(),
+                external_id: store.external_id.as_deref(),
+                sync_mode: store.sync_mode,
+                now: context.now,
+            },
+        )?;
+        if !store.active {
+            store::stores::update(txn, store)?;
+        }
+    }
+    for store in &plan.updates {
+        store::stores::update(txn, store)?;
+    }
     Ok(())
 }

@@ -9,10 +9,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::json;
 
-use super::run::{self, Change};
-use super::stores::ensure_enterprise;
+use super::run::Change;
 use super::user_rules;
-use super::{check_len, clean, Errors, ImportRequest, MAX_EXTERNAL_ID, MAX_NAME};
+use super::{check_len, clean, ApplyContext, Errors, ImportRequest, MAX_EXTERNAL_ID, MAX_NAME};
 use crate::domain::import::{ImportMode, ImportReport, UserRecord};
 use crate::domain::{email, Role, StoreId, User, UserId};
 use crate::service::Services;
@@ -38,12 +37,7 @@ pub(super) struct Candidate {
     pub manager_ref: Option<String>,
 }
 
-struct Plan {
-    report: ImportReport,
-    inserts: Vec<User>,
-    updates: Vec<(User, bool)>,
-    changes: Vec<Change>,
-}
+type Plan = super::Plan<User, (User, bool)>;
 
 fn parse_role(
     errors: &mut Errors,
@@ -423,64 +417,49 @@ pub async fn import(
     svc: &Services,
     request: ImportRequest<UserRecord>,
 ) -> Result<ImportReport, AppError> {
-    let now = svc.clock.now();
-    let invitation_ttl = svc.config.auth.invitation_ttl_hours;
-    if request.dry_run {
-        return svc
-            .db
-            .read(move |conn| Ok(plan(conn, &request, now)?.report))
-            .await;
-    }
-    svc.db
-        .write(move |txn| {
-            ensure_enterprise(txn, request.enterprise)?;
-            let mut plan = plan(txn, &request, now)?;
-            for user in &plan.inserts {
-                store::users::insert(
-                    txn,
-                    &store::users::NewUser {
-                        id: user.id,
-                        enterprise_account_id: user.enterprise_account_id,
-                        email: &user.email,
-                        name: &user.name,
-                        role: user.role,
-                        store_id: user.store_id,
-                        manager_id: user.manager_id,
-                        external_id: user.external_id.as_deref(),
-                        sync_mode: user.sync_mode,
-                        password_hash: None,
-                        now,
-                    },
-                )?;
-                if !user.active {
-                    store::users::update(txn, user, false)?;
-                } else if request.invite_new_users {
-                    // The clear token travels only in the invitation email (outbox
-                    // to come); until then an IT admin re-issues the link.
-                    crate::service::invitations::issue(
-                        txn,
-                        request.enterprise,
-                        user.id,
-                        invitation_ttl,
-                        now,
-                    )?;
-                    plan.report.invited += 1;
-                }
-            }
-            for (user, end_sessions) in &plan.updates {
-                store::users::update(txn, user, *end_sessions)?;
-            }
-            let run = run::record(
+    super::execute(svc, request, OPERATION, plan, apply).await
+}
+
+fn apply(
+    txn: &Connection,
+    request: &ImportRequest<UserRecord>,
+    plan: &mut Plan,
+    context: &ApplyContext,
+) -> Result<(), AppError> {
+    for user in &plan.inserts {
+        store::users::insert(
+            txn,
+            &store::users::NewUser {
+                id: user.id,
+                enterprise_account_id: user.enterprise_account_id,
+                email: &user.email,
+                name: &user.name,
+                role: user.role,
+                store_id: user.store_id,
+                manager_id: user.manager_id,
+                external_id: user.external_id.as_deref(),
+                sync_mode: user.sync_mode,
+                password_hash: None,
+                now: context.now,
+            },
+        )?;
+        if !user.active {
+            store::users::update(txn, user, false)?;
+        } else if request.invite_new_users {
+            // The clear token travels only in the invitation email (outbox
+            // to come); until then an IT admin re-issues the link.
+            crate::service::invitations::issue(
                 txn,
                 request.enterprise,
-                &request.source,
-                OPERATION,
-                &plan.report,
-                &plan.changes,
-                now,
+                user.id,
+                context.invitation_ttl_hours,
+                context.now,
             )?;
-            plan.report.sync_log_id = Some(run.run_id);
-            Ok(plan.report)
-        })
-        .await
+            plan.report.invited += 1;
+        }
+    }
+    for (user, end_sessions) in &plan.updates {
+        store::users::update(txn, user, *end_sessions)?;
+    }
+    Ok(())
 }
