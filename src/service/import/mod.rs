@@ -91,6 +91,39 @@ impl Errors {
     }
 }
 
+/// Rows grouped by a matching key (field, value), to find keys a request repeats.
+#[derive(Default)]
+pub(crate) struct KeyIndex(std::collections::HashMap<(&'static str, String), Vec<usize>>);
+
+impl KeyIndex {
+    pub fn add(&mut self, field: &'static str, value: String, row: usize) {
+        self.0.entry((field, value)).or_default().push(row);
+    }
+
+    /// Every row sharing a key with another gets `duplicate_key`, naming the others.
+    pub fn report_duplicates(&self, errors: &mut Errors, key_of: impl Fn(usize) -> Option<String>) {
+        for ((field, _), rows) in self.0.iter().filter(|(_, rows)| rows.len() > 1) {
+            for &row in rows {
+                let others: Vec<String> = rows
+                    .iter()
+                    .filter(|&&r| r != row)
+                    .map(|r| r.to_string())
+                    .collect();
+                errors.add(
+                    row,
+                    &key_of(row),
+                    Some(field),
+                    "duplicate_key",
+                    format!(
+                        "the same {field} appears again in rows {}",
+                        others.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// Trims a text field; blank means "not given".
 pub(crate) fn clean(value: &Option<String>) -> Option<String> {
     value
@@ -121,6 +154,29 @@ pub(crate) fn check_len(
             false
         }
         _ => true,
+    }
+}
+
+/// Counts a changed record in the report and names its event: a record going
+/// inactive is a deactivation (stamped now); one that is or becomes active
+/// carries no deactivation time.
+pub(crate) fn count_update(
+    report: &mut ImportReport,
+    was_active: bool,
+    is_active: bool,
+    deactivated_at: &mut Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> &'static str {
+    if was_active && !is_active {
+        *deactivated_at = Some(now);
+        report.deactivated += 1;
+        "deactivated"
+    } else {
+        if is_active {
+            *deactivated_at = None;
+        }
+        report.updated += 1;
+        "updated"
     }
 }
 

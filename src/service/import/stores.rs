@@ -10,7 +10,8 @@ use serde_json::json;
 
 use super::run::Change;
 use super::{
-    check_len, clean, ApplyContext, Errors, ImportRequest, MAX_EXTERNAL_ID, MAX_NAME, MAX_TEXT,
+    check_len, clean, ApplyContext, Errors, ImportRequest, KeyIndex, MAX_EXTERNAL_ID, MAX_NAME,
+    MAX_TEXT,
 };
 use crate::domain::import::{ImportMode, ImportReport, StoreRecord};
 use crate::domain::{Store, StoreId};
@@ -59,32 +60,18 @@ fn plan(
 
     let mut errors = Errors::seeded(&request.row_errors);
     // Duplicate keys inside the request: every row involved is reported.
-    let mut seen: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut keys = KeyIndex::default();
     for (row, record) in request.rows.iter().enumerate() {
         match key_of(record) {
-            Some(Key::External(e)) => seen.entry(format!("external:{e}")).or_default().push(row),
-            Some(Key::Name(n)) => seen.entry(format!("name:{n}")).or_default().push(row),
+            Some(Key::External(e)) => keys.add("external_id", e, row),
+            Some(Key::Name(n)) => keys.add("name", n, row),
             None => {}
         }
     }
-    for rows in seen.values().filter(|rows| rows.len() > 1) {
-        for &row in rows {
-            let record = &request.rows[row];
-            let key = clean(&record.external_id).or_else(|| clean(&record.name));
-            let others: Vec<String> = rows
-                .iter()
-                .filter(|&&r| r != row)
-                .map(|r| r.to_string())
-                .collect();
-            errors.add(
-                row,
-                &key,
-                Some("external_id"),
-                "duplicate_key",
-                format!("the same store appears again in rows {}", others.join(", ")),
-            );
-        }
-    }
+    keys.report_duplicates(&mut errors, |row| {
+        let record = &request.rows[row];
+        clean(&record.external_id).or_else(|| clean(&record.name))
+    });
 
     let mut report = ImportReport {
         total_processed: request.rows.len(),
@@ -215,17 +202,13 @@ fn plan(
                 }
                 next.updated_at = now;
                 next.sync_mode = sync_mode;
-                let verb = if current.active && !next.active {
-                    next.deactivated_at = Some(now);
-                    report.deactivated += 1;
-                    "deactivated"
-                } else {
-                    if next.active {
-                        next.deactivated_at = None;
-                    }
-                    report.updated += 1;
-                    "updated"
-                };
+                let verb = super::count_update(
+                    &mut report,
+                    current.active,
+                    next.active,
+                    &mut next.deactivated_at,
+                    now,
+                );
                 changes.push(Change {
                     resource_type: "store",
                     resource_id: next.id.to_string(),

@@ -11,7 +11,9 @@ use serde_json::json;
 
 use super::run::Change;
 use super::user_rules;
-use super::{check_len, clean, ApplyContext, Errors, ImportRequest, MAX_EXTERNAL_ID, MAX_NAME};
+use super::{
+    check_len, clean, ApplyContext, Errors, ImportRequest, KeyIndex, MAX_EXTERNAL_ID, MAX_NAME,
+};
 use crate::domain::import::{ImportMode, ImportReport, UserRecord};
 use crate::domain::{email, Role, StoreId, User, UserId};
 use crate::service::Services;
@@ -103,38 +105,18 @@ fn plan(
         .map(|r| clean(&r.email).map(|e| email::normalize(&e)))
         .collect();
     // Duplicate keys inside the request: every row involved is reported.
-    let mut seen: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut keys = KeyIndex::default();
     for (row, record) in request.rows.iter().enumerate() {
         if let Some(external) = clean(&record.external_id) {
-            seen.entry(format!("external_id:{external}"))
-                .or_default()
-                .push(row);
+            keys.add("external_id", external, row);
         }
         if let Some(email) = &emails[row] {
-            seen.entry(format!("email:{email}")).or_default().push(row);
+            keys.add("email", email.clone(), row);
         }
     }
-    for (what, rows) in seen.iter().filter(|(_, rows)| rows.len() > 1) {
-        let field = what.split(':').next().unwrap_or("external_id");
-        for &row in rows {
-            let key = clean(&request.rows[row].external_id).or_else(|| emails[row].clone());
-            let others: Vec<String> = rows
-                .iter()
-                .filter(|&&r| r != row)
-                .map(|r| r.to_string())
-                .collect();
-            errors.add(
-                row,
-                &key,
-                Some(field),
-                "duplicate_key",
-                format!(
-                    "the same {field} appears again in rows {}",
-                    others.join(", ")
-                ),
-            );
-        }
-    }
+    keys.report_duplicates(&mut errors, |row| {
+        clean(&request.rows[row].external_id).or_else(|| emails[row].clone())
+    });
 
     let mut candidates: Vec<Candidate> = Vec::new();
     for (row, record) in request.rows.iter().enumerate() {
@@ -381,17 +363,13 @@ fn plan(
                 next.updated_at = now;
                 next.sync_mode = sync_mode;
                 let deactivating = current.active && !next.active;
-                let verb = if deactivating {
-                    next.deactivated_at = Some(now);
-                    report.deactivated += 1;
-                    "deactivated"
-                } else {
-                    if next.active {
-                        next.deactivated_at = None;
-                    }
-                    report.updated += 1;
-                    "updated"
-                };
+                let verb = super::count_update(
+                    &mut report,
+                    current.active,
+                    next.active,
+                    &mut next.deactivated_at,
+                    now,
+                );
                 // Losing access or changing role ends the person's sessions.
                 let end_sessions = deactivating || next.role != current.role;
                 changes.push(Change {
