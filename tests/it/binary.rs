@@ -61,6 +61,78 @@ fn spawn(data_dir: &Path, rust_log: &str) -> Process {
     }
 }
 
+/// HTTP to a child-process server, with the walk every test starts with.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(process: &Process) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: format!("http://{}", process.addr),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value, bearer: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Registers Acme with alice@acme.example; returns the enterprise id.
+    async fn register(&self) -> String {
+        let response = self
+            .post(
+                "/api/enterprise/register",
+                json!({
+                    "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "api",
+                    "it_admin_name": "Alice", "it_admin_email": "alice@acme.example", "it_admin_password": PASSWORD,
+                }),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["enterprise_account_id"].as_str().unwrap().to_string()
+    }
+
+    async fn login(&self, password: &str) -> reqwest::Response {
+        self.post(
+            "/api/auth/login",
+            json!({ "email": "alice@acme.example", "password": password }),
+            None,
+        )
+        .await
+    }
+
+    async fn key(&self, access_token: &str) -> String {
+        let body: Value = self
+            .post(
+                "/api/enterprise/api-keys/generate",
+                json!({ "name": "SAP", "scopes": ["users:read"] }),
+                Some(access_token),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["key"].as_str().unwrap().to_string()
+    }
+
+    async fn list_users(&self, key: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/api/enterprise/users", self.base))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 fn terminate(mut process: Process) -> String {
     let status = Command::new("kill")
         .arg("-TERM")
@@ -100,53 +172,15 @@ async fn secrets_never_reach_the_database_or_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let process = spawn(&data, "debug,tower_http=trace,hyper=info");
-    let base = format!("http://{}", process.addr);
-    let client = reqwest::Client::new();
-    let register = client
-        .post(format!("{base}/api/enterprise/register"))
-        .json(&json!({
-            "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "api",
-            "it_admin_name": "Alice", "it_admin_email": "alice@acme.example", "it_admin_password": PASSWORD,
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(register.status(), StatusCode::CREATED);
-    let wrong = client
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({ "email": "alice@acme.example", "password": "my other secret phrase" }))
-        .send()
-        .await
-        .unwrap();
+    let api = Api::new(&process);
+    api.register().await;
+    let wrong = api.login("my other secret phrase").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let login: Value = client
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({ "email": "alice@acme.example", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login: Value = api.login(PASSWORD).await.json().await.unwrap();
     let token = login["access_token"].as_str().unwrap();
     let refresh = login["refresh_token"].as_str().unwrap().to_string();
-    let key: Value = client
-        .post(format!("{base}/api/enterprise/api-keys/generate"))
-        .bearer_auth(token)
-        .json(&json!({ "name": "SAP", "scopes": ["users:read"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
-    let used = client
-        .get(format!("{base}/api/enterprise/users"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
+    let key = api.key(token).await;
+    let used = api.list_users(&key).await;
     assert_eq!(used.status(), StatusCode::OK);
     let log = terminate(process);
 
@@ -284,24 +318,8 @@ async fn the_operator_sets_an_enterprise_rate_limit_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let process = spawn(&data, "info");
-    let base = format!("http://{}", process.addr);
-    let client = reqwest::Client::new();
-    let registered: Value = client
-        .post(format!("{base}/api/enterprise/register"))
-        .json(&json!({
-            "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "api",
-            "it_admin_name": "Alice", "it_admin_email": "alice@acme.example", "it_admin_password": PASSWORD,
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let enterprise = registered["enterprise_account_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api = Api::new(&process);
+    let enterprise = api.register().await;
     let set = command(&data)
         .args([
             "set-rate-limit",
@@ -318,38 +336,15 @@ async fn the_operator_sets_an_enterprise_rate_limit_from_the_command_line() {
         String::from_utf8_lossy(&set.stderr)
     );
 
-    let login: Value = client
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({ "email": "alice@acme.example", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key: Value = client
-        .post(format!("{base}/api/enterprise/api-keys/generate"))
-        .bearer_auth(login["access_token"].as_str().unwrap())
-        .json(&json!({ "name": "SAP", "scopes": ["users:read"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap();
-    let get = || {
-        client
-            .get(format!("{base}/api/enterprise/users"))
-            .header("x-api-key", key)
-            .send()
-    };
+    let login: Value = api.login(PASSWORD).await.json().await.unwrap();
+    let key = api.key(login["access_token"].as_str().unwrap()).await;
+    let get = || api.list_users(&key);
     assert_eq!(
-        get().await.unwrap().headers()["ratelimit-policy"],
+        get().await.headers()["ratelimit-policy"],
         "\"per-key\";q=2;w=60"
     );
-    assert_eq!(get().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(get().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(get().await.status(), StatusCode::OK);
+    assert_eq!(get().await.status(), StatusCode::TOO_MANY_REQUESTS);
 
     let bad = command(&data)
         .args([
@@ -380,22 +375,7 @@ async fn a_json_body_file_imports_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let process = spawn(&data, "info");
-    let registered: Value = reqwest::Client::new()
-        .post(format!("http://{}/api/enterprise/register", process.addr))
-        .json(&json!({
-            "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "file",
-            "it_admin_name": "Alice", "it_admin_email": "alice@acme.example", "it_admin_password": PASSWORD,
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let enterprise = registered["enterprise_account_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let enterprise = Api::new(&process).register().await;
     let file = dir.path().join("stores.json");
     std::fs::write(
         &file,
