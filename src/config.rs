@@ -42,8 +42,7 @@ pub struct ImportsConfig {
     pub max_body_bytes: usize,
     /// Most rows in one bulk-import request.
     pub max_rows: usize,
-    /// Per-record sync-log entries (user_created, …) older than this are pruned;
-    /// the run entries are kept.
+    /// Days a run's change events are kept; the run entries are kept for good.
     pub record_log_retention_days: u32,
 }
 

@@ -73,6 +73,7 @@ async fn import_stores(
     let ctx = principal.require_scope(Scope::StoresWrite)?;
     let body = body(req, &svc).await?;
     let parsed = import_body::parse_stores(&body, svc.config.imports.max_rows)?;
+    drop(body);
     let request = ImportRequest {
         enterprise: ctx.enterprise(),
         source: source(&principal),
@@ -95,6 +96,8 @@ async fn import_users(
     let ctx = principal.require_scope(Scope::UsersWrite)?;
     let body = body(req, &svc).await?;
     let mut parsed = import_body::parse_users(&body, svc.config.imports.max_rows)?;
+    // The records hold what the import needs; the raw body need not outlive them.
+    drop(body);
     if parsed.send_invitations {
         parsed.warnings.push(
             "invitation emails are not sent yet; an IT admin gets each link from POST /api/enterprise/users/{id}/invitation"

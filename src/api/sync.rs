@@ -1,4 +1,4 @@
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,6 +15,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/enterprise/sync-status", get(status))
         .route("/api/enterprise/sync-logs", get(logs))
+        .route("/api/enterprise/sync-logs/{id}", get(run))
+        .route("/api/enterprise/sync-logs/{id}/changes", get(run_changes))
 }
 
 async fn status(
@@ -59,6 +61,39 @@ async fn logs(
     let page = sync_status::logs(&svc, &ctx, filter, before, limit).await?;
     Ok(Json(PageBody {
         data: page.logs,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+async fn run(
+    State(svc): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let ctx = principal.require_scope(Scope::SyncRead)?;
+    Ok(Json(sync_status::run(&svc, &ctx, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn run_changes(
+    State(svc): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    let ctx = principal.require_scope(Scope::SyncRead)?;
+    let mut errors = Vec::new();
+    let limit = pagination::limit(query.limit, &mut errors);
+    let from = pagination::cursor(query.cursor.as_deref(), &mut errors);
+    pagination::finish(errors)?;
+    let page = sync_status::run_changes(&svc, &ctx, id, from, limit).await?;
+    Ok(Json(PageBody {
+        data: page.changes,
         next_cursor: page.next_cursor,
     }))
 }

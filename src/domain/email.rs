@@ -9,6 +9,16 @@ pub fn normalize(raw: &str) -> String {
     raw.trim().to_lowercase()
 }
 
+/// [`normalize`] without a copy when the address is already normal, as most are.
+pub fn normalize_cow(raw: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = raw.trim();
+    if trimmed.is_ascii() && !trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Borrowed(trimmed)
+    } else {
+        std::borrow::Cow::Owned(trimmed.to_lowercase())
+    }
+}
+
 pub const MAX_LEN: usize = 254;
 
 /// Why a (normalised) address is refused, or `None` when it is acceptable.
@@ -46,6 +56,19 @@ pub fn problem(email: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_borrowing_normalisation_agrees_with_the_copying_one() {
+        for raw in [
+            " jean@example.com",
+            "Jean@Example.COM",
+            "ǅemal@example.com",
+            "ÉLODIE@exemple.fr",
+            "plain@example.com",
+        ] {
+            assert_eq!(normalize_cow(raw), normalize(raw), "{raw}");
+        }
+    }
 
     #[test]
     fn normalizes_case_and_spaces() {

@@ -19,6 +19,12 @@ pub struct DbOptions {
     pub busy_timeout: Duration,
 }
 
+/// WAL size (pages) past which a commit wakes the checkpointer; SQLite's own default.
+const CHECKPOINT_AFTER_PAGES: i32 = 1000;
+
+/// Page cache of the writer connection, in KiB.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
 type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
@@ -73,14 +79,34 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn open_reader(options: &DbOptions) -> Result<Connection, StoreError> {
+fn open_reader_writer(options: &DbOptions) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         &options.path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     configure(&conn, options.busy_timeout)?;
+    Ok(conn)
+}
+
+fn open_reader(options: &DbOptions) -> Result<Connection, StoreError> {
+    let conn = open_reader_writer(options)?;
     conn.pragma_update(None, "query_only", "ON")?;
     Ok(conn)
+}
+
+/// Copies the WAL back into the database beside the writer (a PASSIVE checkpoint
+/// never blocks it), whenever a commit leaves the WAL past the threshold. Ends
+/// when the writer drops its hook.
+fn spawn_checkpointer(conn: Connection, wal_grew: Receiver<()>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while wal_grew.recv().is_ok() {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        })
 }
 
 fn spawn_writer(
@@ -94,6 +120,12 @@ fn spawn_writer(
                 // A panicking job must not take the only writer down with it; its
                 // transaction rolls back as the stack unwinds.
                 let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+            }
+            // Dropping the hook ends the checkpointer.
+            if let Err(e) =
+                conn.wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>)
+            {
+                tracing::warn!(error = %e, "removing the WAL hook failed");
             }
             if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
                 tracing::warn!(error = %e, "final WAL checkpoint failed");
@@ -141,10 +173,30 @@ impl Db {
         }
         // FULL: an acknowledged revocation or password change survives a power cut.
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // A large import touches every page of the users table and its five
+        // indexes; with SQLite's 2 MiB default the writer spills dirty pages to
+        // the WAL mid-transaction and reads them back. The cache only grows as
+        // pages are used, so a small enterprise never pays for it.
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         migrations::run(&mut conn)?;
 
+        let mut threads = Vec::new();
+        let (wal_grew, checkpoints) = mpsc::sync_channel(1);
+        threads.push(spawn_checkpointer(
+            open_reader_writer(&options)?,
+            checkpoints,
+        )?);
+        // Replaces SQLite's automatic checkpoint, which copies the WAL back into the
+        // database inside the commit that crosses the threshold, so the request
+        // that happened to cross it waited for the copy and its fsync.
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+            if pages >= CHECKPOINT_AFTER_PAGES {
+                let _ = wal_grew.try_send(());
+            }
+            Ok(())
+        }))?;
         let (writer, write_jobs) = mpsc::channel();
-        let mut threads = vec![spawn_writer(conn, write_jobs)?];
+        threads.push(spawn_writer(conn, write_jobs)?);
         let (readers, read_jobs) = mpsc::channel();
         let read_jobs = Arc::new(Mutex::new(read_jobs));
         for index in 0..options.read_connections.max(1) {

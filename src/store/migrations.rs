@@ -55,3 +55,59 @@ pub fn run(conn: &mut Connection) -> Result<i64, StoreError> {
     }
     applied_version(conn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v4_turns_earlier_change_events_into_one_batch_per_run() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("v3.db")).expect("open");
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(3))
+            .run(&mut conn)
+            .expect("migrate to V3");
+        conn.execute_batch(
+            "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
+                  VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't');
+             INSERT INTO change_events (id, enterprise_account_id, event_type, resource_type, resource_id, run_id, payload, created_at) VALUES
+               ('c1', 'e1', 'store.created', 'store', 's1', 'run-a', '{\"external_id\":\"S1\"}', '2026-01-01T00:00:00.000Z'),
+               ('c2', 'e1', 'user.created',  'user',  'u1', 'run-b', '{\"external_id\":null}',  '2026-01-02T00:00:00.000Z'),
+               ('c3', 'e1', 'user.deactivated', 'user', 'u2', 'run-b', '{\"external_id\":\"E2\"}', '2026-01-02T00:00:00.000Z');",
+        )
+        .expect("V3 rows");
+        run(&mut conn).expect("migrate to the latest");
+        let batches: Vec<(String, i64, String)> = conn
+            .prepare("SELECT run_id, event_count, events FROM change_batches ORDER BY seq")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .expect("batches");
+        assert_eq!(
+            batches,
+            [
+                (
+                    "run-a".to_string(),
+                    1,
+                    r#"[{"type":"store.created","id":"s1","external_id":"S1"}]"#.to_string()
+                ),
+                (
+                    "run-b".to_string(),
+                    2,
+                    r#"[{"type":"user.created","id":"u1","external_id":null},{"type":"user.deactivated","id":"u2","external_id":"E2"}]"#
+                        .to_string()
+                ),
+            ]
+        );
+        let old_table: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'change_events')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("query");
+        assert!(!old_table);
+    }
+}

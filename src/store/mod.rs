@@ -4,7 +4,7 @@
 
 pub mod api_keys;
 pub mod audit_log;
-pub mod change_events;
+pub mod change_batches;
 mod database;
 pub mod enterprises;
 pub mod invitations;

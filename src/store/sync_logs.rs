@@ -74,6 +74,17 @@ pub fn list(
         .fetch(conn, "seq DESC", limit, from_row)
 }
 
+pub fn get(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    id: &str,
+) -> rusqlite::Result<Option<SyncLog>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached("SELECT * FROM sync_logs WHERE id = ?1 AND enterprise_account_id = ?2")?
+        .query_row(rusqlite::params![id, enterprise], from_row)
+        .optional()
+}
+
 pub struct NewSyncLog<'a> {
     pub id: &'a str,
     pub enterprise_account_id: EnterpriseId,

@@ -219,42 +219,102 @@ pub fn all_for_enterprise(
     rows.collect()
 }
 
-/// The emails of other enterprises' people: taken, since an email is a login.
-/// One scan instead of one query per imported row.
-pub fn emails_of_other_enterprises(
+/// Which of `emails` belong to people of other enterprises: taken, since an
+/// email is a login. One statement for the whole list (a JSON array bound as
+/// one parameter and probed against the email index), whatever the size of
+/// the appliance.
+pub fn emails_taken_elsewhere(
     conn: &Connection,
     enterprise: EnterpriseId,
+    emails: &[&str],
 ) -> rusqlite::Result<std::collections::HashSet<String>> {
-    let mut statement =
-        conn.prepare_cached("SELECT email FROM users WHERE enterprise_account_id <> ?1")?;
-    let rows = statement.query_map([enterprise], |row| row.get(0))?;
+    if emails.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let list = serde_json::to_string(emails)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let mut statement = conn.prepare_cached(
+        "SELECT users.email FROM json_each(?2) AS wanted
+           JOIN users ON users.email = wanted.value
+          WHERE users.enterprise_account_id <> ?1",
+    )?;
+    let rows = statement.query_map(params![enterprise, list], |row| row.get(0))?;
     rows.collect()
 }
 
-/// Writes the mutable fields of `user` back; a deactivation also ends the
-/// person's sessions (token_version).
-pub fn update(conn: &Connection, user: &User, end_sessions: bool) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE users SET email = ?3, name = ?4, role = ?5, store_id = ?6, manager_id = ?7,
-                          external_id = ?8, sync_mode = ?9, active = ?10, updated_at = ?11,
-                          deactivated_at = ?12, token_version = token_version + ?13
-          WHERE enterprise_account_id = ?1 AND id = ?2",
-    )?
-    .execute(params![
-        user.enterprise_account_id,
-        user.id,
-        user.email,
-        user.name,
-        user.role,
-        user.store_id,
-        user.manager_id,
-        user.external_id,
-        user.sync_mode,
-        user.active,
-        ts(user.updated_at),
-        user.deactivated_at.map(ts),
-        i64::from(end_sessions)
-    ])?;
+/// The fields an import changes on a person; `None` leaves a field as it is.
+#[derive(Debug, Clone)]
+pub struct UserChanges {
+    pub id: UserId,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub store_id: Option<Option<StoreId>>,
+    pub manager_id: Option<Option<UserId>>,
+    pub external_id: Option<Option<String>>,
+    /// Deactivating stamps `deactivated_at`; reactivating clears it.
+    pub active: Option<bool>,
+    /// Ends the person's sessions (token_version).
+    pub end_sessions: bool,
+}
+
+impl UserChanges {
+    pub fn deactivation(id: UserId) -> Self {
+        UserChanges {
+            id,
+            email: None,
+            name: None,
+            role: None,
+            store_id: None,
+            manager_id: None,
+            external_id: None,
+            active: Some(false),
+            end_sessions: false,
+        }
+    }
+}
+
+/// Writes the changed fields only: an UPDATE naming a column rewrites every
+/// index holding it, so a name change must not touch the email, store,
+/// manager and external-id indexes. One statement per combination of fields,
+/// each prepared once.
+pub fn update_fields(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    changes: &UserChanges,
+    sync_mode: RecordSyncMode,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let now = ts(now);
+    let mut sql = String::from("UPDATE users SET sync_mode = ?3, updated_at = ?4");
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&enterprise, &changes.id, &sync_mode, &now];
+    let fields: [(&str, Option<&dyn rusqlite::ToSql>); 7] = [
+        ("email", changes.email.as_ref().map(|v| v as _)),
+        ("name", changes.name.as_ref().map(|v| v as _)),
+        ("role", changes.role.as_ref().map(|v| v as _)),
+        ("store_id", changes.store_id.as_ref().map(|v| v as _)),
+        ("manager_id", changes.manager_id.as_ref().map(|v| v as _)),
+        ("external_id", changes.external_id.as_ref().map(|v| v as _)),
+        ("active", changes.active.as_ref().map(|v| v as _)),
+    ];
+    for (column, value) in fields {
+        if let Some(value) = value {
+            values.push(value);
+            sql.push_str(&format!(", {column} = ?{}", values.len()));
+        }
+    }
+    if changes.active.is_some() {
+        sql.push_str(&format!(
+            ", deactivated_at = CASE WHEN ?{} THEN NULL ELSE ?4 END",
+            values.len()
+        ));
+    }
+    if changes.end_sessions {
+        sql.push_str(", token_version = token_version + 1");
+    }
+    sql.push_str(" WHERE enterprise_account_id = ?1 AND id = ?2");
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
 

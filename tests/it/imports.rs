@@ -58,6 +58,17 @@ async fn setup(app: &TestApp, company: &str) -> (Admin, String) {
     (admin, key)
 }
 
+/// Change events written so far, across every batch.
+fn event_count(app: &TestApp) -> i64 {
+    app.raw_db()
+        .query_row(
+            "SELECT COALESCE(SUM(event_count), 0) FROM change_batches",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 fn codes(report: &Value) -> Vec<(u64, String)> {
     report["errors"]
         .as_array()
@@ -146,22 +157,50 @@ async fn the_seed_examples_give_the_seed_counts() {
     assert_eq!(status["recent_logs"][0]["operation"], "bulk_user_import");
     assert_eq!(status["total_users"], 2);
     assert_eq!(status["total_stores"], 2);
-    let created: Value = app
+    // The run's changes: the manager created, the seller created, then the
+    // manager updated (its store resolved after the seller was placed).
+    let run_id = users["sync_log_id"].as_str().unwrap().to_string();
+    let run: Value = app
         .get(
-            "/api/enterprise/sync-logs?operation=user_created&status=success",
-            &Auth::Key(&key),
+            &format!("/api/enterprise/sync-logs/{run_id}"),
+            &Auth::Bearer(&admin.access_token),
         )
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(created["data"].as_array().unwrap().len(), 2);
-    let events: i64 = app
-        .raw_db()
-        .query_row("SELECT COUNT(*) FROM change_events", [], |r| r.get(0))
+    assert_eq!(run["operation"], "bulk_user_import");
+    assert_eq!(run["details"]["created"], 1);
+    let changes: Value = app
+        .get(
+            &format!("/api/enterprise/sync-logs/{run_id}/changes"),
+            &Auth::Bearer(&admin.access_token),
+        )
+        .await
+        .json()
+        .await
         .unwrap();
+    let kinds: Vec<(String, Value)> = changes["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap().to_string(),
+                c["external_id"].clone(),
+            )
+        })
+        .collect();
     assert_eq!(
-        events,
+        kinds,
+        [
+            ("user.updated".to_string(), json!("SAP-EMP-12345")),
+            ("user.created".to_string(), json!("SAP-EMP-67890")),
+        ]
+    );
+    assert_eq!(changes["data"][1]["id"], seller["data"][0]["id"]);
+    assert_eq!(
+        event_count(&app),
         2 + 1 + 2,
         "stores created, manager created, seller created + manager updated"
     );
@@ -178,10 +217,7 @@ async fn a_repeated_request_changes_nothing() {
         .raw_db()
         .query_row("SELECT MAX(updated_at) FROM users", [], |r| r.get(0))
         .unwrap();
-    let events_before: i64 = app
-        .raw_db()
-        .query_row("SELECT COUNT(*) FROM change_events", [], |r| r.get(0))
-        .unwrap();
+    let events_before = event_count(&app);
     app.advance(std::time::Duration::from_secs(60));
     let (_, again) = import(&app, &key, "users", seed_users()).await;
     assert_eq!(
@@ -198,10 +234,7 @@ async fn a_repeated_request_changes_nothing() {
         .raw_db()
         .query_row("SELECT MAX(updated_at) FROM users", [], |r| r.get(0))
         .unwrap();
-    let events_after: i64 = app
-        .raw_db()
-        .query_row("SELECT COUNT(*) FROM change_events", [], |r| r.get(0))
-        .unwrap();
+    let events_after = event_count(&app);
     assert_eq!(before, after);
     assert_eq!(events_before, events_after);
     app.stop().await;
@@ -350,7 +383,7 @@ async fn a_dry_run_reports_in_full_and_writes_nothing() {
     assert_eq!(report["created"], 2);
     assert_eq!(report["dry_run"], true);
     let conn = app.raw_db();
-    for table in ["stores", "sync_logs", "change_events"] {
+    for table in ["stores", "sync_logs", "change_batches"] {
         let count: i64 = conn
             .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .unwrap();
@@ -482,7 +515,7 @@ async fn a_database_refusal_mid_import_leaves_nothing_half_written() {
             .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
     };
-    let before = (count("users"), count("change_events"), count("sync_logs"));
+    let before = (count("users"), count("change_batches"), count("sync_logs"));
     let body = json!({ "users": [
         { "email": "first@acme.example", "name": "F", "role": "manager" },
         { "email": "boom@acme.example", "name": "B", "role": "manager" },
@@ -495,7 +528,7 @@ async fn a_database_refusal_mid_import_leaves_nothing_half_written() {
         "no database detail leaks: {answer}"
     );
     assert_eq!(
-        (count("users"), count("change_events"), count("sync_logs")),
+        (count("users"), count("change_batches"), count("sync_logs")),
         before
     );
     // The writer is healthy afterwards.
@@ -679,13 +712,13 @@ async fn expired_and_unknown_invitations_are_refused_clearly() {
 }
 
 #[tokio::test]
-async fn old_per_record_entries_are_pruned_and_runs_kept() {
+async fn old_change_batches_are_pruned_and_runs_kept() {
     let app = TestApp::start_with(|c| c.imports.record_log_retention_days = 20).await;
     let (_, key) = setup(&app, "Acme").await;
-    import(&app, &key, "stores", seed_stores()).await;
+    let (_, old) = import(&app, &key, "stores", seed_stores()).await;
     // 21 days: past the retention, within the key's 30-day life.
     app.advance(std::time::Duration::from_secs(21 * 24 * 3600));
-    import(
+    let (_, new) = import(
         &app,
         &key,
         "stores",
@@ -695,24 +728,24 @@ async fn old_per_record_entries_are_pruned_and_runs_kept() {
     let pruned = enterprise_sync::service::sync_status::prune_record_logs(app.services())
         .await
         .unwrap();
-    assert_eq!(pruned, 2, "the two store_created entries of the old run");
+    assert_eq!(pruned, 1, "the old run's one batch");
+    let changes = |run: &Value| {
+        let path = format!(
+            "/api/enterprise/sync-logs/{}/changes",
+            run["sync_log_id"].as_str().unwrap()
+        );
+        let (app, key) = (&app, &key);
+        async move {
+            let page: Value = app.get(&path, &Auth::Key(key)).await.json().await.unwrap();
+            page["data"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!((changes(&old).await, changes(&new).await), (0, 1));
     let runs: i64 = app
         .raw_db()
-        .query_row(
-            "SELECT COUNT(*) FROM sync_logs WHERE run_id IS NULL",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT COUNT(*) FROM sync_logs", [], |r| r.get(0))
         .unwrap();
-    let records: i64 = app
-        .raw_db()
-        .query_row(
-            "SELECT COUNT(*) FROM sync_logs WHERE run_id IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!((runs, records), (2, 1));
+    assert_eq!(runs, 2, "run entries stay");
     app.stop().await;
 }
 
@@ -733,5 +766,67 @@ async fn an_email_of_another_enterprise_is_taken_for_creates_and_updates() {
         "a clean row error, not a failed transaction"
     );
     assert_eq!(codes(&report), [(0, "email_taken".to_string())]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_run_pages_through_its_changes_in_order() {
+    let app = TestApp::start().await;
+    let (admin, key) = setup(&app, "Acme").await;
+    let count: i64 = 1_234;
+    let stores: Vec<Value> = (0..count)
+        .map(|i| json!({ "name": format!("Store {i}"), "external_id": format!("S{i:05}") }))
+        .collect();
+    let (_, report) = import(&app, &key, "stores", json!({ "stores": stores })).await;
+    assert_eq!(report["created"], count);
+    let batches: i64 = app
+        .raw_db()
+        .query_row("SELECT COUNT(*) FROM change_batches", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        batches,
+        (count as usize).div_ceil(enterprise_sync::service::import::EVENTS_PER_BATCH) as i64
+    );
+    let run = report["sync_log_id"].as_str().unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = app
+            .get(
+                &format!("/api/enterprise/sync-logs/{run}/changes?limit=300&cursor={cursor}"),
+                &Auth::Bearer(&admin.access_token),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        for change in page["data"].as_array().unwrap() {
+            assert_eq!(change["type"], "store.created");
+            seen.push(change["external_id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..count).map(|i| format!("S{i:05}")).collect();
+    assert_eq!(seen, expected);
+
+    // Another enterprise's admin cannot read the run or its changes.
+    let (other, _) = setup(&app, "Other").await;
+    for path in [
+        format!("/api/enterprise/sync-logs/{run}"),
+        format!("/api/enterprise/sync-logs/{run}/changes"),
+    ] {
+        let response = app.get(&path, &Auth::Bearer(&other.access_token)).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let bad = app
+        .get(
+            &format!("/api/enterprise/sync-logs/{run}/changes?cursor=zzz"),
+            &Auth::Bearer(&admin.access_token),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }

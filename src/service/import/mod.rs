@@ -10,6 +10,9 @@ pub mod stores;
 mod user_rules;
 pub mod users;
 
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
@@ -18,8 +21,8 @@ use crate::domain::EnterpriseId;
 use crate::service::Services;
 use crate::AppError;
 
-use run::Change;
-pub use run::RunSummary;
+use run::{Change, Verb};
+pub use run::{ChangeEvent, RunSummary, EVENTS_PER_BATCH};
 
 /// One import request, whatever its source.
 #[derive(Debug, Clone)]
@@ -91,19 +94,44 @@ impl Errors {
     }
 }
 
-/// Rows grouped by a matching key (field, value), to find keys a request repeats.
+/// The matching keys (field, value) a request uses, to find the ones it repeats.
+/// Only the first row of each key is remembered, so a 100,000-row request costs
+/// one map entry per key, not one list per key.
 #[derive(Default)]
-pub(crate) struct KeyIndex(std::collections::HashMap<(&'static str, String), Vec<usize>>);
+pub(crate) struct KeyIndex<'a> {
+    first: std::collections::HashMap<(&'static str, Cow<'a, str>), usize>,
+    repeats: Vec<((&'static str, Cow<'a, str>), usize)>,
+}
 
-impl KeyIndex {
-    pub fn add(&mut self, field: &'static str, value: String, row: usize) {
-        self.0.entry((field, value)).or_default().push(row);
+impl<'a> KeyIndex<'a> {
+    pub fn with_capacity(keys: usize) -> Self {
+        KeyIndex {
+            first: std::collections::HashMap::with_capacity(keys),
+            repeats: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, field: &'static str, value: impl Into<Cow<'a, str>>, row: usize) {
+        match self.first.entry((field, value.into())) {
+            Entry::Occupied(first) => self.repeats.push((first.key().clone(), row)),
+            Entry::Vacant(slot) => {
+                slot.insert(row);
+            }
+        }
     }
 
     /// Every row sharing a key with another gets `duplicate_key`, naming the others.
     pub fn report_duplicates(&self, errors: &mut Errors, key_of: impl Fn(usize) -> Option<String>) {
-        for ((field, _), rows) in self.0.iter().filter(|(_, rows)| rows.len() > 1) {
-            for &row in rows {
+        let mut groups: std::collections::HashMap<&(&'static str, Cow<'a, str>), Vec<usize>> =
+            std::collections::HashMap::new();
+        for (key, row) in &self.repeats {
+            groups
+                .entry(key)
+                .or_insert_with(|| vec![self.first[key]])
+                .push(*row);
+        }
+        for ((field, _), rows) in groups {
+            for &row in &rows {
                 let others: Vec<String> = rows
                     .iter()
                     .filter(|&&r| r != row)
@@ -124,6 +152,11 @@ impl KeyIndex {
     }
 }
 
+/// A text field trimmed, blank meaning "not given", without copying it.
+pub(crate) fn cleaned(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// Trims a text field; blank means "not given".
 pub(crate) fn clean(value: &Option<String>) -> Option<String> {
     value
@@ -137,16 +170,17 @@ pub(crate) fn clean(value: &Option<String>) -> Option<String> {
 pub(crate) fn check_len(
     errors: &mut Errors,
     row: usize,
-    key: &Option<String>,
+    key_of: &dyn Fn(usize) -> Option<String>,
     field: &str,
-    value: &Option<String>,
+    value: Option<&str>,
     max: usize,
 ) -> bool {
+    // Bytes bound characters from above: only long values need counting.
     match value {
-        Some(v) if v.chars().count() > max => {
+        Some(v) if v.len() > max && v.chars().count() > max => {
             errors.add(
                 row,
-                key,
+                &key_of(row),
                 Some(field),
                 "too_long",
                 format!("{field} is longer than {max} characters"),
@@ -158,25 +192,14 @@ pub(crate) fn check_len(
 }
 
 /// Counts a changed record in the report and names its event: a record going
-/// inactive is a deactivation (stamped now); one that is or becomes active
-/// carries no deactivation time.
-pub(crate) fn count_update(
-    report: &mut ImportReport,
-    was_active: bool,
-    is_active: bool,
-    deactivated_at: &mut Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> &'static str {
+/// inactive is a deactivation; any other change an update.
+pub(crate) fn count_update(report: &mut ImportReport, was_active: bool, is_active: bool) -> Verb {
     if was_active && !is_active {
-        *deactivated_at = Some(now);
         report.deactivated += 1;
-        "deactivated"
+        Verb::Deactivated
     } else {
-        if is_active {
-            *deactivated_at = None;
-        }
         report.updated += 1;
-        "updated"
+        Verb::Updated
     }
 }
 
@@ -230,8 +253,11 @@ where
             crate::store::enterprises::get(txn, request.enterprise)?.ok_or(AppError::NotFound {
                 resource: "enterprise",
             })?;
+            let started = std::time::Instant::now();
             let mut planned = plan(txn, &request, context.now)?;
+            let planned_at = std::time::Instant::now();
             apply(txn, &request, &mut planned, &context)?;
+            let applied_at = std::time::Instant::now();
             let run = run::record(
                 txn,
                 request.enterprise,
@@ -242,6 +268,21 @@ where
                 context.now,
             )?;
             planned.report.sync_log_id = Some(run.run_id);
+            let report = &planned.report;
+            tracing::info!(
+                enterprise = %request.enterprise,
+                operation,
+                rows = report.total_processed,
+                created = report.created,
+                updated = report.updated,
+                deactivated = report.deactivated,
+                unchanged = report.unchanged,
+                failed = report.failed,
+                plan_ms = (planned_at - started).as_millis() as u64,
+                apply_ms = (applied_at - planned_at).as_millis() as u64,
+                record_ms = applied_at.elapsed().as_millis() as u64,
+                "import applied; committing"
+            );
             Ok(planned.report)
         })
         .await

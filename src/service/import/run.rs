@@ -1,34 +1,86 @@
-//! Recording a run: its sync log, per-record entries and change events.
+//! Recording a run: its sync-log entry and the batches of what it changed.
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::import::{ImportReport, ImportSource};
 use crate::domain::EnterpriseId;
-use crate::store::{self, change_events::NewChangeEvent, sync_logs::NewSyncLog};
+use crate::store::{self, sync_logs::NewSyncLog};
 
 /// Row errors kept in the run's sync log details; the HTTP answer has them all.
 pub const ERRORS_IN_LOG: usize = 50;
 
-/// A record the run changed.
+/// Events per change batch: one webhook delivery at most, one page of a run's
+/// changes at least.
+pub const EVENTS_PER_BATCH: usize = 500;
+
+/// A record the run changed, as stored in its change batch and sent to webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChangeEvent {
+    /// `user.created`, `user.updated`, `user.deactivated`, `store.created`, …
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub id: String,
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Created,
+    Updated,
+    Deactivated,
+}
+
+/// A record the run changed, before it is written.
 pub struct Change {
-    /// `user` or `store`.
-    pub resource_type: &'static str,
-    pub resource_id: String,
-    /// `created`, `updated` or `deactivated`.
-    pub verb: &'static str,
-    /// The event payload, serialised once (a JSON tree per record would
-    /// dominate a large import's memory).
-    pub payload: String,
+    pub event_type: &'static str,
+    pub id: uuid::Uuid,
+    pub external_id: Option<String>,
+}
+
+impl Change {
+    pub fn user(verb: Verb, id: uuid::Uuid, external_id: Option<String>) -> Change {
+        let event_type = match verb {
+            Verb::Created => "user.created",
+            Verb::Updated => "user.updated",
+            Verb::Deactivated => "user.deactivated",
+        };
+        Change {
+            event_type,
+            id,
+            external_id,
+        }
+    }
+
+    pub fn store(verb: Verb, id: uuid::Uuid, external_id: Option<String>) -> Change {
+        let event_type = match verb {
+            Verb::Created => "store.created",
+            Verb::Updated => "store.updated",
+            Verb::Deactivated => "store.deactivated",
+        };
+        Change {
+            event_type,
+            id,
+            external_id,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ChangeRef<'a> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    id: uuid::fmt::Hyphenated,
+    external_id: Option<&'a str>,
 }
 
 pub struct RunSummary {
     pub run_id: String,
 }
 
-/// Writes the run entry, one entry per changed record and one change event per
-/// changed record, in the caller's transaction.
+/// Writes the run entry and the run's change batches in the caller's transaction.
 pub fn record(
     conn: &Connection,
     enterprise: EnterpriseId,
@@ -37,7 +89,7 @@ pub fn record(
     report: &ImportReport,
     changes: &[Change],
     now: DateTime<Utc>,
-) -> rusqlite::Result<RunSummary> {
+) -> Result<RunSummary, crate::AppError> {
     let run_id = uuid::Uuid::now_v7().to_string();
     let status = if report.failed == 0 {
         "success"
@@ -81,37 +133,18 @@ pub fn record(
             timestamp: now,
         },
     )?;
-    for change in changes {
-        let operation = format!("{}_{}", change.resource_type, change.verb);
-        store::sync_logs::insert(
-            conn,
-            &NewSyncLog {
-                id: &uuid::Uuid::now_v7().to_string(),
-                enterprise_account_id: enterprise,
-                sync_type: source.kind.sync_type(),
-                operation: &operation,
-                status: "success",
-                resource_type: Some(change.resource_type),
-                resource_id: Some(&change.resource_id),
-                details: "{}",
-                error_message: None,
-                initiated_by: &source.initiated_by,
-                run_id: Some(&run_id),
-                timestamp: now,
-            },
-        )?;
-        store::change_events::insert(
-            conn,
-            &NewChangeEvent {
-                enterprise_account_id: enterprise,
-                event_type: &format!("{}.{}", change.resource_type, change.verb),
-                resource_type: change.resource_type,
-                resource_id: &change.resource_id,
-                run_id: &run_id,
-                payload: &change.payload,
-                created_at: now,
-            },
-        )?;
+    for batch in changes.chunks(EVENTS_PER_BATCH) {
+        let events: Vec<ChangeRef<'_>> = batch
+            .iter()
+            .map(|c| ChangeRef {
+                event_type: c.event_type,
+                id: c.id.hyphenated(),
+                external_id: c.external_id.as_deref(),
+            })
+            .collect();
+        let events_json = serde_json::to_string(&events)
+            .map_err(|e| crate::AppError::Internal(format!("change batch: {e}")))?;
+        store::change_batches::insert(conn, enterprise, &run_id, batch.len(), &events_json, now)?;
     }
     Ok(RunSummary { run_id })
 }

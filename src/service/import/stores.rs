@@ -6,9 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use serde_json::json;
 
-use super::run::Change;
+use super::run::{Change, Verb};
 use super::{
     check_len, clean, ApplyContext, Errors, ImportRequest, KeyIndex, MAX_EXTERNAL_ID, MAX_NAME,
     MAX_TEXT,
@@ -32,11 +31,6 @@ fn key_of(record: &StoreRecord) -> Option<Key> {
         (None, Some(name)) => Some(Key::Name(name.to_lowercase())),
         (None, None) => None,
     }
-}
-
-fn payload(store: &Store) -> String {
-    json!({ "id": store.id, "external_id": store.external_id, "name": store.name, "active": store.active })
-        .to_string()
 }
 
 type Plan = super::Plan<Store, Store>;
@@ -68,10 +62,11 @@ fn plan(
             None => {}
         }
     }
-    keys.report_duplicates(&mut errors, |row| {
+    let key_of_row = |row: usize| {
         let record = &request.rows[row];
         clean(&record.external_id).or_else(|| clean(&record.name))
-    });
+    };
+    keys.report_duplicates(&mut errors, key_of_row);
 
     let mut report = ImportReport {
         total_processed: request.rows.len(),
@@ -90,13 +85,20 @@ fn plan(
             clean(&record.address),
             clean(&record.phone),
         );
-        let mut valid = check_len(&mut errors, row, &key, "name", &name, MAX_NAME);
+        let mut valid = check_len(
+            &mut errors,
+            row,
+            &key_of_row,
+            "name",
+            name.as_deref(),
+            MAX_NAME,
+        );
         valid &= check_len(
             &mut errors,
             row,
-            &key,
+            &key_of_row,
             "external_id",
-            &external_id,
+            external_id.as_deref(),
             MAX_EXTERNAL_ID,
         );
         for (field, value) in [
@@ -104,7 +106,14 @@ fn plan(
             ("address", &address),
             ("phone", &phone),
         ] {
-            valid &= check_len(&mut errors, row, &key, field, value, MAX_TEXT);
+            valid &= check_len(
+                &mut errors,
+                row,
+                &key_of_row,
+                field,
+                value.as_deref(),
+                MAX_TEXT,
+            );
         }
         if !valid || errors.has(row) {
             continue;
@@ -170,12 +179,11 @@ fn plan(
                     deactivated_at: (!active).then_some(now),
                 };
                 report.created += 1;
-                changes.push(Change {
-                    resource_type: "store",
-                    resource_id: store.id.to_string(),
-                    verb: "created",
-                    payload: payload(&store),
-                });
+                changes.push(Change::store(
+                    Verb::Created,
+                    store.id.0,
+                    store.external_id.clone(),
+                ));
                 inserts.push(store);
             }
             (Some(current), _) => {
@@ -202,19 +210,13 @@ fn plan(
                 }
                 next.updated_at = now;
                 next.sync_mode = sync_mode;
-                let verb = super::count_update(
-                    &mut report,
-                    current.active,
-                    next.active,
-                    &mut next.deactivated_at,
-                    now,
-                );
-                changes.push(Change {
-                    resource_type: "store",
-                    resource_id: next.id.to_string(),
-                    verb,
-                    payload: payload(&next),
-                });
+                let verb = super::count_update(&mut report, current.active, next.active);
+                if verb == Verb::Deactivated {
+                    next.deactivated_at = Some(now);
+                } else if next.active {
+                    next.deactivated_at = None;
+                }
+                changes.push(Change::store(verb, next.id.0, next.external_id.clone()));
                 updates.push(next);
             }
         }

@@ -7,50 +7,77 @@ use super::users::Candidate;
 use super::Errors;
 use crate::domain::{email, Role, User, UserId};
 
+type KeyOf<'k> = &'k dyn Fn(usize) -> Option<String>;
+
+/// Who a manager reference can name: people of the enterprise and the request's
+/// valid rows, by our id, external id or email (rows win over stored people).
+#[derive(Default)]
+struct Managers<'a> {
+    by_id: HashMap<UserId, Role>,
+    by_external: HashMap<&'a str, (UserId, Role)>,
+    by_email: HashMap<&'a str, (UserId, Role)>,
+}
+
+impl<'a> Managers<'a> {
+    fn add(&mut self, id: UserId, role: Role, external_id: Option<&'a str>, email: &'a str) {
+        self.by_id.insert(id, role);
+        if let Some(e) = external_id {
+            self.by_external.insert(e, (id, role));
+        }
+        self.by_email.insert(email, (id, role));
+    }
+
+    fn find(&self, reference: &str) -> Option<(UserId, Role)> {
+        reference
+            .parse::<UserId>()
+            .ok()
+            .and_then(|id| self.by_id.get(&id).map(|role| (id, *role)))
+            .or_else(|| self.by_external.get(reference).copied())
+            .or_else(|| {
+                self.by_email
+                    .get(email::normalize_cow(reference).as_ref())
+                    .copied()
+            })
+    }
+}
+
 /// Resolves `manager_id` references until no more rows fail, since a failed
 /// manager row fails the rows that point at it.
-pub(super) fn resolve_managers(candidates: &mut [Candidate], people: &[User], errors: &mut Errors) {
+pub(super) fn resolve_managers<'a>(
+    candidates: &mut [Candidate<'a>],
+    people: &'a [User],
+    errors: &mut Errors,
+    key_of: KeyOf<'_>,
+) {
+    if candidates.iter().all(|c| c.manager_ref.is_none()) {
+        return;
+    }
     loop {
-        let live: Vec<&Candidate> = candidates.iter().filter(|c| !errors.has(c.row)).collect();
-        let mut by_ref: HashMap<String, (UserId, Role)> = HashMap::new();
+        let mut managers = Managers::default();
         for user in people.iter().filter(|u| u.role != Role::ItAdmin) {
-            by_ref.insert(user.id.to_string(), (user.id, user.role));
-            if let Some(e) = &user.external_id {
-                by_ref.insert(e.clone(), (user.id, user.role));
-            }
-            by_ref.insert(user.email.clone(), (user.id, user.role));
+            managers.add(user.id, user.role, user.external_id.as_deref(), &user.email);
         }
-        for c in &live {
-            by_ref.insert(c.next.id.to_string(), (c.next.id, c.next.role));
-            if let Some(e) = &c.next.external_id {
-                by_ref.insert(e.clone(), (c.next.id, c.next.role));
-            }
-            by_ref.insert(c.next.email.clone(), (c.next.id, c.next.role));
+        for c in candidates.iter().filter(|c| !errors.has(c.row)) {
+            managers.add(c.next.id, c.next.role, c.next.external_id, c.next.email);
         }
         let mut newly_failed = Vec::new();
-        for c in &live {
-            let Some(reference) = &c.manager_ref else {
+        for c in candidates.iter().filter(|c| !errors.has(c.row)) {
+            let Some(reference) = c.manager_ref else {
                 continue;
             };
-            match by_ref
-                .get(reference.as_str())
-                .or_else(|| by_ref.get(&email::normalize(reference)))
-            {
+            match managers.find(reference) {
                 None => newly_failed.push((
                     c.row,
-                    c.key.clone(),
                     "unknown_manager",
                     format!("no manager {reference:?} in this enterprise"),
                 )),
-                Some((_, role)) if *role != Role::Manager => newly_failed.push((
+                Some((_, role)) if role != Role::Manager => newly_failed.push((
                     c.row,
-                    c.key.clone(),
                     "not_a_manager",
                     format!("{reference:?} is not a manager"),
                 )),
-                Some((id, _)) if *id == c.next.id => newly_failed.push((
+                Some((id, _)) if id == c.next.id => newly_failed.push((
                     c.row,
-                    c.key.clone(),
                     "not_a_manager",
                     "a user cannot be their own manager".to_string(),
                 )),
@@ -59,85 +86,85 @@ pub(super) fn resolve_managers(candidates: &mut [Candidate], people: &[User], er
         }
         if newly_failed.is_empty() {
             for c in candidates.iter_mut().filter(|c| !errors.has(c.row)) {
-                if let Some(reference) = &c.manager_ref {
-                    c.next.manager_id = by_ref
-                        .get(reference.as_str())
-                        .or_else(|| by_ref.get(&email::normalize(reference)))
-                        .map(|(id, _)| *id);
+                if let Some(reference) = c.manager_ref {
+                    c.next.manager_id = managers.find(reference).map(|(id, _)| id);
                 }
             }
-            break;
+            return;
         }
-        for (row, key, code, message) in newly_failed {
-            errors.add(row, &key, Some("manager_id"), code, message);
+        for (row, code, message) in newly_failed {
+            errors.add(row, &key_of(row), Some("manager_id"), code, message);
         }
     }
 }
 
 /// A manager who is no longer one would leave staff pointing at a non-manager.
 pub(super) fn refuse_demoting_managers_with_staff(
-    candidates: &[Candidate],
+    candidates: &[Candidate<'_>],
     people: &[User],
     errors: &mut Errors,
+    key_of: KeyOf<'_>,
 ) {
     let demoted: HashSet<UserId> = candidates
         .iter()
         .filter(|c| {
             !errors.has(c.row)
-                && c.existing.as_ref().is_some_and(|e| e.role == Role::Manager)
+                && c.existing.is_some_and(|e| e.role == Role::Manager)
                 && c.next.role != Role::Manager
         })
         .map(|c| c.next.id)
         .collect();
-    if !demoted.is_empty() {
-        let still_managed: HashSet<UserId> = people.iter().filter_map(|u| u.manager_id).collect();
-        for c in candidates
-            .iter()
-            .filter(|c| demoted.contains(&c.next.id) && still_managed.contains(&c.next.id))
-        {
-            errors.add(
-                c.row,
-                &c.key,
-                Some("role"),
-                "manager_has_staff",
-                "this manager still manages staff; reassign them first",
-            );
-        }
+    if demoted.is_empty() {
+        return;
+    }
+    let still_managed: HashSet<UserId> = people.iter().filter_map(|u| u.manager_id).collect();
+    for c in candidates
+        .iter()
+        .filter(|c| demoted.contains(&c.next.id) && still_managed.contains(&c.next.id))
+    {
+        errors.add(
+            c.row,
+            &key_of(c.row),
+            Some("role"),
+            "manager_has_staff",
+            "this manager still manages staff; reassign them first",
+        );
     }
 }
 
 /// Activations beyond the purchased seats fail, in row order, after the
 /// request's own deactivations are counted.
 pub(super) fn enforce_seats(
-    candidates: &[Candidate],
+    candidates: &[Candidate<'_>],
     people: &[User],
     seats_purchased: i64,
     errors: &mut Errors,
+    key_of: KeyOf<'_>,
 ) {
     let mut active_staff = people
         .iter()
         .filter(|u| u.role != Role::ItAdmin && u.active)
         .count() as i64;
     for c in candidates.iter().filter(|c| !errors.has(c.row)) {
-        if c.existing.as_ref().is_some_and(|e| e.active) && !c.next.active {
+        if c.existing.is_some_and(|e| e.active) && !c.next.active {
             active_staff -= 1;
         }
     }
     let mut seat_failures = Vec::new();
     for c in candidates.iter().filter(|c| !errors.has(c.row)) {
-        let activates = c.next.active && !c.existing.as_ref().is_some_and(|e| e.active);
+        let activates = c.next.active && !c.existing.is_some_and(|e| e.active);
         if activates {
             if active_staff >= seats_purchased {
-                seat_failures.push((c.row, c.key.clone()));
+                seat_failures.push(c.row);
             } else {
                 active_staff += 1;
             }
         }
     }
-    for (row, key) in seat_failures {
+    for row in seat_failures {
         errors.add(
             row,
-            &key,
+            &key_of(row),
             Some("active"),
             "seat_limit_reached",
             format!("all {} purchased seats are in use", seats_purchased),

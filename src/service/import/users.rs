@@ -2,75 +2,151 @@
 //! email. `store_id` names a store by our id or its external id; `manager_id`
 //! names a manager by our id, external id or email, and may point at a row of
 //! the same request, in any order. Import never creates or touches IT admins.
+//!
+//! Planning borrows from the request and the enterprise's people: a 100,000-row
+//! request allocates for the records it creates or changes, not for every row.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use serde_json::json;
 
-use super::run::Change;
+use super::run::{Change, Verb};
 use super::user_rules;
 use super::{
-    check_len, clean, ApplyContext, Errors, ImportRequest, KeyIndex, MAX_EXTERNAL_ID, MAX_NAME,
+    check_len, cleaned, ApplyContext, Errors, ImportRequest, KeyIndex, MAX_EXTERNAL_ID, MAX_NAME,
 };
 use crate::domain::import::{ImportMode, ImportReport, UserRecord};
 use crate::domain::{email, Role, StoreId, User, UserId};
 use crate::service::Services;
 use crate::store;
+use crate::store::users::UserChanges;
 use crate::AppError;
 
 pub const OPERATION: &str = "bulk_user_import";
 
-fn payload(user: &User) -> String {
-    json!({
-        "id": user.id, "external_id": user.external_id, "email": user.email, "role": user.role,
-        "store_id": user.store_id, "manager_id": user.manager_id, "active": user.active,
-    })
-    .to_string()
+/// A row's fields trimmed and normalised, borrowed from the request.
+struct RowView<'a> {
+    external_id: Option<&'a str>,
+    email: Option<Cow<'a, str>>,
+    name: Option<&'a str>,
+    role: Option<&'a str>,
+    store_ref: Option<&'a str>,
+    manager_ref: Option<&'a str>,
+    active: Option<bool>,
 }
 
-/// A valid row, matched, before its references are resolved.
-pub(super) struct Candidate {
+impl<'a> RowView<'a> {
+    fn of(record: &'a UserRecord) -> Self {
+        RowView {
+            external_id: cleaned(&record.external_id),
+            email: cleaned(&record.email).map(email::normalize_cow),
+            name: cleaned(&record.name),
+            role: cleaned(&record.role),
+            store_ref: cleaned(&record.store_ref),
+            manager_ref: cleaned(&record.manager_ref),
+            active: record.active,
+        }
+    }
+
+    /// The key a report names the row by.
+    fn key(&self) -> Option<String> {
+        self.external_id
+            .or(self.email.as_deref())
+            .map(str::to_string)
+    }
+}
+
+/// What a valid row would make of its user, borrowing the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Draft<'a> {
+    pub id: UserId,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub store_id: Option<StoreId>,
+    pub manager_id: Option<UserId>,
+    pub external_id: Option<&'a str>,
+    pub active: bool,
+}
+
+impl<'a> Draft<'a> {
+    fn of(user: &'a User) -> Self {
+        Draft {
+            id: user.id,
+            email: &user.email,
+            name: &user.name,
+            role: user.role,
+            store_id: user.store_id,
+            manager_id: user.manager_id,
+            external_id: user.external_id.as_deref(),
+            active: user.active,
+        }
+    }
+}
+
+/// A valid row, matched, before its manager reference is resolved.
+pub(super) struct Candidate<'a> {
     pub row: usize,
-    pub key: Option<String>,
-    pub existing: Option<User>,
-    pub next: User,
-    pub manager_ref: Option<String>,
+    pub existing: Option<&'a User>,
+    pub next: Draft<'a>,
+    pub manager_ref: Option<&'a str>,
 }
 
-type Plan = super::Plan<User, (User, bool)>;
+type Plan = super::Plan<User, UserChanges>;
 
-fn parse_role(
-    errors: &mut Errors,
-    row: usize,
-    key: &Option<String>,
-    raw: &Option<String>,
-) -> Result<Option<Role>, ()> {
-    match clean(raw).map(|r| r.to_lowercase()) {
-        None => Ok(None),
-        Some(r) if r == "manager" => Ok(Some(Role::Manager)),
-        Some(r) if r == "seller" => Ok(Some(Role::Seller)),
-        Some(r) if r == "it_admin" => {
-            errors.add(
-                row,
-                key,
-                Some("role"),
-                "forbidden_role",
-                "imports cannot create or change IT administrators",
-            );
-            Err(())
+fn parse_role(raw: &str) -> Result<Role, (&'static str, String)> {
+    if raw.eq_ignore_ascii_case("manager") {
+        Ok(Role::Manager)
+    } else if raw.eq_ignore_ascii_case("seller") {
+        Ok(Role::Seller)
+    } else if raw.eq_ignore_ascii_case("it_admin") {
+        Err((
+            "forbidden_role",
+            "imports cannot create or change IT administrators".into(),
+        ))
+    } else {
+        Err((
+            "invalid_role",
+            format!(
+                "unknown role {:?}; use manager or seller",
+                raw.to_lowercase()
+            ),
+        ))
+    }
+}
+
+/// The enterprise's people and stores, indexed the ways rows refer to them.
+struct Directory<'a> {
+    by_external: HashMap<&'a str, &'a User>,
+    by_email: HashMap<&'a str, &'a User>,
+    store_ids: HashSet<StoreId>,
+    store_by_external: HashMap<&'a str, StoreId>,
+}
+
+impl<'a> Directory<'a> {
+    fn new(people: &'a [User], stores: &'a [crate::domain::Store]) -> Self {
+        Directory {
+            by_external: people
+                .iter()
+                .filter_map(|u| u.external_id.as_deref().map(|e| (e, u)))
+                .collect(),
+            by_email: people.iter().map(|u| (u.email.as_str(), u)).collect(),
+            store_ids: stores.iter().map(|s| s.id).collect(),
+            store_by_external: stores
+                .iter()
+                .filter_map(|s| s.external_id.as_deref().map(|e| (e, s.id)))
+                .collect(),
         }
-        Some(r) => {
-            errors.add(
-                row,
-                key,
-                Some("role"),
-                "invalid_role",
-                format!("unknown role {r:?}; use manager or seller"),
-            );
-            Err(())
-        }
+    }
+
+    fn store(&self, reference: &str) -> Option<StoreId> {
+        reference
+            .parse::<StoreId>()
+            .ok()
+            .filter(|id| self.store_ids.contains(id))
+            .or_else(|| self.store_by_external.get(reference).copied())
     }
 }
 
@@ -85,116 +161,97 @@ fn plan(
     })?;
     let people = store::users::all_for_enterprise(conn, enterprise)?;
     let stores = store::stores::all_for_enterprise(conn, enterprise)?;
-    let by_external: HashMap<&str, &User> = people
-        .iter()
-        .filter_map(|u| u.external_id.as_deref().map(|e| (e, u)))
-        .collect();
-    let by_email: HashMap<&str, &User> = people.iter().map(|u| (u.email.as_str(), u)).collect();
-    let store_by_id: HashMap<StoreId, StoreId> = stores.iter().map(|s| (s.id, s.id)).collect();
-    let store_by_external: HashMap<&str, StoreId> = stores
-        .iter()
-        .filter_map(|s| s.external_id.as_deref().map(|e| (e, s.id)))
-        .collect();
+    let directory = Directory::new(&people, &stores);
     let sync_mode = request.source.kind.record_sync_mode();
-    let taken_elsewhere = store::users::emails_of_other_enterprises(conn, enterprise)?;
 
+    let views: Vec<RowView<'_>> = request.rows.iter().map(RowView::of).collect();
+    let key_of = |row: usize| views[row].key();
     let mut errors = Errors::seeded(&request.row_errors);
-    let emails: Vec<Option<String>> = request
-        .rows
-        .iter()
-        .map(|r| clean(&r.email).map(|e| email::normalize(&e)))
-        .collect();
+
     // Duplicate keys inside the request: every row involved is reported.
-    let mut keys = KeyIndex::default();
-    for (row, record) in request.rows.iter().enumerate() {
-        if let Some(external) = clean(&record.external_id) {
+    let mut keys = KeyIndex::with_capacity(views.len() * 2);
+    for (row, view) in views.iter().enumerate() {
+        if let Some(external) = view.external_id {
             keys.add("external_id", external, row);
         }
-        if let Some(email) = &emails[row] {
-            keys.add("email", email.clone(), row);
+        if let Some(email) = view.email.as_deref() {
+            keys.add("email", email, row);
         }
     }
-    keys.report_duplicates(&mut errors, |row| {
-        clean(&request.rows[row].external_id).or_else(|| emails[row].clone())
-    });
+    keys.report_duplicates(&mut errors, key_of);
 
-    let mut candidates: Vec<Candidate> = Vec::new();
-    for (row, record) in request.rows.iter().enumerate() {
-        let external_id = clean(&record.external_id);
-        let email = emails[row].clone();
-        let key = external_id.clone().or_else(|| email.clone());
-        let name = clean(&record.name);
-        let mut valid = check_len(&mut errors, row, &key, "name", &name, MAX_NAME);
+    // Emails are logins, so they name one person across the appliance. Only the
+    // request's emails that are not this enterprise's can belong elsewhere.
+    let unknown_emails: Vec<&str> = views
+        .iter()
+        .filter_map(|v| v.email.as_deref())
+        .filter(|e| !directory.by_email.contains_key(e))
+        .collect();
+    let taken_elsewhere = store::users::emails_taken_elsewhere(conn, enterprise, &unknown_emails)?;
+
+    let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(views.len());
+    for (row, view) in views.iter().enumerate() {
+        let fail = |errors: &mut Errors, field: &str, code: &'static str, message: String| {
+            errors.add(row, &view.key(), Some(field), code, message);
+        };
+        let mut valid = check_len(&mut errors, row, &key_of, "name", view.name, MAX_NAME);
         valid &= check_len(
             &mut errors,
             row,
-            &key,
+            &key_of,
             "external_id",
-            &external_id,
+            view.external_id,
             MAX_EXTERNAL_ID,
         );
-        if let Some(e) = &email {
-            if let Some(problem) = email::problem(e) {
-                errors.add(
-                    row,
-                    &key,
-                    Some("email"),
-                    "invalid_email",
-                    format!("email {problem}"),
-                );
-                valid = false;
-            }
+        let email = view.email.as_deref();
+        if let Some(problem) = email.and_then(email::problem) {
+            fail(
+                &mut errors,
+                "email",
+                "invalid_email",
+                format!("email {problem}"),
+            );
+            valid = false;
         }
-        let Ok(role) = parse_role(&mut errors, row, &key, &record.role) else {
-            continue;
+        let role = match view.role.map(parse_role).transpose() {
+            Ok(role) => role,
+            Err((code, message)) => {
+                fail(&mut errors, "role", code, message);
+                continue;
+            }
         };
         if !valid || errors.has(row) {
             continue;
         }
-        let found = match (&external_id, &email) {
-            (Some(e), _) => by_external.get(e.as_str()).copied(),
-            (None, Some(e)) => by_email.get(e.as_str()).copied(),
+        let found = match (view.external_id, email) {
+            (Some(e), _) => directory.by_external.get(e).copied(),
+            (None, Some(e)) => directory.by_email.get(e).copied(),
             (None, None) => {
-                errors.add(
-                    row,
-                    &key,
-                    Some("email"),
+                fail(
+                    &mut errors,
+                    "email",
                     "required",
-                    "a user needs an email or an external_id",
+                    "a user needs an email or an external_id".into(),
                 );
                 continue;
             }
         };
         if found.is_some_and(|u| u.role == Role::ItAdmin) {
-            errors.add(
-                row,
-                &key,
-                Some("email"),
+            fail(
+                &mut errors,
+                "email",
                 "forbidden_role",
-                "this row matches an IT administrator, which imports never change",
+                "this row matches an IT administrator, which imports never change".into(),
             );
             continue;
         }
-        if let (Some(e), Some(owner)) = (&email, email.as_deref().and_then(|e| by_email.get(e))) {
-            if found.is_none_or(|f| f.id != owner.id) {
-                errors.add(
-                    row,
-                    &key,
-                    Some("email"),
-                    "email_taken",
-                    format!("{e} already belongs to another user"),
-                );
-                continue;
-            }
-        }
-        // Emails name one person across the appliance (they are the login).
-        if let Some(e) = &email {
-            let changes_email = found.is_none_or(|f| &f.email != e);
-            if changes_email && taken_elsewhere.contains(e.as_str()) {
-                errors.add(
-                    row,
-                    &key,
-                    Some("email"),
+        if let Some(e) = email {
+            let owner = directory.by_email.get(e);
+            let owned_by_another = owner.is_some_and(|o| found.is_none_or(|f| f.id != o.id));
+            if owned_by_another || taken_elsewhere.contains(e) {
+                fail(
+                    &mut errors,
+                    "email",
                     "email_taken",
                     format!("{e} already belongs to another user"),
                 );
@@ -203,83 +260,62 @@ fn plan(
         }
         match (found, request.mode) {
             (Some(_), ImportMode::CreateOnly) => {
-                errors.add(
-                    row,
-                    &key,
-                    Some("external_id"),
+                fail(
+                    &mut errors,
+                    "external_id",
                     "already_exists",
-                    "this user exists and the mode is create_only",
+                    "this user exists and the mode is create_only".into(),
                 );
                 continue;
             }
             (None, ImportMode::UpdateOnly) => {
-                errors.add(
-                    row,
-                    &key,
-                    Some("external_id"),
+                fail(
+                    &mut errors,
+                    "external_id",
                     "not_found",
-                    "no such user and the mode is update_only",
+                    "no such user and the mode is update_only".into(),
                 );
                 continue;
             }
             _ => {}
         }
-        let store_id = match clean(&record.store_ref) {
+        let store_id = match view.store_ref {
             None => None,
-            Some(reference) => {
-                let resolved = reference
-                    .parse::<StoreId>()
-                    .ok()
-                    .and_then(|id| store_by_id.get(&id).copied())
-                    .or_else(|| store_by_external.get(reference.as_str()).copied());
-                match resolved {
-                    Some(id) => Some(id),
-                    None => {
-                        errors.add(
-                            row,
-                            &key,
-                            Some("store_id"),
-                            "unknown_store",
-                            format!("no store {reference:?} in this enterprise"),
-                        );
-                        continue;
-                    }
+            Some(reference) => match directory.store(reference) {
+                Some(id) => Some(id),
+                None => {
+                    fail(
+                        &mut errors,
+                        "store_id",
+                        "unknown_store",
+                        format!("no store {reference:?} in this enterprise"),
+                    );
+                    continue;
                 }
-            }
+            },
         };
         let next = match found {
             Some(current) => {
-                let mut next = current.clone();
-                if let Some(e) = email.clone() {
-                    next.email = e;
-                }
-                if let Some(n) = name {
-                    next.name = n;
-                }
-                if let Some(r) = role {
-                    next.role = r;
-                }
-                if store_id.is_some() {
-                    next.store_id = store_id;
-                }
-                next.external_id = external_id.or(next.external_id);
-                if let Some(active) = record.active {
-                    next.active = active;
-                }
+                let mut next = Draft::of(current);
+                next.email = email.unwrap_or(next.email);
+                next.name = view.name.unwrap_or(next.name);
+                next.role = role.unwrap_or(next.role);
+                next.store_id = store_id.or(next.store_id);
+                next.external_id = view.external_id.or(next.external_id);
+                next.active = view.active.unwrap_or(next.active);
                 next
             }
             None => {
-                let (Some(email), Some(name), Some(role)) = (email, name, role) else {
+                let (Some(email), Some(name), Some(role)) = (email, view.name, role) else {
                     for (field, given) in [
-                        ("email", emails[row].is_some()),
-                        ("name", clean(&record.name).is_some()),
-                        ("role", clean(&record.role).is_some()),
+                        ("email", email.is_some()),
+                        ("name", view.name.is_some()),
+                        ("role", view.role.is_some()),
                     ] {
                         if !given {
-                            errors.add(
-                                row,
-                                &key,
-                                Some(field),
+                            fail(
+                                &mut errors,
+                                field,
                                 "required",
                                 format!("{field} is required to create a user"),
                             );
@@ -287,46 +323,44 @@ fn plan(
                     }
                     continue;
                 };
-                let active = record.active.unwrap_or(true);
-                User {
+                Draft {
                     id: UserId::generate(),
-                    enterprise_account_id: enterprise,
                     email,
                     name,
                     role,
                     store_id,
                     manager_id: None,
-                    external_id,
-                    sync_mode,
-                    active,
-                    created_at: now,
-                    updated_at: now,
-                    deactivated_at: (!active).then_some(now),
+                    external_id: view.external_id,
+                    active: view.active.unwrap_or(true),
                 }
             }
         };
         if next.role == Role::Seller && next.store_id.is_none() {
-            errors.add(
-                row,
-                &key,
-                Some("store_id"),
+            fail(
+                &mut errors,
+                "store_id",
                 "store_required",
-                "a seller needs a store",
+                "a seller needs a store".into(),
             );
             continue;
         }
         candidates.push(Candidate {
             row,
-            key,
-            existing: found.cloned(),
+            existing: found,
             next,
-            manager_ref: clean(&record.manager_ref),
+            manager_ref: view.manager_ref,
         });
     }
 
-    user_rules::resolve_managers(&mut candidates, &people, &mut errors);
-    user_rules::refuse_demoting_managers_with_staff(&candidates, &people, &mut errors);
-    user_rules::enforce_seats(&candidates, &people, account.seats_purchased, &mut errors);
+    user_rules::resolve_managers(&mut candidates, &people, &mut errors, &key_of);
+    user_rules::refuse_demoting_managers_with_staff(&candidates, &people, &mut errors, &key_of);
+    user_rules::enforce_seats(
+        &candidates,
+        &people,
+        account.seats_purchased,
+        &mut errors,
+        &key_of,
+    );
 
     let mut report = ImportReport {
         total_processed: request.rows.len(),
@@ -335,52 +369,57 @@ fn plan(
         ..ImportReport::default()
     };
     let (mut inserts, mut updates, mut changes) = (Vec::new(), Vec::new(), Vec::new());
-    for c in candidates.into_iter().filter(|c| !errors.has(c.row)) {
-        match c.existing {
-            None => {
-                report.created += 1;
-                changes.push(Change {
-                    resource_type: "user",
-                    resource_id: c.next.id.to_string(),
-                    verb: "created",
-                    payload: payload(&c.next),
-                });
-                inserts.push(c.next);
-            }
-            Some(current) => {
-                let mut next = c.next;
-                let same = next.email == current.email
-                    && next.name == current.name
-                    && next.role == current.role
-                    && next.store_id == current.store_id
-                    && next.manager_id == current.manager_id
-                    && next.external_id == current.external_id
-                    && next.active == current.active;
-                if same {
-                    report.unchanged += 1;
-                    continue;
-                }
-                next.updated_at = now;
-                next.sync_mode = sync_mode;
-                let deactivating = current.active && !next.active;
-                let verb = super::count_update(
-                    &mut report,
-                    current.active,
-                    next.active,
-                    &mut next.deactivated_at,
-                    now,
-                );
-                // Losing access or changing role ends the person's sessions.
-                let end_sessions = deactivating || next.role != current.role;
-                changes.push(Change {
-                    resource_type: "user",
-                    resource_id: next.id.to_string(),
-                    verb,
-                    payload: payload(&next),
-                });
-                updates.push((next, end_sessions));
-            }
+    for c in candidates.iter().filter(|c| !errors.has(c.row)) {
+        let next = c.next;
+        let Some(current) = c.existing else {
+            report.created += 1;
+            changes.push(Change::user(
+                Verb::Created,
+                next.id.0,
+                next.external_id.map(str::to_string),
+            ));
+            inserts.push(User {
+                id: next.id,
+                enterprise_account_id: enterprise,
+                email: next.email.to_string(),
+                name: next.name.to_string(),
+                role: next.role,
+                store_id: next.store_id,
+                manager_id: next.manager_id,
+                external_id: next.external_id.map(str::to_string),
+                sync_mode,
+                active: next.active,
+                created_at: now,
+                updated_at: now,
+                deactivated_at: (!next.active).then_some(now),
+            });
+            continue;
+        };
+        let before = Draft::of(current);
+        if next == before {
+            report.unchanged += 1;
+            continue;
         }
+        let verb = super::count_update(&mut report, before.active, next.active);
+        changes.push(Change::user(
+            verb,
+            next.id.0,
+            next.external_id.map(str::to_string),
+        ));
+        let changed = |after: &str, was: &str| (after != was).then(|| after.to_string());
+        updates.push(UserChanges {
+            id: next.id,
+            email: changed(next.email, before.email),
+            name: changed(next.name, before.name),
+            role: (next.role != before.role).then_some(next.role),
+            store_id: (next.store_id != before.store_id).then_some(next.store_id),
+            manager_id: (next.manager_id != before.manager_id).then_some(next.manager_id),
+            external_id: (next.external_id != before.external_id)
+                .then(|| next.external_id.map(str::to_string)),
+            active: (next.active != before.active).then_some(next.active),
+            // Losing access or changing role ends the person's sessions.
+            end_sessions: verb == Verb::Deactivated || next.role != before.role,
+        });
     }
     errors.into_report(&mut report);
     Ok(Plan {
@@ -404,6 +443,7 @@ fn apply(
     plan: &mut Plan,
     context: &ApplyContext,
 ) -> Result<(), AppError> {
+    let sync_mode = request.source.kind.record_sync_mode();
     for user in &plan.inserts {
         store::users::insert(
             txn,
@@ -422,7 +462,13 @@ fn apply(
             },
         )?;
         if !user.active {
-            store::users::update(txn, user, false)?;
+            store::users::update_fields(
+                txn,
+                request.enterprise,
+                &UserChanges::deactivation(user.id),
+                sync_mode,
+                context.now,
+            )?;
         } else if request.invite_new_users {
             // The clear token travels only in the invitation email (outbox
             // to come); until then an IT admin re-issues the link.
@@ -436,8 +482,8 @@ fn apply(
             plan.report.invited += 1;
         }
     }
-    for (user, end_sessions) in &plan.updates {
-        store::users::update(txn, user, *end_sessions)?;
+    for changes in &plan.updates {
+        store::users::update_fields(txn, request.enterprise, changes, sync_mode, context.now)?;
     }
     Ok(())
 }
