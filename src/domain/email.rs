@@ -38,9 +38,8 @@ pub fn problem(email: &str) -> Option<&'static str> {
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) || local.contains('@') {
         return Some("contains spaces, control characters or several @");
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2
-        || labels.iter().any(|l| {
+    if !domain.contains('.')
+        || domain.split('.').any(|l| {
             l.is_empty()
                 || l.len() > 63
                 || l.starts_with('-')

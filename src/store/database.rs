@@ -23,7 +23,7 @@ pub struct DbOptions {
 const CHECKPOINT_AFTER_PAGES: i32 = 1000;
 
 /// Page cache of the writer connection, in KiB.
-const WRITER_CACHE_KIB: i64 = 64 * 1024;
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
 type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
@@ -236,6 +236,18 @@ impl Db {
         sender
             .send(Message::Job(job))
             .map_err(|_| StoreError::Closed)
+    }
+
+    /// Hands the writer's page cache back to the allocator once the queued work is
+    /// done: a large import fills it, and an appliance that imports nightly
+    /// should not hold that memory all day.
+    pub fn release_writer_cache(&self) {
+        let job: WriteJob = Box::new(|conn: &mut Connection| {
+            if let Err(e) = conn.execute_batch("PRAGMA shrink_memory") {
+                tracing::warn!(error = %e, "releasing the writer's page cache failed");
+            }
+        });
+        let _ = self.submit(&self.inner.writer, job);
     }
 
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer thread:

@@ -41,6 +41,61 @@ pub fn insert(conn: &Connection, new: &NewUser<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Rows per multi-row INSERT in [`insert_many`]: one statement execution (bind,
+/// step, statement journal) per 64 people instead of per person.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Inserts many people, as [`insert`] would one by one.
+pub fn insert_many(conn: &Connection, users: &[NewUser<'_>]) -> rusqlite::Result<()> {
+    let mut chunks = users.chunks_exact(ROWS_PER_INSERT);
+    if users.len() >= ROWS_PER_INSERT {
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)";
+        let sql = format!(
+            "INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id,
+                                external_id, sync_mode, active, password_hash, created_at, updated_at)
+             VALUES {}",
+            vec![row; ROWS_PER_INSERT].join(", ")
+        );
+        let mut statement = conn.prepare_cached(&sql)?;
+        let mut stamp: Option<(DateTime<Utc>, String)> = None;
+        for chunk in &mut chunks {
+            let stamps: Vec<String> = chunk
+                .iter()
+                .map(|u| match &stamp {
+                    Some((at, text)) if *at == u.now => text.clone(),
+                    _ => {
+                        let text = ts(u.now);
+                        stamp = Some((u.now, text.clone()));
+                        text
+                    }
+                })
+                .collect();
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(12 * chunk.len());
+            for (user, stamp) in chunk.iter().zip(&stamps) {
+                values.extend([
+                    &user.id as &dyn rusqlite::ToSql,
+                    &user.enterprise_account_id,
+                    &user.email,
+                    &user.name,
+                    &user.role,
+                    &user.store_id,
+                    &user.manager_id,
+                    &user.external_id,
+                    &user.sync_mode,
+                    &user.password_hash,
+                    stamp,
+                    stamp,
+                ]);
+            }
+            statement.execute(rusqlite::params_from_iter(values))?;
+        }
+    }
+    for user in chunks.remainder() {
+        insert(conn, user)?;
+    }
+    Ok(())
+}
+
 const COLUMNS: &str =
     "id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
                        sync_mode, active, created_at, updated_at, deactivated_at";
@@ -207,15 +262,38 @@ pub fn staff_counts(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Re
     })
 }
 
-/// Every person of an enterprise (IT admins included: their emails are taken).
-pub fn all_for_enterprise(
-    conn: &Connection,
-    enterprise: EnterpriseId,
-) -> rusqlite::Result<Vec<User>> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM users WHERE enterprise_account_id = ?1"
-    ))?;
-    let rows = statement.query_map([enterprise], from_row)?;
+/// A person as an import sees them: what rows can match and change, without
+/// timestamps or secrets (reading 100,000 of them must stay cheap).
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub store_id: Option<StoreId>,
+    pub manager_id: Option<UserId>,
+    pub external_id: Option<String>,
+    pub active: bool,
+}
+
+/// Every person of an enterprise, IT admins included (their emails are taken).
+pub fn people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Vec<Person>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, email, name, role, store_id, manager_id, external_id, active
+           FROM users WHERE enterprise_account_id = ?1",
+    )?;
+    let rows = statement.query_map([enterprise], |row| {
+        Ok(Person {
+            id: row.get(0)?,
+            email: row.get(1)?,
+            name: row.get(2)?,
+            role: row.get(3)?,
+            store_id: row.get(4)?,
+            manager_id: row.get(5)?,
+            external_id: row.get(6)?,
+            active: row.get(7)?,
+        })
+    })?;
     rows.collect()
 }
 

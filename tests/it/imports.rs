@@ -830,3 +830,55 @@ async fn a_large_run_pages_through_its_changes_in_order() {
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn many_users_land_whole_across_multi_row_inserts() {
+    let app = TestApp::start().await;
+    let (_, key) = setup(&app, "Acme").await;
+    import(&app, &key, "stores", seed_stores()).await;
+    app.raw_db()
+        .execute("UPDATE enterprise_accounts SET seats_purchased = 1000", [])
+        .unwrap();
+    // 64 rows per statement: two full statements and a remainder of 3.
+    let count = 131;
+    let users: Vec<Value> = (0..count)
+        .map(|i| {
+            json!({ "email": format!("Person.{i}@Acme.example"), "name": format!("Person {i}"),
+                    "role": "seller", "store_id": "SAP-STORE-001", "external_id": format!("E{i:03}"),
+                    "active": i != 130 })
+        })
+        .collect();
+    let (_, report) = import(&app, &key, "users", json!({ "users": users })).await;
+    assert_eq!(
+        (report["created"].clone(), report["failed"].clone()),
+        (json!(count), json!(0))
+    );
+    for i in [0, 63, 64, 127, 128, 130] {
+        let page: Value = app
+            .get(
+                &format!("/api/enterprise/users?external_id=E{i:03}"),
+                &Auth::Key(&key),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let user = &page["data"][0];
+        assert_eq!(user["email"], format!("person.{i}@acme.example"), "row {i}");
+        assert_eq!(user["name"], format!("Person {i}"));
+        assert_eq!(user["active"], i != 130, "row {i}");
+    }
+    let stamped: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT COUNT(*) FROM users WHERE deactivated_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        stamped, 1,
+        "only the inactive row carries a deactivation time"
+    );
+    app.stop().await;
+}

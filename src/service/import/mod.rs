@@ -212,6 +212,9 @@ pub(crate) struct Plan<I, U> {
     pub changes: Vec<Change>,
 }
 
+/// Imports from this many rows on give the writer's page cache back afterwards.
+const LARGE_IMPORT_ROWS: usize = 10_000;
+
 /// Settings the apply step needs.
 pub(crate) struct ApplyContext {
     pub now: DateTime<Utc>,
@@ -248,13 +251,19 @@ where
             .read(move |conn| Ok(plan(conn, &request, context.now)?.report))
             .await;
     }
-    svc.db
+    let large = request.rows.len() >= LARGE_IMPORT_ROWS;
+    let outcome = svc
+        .db
         .write(move |txn| {
             crate::store::enterprises::get(txn, request.enterprise)?.ok_or(AppError::NotFound {
                 resource: "enterprise",
             })?;
             let started = std::time::Instant::now();
             let mut planned = plan(txn, &request, context.now)?;
+            // The plan owns what it writes; the rows' memory goes back before
+            // SQLite's page cache grows through the apply.
+            let mut request = request;
+            request.rows = Vec::new();
             let planned_at = std::time::Instant::now();
             apply(txn, &request, &mut planned, &context)?;
             let applied_at = std::time::Instant::now();
@@ -285,5 +294,9 @@ where
             );
             Ok(planned.report)
         })
-        .await
+        .await;
+    if large {
+        svc.db.release_writer_cache();
+    }
+    outcome
 }

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::users::Candidate;
 use super::Errors;
-use crate::domain::{email, Role, User, UserId};
+use crate::domain::{email, Role, UserId};
+use crate::store::users::Person;
 
 type KeyOf<'k> = &'k dyn Fn(usize) -> Option<String>;
 
@@ -45,7 +46,7 @@ impl<'a> Managers<'a> {
 /// manager row fails the rows that point at it.
 pub(super) fn resolve_managers<'a>(
     candidates: &mut [Candidate<'a>],
-    people: &'a [User],
+    people: &'a [Person],
     errors: &mut Errors,
     key_of: KeyOf<'_>,
 ) {
@@ -101,7 +102,7 @@ pub(super) fn resolve_managers<'a>(
 /// A manager who is no longer one would leave staff pointing at a non-manager.
 pub(super) fn refuse_demoting_managers_with_staff(
     candidates: &[Candidate<'_>],
-    people: &[User],
+    people: &[Person],
     errors: &mut Errors,
     key_of: KeyOf<'_>,
 ) {
@@ -136,7 +137,7 @@ pub(super) fn refuse_demoting_managers_with_staff(
 /// request's own deactivations are counted.
 pub(super) fn enforce_seats(
     candidates: &[Candidate<'_>],
-    people: &[User],
+    people: &[Person],
     seats_purchased: i64,
     errors: &mut Errors,
     key_of: KeyOf<'_>,

@@ -21,7 +21,7 @@ use crate::domain::import::{ImportMode, ImportReport, UserRecord};
 use crate::domain::{email, Role, StoreId, User, UserId};
 use crate::service::Services;
 use crate::store;
-use crate::store::users::UserChanges;
+use crate::store::users::{Person, UserChanges};
 use crate::AppError;
 
 pub const OPERATION: &str = "bulk_user_import";
@@ -72,7 +72,7 @@ pub(super) struct Draft<'a> {
 }
 
 impl<'a> Draft<'a> {
-    fn of(user: &'a User) -> Self {
+    fn of(user: &'a Person) -> Self {
         Draft {
             id: user.id,
             email: &user.email,
@@ -89,7 +89,7 @@ impl<'a> Draft<'a> {
 /// A valid row, matched, before its manager reference is resolved.
 pub(super) struct Candidate<'a> {
     pub row: usize,
-    pub existing: Option<&'a User>,
+    pub existing: Option<&'a Person>,
     pub next: Draft<'a>,
     pub manager_ref: Option<&'a str>,
 }
@@ -119,14 +119,14 @@ fn parse_role(raw: &str) -> Result<Role, (&'static str, String)> {
 
 /// The enterprise's people and stores, indexed the ways rows refer to them.
 struct Directory<'a> {
-    by_external: HashMap<&'a str, &'a User>,
-    by_email: HashMap<&'a str, &'a User>,
+    by_external: HashMap<&'a str, &'a Person>,
+    by_email: HashMap<&'a str, &'a Person>,
     store_ids: HashSet<StoreId>,
     store_by_external: HashMap<&'a str, StoreId>,
 }
 
 impl<'a> Directory<'a> {
-    fn new(people: &'a [User], stores: &'a [crate::domain::Store]) -> Self {
+    fn new(people: &'a [Person], stores: &'a [crate::domain::Store]) -> Self {
         Directory {
             by_external: people
                 .iter()
@@ -159,7 +159,7 @@ fn plan(
     let account = store::enterprises::get(conn, enterprise)?.ok_or(AppError::NotFound {
         resource: "enterprise",
     })?;
-    let people = store::users::all_for_enterprise(conn, enterprise)?;
+    let people = store::users::people(conn, enterprise)?;
     let stores = store::stores::all_for_enterprise(conn, enterprise)?;
     let directory = Directory::new(&people, &stores);
     let sync_mode = request.source.kind.record_sync_mode();
@@ -444,23 +444,25 @@ fn apply(
     context: &ApplyContext,
 ) -> Result<(), AppError> {
     let sync_mode = request.source.kind.record_sync_mode();
+    let new_users: Vec<store::users::NewUser<'_>> = plan
+        .inserts
+        .iter()
+        .map(|user| store::users::NewUser {
+            id: user.id,
+            enterprise_account_id: user.enterprise_account_id,
+            email: &user.email,
+            name: &user.name,
+            role: user.role,
+            store_id: user.store_id,
+            manager_id: user.manager_id,
+            external_id: user.external_id.as_deref(),
+            sync_mode: user.sync_mode,
+            password_hash: None,
+            now: context.now,
+        })
+        .collect();
+    store::users::insert_many(txn, &new_users)?;
     for user in &plan.inserts {
-        store::users::insert(
-            txn,
-            &store::users::NewUser {
-                id: user.id,
-                enterprise_account_id: user.enterprise_account_id,
-                email: &user.email,
-                name: &user.name,
-                role: user.role,
-                store_id: user.store_id,
-                manager_id: user.manager_id,
-                external_id: user.external_id.as_deref(),
-                sync_mode: user.sync_mode,
-                password_hash: None,
-                now: context.now,
-            },
-        )?;
         if !user.active {
             store::users::update_fields(
                 txn,
