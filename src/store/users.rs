@@ -276,25 +276,70 @@ pub struct Person {
     pub active: bool,
 }
 
+const PERSON_COLUMNS: &str = "id, email, name, role, store_id, manager_id, external_id, active";
+
+fn person_from_row(row: &Row<'_>) -> rusqlite::Result<Person> {
+    Ok(Person {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        name: row.get(2)?,
+        role: row.get(3)?,
+        store_id: row.get(4)?,
+        manager_id: row.get(5)?,
+        external_id: row.get(6)?,
+        active: row.get(7)?,
+    })
+}
+
 /// Every person of an enterprise, IT admins included (their emails are taken).
 pub fn people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Vec<Person>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT id, email, name, role, store_id, manager_id, external_id, active
-           FROM users WHERE enterprise_account_id = ?1",
-    )?;
-    let rows = statement.query_map([enterprise], |row| {
-        Ok(Person {
-            id: row.get(0)?,
-            email: row.get(1)?,
-            name: row.get(2)?,
-            role: row.get(3)?,
-            store_id: row.get(4)?,
-            manager_id: row.get(5)?,
-            external_id: row.get(6)?,
-            active: row.get(7)?,
-        })
-    })?;
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {PERSON_COLUMNS} FROM users WHERE enterprise_account_id = ?1"
+    ))?;
+    let rows = statement.query_map([enterprise], person_from_row)?;
     rows.collect()
+}
+
+fn json_list(values: &[&str]) -> rusqlite::Result<String> {
+    serde_json::to_string(values).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// The people of an enterprise that any of `keys` names: by external id or
+/// email, and by our id for `ids`. Each list is bound as one JSON array and
+/// probed against an index, so the cost follows the lists, not the enterprise.
+pub fn people_named(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    keys: &[&str],
+    ids: &[&str],
+) -> rusqlite::Result<Vec<Person>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {PERSON_COLUMNS} FROM users
+          WHERE enterprise_account_id = ?1 AND external_id IN (SELECT value FROM json_each(?2))
+         UNION
+         SELECT {PERSON_COLUMNS} FROM users
+          WHERE email IN (SELECT value FROM json_each(?2)) AND enterprise_account_id = ?1
+         UNION
+         SELECT {PERSON_COLUMNS} FROM users
+          WHERE id IN (SELECT value FROM json_each(?3)) AND enterprise_account_id = ?1"
+    ))?;
+    let rows = statement.query_map(
+        params![enterprise, json_list(keys)?, json_list(ids)?],
+        person_from_row,
+    )?;
+    rows.collect()
+}
+
+/// Whether anyone (active or not) still has `manager` as their manager.
+pub fn has_staff(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    manager: UserId,
+) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE enterprise_account_id = ?1 AND manager_id = ?2)",
+    )?
+    .query_row(params![enterprise, manager], |row| row.get(0))
 }
 
 /// Which of `emails` belong to people of other enterprises: taken, since an
@@ -309,8 +354,7 @@ pub fn emails_taken_elsewhere(
     if emails.is_empty() {
         return Ok(std::collections::HashSet::new());
     }
-    let list = serde_json::to_string(emails)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let list = json_list(emails)?;
     let mut statement = conn.prepare_cached(
         "SELECT users.email FROM json_each(?2) AS wanted
            JOIN users ON users.email = wanted.value

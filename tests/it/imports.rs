@@ -882,3 +882,73 @@ async fn many_users_land_whole_across_multi_row_inserts() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_small_request_into_a_large_enterprise_sees_everyone_it_names() {
+    // A request much smaller than the enterprise looks people up by the keys it
+    // names instead of reading everyone: matching, manager references by id,
+    // external id and email, emails taken, demotions and seats must not notice.
+    let app = TestApp::start().await;
+    let (_, key) = setup(&app, "Acme").await;
+    import(&app, &key, "stores", seed_stores()).await;
+    app.raw_db()
+        .execute("UPDATE enterprise_accounts SET seats_purchased = 43", [])
+        .unwrap();
+    let mut staff: Vec<Value> = (0..40)
+        .map(|i| json!({ "email": format!("s{i}@acme.example"), "name": format!("S {i}"), "role": "seller",
+                         "store_id": "SAP-STORE-001", "external_id": format!("S{i}"), "manager_id": "M1" }))
+        .collect();
+    staff.push(json!({ "email": "boss@acme.example", "name": "Boss", "role": "manager", "external_id": "M1" }));
+    staff.push(json!({ "email": "other@acme.example", "name": "Other", "role": "manager", "external_id": "M2" }));
+    let (_, report) = import(&app, &key, "users", json!({ "users": staff })).await;
+    assert_eq!(report["created"], 42, "{report}");
+    let boss: Value = app
+        .get("/api/enterprise/users?external_id=M2", &Auth::Key(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let other_id = boss["data"][0]["id"].as_str().unwrap().to_string();
+
+    let (_, report) = import(
+        &app,
+        &key,
+        "users",
+        json!({ "users": [
+            { "external_id": "S1", "name": "S one", "manager_id": other_id },
+            { "external_id": "S2", "manager_id": "OTHER@acme.example" },
+            { "email": "s3@acme.example", "external_id": "S4" },
+            { "external_id": "M1", "role": "seller", "store_id": "SAP-STORE-001" },
+            { "email": "new@acme.example", "name": "New", "role": "seller", "store_id": "SAP-STORE-001" },
+            { "external_id": "S5", "active": false },
+            { "email": "new2@acme.example", "name": "New 2", "role": "seller", "store_id": "SAP-STORE-001" },
+            { "email": "new3@acme.example", "name": "New 3", "role": "seller", "store_id": "SAP-STORE-001" },
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        codes(&report),
+        [
+            (2, "email_taken".to_string()),
+            (3, "manager_has_staff".to_string()),
+            (7, "seat_limit_reached".to_string()),
+        ],
+        "{report}"
+    );
+    assert_eq!(
+        (
+            report["updated"].clone(),
+            report["created"].clone(),
+            report["deactivated"].clone()
+        ),
+        (json!(2), json!(2), json!(1))
+    );
+    let s1: Value = app
+        .get("/api/enterprise/users?external_id=S1", &Auth::Key(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s1["data"][0]["manager_id"], other_id.as_str());
+    app.stop().await;
+}

@@ -1,7 +1,7 @@
 //! The cross-row rules of a user import: manager references (which may point
 //! at rows of the same request), managers who still manage staff, and seats.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::users::Candidate;
 use super::Errors;
@@ -102,50 +102,36 @@ pub(super) fn resolve_managers<'a>(
 /// A manager who is no longer one would leave staff pointing at a non-manager.
 pub(super) fn refuse_demoting_managers_with_staff(
     candidates: &[Candidate<'_>],
-    people: &[Person],
     errors: &mut Errors,
     key_of: KeyOf<'_>,
-) {
-    let demoted: HashSet<UserId> = candidates
-        .iter()
-        .filter(|c| {
-            !errors.has(c.row)
-                && c.existing.is_some_and(|e| e.role == Role::Manager)
-                && c.next.role != Role::Manager
-        })
-        .map(|c| c.next.id)
-        .collect();
-    if demoted.is_empty() {
-        return;
+    has_staff: impl Fn(UserId) -> rusqlite::Result<bool>,
+) -> rusqlite::Result<()> {
+    for c in candidates {
+        let demoted = !errors.has(c.row)
+            && c.existing.is_some_and(|e| e.role == Role::Manager)
+            && c.next.role != Role::Manager;
+        if demoted && has_staff(c.next.id)? {
+            errors.add(
+                c.row,
+                &key_of(c.row),
+                Some("role"),
+                "manager_has_staff",
+                "this manager still manages staff; reassign them first",
+            );
+        }
     }
-    let still_managed: HashSet<UserId> = people.iter().filter_map(|u| u.manager_id).collect();
-    for c in candidates
-        .iter()
-        .filter(|c| demoted.contains(&c.next.id) && still_managed.contains(&c.next.id))
-    {
-        errors.add(
-            c.row,
-            &key_of(c.row),
-            Some("role"),
-            "manager_has_staff",
-            "this manager still manages staff; reassign them first",
-        );
-    }
+    Ok(())
 }
 
 /// Activations beyond the purchased seats fail, in row order, after the
 /// request's own deactivations are counted.
 pub(super) fn enforce_seats(
     candidates: &[Candidate<'_>],
-    people: &[Person],
+    mut active_staff: i64,
     seats_purchased: i64,
     errors: &mut Errors,
     key_of: KeyOf<'_>,
 ) {
-    let mut active_staff = people
-        .iter()
-        .filter(|u| u.role != Role::ItAdmin && u.active)
-        .count() as i64;
     for c in candidates.iter().filter(|c| !errors.has(c.row)) {
         if c.existing.is_some_and(|e| e.active) && !c.next.active {
             active_staff -= 1;

@@ -150,6 +150,42 @@ impl<'a> Directory<'a> {
     }
 }
 
+/// A request with at least 1/4 as many rows as the enterprise has staff reads
+/// everyone in one scan rather than probing for each key.
+const READ_EVERYONE_FROM_FRACTION: i64 = 4;
+
+/// The people a request can match or name as a manager. A request covering a
+/// good part of the enterprise reads everyone in one scan; a smaller one looks
+/// up its keys, so ten requests of 10,000 do not each read the whole enterprise.
+fn people_in_reach(
+    conn: &Connection,
+    enterprise: crate::domain::EnterpriseId,
+    views: &[RowView<'_>],
+    staff: i64,
+) -> rusqlite::Result<Vec<Person>> {
+    if views.len() as i64 * READ_EVERYONE_FROM_FRACTION >= staff {
+        return store::users::people(conn, enterprise);
+    }
+    let mut keys: Vec<&str> = Vec::with_capacity(views.len() * 2);
+    let mut manager_emails: Vec<Cow<'_, str>> = Vec::new();
+    let mut ids: Vec<&str> = Vec::new();
+    for view in views {
+        keys.extend(view.external_id);
+        keys.extend(view.email.as_deref());
+        if let Some(reference) = view.manager_ref {
+            keys.push(reference);
+            if reference.parse::<UserId>().is_ok() {
+                ids.push(reference);
+            }
+            if let Cow::Owned(normal) = email::normalize_cow(reference) {
+                manager_emails.push(Cow::Owned(normal));
+            }
+        }
+    }
+    keys.extend(manager_emails.iter().map(|e| e.as_ref()));
+    store::users::people_named(conn, enterprise, &keys, &ids)
+}
+
 fn plan(
     conn: &Connection,
     request: &ImportRequest<UserRecord>,
@@ -159,12 +195,13 @@ fn plan(
     let account = store::enterprises::get(conn, enterprise)?.ok_or(AppError::NotFound {
         resource: "enterprise",
     })?;
-    let people = store::users::people(conn, enterprise)?;
+    let staff = store::users::staff_counts(conn, enterprise)?;
+    let views: Vec<RowView<'_>> = request.rows.iter().map(RowView::of).collect();
+    let people = people_in_reach(conn, enterprise, &views, staff.total)?;
     let stores = store::stores::all_for_enterprise(conn, enterprise)?;
     let directory = Directory::new(&people, &stores);
     let sync_mode = request.source.kind.record_sync_mode();
 
-    let views: Vec<RowView<'_>> = request.rows.iter().map(RowView::of).collect();
     let key_of = |row: usize| views[row].key();
     let mut errors = Errors::seeded(&request.row_errors);
 
@@ -353,10 +390,12 @@ fn plan(
     }
 
     user_rules::resolve_managers(&mut candidates, &people, &mut errors, &key_of);
-    user_rules::refuse_demoting_managers_with_staff(&candidates, &people, &mut errors, &key_of);
+    user_rules::refuse_demoting_managers_with_staff(&candidates, &mut errors, &key_of, |id| {
+        store::users::has_staff(conn, enterprise, id)
+    })?;
     user_rules::enforce_seats(
         &candidates,
-        &people,
+        staff.active,
         account.seats_purchased,
         &mut errors,
         &key_of,
