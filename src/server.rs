@@ -101,7 +101,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
             move || {
                 let services = services.clone();
                 async move {
-                    match crate::service::sync_status::prune_record_logs(&services).await {
+                    match crate::service::sync_logs::prune_record_logs(&services).await {
                         Ok(0) => {}
                         Ok(pruned) => {
                             tracing::info!(pruned, "pruned old per-record sync-log entries")

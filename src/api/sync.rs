@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::extract::{AppState, Auth, QueryParams};
 use super::pagination::{self, PageBody};
 use crate::domain::Scope;
-use crate::service::sync_status;
+use crate::service::{sync_logs, sync_status};
 use crate::store::sync_logs::SyncLogFilter;
 use crate::AppError;
 
@@ -51,14 +51,13 @@ async fn logs(
     let until = pagination::time("until", query.until.as_deref(), &mut errors);
     pagination::finish(errors)?;
     let filter = SyncLogFilter {
-        runs_only: false,
         operation: query.operation,
         status: query.status,
         sync_type: query.sync_type,
         since,
         until,
     };
-    let page = sync_status::logs(&svc, &ctx, filter, before, limit).await?;
+    let page = sync_logs::logs(&svc, &ctx, filter, before, limit).await?;
     Ok(Json(PageBody {
         data: page.logs,
         next_cursor: page.next_cursor,
@@ -71,7 +70,7 @@ async fn run(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     let ctx = principal.require_scope(Scope::SyncRead)?;
-    Ok(Json(sync_status::run(&svc, &ctx, id).await?))
+    Ok(Json(sync_logs::run(&svc, &ctx, id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,7 +90,7 @@ async fn run_changes(
     let limit = pagination::limit(query.limit, &mut errors);
     let from = pagination::cursor(query.cursor.as_deref(), &mut errors);
     pagination::finish(errors)?;
-    let page = sync_status::run_changes(&svc, &ctx, id, from, limit).await?;
+    let page = sync_logs::run_changes(&svc, &ctx, id, from, limit).await?;
     Ok(Json(PageBody {
         data: page.changes,
         next_cursor: page.next_cursor,

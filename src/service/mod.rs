@@ -13,6 +13,7 @@ pub mod passwords;
 pub mod rate_limit;
 pub mod secrets;
 pub mod sessions;
+pub mod sync_logs;
 pub mod sync_status;
 
 use std::net::IpAddr;

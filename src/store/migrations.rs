@@ -74,7 +74,10 @@ mod tests {
              INSERT INTO change_events (id, enterprise_account_id, event_type, resource_type, resource_id, run_id, payload, created_at) VALUES
                ('c1', 'e1', 'store.created', 'store', 's1', 'run-a', '{\"external_id\":\"S1\"}', '2026-01-01T00:00:00.000Z'),
                ('c2', 'e1', 'user.created',  'user',  'u1', 'run-b', '{\"external_id\":null}',  '2026-01-02T00:00:00.000Z'),
-               ('c3', 'e1', 'user.deactivated', 'user', 'u2', 'run-b', '{\"external_id\":\"E2\"}', '2026-01-02T00:00:00.000Z');",
+               ('c3', 'e1', 'user.deactivated', 'user', 'u2', 'run-b', '{\"external_id\":\"E2\"}', '2026-01-02T00:00:00.000Z');
+             INSERT INTO sync_logs (id, enterprise_account_id, sync_type, operation, status, initiated_by, run_id, timestamp) VALUES
+               ('run-b', 'e1', 'api', 'bulk_user_import', 'success', 'api_key:k', NULL, 't'),
+               ('rec-1', 'e1', 'api', 'user_created', 'success', 'api_key:k', 'run-b', 't');",
         )
         .expect("V3 rows");
         run(&mut conn).expect("migrate to the latest");
@@ -109,5 +112,22 @@ mod tests {
             )
             .expect("query");
         assert!(!old_table);
+        let counts: (i64, i64, i64) = conn
+            .query_row(
+                "SELECT created_count, updated_count, deactivated_count FROM change_batches WHERE run_id = 'run-b'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("counts");
+        assert_eq!(counts, (1, 0, 1));
+        let logs: Vec<String> = conn
+            .prepare("SELECT id FROM sync_logs")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("logs");
+        assert_eq!(
+            logs,
+            ["run-b"],
+            "per-record entries now come from the batches"
+        );
     }
 }

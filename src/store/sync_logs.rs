@@ -41,8 +41,6 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<SyncLog> {
 
 #[derive(Debug, Default, Clone)]
 pub struct SyncLogFilter {
-    /// Only run entries (one per import), not their per-record entries.
-    pub runs_only: bool,
     pub operation: Option<String>,
     pub status: Option<String>,
     pub sync_type: Option<String>,
@@ -58,13 +56,7 @@ pub fn list(
     before_seq: Option<i64>,
     limit: usize,
 ) -> rusqlite::Result<Vec<SyncLog>> {
-    let query = ListQuery::new("SELECT * FROM sync_logs", enterprise);
-    let query = if filter.runs_only {
-        query.condition("run_id IS NULL")
-    } else {
-        query
-    };
-    query
+    ListQuery::new("SELECT * FROM sync_logs", enterprise)
         .equals("operation", filter.operation.clone())
         .equals("status", filter.status.clone())
         .equals("sync_type", filter.sync_type.clone())

@@ -199,6 +199,37 @@ async fn the_seed_examples_give_the_seed_counts() {
         ]
     );
     assert_eq!(changes["data"][1]["id"], seller["data"][0]["id"]);
+    // The same changes as per-record sync-log entries, linked to their run.
+    let created: Value = app
+        .get(
+            "/api/enterprise/sync-logs?operation=user_created&status=success",
+            &Auth::Key(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let created = created["data"].as_array().unwrap();
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_eq!(created[0]["run_id"], run_id.as_str());
+    assert_eq!(created[0]["resource_id"], seller["data"][0]["id"]);
+    assert_eq!(created[0]["initiated_by"], run["initiated_by"]);
+    let newest: Value = app
+        .get("/api/enterprise/sync-logs?limit=3", &Auth::Key(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let operations: Vec<&str> = newest["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        operations,
+        ["user_created", "user_updated", "bulk_user_import"]
+    );
     assert_eq!(
         event_count(&app),
         2 + 1 + 2,
@@ -725,7 +756,7 @@ async fn old_change_batches_are_pruned_and_runs_kept() {
         json!({ "stores": [{ "name": "Nice", "external_id": "S3" }] }),
     )
     .await;
-    let pruned = enterprise_sync::service::sync_status::prune_record_logs(app.services())
+    let pruned = enterprise_sync::service::sync_logs::prune_record_logs(app.services())
         .await
         .unwrap();
     assert_eq!(pruned, 1, "the old run's one batch");
@@ -811,6 +842,56 @@ async fn a_large_run_pages_through_its_changes_in_order() {
     }
     let expected: Vec<String> = (0..count).map(|i| format!("S{i:05}")).collect();
     assert_eq!(seen, expected);
+
+    // The sync-log list pages through the same records, newest first, then the run.
+    let mut listed = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = app
+            .get(
+                &format!("/api/enterprise/sync-logs?limit=300&cursor={cursor}"),
+                &Auth::Bearer(&admin.access_token),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        for entry in page["data"].as_array().unwrap() {
+            listed.push((
+                entry["operation"].as_str().unwrap().to_string(),
+                entry["details"]["external_id"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                entry["id"].as_str().unwrap().to_string(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), count as usize + 1);
+    assert_eq!(listed.last().unwrap().0, "bulk_store_import");
+    let records: Vec<String> = listed[..count as usize]
+        .iter()
+        .map(|l| l.1.clone())
+        .collect();
+    let mut reversed = expected.clone();
+    reversed.reverse();
+    assert_eq!(records, reversed);
+    let ids: std::collections::HashSet<&String> = listed.iter().map(|l| &l.2).collect();
+    assert_eq!(ids.len(), listed.len(), "entry ids are unique");
+    let failed_only: Value = app
+        .get(
+            "/api/enterprise/sync-logs?status=failed",
+            &Auth::Bearer(&admin.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed_only["data"], json!([]));
 
     // Another enterprise's admin cannot read the run or its changes.
     let (other, _) = setup(&app, "Other").await;

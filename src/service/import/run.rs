@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::domain::import::{ImportReport, ImportSource};
 use crate::domain::EnterpriseId;
+use crate::store::change_batches::{NewBatch, VerbCounts};
 use crate::store::{self, sync_logs::NewSyncLog};
 
 /// Row errors kept in the run's sync log details; the HTTP answer has them all.
@@ -35,6 +36,7 @@ pub enum Verb {
 
 /// A record the run changed, before it is written.
 pub struct Change {
+    pub verb: Verb,
     pub event_type: &'static str,
     pub id: uuid::Uuid,
     pub external_id: Option<String>,
@@ -48,6 +50,7 @@ impl Change {
             Verb::Deactivated => "user.deactivated",
         };
         Change {
+            verb,
             event_type,
             id,
             external_id,
@@ -61,6 +64,7 @@ impl Change {
             Verb::Deactivated => "store.deactivated",
         };
         Change {
+            verb,
             event_type,
             id,
             external_id,
@@ -133,18 +137,37 @@ pub fn record(
             timestamp: now,
         },
     )?;
-    for batch in changes.chunks(EVENTS_PER_BATCH) {
+    for (number, batch) in changes.chunks(EVENTS_PER_BATCH).enumerate() {
+        let mut counts = VerbCounts::default();
         let events: Vec<ChangeRef<'_>> = batch
             .iter()
-            .map(|c| ChangeRef {
-                event_type: c.event_type,
-                id: c.id.hyphenated(),
-                external_id: c.external_id.as_deref(),
+            .map(|c| {
+                match c.verb {
+                    Verb::Created => counts.created += 1,
+                    Verb::Updated => counts.updated += 1,
+                    Verb::Deactivated => counts.deactivated += 1,
+                }
+                ChangeRef {
+                    event_type: c.event_type,
+                    id: c.id.hyphenated(),
+                    external_id: c.external_id.as_deref(),
+                }
             })
             .collect();
         let events_json = serde_json::to_string(&events)
             .map_err(|e| crate::AppError::Internal(format!("change batch: {e}")))?;
-        store::change_batches::insert(conn, enterprise, &run_id, batch.len(), &events_json, now)?;
+        store::change_batches::insert(
+            conn,
+            &NewBatch {
+                enterprise,
+                run_id: &run_id,
+                first_index: number * EVENTS_PER_BATCH,
+                event_count: batch.len(),
+                counts,
+                events_json: &events_json,
+                now,
+            },
+        )?;
     }
     Ok(RunSummary { run_id })
 }
