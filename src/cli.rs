@@ -211,6 +211,7 @@ pub fn import_file(
                     invite_new_users: false,
                     warnings: parsed.warnings,
                     row_errors: parsed.row_errors,
+                    details: Default::default(),
                 };
                 import::stores::import(&services, request).await
             }
@@ -225,6 +226,7 @@ pub fn import_file(
                     invite_new_users: parsed.send_invitations,
                     warnings: parsed.warnings,
                     row_errors: parsed.row_errors,
+                    details: Default::default(),
                 };
                 import::users::import(&services, request).await
             }

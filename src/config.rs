@@ -33,6 +33,57 @@ pub struct Config {
     pub api_keys: ApiKeysConfig,
     pub rate_limit: RateLimitConfig,
     pub imports: ImportsConfig,
+    pub dropdir: DropDirConfig,
+}
+
+/// How an upload is known to be complete.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CompletionPolicy {
+    /// Producers upload under a temporary name and rename: any other name is complete.
+    Rename,
+    /// `<file>.done` or `<file>.ok` beside the file says it is complete.
+    Marker,
+    /// Size, modification time and inode unchanged for `quiet_secs`.
+    #[default]
+    Quiet,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DropDirConfig {
+    pub enabled: bool,
+    /// One folder per enterprise below it, each with `incoming/` (the SFTP
+    /// upload target) and `results/`. Defaults to `<data_dir>/drop`.
+    pub root: Option<PathBuf>,
+    /// `processing/`, `archive/`, `failed/`, `held/` per enterprise, where the
+    /// SFTP accounts cannot write; same filesystem as `root`. Defaults to
+    /// `<data_dir>/drop-work`.
+    pub work_root: Option<PathBuf>,
+    /// Seconds between scans even when no file-system event arrived.
+    pub scan_interval_secs: u64,
+    pub completion: CompletionPolicy,
+    /// `quiet` policy: seconds a file must stay unchanged.
+    pub quiet_secs: u64,
+    /// Largest file accepted, in bytes.
+    pub max_file_bytes: u64,
+    /// Encoding of files that are neither valid UTF-8 nor carry a BOM.
+    pub fallback_encoding: String,
+}
+
+impl Default for DropDirConfig {
+    fn default() -> Self {
+        DropDirConfig {
+            enabled: true,
+            root: None,
+            work_root: None,
+            scan_interval_secs: 60,
+            completion: CompletionPolicy::Quiet,
+            quiet_secs: 30,
+            max_file_bytes: 512 * 1024 * 1024,
+            fallback_encoding: "windows-1252".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,6 +188,7 @@ impl Default for Config {
             api_keys: ApiKeysConfig::default(),
             rate_limit: RateLimitConfig::default(),
             imports: ImportsConfig::default(),
+            dropdir: DropDirConfig::default(),
         }
     }
 }
@@ -290,6 +342,17 @@ impl Config {
                 "auth.access_token_ttl_secs must be between 60 and 3600".into(),
             ));
         }
+        if self.dropdir.scan_interval_secs == 0 || self.dropdir.max_file_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "dropdir.scan_interval_secs and dropdir.max_file_bytes must be at least 1".into(),
+            ));
+        }
+        if encoding_rs::Encoding::for_label(self.dropdir.fallback_encoding.as_bytes()).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "dropdir.fallback_encoding {:?} is not an encoding this service knows (try windows-1252, iso-8859-15, utf-8)",
+                self.dropdir.fallback_encoding
+            )));
+        }
         Ok(())
     }
 
@@ -313,6 +376,20 @@ impl Config {
             }
         }
         self.data_dir.join("secrets").join(name)
+    }
+
+    pub fn drop_root(&self) -> PathBuf {
+        self.dropdir
+            .root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("drop"))
+    }
+
+    pub fn drop_work_root(&self) -> PathBuf {
+        self.dropdir
+            .work_root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("drop-work"))
     }
 
     pub fn jwt_secret_path(&self) -> PathBuf {

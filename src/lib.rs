@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod dropdir;
 pub mod error;
 pub mod healthcheck;
 pub mod server;

@@ -56,6 +56,15 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
     let services = Arc::new(Services::new(Arc::new(config), db, clock, secrets));
     let shutdown = CancellationToken::new();
 
+    let mut background = Vec::new();
+    if services.config.dropdir.enabled {
+        let (drop_dir, task) = crate::dropdir::DropDir::start(services.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("drop directory: {e}"))?;
+        let _ = services.drop_dir.set(drop_dir);
+        background.push(task);
+    }
+
     let app = crate::api::app(services.clone());
     let stop = shutdown.clone();
     let http = tokio::spawn(async move {
@@ -66,7 +75,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
     });
-    let background = vec![
+    background.extend([
         spawn_periodic(
             shutdown.clone(),
             Duration::from_secs(services.config.api_keys.usage_flush_secs.max(1)),
@@ -111,7 +120,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
                 }
             }
         }),
-    ];
+    ]);
     tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "listening");
     Ok(Running {
         addr,
@@ -149,6 +158,9 @@ impl Running {
     /// closes the database.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
+        if let Some(drop_dir) = self.services.drop_dir.get() {
+            drop_dir.stop().await;
+        }
         let served = self.http.await.context("the HTTP task failed")?;
         for task in self.background {
             let _ = task.await;

@@ -83,6 +83,7 @@ async fn import_stores(
         invite_new_users: false,
         warnings: parsed.warnings,
         row_errors: parsed.row_errors,
+        details: Default::default(),
     };
     Ok(Json(import::stores::import(&svc, request).await?))
 }
@@ -113,6 +114,7 @@ async fn import_users(
         invite_new_users: parsed.send_invitations,
         warnings: parsed.warnings,
         row_errors: parsed.row_errors,
+        details: Default::default(),
     };
     Ok(Json(import::users::import(&svc, request).await?))
 }

@@ -8,6 +8,7 @@ pub mod auth;
 mod directory;
 pub mod error;
 pub mod extract;
+mod files;
 mod health;
 mod imports;
 mod pagination;
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(directory::router())
         .merge(sync::router())
         .merge(audit::router())
+        .merge(files::router())
         .merge(imports::router(&state))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
 

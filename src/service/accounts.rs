@@ -221,6 +221,20 @@ pub async fn register(
         .await;
     if let Ok(registered) = &result {
         tracing::info!(enterprise = %registered.enterprise_account_id, "enterprise registered");
+        if svc.config.dropdir.enabled {
+            // The drop folders exist as soon as the enterprise does, so the SFTP
+            // account can be set up at once; the scanner starts watching them.
+            let folders =
+                crate::dropdir::layout::Folders::of(&svc.config, registered.enterprise_account_id);
+            match tokio::task::spawn_blocking(move || folders.provision()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "creating the drop folders failed"),
+                Err(e) => tracing::warn!(error = %e, "creating the drop folders failed"),
+            }
+            if let Some(drop_dir) = svc.drop_dir.get() {
+                drop_dir.wake();
+            }
+        }
     }
     result
 }

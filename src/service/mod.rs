@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod directory;
 pub mod enterprise_settings;
+pub mod files;
 pub mod import;
 pub mod invitations;
 pub mod jwt;
@@ -32,6 +33,8 @@ pub struct Services {
     pub tokens: jwt::TokenIssuer,
     pub api_keys: api_keys::ApiKeyService,
     pub limits: rate_limit::RateLimits,
+    /// The drop-directory task, once started (not in `check-config`, nor when disabled).
+    pub drop_dir: std::sync::OnceLock<crate::dropdir::DropDir>,
 }
 
 impl Services {
@@ -46,6 +49,7 @@ impl Services {
             tokens: jwt::TokenIssuer::new(&secrets.jwt, &config.auth),
             api_keys: api_keys::ApiKeyService::new(&secrets.api_key_pepper, &config.api_keys),
             limits: rate_limit::RateLimits::new(clock.clone()),
+            drop_dir: std::sync::OnceLock::new(),
             config,
             clock,
             db,

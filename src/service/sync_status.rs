@@ -26,10 +26,19 @@ pub struct SyncStatus {
     pub last_sync_status: Option<String>,
     pub last_sync_details: Option<serde_json::Value>,
     pub recent_logs: Vec<SyncLog>,
+    /// The enterprise's folder in the drop directory (its SFTP account's root;
+    /// files go into `incoming/`), when the drop directory is on.
+    pub drop_folder: Option<String>,
 }
 
 pub async fn status(svc: &Services, ctx: &EnterpriseCtx) -> Result<SyncStatus, AppError> {
     let enterprise = ctx.enterprise();
+    let drop_folder = svc.config.dropdir.enabled.then(|| {
+        crate::dropdir::layout::Folders::of(&svc.config, enterprise)
+            .drop_folder()
+            .display()
+            .to_string()
+    });
     svc.db
         .read(move |conn| {
             let account = store::enterprises::get(conn, enterprise)?.ok_or(AppError::NotFound {
@@ -54,6 +63,7 @@ pub async fn status(svc: &Services, ctx: &EnterpriseCtx) -> Result<SyncStatus, A
                 last_sync_status: last.map(|l| l.status.clone()),
                 last_sync_details: last.map(|l| l.details.clone()),
                 recent_logs,
+                drop_folder,
             })
         })
         .await

@@ -74,3 +74,9 @@ pub fn set_rate_limits(
         .execute(params![id, per_key, per_enterprise, ts(now)])?;
     Ok(changed == 1)
 }
+
+pub fn all_ids(conn: &Connection) -> rusqlite::Result<Vec<EnterpriseId>> {
+    let mut statement = conn.prepare_cached("SELECT id FROM enterprise_accounts ORDER BY id")?;
+    let rows = statement.query_map([], |row| row.get(0))?;
+    rows.collect()
+}

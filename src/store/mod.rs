@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit_log;
 pub mod change_batches;
 mod database;
+pub mod drop_files;
 pub mod enterprises;
 pub mod invitations;
 mod list_query;

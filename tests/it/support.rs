@@ -43,6 +43,9 @@ pub fn test_config(dir: &TempDir) -> Config {
     // Every test talks from 127.0.0.1; the throttling tests lower these again.
     config.rate_limit.login_per_ip_per_minute = 1000;
     config.rate_limit.register_per_ip_per_hour = 1000;
+    // The drop-directory task reads the database on its own; tests that use it
+    // turn it on.
+    config.dropdir.enabled = false;
     config
 }
 
@@ -52,7 +55,11 @@ impl TestApp {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
+        TestApp::start_in(tempfile::tempdir().unwrap(), adjust).await
+    }
+
+    /// Starts on an existing data folder (a restart).
+    pub async fn start_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = test_config(&dir);
         adjust(&mut config);
         let clock = ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap());
@@ -68,6 +75,13 @@ impl TestApp {
 
     pub fn services(&self) -> &Arc<Services> {
         &self.running.as_ref().unwrap().services
+    }
+
+    pub fn drop_dir(&self) -> &enterprise_sync::dropdir::DropDir {
+        self.services()
+            .drop_dir
+            .get()
+            .expect("the drop directory is on")
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -39,7 +39,14 @@ pub struct ImportRequest<R> {
     /// Rows the adapter could already not read (wrong types, forbidden fields);
     /// they count as failed and are not applied.
     pub row_errors: Vec<RowError>,
+    /// Facts the adapter adds to the run's sync-log details (a file's name,
+    /// encoding and SHA-256).
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Work an adapter adds to the import's transaction, after the changes are
+/// applied and the run recorded: a drop file marked as applied commits with them.
+pub type Finish = Box<dyn FnOnce(&Connection, &ImportReport) -> Result<(), AppError> + Send>;
 
 /// Longest accepted text field, in characters.
 pub const MAX_TEXT: usize = 500;
@@ -235,6 +242,7 @@ pub(crate) async fn execute<R, I, U>(
     operation: &'static str,
     plan: Planner<R, I, U>,
     apply: Applier<R, I, U>,
+    finish: Option<Finish>,
 ) -> Result<ImportReport, AppError>
 where
     R: Send + Sync + 'static,
@@ -269,14 +277,16 @@ where
             let applied_at = std::time::Instant::now();
             let run = run::record(
                 txn,
-                request.enterprise,
-                &request.source,
+                &request,
                 operation,
                 &planned.report,
                 &planned.changes,
                 context.now,
             )?;
             planned.report.sync_log_id = Some(run.run_id);
+            if let Some(finish) = finish {
+                finish(txn, &planned.report)?;
+            }
             let report = &planned.report;
             tracing::info!(
                 enterprise = %request.enterprise,

@@ -5,8 +5,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::import::{ImportReport, ImportSource};
-use crate::domain::EnterpriseId;
+use crate::domain::import::ImportReport;
 use crate::store::change_batches::{NewBatch, VerbCounts};
 use crate::store::{self, sync_logs::NewSyncLog};
 
@@ -85,15 +84,16 @@ pub struct RunSummary {
 }
 
 /// Writes the run entry and the run's change batches in the caller's transaction.
-pub fn record(
+pub fn record<R>(
     conn: &Connection,
-    enterprise: EnterpriseId,
-    source: &ImportSource,
+    request: &super::ImportRequest<R>,
     operation: &str,
     report: &ImportReport,
     changes: &[Change],
     now: DateTime<Utc>,
 ) -> Result<RunSummary, crate::AppError> {
+    let (enterprise, source, extra_details) =
+        (request.enterprise, &request.source, &request.details);
     let run_id = uuid::Uuid::now_v7().to_string();
     let status = if report.failed == 0 {
         "success"
@@ -102,7 +102,7 @@ pub fn record(
     } else {
         "failed"
     };
-    let details = json!({
+    let mut details = json!({
         "total_processed": report.total_processed,
         "created": report.created,
         "updated": report.updated,
@@ -112,8 +112,11 @@ pub fn record(
         "errors": report.errors.iter().take(ERRORS_IN_LOG).collect::<Vec<_>>(),
         "errors_truncated": report.errors.len() > ERRORS_IN_LOG,
         "warnings": report.warnings,
-    })
-    .to_string();
+    });
+    if let Some(fields) = details.as_object_mut() {
+        fields.extend(extra_details.clone());
+    }
+    let details = details.to_string();
     let error_message = (report.failed > 0).then(|| {
         format!(
             "{} of {} rows failed",

@@ -234,7 +234,18 @@ pub async fn import(
     svc: &Services,
     request: ImportRequest<StoreRecord>,
 ) -> Result<ImportReport, AppError> {
-    super::execute(svc, request, OPERATION, plan, apply).await
+    super::execute(svc, request, OPERATION, plan, apply, None).await
+}
+
+/// An import recorded under another operation (`file_import`), with `finish`
+/// run in its transaction after the changes are applied and recorded.
+pub async fn import_as(
+    svc: &Services,
+    request: ImportRequest<StoreRecord>,
+    operation: &'static str,
+    finish: Option<super::Finish>,
+) -> Result<ImportReport, AppError> {
+    super::execute(svc, request, operation, plan, apply, finish).await
 }
 
 fn apply(

@@ -1,0 +1,139 @@
+//! Where an enterprise's files live. Below the drop root, `<slug>/incoming` is
+//! the SFTP upload target and `<slug>/results` holds a report per file; below
+//! the work root, `<enterprise id>/{processing,archive,failed,held}` are the
+//! service's own, out of the SFTP accounts' reach. Both roots are on one
+//! filesystem, so a claim is one atomic rename.
+
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::domain::EnterpriseId;
+
+#[derive(Debug, Clone)]
+pub struct Folders {
+    pub enterprise: EnterpriseId,
+    pub incoming: PathBuf,
+    pub results: PathBuf,
+    pub processing: PathBuf,
+    pub archive: PathBuf,
+    pub failed: PathBuf,
+    pub held: PathBuf,
+}
+
+impl Folders {
+    /// The slug is the enterprise id: stable, unique, and safe as a name.
+    pub fn of(config: &Config, enterprise: EnterpriseId) -> Folders {
+        let drop = config.drop_root().join(enterprise.to_string());
+        let work = config.drop_work_root().join(enterprise.to_string());
+        Folders {
+            enterprise,
+            incoming: drop.join("incoming"),
+            results: drop.join("results"),
+            processing: work.join("processing"),
+            archive: work.join("archive"),
+            failed: work.join("failed"),
+            held: work.join("held"),
+        }
+    }
+
+    /// The enterprise's folder as its SFTP account sees it (the chroot).
+    pub fn drop_folder(&self) -> &Path {
+        self.incoming.parent().unwrap_or(&self.incoming)
+    }
+
+    /// Creates what is missing. `incoming/` is group-writable (the SFTP accounts
+    /// share the service's group), `results/` group-readable, work folders private.
+    pub fn provision(&self) -> std::io::Result<()> {
+        for (dir, mode) in [
+            (&self.incoming, 0o770),
+            (&self.results, 0o750),
+            (&self.processing, 0o700),
+            (&self.archive, 0o700),
+            (&self.failed, 0o700),
+            (&self.held, 0o700),
+        ] {
+            if !dir.is_dir() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(mode)
+                    .create(dir)?;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Creates both roots and refuses to go on when they sit on different
+/// filesystems: a claim would then be a copy, not an atomic rename.
+pub fn check_roots(config: &Config) -> Result<(), String> {
+    let drop = config.drop_root();
+    let work = config.drop_work_root();
+    for root in [&drop, &work] {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(root)
+            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    }
+    let device = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.dev())
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    if device(&drop)? != device(&work)? {
+        return Err(format!(
+            "dropdir.root ({}) and dropdir.work_root ({}) must be on the same filesystem",
+            drop.display(),
+            work.display()
+        ));
+    }
+    Ok(())
+}
+
+/// A name safe to store and log: `[A-Za-z0-9._-]`, others replaced by `_`,
+/// no leading dot or dash, at most 100 bytes.
+pub fn safe_name(raw: &std::ffi::OsStr) -> String {
+    let lossy = raw.to_string_lossy();
+    let mut name: String = lossy
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while name.starts_with(['.', '-']) {
+        name.replace_range(..1, "_");
+    }
+    name.truncate(100);
+    if name.is_empty() {
+        name.push_str("file");
+    }
+    name
+}
+
+/// A printable form of a name for people (escapes control characters).
+pub fn display_name(raw: &std::ffi::OsStr) -> String {
+    raw.to_string_lossy().escape_debug().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn odd_names_become_safe_ones() {
+        assert_eq!(safe_name(OsStr::new("users 2026.csv")), "users_2026.csv");
+        assert_eq!(safe_name(OsStr::new("../etc/passwd")), "_._etc_passwd");
+        assert_eq!(safe_name(OsStr::new("-rf")), "_rf");
+        assert_eq!(safe_name(OsStr::from_bytes(b"caf\xe9.csv")), "caf_.csv");
+        assert_eq!(safe_name(OsStr::new(&"a".repeat(300))).len(), 100);
+        assert_eq!(display_name(OsStr::new("a\nb")), "a\\nb");
+    }
+}

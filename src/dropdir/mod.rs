@@ -1,0 +1,401 @@
+//! The drop directory: files that legacy ERPs push over SFTP, imported exactly
+//! once through the same import engine as the REST bulk imports.
+//!
+//! One task owns it. It is woken by file-system events, by a timer and on
+//! request; each wake-up scans every enterprise's `incoming/`, claims what is
+//! complete and runs the files one at a time (stores before users).
+
+pub mod claim;
+pub mod formats;
+pub mod layout;
+pub mod process;
+pub mod scan;
+mod watch;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::EnterpriseId;
+use crate::service::Services;
+use crate::store;
+use crate::AppError;
+use layout::Folders;
+use process::Claimed;
+use scan::{Found, Watchlist};
+
+enum Command {
+    /// Scan and run what is ready, then answer.
+    ScanNow(oneshot::Sender<()>),
+    /// Run a failed file again, then answer.
+    Retry(EnterpriseId, String, oneshot::Sender<Result<(), AppError>>),
+    Stop,
+}
+
+/// Handle to the drop-directory task.
+#[derive(Clone)]
+pub struct DropDir {
+    commands: mpsc::Sender<Command>,
+    wake: mpsc::Sender<()>,
+}
+
+impl DropDir {
+    /// Checks the roots, prepares every enterprise's folders, takes back files a
+    /// crash left in `processing/`, then watches and scans until stopped.
+    pub async fn start(
+        svc: Arc<Services>,
+    ) -> Result<(DropDir, tokio::task::JoinHandle<()>), String> {
+        let config = svc.config.clone();
+        tokio::task::spawn_blocking(move || layout::check_roots(&config))
+            .await
+            .map_err(|e| e.to_string())??;
+        let (commands, command_rx) = mpsc::channel(8);
+        let (wake, wake_rx) = mpsc::channel(1);
+        let task = tokio::spawn(run(svc, command_rx, wake.clone(), wake_rx));
+        Ok((DropDir { commands, wake }, task))
+    }
+
+    /// Scans now and returns once every ready file has been run.
+    pub async fn scan_now(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::ScanNow(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Runs a failed file again; answers once it has run.
+    pub async fn retry(&self, enterprise: EnterpriseId, id: String) -> Result<(), AppError> {
+        let (reply, done) = oneshot::channel();
+        self.commands
+            .send(Command::Retry(enterprise, id, reply))
+            .await
+            .map_err(|_| AppError::Unavailable("the drop directory is stopping".into()))?;
+        done.await
+            .map_err(|_| AppError::Unavailable("the drop directory is stopping".into()))?
+    }
+
+    /// Asks for a scan soon (a new enterprise's folders, a retried file).
+    pub fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    pub async fn stop(&self) {
+        let _ = self.commands.send(Command::Stop).await;
+    }
+}
+
+struct State {
+    svc: Arc<Services>,
+    watchlists: HashMap<EnterpriseId, Watchlist>,
+    wakeups: watch::Wakeups,
+}
+
+async fn run(
+    svc: Arc<Services>,
+    mut commands: mpsc::Receiver<Command>,
+    wake: mpsc::Sender<()>,
+    mut wakeups: mpsc::Receiver<()>,
+) {
+    let mut state = State {
+        wakeups: watch::Wakeups::new(wake),
+        svc: svc.clone(),
+        watchlists: HashMap::new(),
+    };
+    // Watch first, then scan: a file arriving in between is seen by one or the other.
+    if let Err(e) = state.prepare_folders().await {
+        tracing::error!(error = %e, "preparing the drop folders failed");
+    }
+    if let Err(e) = state.recover().await {
+        tracing::error!(error = %e, "taking back files left in processing failed");
+    }
+    let mut ticks =
+        tokio::time::interval(Duration::from_secs(svc.config.dropdir.scan_interval_secs));
+    loop {
+        let reply = tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::ScanNow(reply)) => Some(reply),
+                Some(Command::Retry(enterprise, id, reply)) => {
+                    let _ = reply.send(state.retry(enterprise, &id).await);
+                    continue;
+                }
+                Some(Command::Stop) | None => break,
+            },
+            _ = wakeups.recv() => None,
+            _ = ticks.tick() => None,
+        };
+        if let Err(e) = state.cycle().await {
+            tracing::error!(error = %e, "drop directory scan failed");
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(());
+        }
+    }
+}
+
+impl State {
+    async fn enterprises(&self) -> Result<Vec<EnterpriseId>, AppError> {
+        self.svc
+            .db
+            .read(|conn| store::enterprises::all_ids(conn).map_err(AppError::from))
+            .await
+    }
+
+    async fn prepare_folders(&mut self) -> Result<(), AppError> {
+        for enterprise in self.enterprises().await? {
+            let folders = Folders::of(&self.svc.config, enterprise);
+            let incoming = folders.incoming.clone();
+            tokio::task::spawn_blocking(move || folders.provision())
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+                .map_err(|e| AppError::Internal(format!("creating drop folders: {e}")))?;
+            self.wakeups.ensure(&incoming);
+        }
+        Ok(())
+    }
+
+    /// Files in `processing/` belong to a run a crash interrupted: an applied
+    /// one is only archived, any other is run again.
+    async fn recover(&mut self) -> Result<(), AppError> {
+        for enterprise in self.enterprises().await? {
+            let folders = Folders::of(&self.svc.config, enterprise);
+            let mut names: Vec<OsString> = std::fs::read_dir(&folders.processing)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.file_name()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            for name in names {
+                let stored = name.to_string_lossy().to_string();
+                let id = stored.split("__").next().unwrap_or_default().to_string();
+                let lookup = id.clone();
+                let row = self
+                    .svc
+                    .db
+                    .read(move |conn| store::drop_files::get(conn, &lookup).map_err(AppError::from))
+                    .await?;
+                let display_name = stored
+                    .split_once("__")
+                    .map_or(stored.as_str(), |(_, n)| n)
+                    .to_string();
+                let claimed = Claimed {
+                    folders: folders.clone(),
+                    id: id.clone(),
+                    stored_name: stored.clone(),
+                    display_name: row
+                        .as_ref()
+                        .map_or(display_name.clone(), |r| r.display_name.clone()),
+                };
+                match row.as_ref().map(|r| r.state.as_str()) {
+                    Some("applied" | "duplicate") => {
+                        tracing::info!(file = %stored, "archiving a file applied before a restart");
+                        let to = folders.archive.join("recovered");
+                        let from = folders.processing.clone();
+                        tokio::task::spawn_blocking(move || claim::move_file(&from, &stored, &to))
+                            .await
+                            .map_err(|e| AppError::Internal(e.to_string()))?
+                            .map_err(|e| AppError::Internal(e.to_string()))?;
+                    }
+                    Some("processing") => {
+                        tracing::info!(file = %stored, "running again a file a restart interrupted");
+                        process::process(&self.svc, claimed).await?;
+                    }
+                    Some(_) => {
+                        let (from, to) = (folders.processing.clone(), folders.failed.clone());
+                        tokio::task::spawn_blocking(move || claim::move_file(&from, &stored, &to))
+                            .await
+                            .map_err(|e| AppError::Internal(e.to_string()))?
+                            .map_err(|e| AppError::Internal(e.to_string()))?;
+                    }
+                    None => {
+                        // Claimed, then the crash came before its row was written.
+                        let size = std::fs::symlink_metadata(folders.processing.join(&stored))
+                            .map(|m| m.len())
+                            .unwrap_or(0);
+                        self.record_claim(enterprise, &claimed, display_name.as_bytes(), size)
+                            .await?;
+                        process::process(&self.svc, claimed).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_claim(
+        &self,
+        enterprise: EnterpriseId,
+        claimed: &Claimed,
+        original_name: &[u8],
+        size: u64,
+    ) -> Result<(), AppError> {
+        let (id, display, stored, original) = (
+            claimed.id.clone(),
+            claimed.display_name.clone(),
+            claimed.stored_name.clone(),
+            original_name.to_vec(),
+        );
+        let now = self.svc.clock.now();
+        self.svc
+            .db
+            .write(move |txn| {
+                store::drop_files::insert_processing(
+                    txn,
+                    &store::drop_files::NewDropFile {
+                        id: &id,
+                        enterprise,
+                        original_name: &original,
+                        display_name: &display,
+                        stored_name: &stored,
+                        size_bytes: size,
+                        received_at: now,
+                    },
+                )
+                .map_err(AppError::from)
+            })
+            .await
+    }
+
+    async fn retry(&mut self, enterprise: EnterpriseId, id: &str) -> Result<(), AppError> {
+        let lookup = id.to_string();
+        let file = self
+            .svc
+            .db
+            .read(move |conn| {
+                store::drop_files::get_for(conn, enterprise, &lookup).map_err(AppError::from)
+            })
+            .await?
+            .ok_or(AppError::NotFound { resource: "file" })?;
+        if !matches!(file.state.as_str(), "failed" | "refused") {
+            return Err(AppError::Conflict {
+                code: "not_retryable",
+                field: None,
+                message: format!(
+                    "only failed or refused files are run again; this one is {}",
+                    file.state
+                ),
+            });
+        }
+        let folders = Folders::of(&self.svc.config, enterprise);
+        let (from, to, name) = (
+            folders.failed.clone(),
+            folders.processing.clone(),
+            file.stored_name.clone(),
+        );
+        let (row_id, row_name) = (file.id.clone(), file.stored_name.clone());
+        self.svc
+            .db
+            .write(move |txn| {
+                store::drop_files::requeue(txn, &row_id, &row_name).map_err(AppError::from)
+            })
+            .await?;
+        tokio::task::spawn_blocking(move || claim::move_file(&from, &name, &to))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(|e| AppError::Internal(format!("moving the file back: {e}")))?;
+        tracing::info!(file = %file.display_name, id = %file.id, "running a failed file again");
+        process::process(
+            &self.svc,
+            Claimed {
+                folders,
+                id: file.id,
+                stored_name: file.stored_name,
+                display_name: file.display_name,
+            },
+        )
+        .await
+    }
+
+    async fn cycle(&mut self) -> Result<(), AppError> {
+        // Files a crash or a retry left in processing/ go first.
+        self.recover().await?;
+        let config = self.svc.config.dropdir.clone();
+        let quiet = Duration::from_secs(config.quiet_secs);
+        for enterprise in self.enterprises().await? {
+            let folders = Folders::of(&self.svc.config, enterprise);
+            if !folders.incoming.is_dir() {
+                if let Err(e) = folders.provision() {
+                    tracing::warn!(error = %e, "creating drop folders failed");
+                    continue;
+                }
+            }
+            self.wakeups.ensure(&folders.incoming);
+            let now = self.svc.clock.monotonic();
+            let list = self.watchlists.entry(enterprise).or_default();
+            let found = match list.scan(&folders.incoming, config.completion, quiet, now) {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(dir = %folders.incoming.display(), error = %e, "cannot list");
+                    continue;
+                }
+            };
+            // Refusals first, then stores before users: users refer to stores.
+            let rank = |found: &Found| match found {
+                Found::Refuse(_) => 0,
+                Found::Ready(name) => match formats::Kind::from_name(&name.to_string_lossy()) {
+                    Some(formats::Kind::Stores) => 1,
+                    Some(formats::Kind::Users) => 2,
+                    None => 3,
+                },
+            };
+            let mut found = found;
+            found.sort_by_key(rank);
+            for entry in found {
+                let name = match &entry {
+                    Found::Ready(name) | Found::Refuse(name) => name.clone(),
+                };
+                if let Some(list) = self.watchlists.get_mut(&enterprise) {
+                    list.forget(&name);
+                }
+                let id = uuid::Uuid::now_v7().to_string();
+                let stored = format!("{id}__{}", layout::safe_name(&name));
+                let size = std::fs::symlink_metadata(folders.incoming.join(&name))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                let (incoming, processing, raw, target) = (
+                    folders.incoming.clone(),
+                    folders.processing.clone(),
+                    name.clone(),
+                    stored.clone(),
+                );
+                let claimed = tokio::task::spawn_blocking(move || {
+                    claim::claim(&incoming, &raw, &processing, &target)
+                })
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+                if let Err(e) = claimed {
+                    // Gone meanwhile (renamed, deleted): the next scan sees what is left.
+                    tracing::debug!(file = %layout::display_name(&name), error = %e, "claim failed");
+                    continue;
+                }
+                let claimed = Claimed {
+                    folders: folders.clone(),
+                    id,
+                    stored_name: stored,
+                    display_name: layout::display_name(&name),
+                };
+                self.record_claim(enterprise, &claimed, name.as_bytes(), size)
+                    .await?;
+                if let Some(marker) = marker_of(&folders.incoming, &name) {
+                    let _ = std::fs::remove_file(marker);
+                }
+                process::process(&self.svc, claimed).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn marker_of(incoming: &std::path::Path, name: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
+    [".done", ".ok", ".DONE", ".OK"].iter().find_map(|suffix| {
+        let mut marker = name.to_os_string();
+        marker.push(suffix);
+        let path = incoming.join(marker);
+        path.exists().then_some(path)
+    })
+}

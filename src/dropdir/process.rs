@@ -1,0 +1,379 @@
+//! One claimed file, from `processing/` to `archive/` or `failed/`: checked,
+//! hashed, read, imported through the engine (which records the file as applied
+//! in the import's own transaction), then reported in `results/`.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Datelike, Utc};
+use serde_json::json;
+
+use super::claim::{self, Refusal};
+use super::formats::{self, FileProblem, Kind};
+use super::layout::Folders;
+use crate::domain::import::{ImportReport, ImportSource, RowError, SourceKind};
+use crate::service::import::{self, ImportRequest};
+use crate::service::Services;
+use crate::store;
+use crate::AppError;
+
+pub const OPERATION: &str = "file_import";
+
+/// A file in `processing/` with its `drop_files` row.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub folders: Folders,
+    pub id: String,
+    pub stored_name: String,
+    pub display_name: String,
+}
+
+/// How a file ended, for its row and its report.
+struct Ending {
+    state: &'static str,
+    reason: Option<String>,
+    kind: Option<Kind>,
+    sha256: Option<String>,
+    encoding: Option<&'static str>,
+    report: Option<ImportReport>,
+}
+
+impl Ending {
+    fn refused(reason: String) -> Ending {
+        Ending {
+            state: "refused",
+            reason: Some(reason),
+            kind: None,
+            sha256: None,
+            encoding: None,
+            report: None,
+        }
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn archive_dir(folders: &Folders, now: DateTime<Utc>) -> PathBuf {
+    folders
+        .archive
+        .join(format!("{:04}", now.year()))
+        .join(format!("{:02}", now.month()))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AppError::Internal(format!("file task: {e}")))
+}
+
+/// Runs a claimed file to its end. Errors are the service's own (database,
+/// disk); a bad file is an ending, not an error.
+pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
+    let path = file.folders.processing.join(&file.stored_name);
+    let limit = svc.config.dropdir.max_file_bytes;
+    let read = blocking(move || claim::open_and_read(&path, limit)).await?;
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(refusal) => return finish(svc, &file, refused(refusal)).await,
+    };
+    let sha256 = hex_sha256(&bytes);
+    let enterprise = file.folders.enterprise;
+    let hash = sha256.clone();
+    let earlier = svc
+        .db
+        .read(move |conn| {
+            store::drop_files::applied_with_hash(conn, enterprise, &hash).map_err(AppError::from)
+        })
+        .await?;
+    if let Some(earlier) = earlier {
+        let ending = Ending {
+            state: "duplicate",
+            reason: Some(format!(
+                "the same content was applied already (file {earlier})"
+            )),
+            kind: None,
+            sha256: Some(sha256),
+            encoding: None,
+            report: None,
+        };
+        return finish(svc, &file, ending).await;
+    }
+    let Some(kind) = Kind::from_name(&file.display_name) else {
+        let mut ending = Ending::refused(
+            "the name must start with users or stores, which says what the file holds".into(),
+        );
+        ending.state = "failed";
+        ending.sha256 = Some(sha256);
+        return finish(svc, &file, ending).await;
+    };
+    let ending = import_file(svc, &file, kind, bytes, sha256).await?;
+    finish(svc, &file, ending).await
+}
+
+fn refused(refusal: Refusal) -> Ending {
+    Ending::refused(format!("refused: {refusal}"))
+}
+
+async fn import_file(
+    svc: &Services,
+    file: &Claimed,
+    kind: Kind,
+    bytes: Vec<u8>,
+    sha256: String,
+) -> Result<Ending, AppError> {
+    let fallback =
+        encoding_rs::Encoding::for_label(svc.config.dropdir.fallback_encoding.as_bytes())
+            .unwrap_or(encoding_rs::WINDOWS_1252);
+    let max_rows = svc.config.imports.max_rows;
+    let name = file.display_name.clone();
+    let decoded = blocking(move || formats::decode(&bytes, fallback)).await?;
+    let encoding = decoded.encoding;
+    let failed = |problem: FileProblem| Ending {
+        state: "failed",
+        reason: Some(problem.0),
+        kind: Some(kind),
+        sha256: Some(sha256.clone()),
+        encoding: Some(encoding),
+        report: None,
+    };
+    let source = ImportSource {
+        kind: SourceKind::File,
+        initiated_by: format!("file:{}", file.display_name),
+    };
+    let mut details = serde_json::Map::new();
+    details.insert("file".into(), json!(file.display_name));
+    details.insert("file_id".into(), json!(file.id));
+    details.insert("sha256".into(), json!(sha256));
+    details.insert("encoding".into(), json!(encoding));
+    let (id, stored_name) = (file.id.clone(), file.stored_name.clone());
+    let (hash, kind_name, applied_at) = (sha256.clone(), kind.as_str(), svc.clock.now());
+    let mark_applied: import::Finish = Box::new(move |conn, report| {
+        store::drop_files::finish(
+            conn,
+            &id,
+            &store::drop_files::Outcome {
+                state: "applied",
+                kind: Some(kind_name),
+                sha256: Some(&hash),
+                encoding: Some(encoding),
+                reason: None,
+                sync_log_id: report.sync_log_id.as_deref(),
+                stored_name: &stored_name,
+                finished_at: applied_at,
+            },
+        )?;
+        Ok(())
+    });
+    let text = decoded.text;
+    let outcome = match kind {
+        Kind::Users => {
+            let rows = blocking(move || formats::read_users(&name, &text, max_rows)).await?;
+            match rows {
+                Err(problem) => return Ok(failed(problem)),
+                Ok(rows) => {
+                    details.insert("delimiter".into(), json!(rows.delimiter));
+                    let request = ImportRequest {
+                        enterprise: file.folders.enterprise,
+                        source,
+                        mode: rows.mode,
+                        rows: rows.rows,
+                        dry_run: false,
+                        invite_new_users: false,
+                        warnings: rows.warnings,
+                        row_errors: rows.row_errors,
+                        details,
+                    };
+                    import::users::import_as(svc, request, OPERATION, Some(mark_applied)).await
+                }
+            }
+        }
+        Kind::Stores => {
+            let rows = blocking(move || formats::read_stores(&name, &text, max_rows)).await?;
+            match rows {
+                Err(problem) => return Ok(failed(problem)),
+                Ok(rows) => {
+                    details.insert("delimiter".into(), json!(rows.delimiter));
+                    let request = ImportRequest {
+                        enterprise: file.folders.enterprise,
+                        source,
+                        mode: rows.mode,
+                        rows: rows.rows,
+                        dry_run: false,
+                        invite_new_users: false,
+                        warnings: rows.warnings,
+                        row_errors: rows.row_errors,
+                        details,
+                    };
+                    import::stores::import_as(svc, request, OPERATION, Some(mark_applied)).await
+                }
+            }
+        }
+    };
+    match outcome {
+        Ok(report) => Ok(Ending {
+            state: "applied",
+            reason: None,
+            kind: Some(kind),
+            sha256: Some(sha256),
+            encoding: Some(encoding),
+            report: Some(report),
+        }),
+        // The database is closing or failing: leave the file for recovery.
+        Err(e @ (AppError::Unavailable(_) | AppError::Internal(_))) => Err(e),
+        Err(other) => Ok(failed(FileProblem(other.to_string()))),
+    }
+}
+
+/// Moves the file where its ending says, records the ending (an applied file's
+/// row is already written by its import) and writes the report for the ERP side.
+async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), AppError> {
+    let now = svc.clock.now();
+    let target = match ending.state {
+        "applied" | "duplicate" => archive_dir(&file.folders, now),
+        "held" => file.folders.held.clone(),
+        _ => file.folders.failed.clone(),
+    };
+    if ending.state != "applied" {
+        let id = file.id.clone();
+        let stored = file.stored_name.clone();
+        let (state, kind, sha, encoding, reason) = (
+            ending.state,
+            ending.kind.map(Kind::as_str),
+            ending.sha256.clone(),
+            ending.encoding,
+            ending.reason.clone(),
+        );
+        svc.db
+            .write(move |txn| {
+                store::drop_files::finish(
+                    txn,
+                    &id,
+                    &store::drop_files::Outcome {
+                        state,
+                        kind,
+                        sha256: sha.as_deref(),
+                        encoding,
+                        reason: reason.as_deref(),
+                        sync_log_id: None,
+                        stored_name: &stored,
+                        finished_at: now,
+                    },
+                )
+                .map_err(AppError::from)
+            })
+            .await?;
+    }
+    // The row first: a crash before the move leaves a file that recovery
+    // moves where its row says.
+    let (from, name, to) = (
+        file.folders.processing.clone(),
+        file.stored_name.clone(),
+        target,
+    );
+    blocking(move || claim::move_file(&from, &name, &to))
+        .await?
+        .map_err(|e| AppError::Internal(format!("moving a processed file: {e}")))?;
+    let results = file.folders.results.clone();
+    let report = report_json(file, &ending);
+    // Only a file with row errors gets an errors CSV.
+    let errors = ending
+        .report
+        .as_ref()
+        .filter(|r| !r.errors.is_empty())
+        .map(|r| errors_csv(&r.errors))
+        .unwrap_or_default();
+    let base = format!(
+        "{}.{}",
+        super::layout::safe_name(file.display_name.as_ref()),
+        file.id
+    );
+    blocking(move || write_results(&results, &base, &report, &errors))
+        .await?
+        .map_err(|e| AppError::Internal(format!("writing a result report: {e}")))?;
+    tracing::info!(
+        file = %file.display_name,
+        id = %file.id,
+        state = ending.state,
+        reason = ending.reason.as_deref().unwrap_or(""),
+        "drop file done"
+    );
+    Ok(())
+}
+
+fn report_json(file: &Claimed, ending: &Ending) -> String {
+    let report = ending.report.as_ref();
+    json!({
+        "file": file.display_name,
+        "id": file.id,
+        "state": ending.state,
+        "reason": ending.reason,
+        "kind": ending.kind.map(Kind::as_str),
+        "sha256": ending.sha256,
+        "encoding": ending.encoding,
+        "total_processed": report.map(|r| r.total_processed),
+        "created": report.map(|r| r.created),
+        "updated": report.map(|r| r.updated),
+        "unchanged": report.map(|r| r.unchanged),
+        "deactivated": report.map(|r| r.deactivated),
+        "failed": report.map(|r| r.failed),
+        "warnings": report.map(|r| r.warnings.clone()),
+        "sync_log_id": report.and_then(|r| r.sync_log_id.clone()),
+        "errors": "see the .errors.csv file beside this one (record 1 is the first line after the header)",
+    })
+    .to_string()
+}
+
+/// A spreadsheet opens this: a cell starting with = + - @ would be a formula.
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+fn errors_csv(errors: &[RowError]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let _ = writer.write_record(["record", "key", "field", "code", "message"]);
+    for e in errors {
+        let _ = writer.write_record([
+            (e.row + 1).to_string(),
+            cell(e.key.as_deref().unwrap_or("")),
+            cell(e.field.as_deref().unwrap_or("")),
+            e.code.to_string(),
+            cell(&e.message),
+        ]);
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+fn write_results(dir: &Path, base: &str, report: &str, errors: &[u8]) -> std::io::Result<()> {
+    write_atomically(dir, &format!("{base}.result.json"), report.as_bytes())?;
+    if !errors.is_empty() {
+        write_atomically(dir, &format!("{base}.errors.csv"), errors)?;
+    }
+    claim::sync_dir(dir)
+}
+
+/// Temp name then rename: the ERP side never reads half a report.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temp = dir.join(format!(".{name}.tmp"));
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(&temp)?;
+    out.write_all(bytes)?;
+    out.sync_all()?;
+    std::fs::rename(&temp, dir.join(name))
+}

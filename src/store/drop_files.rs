@@ -1,0 +1,163 @@
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::{parse_ts, ts};
+use crate::domain::EnterpriseId;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DropFile {
+    pub id: String,
+    #[serde(skip)]
+    pub enterprise_account_id: EnterpriseId,
+    #[serde(rename = "name")]
+    pub display_name: String,
+    #[serde(skip)]
+    pub stored_name: String,
+    pub kind: Option<String>,
+    pub size_bytes: i64,
+    pub sha256: Option<String>,
+    pub encoding: Option<String>,
+    pub state: String,
+    pub reason: Option<String>,
+    pub sync_log_id: Option<String>,
+    pub received_at: String,
+    pub finished_at: Option<String>,
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<DropFile> {
+    Ok(DropFile {
+        id: row.get("id")?,
+        enterprise_account_id: row.get("enterprise_account_id")?,
+        display_name: row.get("display_name")?,
+        stored_name: row.get("stored_name")?,
+        kind: row.get("kind")?,
+        size_bytes: row.get("size_bytes")?,
+        sha256: row.get("sha256")?,
+        encoding: row.get("encoding")?,
+        state: row.get("state")?,
+        reason: row.get("reason")?,
+        sync_log_id: row.get("sync_log_id")?,
+        received_at: row.get("received_at")?,
+        finished_at: row.get("finished_at")?,
+    })
+}
+
+pub struct NewDropFile<'a> {
+    pub id: &'a str,
+    pub enterprise: EnterpriseId,
+    pub original_name: &'a [u8],
+    pub display_name: &'a str,
+    pub stored_name: &'a str,
+    pub size_bytes: u64,
+    pub received_at: DateTime<Utc>,
+}
+
+pub fn insert_processing(conn: &Connection, file: &NewDropFile<'_>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO drop_files (id, enterprise_account_id, original_name, display_name, stored_name,
+                                 size_bytes, state, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'processing', ?7)",
+    )?
+    .execute(params![
+        file.id,
+        file.enterprise,
+        file.original_name,
+        file.display_name,
+        file.stored_name,
+        i64::try_from(file.size_bytes).unwrap_or(i64::MAX),
+        ts(file.received_at)
+    ])?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<DropFile>> {
+    conn.prepare_cached("SELECT * FROM drop_files WHERE id = ?1")?
+        .query_row([id], from_row)
+        .optional()
+}
+
+pub fn get_for(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    id: &str,
+) -> rusqlite::Result<Option<DropFile>> {
+    conn.prepare_cached("SELECT * FROM drop_files WHERE id = ?1 AND enterprise_account_id = ?2")?
+        .query_row(params![id, enterprise], from_row)
+        .optional()
+}
+
+/// Whether content with this hash was already applied for the enterprise.
+pub fn applied_with_hash(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    sha256: &str,
+) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT id FROM drop_files WHERE enterprise_account_id = ?1 AND sha256 = ?2 AND state = 'applied'",
+    )?
+    .query_row(params![enterprise, sha256], |row| row.get(0))
+    .optional()
+}
+
+pub struct Outcome<'a> {
+    pub state: &'a str,
+    pub kind: Option<&'a str>,
+    pub sha256: Option<&'a str>,
+    pub encoding: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub sync_log_id: Option<&'a str>,
+    pub stored_name: &'a str,
+    pub finished_at: DateTime<Utc>,
+}
+
+pub fn finish(conn: &Connection, id: &str, outcome: &Outcome<'_>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE drop_files SET state = ?2, kind = ?3, sha256 = ?4, encoding = ?5, reason = ?6,
+                               sync_log_id = ?7, stored_name = ?8, finished_at = ?9
+          WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        outcome.state,
+        outcome.kind,
+        outcome.sha256,
+        outcome.encoding,
+        outcome.reason,
+        outcome.sync_log_id,
+        outcome.stored_name,
+        ts(outcome.finished_at)
+    ])?;
+    Ok(())
+}
+
+/// Moves a file's row back to `processing` (a retry).
+pub fn requeue(conn: &Connection, id: &str, stored_name: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE drop_files SET state = 'processing', reason = NULL, finished_at = NULL, stored_name = ?2
+          WHERE id = ?1",
+    )?
+    .execute(params![id, stored_name])?;
+    Ok(())
+}
+
+/// Newest first.
+pub fn list(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    limit: usize,
+) -> rusqlite::Result<Vec<DropFile>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT * FROM drop_files WHERE enterprise_account_id = ?1
+          ORDER BY received_at DESC, id DESC LIMIT ?2",
+    )?;
+    let rows = statement.query_map(
+        params![enterprise, i64::try_from(limit).unwrap_or(i64::MAX)],
+        from_row,
+    )?;
+    rows.collect()
+}
+
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    parse_ts(text)
+}

@@ -1,0 +1,448 @@
+//! The drop directory with a real watcher on temp folders: files land in
+//! `incoming/`, the scan is triggered (and the manual clock moved for the quiet
+//! period), and the results are read back through the API and the folders.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use enterprise_sync::config::{CompletionPolicy, Config};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{Admin, Auth, TestApp};
+
+fn with_drop_dir(policy: CompletionPolicy) -> impl FnOnce(&mut Config) {
+    move |config| {
+        config.dropdir.enabled = true;
+        config.dropdir.completion = policy;
+        config.dropdir.quiet_secs = 30;
+        // Scans come from the tests (and file-system events), not the timer.
+        config.dropdir.scan_interval_secs = 3600;
+    }
+}
+
+struct Drop {
+    admin: Admin,
+    key: String,
+    folder: PathBuf,
+}
+
+impl Drop {
+    fn incoming(&self) -> PathBuf {
+        self.folder.join("incoming")
+    }
+}
+
+async fn setup(app: &TestApp, company: &str) -> Drop {
+    let admin = app.admin(company).await;
+    let (_, key) = app
+        .key(
+            &admin,
+            &["users:read", "stores:read", "stores:write", "sync:read"],
+        )
+        .await;
+    let status: Value = app
+        .get("/api/enterprise/sync-status", &Auth::Key(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let folder = PathBuf::from(status["drop_folder"].as_str().expect("drop_folder"));
+    assert!(folder.join("incoming").is_dir(), "created at registration");
+    assert!(folder.join("results").is_dir());
+    let stores = json!({ "stores": [
+        { "name": "Paris", "external_id": "S1" },
+        { "name": "Lyon", "external_id": "S2" },
+    ]});
+    let response = app
+        .call(
+            Method::POST,
+            "/api/enterprise/stores/bulk-import",
+            &Auth::Key(&key),
+            Some(stores),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    Drop { admin, key, folder }
+}
+
+async fn files(app: &TestApp, drop: &Drop) -> Vec<Value> {
+    let page: Value = app
+        .get("/api/enterprise/files", &Auth::Key(&drop.key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["data"].as_array().unwrap().clone()
+}
+
+async fn user(app: &TestApp, drop: &Drop, external_id: &str) -> Value {
+    let page: Value = app
+        .get(
+            &format!("/api/enterprise/users?external_id={external_id}"),
+            &Auth::Key(&drop.key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["data"][0].clone()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+const USERS_CSV: &str = "external_id,email,name,role,store_id\nE1,jean@acme.example,Jean Dupont,manager,S1\nE2,marie@acme.example,Marie Curie,seller,S2\n";
+
+#[tokio::test]
+async fn a_complete_file_is_imported_once_archived_and_reported() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Quiet)).await;
+    let drop = setup(&app, "Acme").await;
+    std::fs::write(drop.incoming().join("users.csv"), USERS_CSV).unwrap();
+
+    // Not yet quiet for 30 s: nothing happens, however often we scan.
+    app.drop_dir().scan_now().await;
+    app.clock.advance(Duration::from_secs(29));
+    app.drop_dir().scan_now().await;
+    assert!(files(&app, &drop).await.is_empty());
+    assert!(drop.incoming().join("users.csv").exists());
+
+    app.clock.advance(Duration::from_secs(2));
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let file = &listed[0];
+    assert_eq!(
+        (
+            file["name"].as_str(),
+            file["state"].as_str(),
+            file["kind"].as_str()
+        ),
+        (Some("users.csv"), Some("applied"), Some("users"))
+    );
+    assert_eq!(file["encoding"], "UTF-8");
+    assert_eq!(user(&app, &drop, "E2").await["sync_mode"], "file_sync");
+    assert!(entries(&drop.incoming()).is_empty());
+
+    // The run, as every source's: file sync type, file_import, initiated by the file.
+    let run: Value = app
+        .get(
+            &format!(
+                "/api/enterprise/sync-logs/{}",
+                file["sync_log_id"].as_str().unwrap()
+            ),
+            &Auth::Key(&drop.key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            run["sync_type"].as_str(),
+            run["operation"].as_str(),
+            run["initiated_by"].as_str()
+        ),
+        (Some("file"), Some("file_import"), Some("file:users.csv"))
+    );
+    assert_eq!(run["details"]["created"], 2);
+    assert_eq!(run["details"]["sha256"], file["sha256"]);
+    assert_eq!(run["details"]["encoding"], "UTF-8");
+
+    // The ERP side sees the result without the API.
+    let results = entries(&drop.folder.join("results"));
+    assert_eq!(results.len(), 1, "{results:?}");
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(drop.folder.join("results").join(&results[0])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (report["state"].as_str(), report["created"].as_u64()),
+        (Some("applied"), Some(2))
+    );
+
+    // The same content again, under another name: a duplicate, nothing changes.
+    std::fs::write(drop.incoming().join("users-again.csv"), USERS_CSV).unwrap();
+    app.clock.advance(Duration::from_secs(31));
+    app.drop_dir().scan_now().await;
+    app.clock.advance(Duration::from_secs(31));
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    let states: Vec<&str> = listed
+        .iter()
+        .map(|f| f["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["duplicate", "applied"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn temporary_names_wait_for_the_rename_and_row_errors_are_listed() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    let partial = drop.incoming().join("users.csv.filepart");
+    std::fs::write(
+        &partial,
+        "external_id;email;name;role;store_id\r\nE1;jean@acme.example;\"Jean\r\nDupont\";manager;S1\r\nE2;bad-email;Marie;seller;S9\r\n",
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    assert!(
+        files(&app, &drop).await.is_empty(),
+        "a temporary name is never taken"
+    );
+    std::fs::rename(&partial, drop.incoming().join("users.csv")).unwrap();
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    assert_eq!(listed[0]["state"], "applied");
+    assert_eq!(user(&app, &drop, "E1").await["name"], "Jean\r\nDupont");
+    let run: Value = app
+        .get(
+            &format!(
+                "/api/enterprise/sync-logs/{}",
+                listed[0]["sync_log_id"].as_str().unwrap()
+            ),
+            &Auth::Key(&drop.key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "partial");
+    assert_eq!(run["details"]["delimiter"], ";");
+    let csv_name = entries(&drop.folder.join("results"))
+        .into_iter()
+        .find(|n| n.ends_with(".errors.csv"))
+        .expect("an errors CSV");
+    let errors = std::fs::read_to_string(drop.folder.join("results").join(csv_name)).unwrap();
+    assert!(
+        errors.starts_with("record,key,field,code,message"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("2,E2,email,invalid_email"),
+        "record 2 is the second line after the header: {errors}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn windows_1252_files_are_decoded_and_the_encoding_recorded() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(
+        "external_id;email;name;role;store_id\r\nE7;zoe@acme.example;Zoë Lefèvre;seller;S1\r\n",
+    );
+    std::fs::write(drop.incoming().join("USERS_2026.csv"), &*bytes).unwrap();
+    app.drop_dir().scan_now().await;
+    assert_eq!(user(&app, &drop, "E7").await["name"], "Zoë Lefèvre");
+    assert_eq!(files(&app, &drop).await[0]["encoding"], "windows-1252");
+    // And a UTF-8 BOM never reaches the first header.
+    std::fs::write(
+        drop.incoming().join("users-bom.csv"),
+        "\u{feff}external_id,email,name,role,store_id\nE8,bom@acme.example,Bom,seller,S1\n",
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    assert_eq!(user(&app, &drop, "E8").await["email"], "bom@acme.example");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn links_fifos_and_unnamed_kinds_are_moved_aside_unread() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    let outside = drop.folder.parent().unwrap().join("secret.csv");
+    std::fs::write(&outside, USERS_CSV).unwrap();
+    std::os::unix::fs::symlink(&outside, drop.incoming().join("users.csv")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        drop.incoming().join("stores.csv"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o660),
+        0,
+    )
+    .unwrap();
+    std::fs::write(drop.incoming().join("export.csv"), USERS_CSV).unwrap();
+    std::fs::write(drop.incoming().join("odd\nname -rf ..csv"), "x").unwrap();
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    let mut outcomes: Vec<(String, String, String)> = listed
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["state"].as_str().unwrap().to_string(),
+                f["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes.len(), 4, "{outcomes:?}");
+    assert_eq!(outcomes[0].0, "export.csv");
+    assert_eq!(outcomes[0].1, "failed");
+    assert!(outcomes[0].2.contains("must start with users or stores"));
+    assert_eq!(outcomes[1].0, "odd\\nname -rf ..csv");
+    assert_eq!(
+        (outcomes[2].0.as_str(), outcomes[2].1.as_str()),
+        ("stores.csv", "refused")
+    );
+    assert!(outcomes[2].2.contains("FIFO"), "{outcomes:?}");
+    assert_eq!(
+        (outcomes[3].0.as_str(), outcomes[3].1.as_str()),
+        ("users.csv", "refused")
+    );
+    assert!(outcomes[3].2.contains("symbolic link"));
+    assert_eq!(
+        std::fs::read_to_string(&outside).unwrap(),
+        USERS_CSV,
+        "never moved or read"
+    );
+    assert!(
+        user(&app, &drop, "E1").await.is_null(),
+        "nothing imported through the link"
+    );
+    assert!(entries(&drop.incoming()).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn files_left_by_a_stop_or_a_crash_run_exactly_once_at_start() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    let enterprise = drop.admin.enterprise_id.clone();
+    let work = app.services().config.drop_work_root().join(&enterprise);
+    let (dir, _) = app.stop_keeping_data().await;
+
+    // Dropped while the service was down.
+    std::fs::write(drop.incoming().join("users.csv"), USERS_CSV).unwrap();
+    // Claimed into processing/, then a crash before its row was written.
+    std::fs::write(
+        work.join("processing")
+            .join("019ac0de-0000-7000-8000-000000000001__users-crash.csv"),
+        "external_id,email,name,role,store_id\nE9,crash@acme.example,Crash,seller,S1\n",
+    )
+    .unwrap();
+    let app = TestApp::start_in(dir, with_drop_dir(CompletionPolicy::Rename)).await;
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    let states: Vec<&str> = listed
+        .iter()
+        .map(|f| f["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["applied", "applied"], "{listed:?}");
+    assert_eq!(user(&app, &drop, "E9").await["email"], "crash@acme.example");
+    assert_eq!(user(&app, &drop, "E1").await["email"], "jean@acme.example");
+    assert!(entries(&work.join("processing")).is_empty());
+    let (dir, _) = app.stop_keeping_data().await;
+
+    // Applied, then a crash before the archive move: archived, not applied again.
+    let archived = std::fs::read_dir(work.join("archive"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let month = std::fs::read_dir(&archived)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let applied = std::fs::read_dir(&month)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let name = applied.file_name().unwrap().to_owned();
+    std::fs::rename(&applied, work.join("processing").join(&name)).unwrap();
+    let app = TestApp::start_in(dir, with_drop_dir(CompletionPolicy::Rename)).await;
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    assert_eq!(listed.len(), 2, "no second run: {listed:?}");
+    let runs: Value = app
+        .get(
+            "/api/enterprise/sync-logs?operation=file_import",
+            &Auth::Key(&drop.key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["data"].as_array().unwrap().len(), 2);
+    assert!(entries(&work.join("processing")).is_empty());
+    assert!(work.join("archive").join("recovered").join(&name).exists());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_retries_a_failed_file_and_other_enterprises_see_nothing() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    std::fs::write(
+        drop.incoming().join("users.csv"),
+        "email,password\na@acme.example,x\n",
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    let file = files(&app, &drop).await[0].clone();
+    assert_eq!(file["state"], "failed");
+    assert!(file["reason"].as_str().unwrap().contains("password"));
+    let id = file["id"].as_str().unwrap();
+
+    let by_key = app
+        .call(
+            Method::POST,
+            &format!("/api/enterprise/files/{id}/retry"),
+            &Auth::Key(&drop.key),
+            None,
+        )
+        .await;
+    assert_eq!(by_key.status(), StatusCode::FORBIDDEN);
+    let other = app.admin("Other").await;
+    for (method, path) in [
+        (Method::GET, format!("/api/enterprise/files/{id}")),
+        (Method::POST, format!("/api/enterprise/files/{id}/retry")),
+    ] {
+        let response = app
+            .call(method, &path, &Auth::Bearer(&other.access_token), None)
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let retried = app
+        .call(
+            Method::POST,
+            &format!("/api/enterprise/files/{id}/retry"),
+            &Auth::Bearer(&drop.admin.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(retried.status(), StatusCode::OK);
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(
+        retried["state"], "failed",
+        "the same content fails the same way"
+    );
+    let audit: Value = app
+        .get(
+            "/api/enterprise/audit-log?action=drop_file.retry",
+            &Auth::Bearer(&drop.admin.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["data"].as_array().unwrap().len(), 1, "{audit}");
+    app.stop().await;
+}
