@@ -30,13 +30,18 @@ fn command(data_dir: &Path) -> Command {
 
 /// Starts `serve` on a free port and waits for its "listening" line. The child
 /// is handed to the caller, whose `terminate` waits for it.
-#[allow(clippy::zombie_processes)]
 fn spawn(data_dir: &Path, rust_log: &str) -> Process {
+    spawn_with(data_dir, rust_log, &[])
+}
+
+#[allow(clippy::zombie_processes)]
+fn spawn_with(data_dir: &Path, rust_log: &str, env: &[(&str, &str)]) -> Process {
     let log = data_dir.with_extension("log");
     let file = std::fs::File::create(&log).unwrap();
     let mut child = command(data_dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", rust_log)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(file)
         .spawn()
@@ -434,5 +439,139 @@ async fn a_json_body_file_imports_from_the_command_line() {
     );
     let report: Value = serde_json::from_slice(&failing.stdout).unwrap();
     assert_eq!(report["failed"], 2);
+    terminate(process);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_interrupted_by_kill_9_is_applied_exactly_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = [("ENTERPRISE_SYNC_DROPDIR__COMPLETION", "rename")];
+    let process = spawn_with(&data, "info", &env);
+    let api = Api::new(&process);
+    let response = api
+        .post(
+            "/api/enterprise/register",
+            json!({
+                "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "file",
+                "it_admin_name": "Alice", "it_admin_email": "alice@acme.example",
+                "it_admin_password": PASSWORD, "seats_purchased": 100000,
+            }),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let enterprise: Value = response.json().await.unwrap();
+    let enterprise = enterprise["enterprise_account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let login: Value = api.login(PASSWORD).await.json().await.unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let key: Value = api
+        .post(
+            "/api/enterprise/api-keys/generate",
+            json!({ "name": "ERP", "scopes": ["stores:write", "sync:read"] }),
+            Some(&token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let stores = api
+        .http
+        .post(format!("{}/api/enterprise/stores/bulk-import", api.base))
+        .header("x-api-key", &key)
+        .json(&json!({ "stores": [{ "name": "Paris", "external_id": "S1" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stores.status(), StatusCode::OK);
+
+    // Big enough that the import takes a while; staged beside, then renamed in.
+    let rows = 40_000;
+    let mut csv = String::from("external_id,email,name,role,store_id\n");
+    for i in 0..rows {
+        csv.push_str(&format!("E{i},u{i}@acme.example,User {i},seller,S1\n"));
+    }
+    let staged = dir.path().join("users.csv");
+    std::fs::write(&staged, csv).unwrap();
+    let incoming = data.join("drop").join(&enterprise).join("incoming");
+    let processing = data.join("drop-work").join(&enterprise).join("processing");
+    std::fs::rename(&staged, incoming.join("users.csv")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(&processing).unwrap().next().is_none() {
+        assert!(Instant::now() < deadline, "the file was never claimed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut child = process.child;
+    child.kill().unwrap(); // SIGKILL, mid-import
+    child.wait().unwrap();
+    // Killed before the import's transaction committed: nothing of it is stored,
+    // and the file waits in processing/.
+    let staff: i64 = rusqlite::Connection::open(data.join("enterprise-sync.db"))
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM users WHERE role <> 'it_admin'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(staff, 0);
+    assert!(std::fs::read_dir(&processing).unwrap().next().is_some());
+
+    let process = spawn_with(&data, "info", &env);
+    let api = Api::new(&process);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let listed = loop {
+        let files: Value = api
+            .http
+            .get(format!("{}/api/enterprise/files", api.base))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let data = files["data"].as_array().unwrap().clone();
+        if data.iter().all(|f| f["state"] != "processing") && !data.is_empty() {
+            break data;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not applied after the restart: {files}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["state"], "applied");
+    let status: Value = api
+        .http
+        .get(format!("{}/api/enterprise/sync-status", api.base))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["total_users"], rows, "every row, once");
+    let runs: Value = api
+        .http
+        .get(format!(
+            "{}/api/enterprise/sync-logs?operation=file_import",
+            api.base
+        ))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["data"].as_array().unwrap().len(), 1, "one run: {runs}");
+    assert!(std::fs::read_dir(&processing).unwrap().next().is_none());
     terminate(process);
 }

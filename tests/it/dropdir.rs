@@ -446,3 +446,152 @@ async fn an_admin_retries_a_failed_file_and_other_enterprises_see_nothing() {
     assert_eq!(audit["data"].as_array().unwrap().len(), 1, "{audit}");
     app.stop().await;
 }
+
+const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+
+/// Runs an sftp batch against a local OpenSSH sftp-server (no ssh), with
+/// symlinks and hard links denied as the documented setup does. scripts/test
+/// installs both; a missing tool fails the test rather than skipping it.
+fn sftp(batch: &str, cwd: &Path) {
+    assert!(
+        Path::new(SFTP_SERVER).exists(),
+        "{SFTP_SERVER} is missing: scripts/test installs openssh-sftp-server"
+    );
+    use std::io::Write;
+    let mut child = std::process::Command::new("sftp")
+        .args(["-q", "-b", "-", "-D"])
+        .arg(format!("{SFTP_SERVER} -P symlink,hardlink"))
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sftp (openssh-client) runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(batch.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "sftp failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn sftp_uploads_in_place_by_rename_and_by_legacy_rename_are_each_imported_once() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Quiet)).await;
+    let drop = setup(&app, "Acme").await;
+    let local = tempfile::tempdir().unwrap();
+    let rows = |from: usize, to: usize| -> String {
+        (from..to)
+            .map(|i| format!("U{i},u{i}@acme.example,User {i},seller,S1\n"))
+            .collect()
+    };
+    let header = "external_id,email,name,role,store_id\n";
+    // A slow in-place upload: the first half, then the rest appended (reput).
+    std::fs::write(
+        local.path().join("half.csv"),
+        format!("{header}{}", rows(0, 30)),
+    )
+    .unwrap();
+    std::fs::write(
+        local.path().join("full.csv"),
+        format!("{header}{}{}", rows(0, 30), rows(30, 60)),
+    )
+    .unwrap();
+    let incoming = drop.incoming();
+    sftp(
+        &format!("put half.csv {}/users-slow.csv\n", incoming.display()),
+        local.path(),
+    );
+    app.drop_dir().scan_now().await;
+    app.clock.advance(Duration::from_secs(20));
+    app.drop_dir().scan_now().await;
+    // The rest arrives: the quiet period starts again.
+    std::fs::copy(
+        local.path().join("full.csv"),
+        local.path().join("users-slow.csv"),
+    )
+    .unwrap();
+    sftp(
+        &format!(
+            "reput users-slow.csv {}/users-slow.csv\n",
+            incoming.display()
+        ),
+        local.path(),
+    );
+    app.clock.advance(Duration::from_secs(20));
+    app.drop_dir().scan_now().await;
+    assert!(
+        files(&app, &drop).await.is_empty(),
+        "a growing file is never taken"
+    );
+    app.clock.advance(Duration::from_secs(31));
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    assert_eq!(listed.len(), 1);
+    let run: Value = app
+        .get(
+            &format!(
+                "/api/enterprise/sync-logs/{}",
+                listed[0]["sync_log_id"].as_str().unwrap()
+            ),
+            &Auth::Key(&drop.key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["details"]["created"], 60, "the whole file, once");
+
+    // Upload under a temporary name, then posix-rename; and a legacy rename
+    // (link + unlink: only a Create event for the final name).
+    std::fs::write(
+        local.path().join("a.csv"),
+        format!("{header}{}", rows(60, 70)),
+    )
+    .unwrap();
+    std::fs::write(
+        local.path().join("b.csv"),
+        format!("{header}{}", rows(70, 80)),
+    )
+    .unwrap();
+    sftp(
+        &format!(
+            "put a.csv {dir}/users-a.csv.filepart\nrename {dir}/users-a.csv.filepart {dir}/users-a.csv\n\
+             put b.csv {dir}/users-b.tmp\nrename -l {dir}/users-b.tmp {dir}/users-b.csv\n",
+            dir = incoming.display()
+        ),
+        local.path(),
+    );
+    app.clock.advance(Duration::from_secs(31));
+    app.drop_dir().scan_now().await;
+    app.clock.advance(Duration::from_secs(31));
+    app.drop_dir().scan_now().await;
+    let mut states: Vec<(String, String)> = files(&app, &drop)
+        .await
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            ("users-a.csv".to_string(), "applied".to_string()),
+            ("users-b.csv".to_string(), "applied".to_string()),
+            ("users-slow.csv".to_string(), "applied".to_string()),
+        ]
+    );
+    assert!(!user(&app, &drop, "U79").await.is_null());
+    assert!(!user(&app, &drop, "U69").await.is_null());
+    app.stop().await;
+}
