@@ -142,18 +142,17 @@ pub enum ImportKind {
     Stores,
 }
 
-/// `import users|stores FILE`: runs the import engine on a bulk-import JSON body
-/// file, as the REST endpoint would; the run is logged with `initiated_by: file:<name>`.
+/// `import FILE`: runs the import engine on a CSV or JSON file, read as the drop
+/// directory reads it; the run is logged with `initiated_by: file:<name>`.
 pub fn import_file(
     config: &Config,
-    kind: ImportKind,
+    kind: Option<ImportKind>,
     file: &Path,
     enterprise: &str,
     mode: Option<&str>,
     dry_run: bool,
 ) -> anyhow::Result<crate::domain::import::ImportReport> {
     use crate::domain::import::{ImportMode, ImportSource, SourceKind};
-    use crate::domain::import_body;
     use crate::service::import::{self, ImportRequest};
 
     let enterprise: crate::domain::EnterpriseId = enterprise
@@ -169,23 +168,41 @@ pub fn import_file(
     let size = std::fs::metadata(file)
         .with_context(|| format!("while reading {}", file.display()))?
         .len();
-    if size > config.imports.max_body_bytes as u64 {
+    if size > config.dropdir.max_file_bytes {
         anyhow::bail!(
-            "{} is larger than imports.max_body_bytes ({} bytes)",
+            "{} is larger than dropdir.max_file_bytes ({} bytes)",
             file.display(),
-            config.imports.max_body_bytes
+            config.dropdir.max_file_bytes
         );
     }
-    let text = std::fs::read(file).with_context(|| format!("while reading {}", file.display()))?;
-    let body = text;
+    let bytes = std::fs::read(file).with_context(|| format!("while reading {}", file.display()))?;
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let kind = match kind {
+        Some(kind) => kind,
+        None => match crate::dropdir::formats::Kind::from_name(&name) {
+            Some(crate::dropdir::formats::Kind::Users) => ImportKind::Users,
+            Some(crate::dropdir::formats::Kind::Stores) => ImportKind::Stores,
+            None => anyhow::bail!("{name:?} does not start with users or stores: say --kind"),
+        },
+    };
+    let fallback = encoding_rs::Encoding::for_label(config.dropdir.fallback_encoding.as_bytes())
+        .unwrap_or(encoding_rs::WINDOWS_1252);
+    let decoded = crate::dropdir::formats::decode(&bytes, fallback);
+    drop(bytes);
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if interactive {
+        eprintln!("{name}: {} text, reading rows…", decoded.encoding);
+    }
     let source = ImportSource {
         kind: SourceKind::File,
         initiated_by: format!("file:{name}"),
     };
+    let mut details = serde_json::Map::new();
+    details.insert("file".into(), serde_json::json!(name));
+    details.insert("encoding".into(), serde_json::json!(decoded.encoding));
     let max_rows = config.imports.max_rows;
     let db = crate::server::open_database(config)?;
     let secrets = Secrets::load(config, true).context("while loading secrets")?;
@@ -198,40 +215,59 @@ pub fn import_file(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(async {
-        match kind {
-            ImportKind::Stores => {
-                let parsed = import_body::parse_stores(&body, max_rows)?;
-                let request = ImportRequest {
-                    enterprise,
-                    source,
-                    mode: mode.unwrap_or(parsed.mode),
-                    rows: parsed.rows,
-                    dry_run,
-                    invite_new_users: false,
-                    warnings: parsed.warnings,
-                    row_errors: parsed.row_errors,
-                    details: Default::default(),
-                };
-                import::stores::import(&services, request).await
-            }
-            ImportKind::Users => {
-                let parsed = import_body::parse_users(&body, max_rows)?;
-                let request = ImportRequest {
-                    enterprise,
-                    source,
-                    mode: mode.unwrap_or(parsed.mode),
-                    rows: parsed.rows,
-                    dry_run,
-                    invite_new_users: parsed.send_invitations,
-                    warnings: parsed.warnings,
-                    row_errors: parsed.row_errors,
-                    details: Default::default(),
-                };
-                import::users::import(&services, request).await
-            }
+    let unreadable =
+        |problem: crate::dropdir::formats::FileProblem| anyhow::anyhow!("{name}: {}", problem.0);
+    let announce = |rows: usize| {
+        if interactive {
+            eprintln!("{name}: {rows} rows read, importing…");
         }
-    });
+    };
+    let result = match kind {
+        ImportKind::Stores => {
+            let read = crate::dropdir::formats::read_stores(&name, &decoded.text, max_rows)
+                .map_err(unreadable)?;
+            announce(read.rows.len());
+            let request = ImportRequest {
+                enterprise,
+                source,
+                mode: mode.unwrap_or(read.mode),
+                rows: read.rows,
+                dry_run,
+                invite_new_users: false,
+                warnings: read.warnings,
+                row_errors: read.row_errors,
+                details,
+            };
+            runtime.block_on(import::stores::import_as(
+                &services,
+                request,
+                crate::dropdir::process::OPERATION,
+                None,
+            ))
+        }
+        ImportKind::Users => {
+            let read = crate::dropdir::formats::read_users(&name, &decoded.text, max_rows)
+                .map_err(unreadable)?;
+            announce(read.rows.len());
+            let request = ImportRequest {
+                enterprise,
+                source,
+                mode: mode.unwrap_or(read.mode),
+                rows: read.rows,
+                dry_run,
+                invite_new_users: read.send_invitations,
+                warnings: read.warnings,
+                row_errors: read.row_errors,
+                details,
+            };
+            runtime.block_on(import::users::import_as(
+                &services,
+                request,
+                crate::dropdir::process::OPERATION,
+                None,
+            ))
+        }
+    };
     db.close();
     result.map_err(|e| {
         anyhow::anyhow!(

@@ -45,12 +45,15 @@ enum Command {
     CheckConfig,
     /// Verify the audit trail's hash chain; names the first broken link.
     VerifyAudit,
-    /// Import a bulk-import JSON body file (the REST body) through the import engine.
+    /// Import a file through the import engine, read as the drop directory reads it:
+    /// CSV with a header (any encoding and delimiter it accepts) or a bulk-import
+    /// JSON body.
     Import {
-        /// users or stores.
-        kind: cli::ImportKind,
-        /// The JSON file: {"users": [...]} or {"stores": [...]}, with optional "mode".
+        /// The file; its name says its kind (users*, stores*) unless --kind does.
         file: PathBuf,
+        /// users or stores, when the name does not say.
+        #[arg(long)]
+        kind: Option<cli::ImportKind>,
         /// The enterprise account id.
         #[arg(long)]
         enterprise: String,

@@ -140,6 +140,8 @@ pub struct FileRows<R> {
     pub row_errors: Vec<RowError>,
     pub warnings: Vec<String>,
     pub delimiter: Option<char>,
+    /// JSON bodies only: `send_invitations`.
+    pub send_invitations: bool,
 }
 
 fn flag(value: &str) -> Result<Option<bool>, ()> {
@@ -261,6 +263,7 @@ fn read_csv<R: Default>(
         row_errors,
         warnings,
         delimiter: Some(char::from(delimiter)),
+        send_invitations: false,
     })
 }
 
@@ -325,6 +328,7 @@ fn from_body<R>(
         row_errors: body.row_errors,
         warnings: body.warnings,
         delimiter: None,
+        send_invitations: body.send_invitations,
     })
 }
 

@@ -185,7 +185,7 @@ async fn import_file(
                         mode: rows.mode,
                         rows: rows.rows,
                         dry_run: false,
-                        invite_new_users: false,
+                        invite_new_users: rows.send_invitations,
                         warnings: rows.warnings,
                         row_errors: rows.row_errors,
                         details,

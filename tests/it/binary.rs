@@ -389,7 +389,7 @@ async fn a_json_body_file_imports_from_the_command_line() {
     .unwrap();
     let run = |extra: &[&str]| {
         command(&data)
-            .args(["import", "stores"])
+            .arg("import")
             .arg(&file)
             .args(["--enterprise", &enterprise])
             .args(extra)
@@ -439,6 +439,41 @@ async fn a_json_body_file_imports_from_the_command_line() {
     );
     let report: Value = serde_json::from_slice(&failing.stdout).unwrap();
     assert_eq!(report["failed"], 2);
+
+    // A Windows-1252 CSV with semicolons reads as the drop directory reads it.
+    let (csv, _, _) =
+        encoding_rs::WINDOWS_1252.encode("external_id;name;location\r\nS3;Besançon;Doubs\r\n");
+    let export = dir.path().join("export-2026.csv");
+    std::fs::write(&export, &*csv).unwrap();
+    let output = command(&data)
+        .arg("import")
+        .arg(&export)
+        .args(["--kind", "stores", "--enterprise", &enterprise])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let name: String = conn
+        .query_row(
+            "SELECT name FROM stores WHERE external_id = 'S3'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "Besançon");
+    let unnamed = command(&data)
+        .arg("import")
+        .arg(&export)
+        .args(["--enterprise", &enterprise])
+        .output()
+        .unwrap();
+    assert!(
+        !unnamed.status.success(),
+        "no kind in the name and no --kind"
+    );
     terminate(process);
 }
 
