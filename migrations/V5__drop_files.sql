@@ -18,6 +18,13 @@ CREATE TABLE drop_files (
     -- Why a file failed or was refused, for people.
     reason                  TEXT,
     sync_log_id             TEXT,
+    -- Data rows of the file, once read.
+    row_count               INTEGER,
+    -- A full export: users missing from it are deactivated (within the guard).
+    full_export             INTEGER NOT NULL DEFAULT 0 CHECK (full_export IN (0, 1)),
+    -- An IT admin's approval of a held file: it then runs past the guard.
+    approved_by             TEXT,
+    approved_at             TEXT,
     received_at             TEXT NOT NULL,
     finished_at             TEXT
 );

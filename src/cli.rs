@@ -237,6 +237,7 @@ pub fn import_file(
                 warnings: read.warnings,
                 row_errors: read.row_errors,
                 details,
+                full_export: None,
             };
             runtime.block_on(import::stores::import_as(
                 &services,
@@ -259,6 +260,7 @@ pub fn import_file(
                 warnings: read.warnings,
                 row_errors: read.row_errors,
                 details,
+                full_export: None,
             };
             runtime.block_on(import::users::import_as(
                 &services,

@@ -69,6 +69,13 @@ pub struct DropDirConfig {
     pub max_file_bytes: u64,
     /// Encoding of files that are neither valid UTF-8 nor carry a BOM.
     pub fallback_encoding: String,
+    /// A users file whose name contains this (case-insensitive) is a full
+    /// export: active people missing from it are deactivated. Empty: never.
+    pub full_export_name_contains: String,
+    /// A full export deactivating more than this share of the active staff is held…
+    pub full_export_max_deactivate_percent: u32,
+    /// …and so is one deactivating more than this many people.
+    pub full_export_max_deactivate_count: u32,
 }
 
 impl Default for DropDirConfig {
@@ -82,6 +89,9 @@ impl Default for DropDirConfig {
             quiet_secs: 30,
             max_file_bytes: 512 * 1024 * 1024,
             fallback_encoding: "windows-1252".into(),
+            full_export_name_contains: "full".into(),
+            full_export_max_deactivate_percent: 10,
+            full_export_max_deactivate_count: 50,
         }
     }
 }

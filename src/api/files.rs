@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/enterprise/files", get(list))
         .route("/api/enterprise/files/{id}", get(show))
         .route("/api/enterprise/files/{id}/retry", post(retry))
+        .route("/api/enterprise/files/{id}/approve", post(approve))
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,5 +57,17 @@ async fn retry(
     let admin = principal.require_admin()?;
     Ok(Json(
         files::retry(&svc, &principal, &admin, id, &meta).await?,
+    ))
+}
+
+async fn approve(
+    State(svc): State<AppState>,
+    Auth(principal): Auth,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let admin = principal.require_admin()?;
+    Ok(Json(
+        files::approve(&svc, &principal, &admin, id, &meta).await?,
     ))
 }

@@ -84,6 +84,7 @@ async fn import_stores(
         warnings: parsed.warnings,
         row_errors: parsed.row_errors,
         details: Default::default(),
+        full_export: None,
     };
     Ok(Json(import::stores::import(&svc, request).await?))
 }
@@ -115,6 +116,7 @@ async fn import_users(
         warnings: parsed.warnings,
         row_errors: parsed.row_errors,
         details: Default::default(),
+        full_export: None,
     };
     Ok(Json(import::users::import(&svc, request).await?))
 }

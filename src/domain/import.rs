@@ -114,4 +114,15 @@ pub struct ImportReport {
     /// The sync_logs entry of this run (absent on a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sync_log_id: Option<String>,
+    /// Set when nothing was applied on purpose: a full export held by the
+    /// deactivation guard, or rejected whole for its row errors. The counts
+    /// then say what the import would have done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_applied: Option<NotApplied>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NotApplied {
+    pub code: &'static str,
+    pub message: String,
 }

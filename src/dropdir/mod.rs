@@ -33,6 +33,13 @@ enum Command {
     ScanNow(oneshot::Sender<()>),
     /// Run a failed file again, then answer.
     Retry(EnterpriseId, String, oneshot::Sender<Result<(), AppError>>),
+    /// Run a held file past the guard, then answer.
+    Approve(
+        EnterpriseId,
+        String,
+        String,
+        oneshot::Sender<Result<(), AppError>>,
+    ),
     Stop,
 }
 
@@ -72,6 +79,23 @@ impl DropDir {
         let (reply, done) = oneshot::channel();
         self.commands
             .send(Command::Retry(enterprise, id, reply))
+            .await
+            .map_err(|_| AppError::Unavailable("the drop directory is stopping".into()))?;
+        done.await
+            .map_err(|_| AppError::Unavailable("the drop directory is stopping".into()))?
+    }
+
+    /// Runs a held full export past the guard, recording who approved it;
+    /// answers once it has run.
+    pub async fn approve(
+        &self,
+        enterprise: EnterpriseId,
+        id: String,
+        approved_by: String,
+    ) -> Result<(), AppError> {
+        let (reply, done) = oneshot::channel();
+        self.commands
+            .send(Command::Approve(enterprise, id, approved_by, reply))
             .await
             .map_err(|_| AppError::Unavailable("the drop directory is stopping".into()))?;
         done.await
@@ -119,7 +143,11 @@ async fn run(
             command = commands.recv() => match command {
                 Some(Command::ScanNow(reply)) => Some(reply),
                 Some(Command::Retry(enterprise, id, reply)) => {
-                    let _ = reply.send(state.retry(enterprise, &id).await);
+                    let _ = reply.send(state.run_again(enterprise, &id, None).await);
+                    continue;
+                }
+                Some(Command::Approve(enterprise, id, by, reply)) => {
+                    let _ = reply.send(state.run_again(enterprise, &id, Some(by)).await);
                     continue;
                 }
                 Some(Command::Stop) | None => break,
@@ -205,8 +233,13 @@ impl State {
                         tracing::info!(file = %stored, "running again a file a restart interrupted");
                         process::process(&self.svc, claimed).await?;
                     }
-                    Some(_) => {
-                        let (from, to) = (folders.processing.clone(), folders.failed.clone());
+                    Some(state) => {
+                        let to = if state == "held" {
+                            folders.held.clone()
+                        } else {
+                            folders.failed.clone()
+                        };
+                        let from = folders.processing.clone();
                         tokio::task::spawn_blocking(move || claim::move_file(&from, &stored, &to))
                             .await
                             .map_err(|e| AppError::Internal(e.to_string()))?
@@ -261,7 +294,13 @@ impl State {
             .await
     }
 
-    async fn retry(&mut self, enterprise: EnterpriseId, id: &str) -> Result<(), AppError> {
+    /// A failed or refused file retried, or a held one approved (`approved_by`).
+    async fn run_again(
+        &mut self,
+        enterprise: EnterpriseId,
+        id: &str,
+        approved_by: Option<String>,
+    ) -> Result<(), AppError> {
         let lookup = id.to_string();
         let file = self
             .svc
@@ -271,34 +310,48 @@ impl State {
             })
             .await?
             .ok_or(AppError::NotFound { resource: "file" })?;
-        if !matches!(file.state.as_str(), "failed" | "refused") {
-            return Err(AppError::Conflict {
-                code: "not_retryable",
-                field: None,
-                message: format!(
-                    "only failed or refused files are run again; this one is {}",
-                    file.state
-                ),
-            });
-        }
         let folders = Folders::of(&self.svc.config, enterprise);
-        let (from, to, name) = (
-            folders.failed.clone(),
-            folders.processing.clone(),
+        let from = match (&approved_by, file.state.as_str()) {
+            (None, "failed" | "refused") => folders.failed.clone(),
+            (Some(_), "held") => folders.held.clone(),
+            (None, state) => {
+                return Err(AppError::Conflict {
+                    code: "not_retryable",
+                    field: None,
+                    message: format!(
+                        "only failed or refused files are run again; this one is {state}"
+                    ),
+                })
+            }
+            (Some(_), state) => {
+                return Err(AppError::Conflict {
+                    code: "not_held",
+                    field: None,
+                    message: format!("only held files are approved; this one is {state}"),
+                })
+            }
+        };
+        let (to, name) = (folders.processing.clone(), file.stored_name.clone());
+        let (row_id, row_name, now) = (
+            file.id.clone(),
             file.stored_name.clone(),
+            self.svc.clock.now(),
         );
-        let (row_id, row_name) = (file.id.clone(), file.stored_name.clone());
         self.svc
             .db
             .write(move |txn| {
-                store::drop_files::requeue(txn, &row_id, &row_name).map_err(AppError::from)
+                match approved_by {
+                    Some(by) => store::drop_files::approve(txn, &row_id, &by, now),
+                    None => store::drop_files::requeue(txn, &row_id, &row_name),
+                }
+                .map_err(AppError::from)
             })
             .await?;
         tokio::task::spawn_blocking(move || claim::move_file(&from, &name, &to))
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?
             .map_err(|e| AppError::Internal(format!("moving the file back: {e}")))?;
-        tracing::info!(file = %file.display_name, id = %file.id, "running a failed file again");
+        tracing::info!(file = %file.display_name, id = %file.id, "running a file again");
         process::process(
             &self.svc,
             Claimed {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
 use super::claim::{self, Refusal};
-use super::formats::{self, FileProblem, Kind};
+use super::formats::{self, Kind};
 use super::layout::Folders;
 use crate::domain::import::{ImportReport, ImportSource, RowError, SourceKind};
 use crate::service::import::{self, ImportRequest};
@@ -35,6 +35,8 @@ struct Ending {
     sha256: Option<String>,
     encoding: Option<&'static str>,
     report: Option<ImportReport>,
+    row_count: Option<usize>,
+    full_export: bool,
 }
 
 impl Ending {
@@ -46,6 +48,8 @@ impl Ending {
             sha256: None,
             encoding: None,
             report: None,
+            row_count: None,
+            full_export: false,
         }
     }
 }
@@ -102,6 +106,8 @@ pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
             sha256: Some(sha256),
             encoding: None,
             report: None,
+            row_count: None,
+            full_export: false,
         };
         return finish(svc, &file, ending).await;
     }
@@ -121,6 +127,71 @@ fn refused(refusal: Refusal) -> Ending {
     Ending::refused(format!("refused: {refusal}"))
 }
 
+/// The hook that marks the file applied inside its import's transaction.
+fn mark_applied(file: &Claimed, outcome: AppliedFacts) -> import::Finish {
+    let (id, stored_name) = (file.id.clone(), file.stored_name.clone());
+    Box::new(move |conn, report| {
+        store::drop_files::finish(
+            conn,
+            &id,
+            &store::drop_files::Outcome {
+                state: "applied",
+                kind: Some(outcome.kind.as_str()),
+                sha256: Some(&outcome.sha256),
+                encoding: Some(outcome.encoding),
+                reason: None,
+                sync_log_id: report.sync_log_id.as_deref(),
+                stored_name: &stored_name,
+                row_count: Some(outcome.rows),
+                full_export: outcome.full_export,
+                finished_at: outcome.at,
+            },
+        )?;
+        Ok(())
+    })
+}
+
+struct AppliedFacts {
+    kind: Kind,
+    sha256: String,
+    encoding: &'static str,
+    rows: usize,
+    full_export: bool,
+    at: DateTime<Utc>,
+}
+
+/// The guard settings when the file is a full export (a users file whose name
+/// carries the configured word), with the last full export's size and this
+/// file's approval.
+async fn full_export_of(
+    svc: &Services,
+    file: &Claimed,
+    kind: Kind,
+) -> Result<Option<import::FullExport>, AppError> {
+    let marker = svc.config.dropdir.full_export_name_contains.to_lowercase();
+    if kind != Kind::Users
+        || marker.is_empty()
+        || !file.display_name.to_lowercase().contains(&marker)
+    {
+        return Ok(None);
+    }
+    let (enterprise, id) = (file.folders.enterprise, file.id.clone());
+    let (previous_rows, approved) = svc
+        .db
+        .read(move |conn| {
+            let previous = store::drop_files::last_full_export_rows(conn, enterprise)?;
+            let approved = store::drop_files::get(conn, &id)?.and_then(|f| f.approved_by);
+            Ok::<_, AppError>((previous, approved.is_some()))
+        })
+        .await?;
+    Ok(Some(import::FullExport {
+        max_deactivate_percent: svc.config.dropdir.full_export_max_deactivate_percent,
+        max_deactivate_count: svc.config.dropdir.full_export_max_deactivate_count,
+        previous_rows: previous_rows.and_then(|n| usize::try_from(n).ok()),
+        approved,
+    }))
+}
+
 async fn import_file(
     svc: &Services,
     file: &Claimed,
@@ -135,13 +206,17 @@ async fn import_file(
     let name = file.display_name.clone();
     let decoded = blocking(move || formats::decode(&bytes, fallback)).await?;
     let encoding = decoded.encoding;
-    let failed = |problem: FileProblem| Ending {
-        state: "failed",
-        reason: Some(problem.0),
+    let full_export = full_export_of(svc, file, kind).await?;
+    let is_full = full_export.is_some();
+    let ending = |state: &'static str, reason: Option<String>, report, rows| Ending {
+        state,
+        reason,
         kind: Some(kind),
         sha256: Some(sha256.clone()),
         encoding: Some(encoding),
-        report: None,
+        report,
+        row_count: rows,
+        full_export: is_full,
     };
     let source = ImportSource {
         kind: SourceKind::File,
@@ -152,82 +227,82 @@ async fn import_file(
     details.insert("file_id".into(), json!(file.id));
     details.insert("sha256".into(), json!(sha256));
     details.insert("encoding".into(), json!(encoding));
-    let (id, stored_name) = (file.id.clone(), file.stored_name.clone());
-    let (hash, kind_name, applied_at) = (sha256.clone(), kind.as_str(), svc.clock.now());
-    let mark_applied: import::Finish = Box::new(move |conn, report| {
-        store::drop_files::finish(
-            conn,
-            &id,
-            &store::drop_files::Outcome {
-                state: "applied",
-                kind: Some(kind_name),
-                sha256: Some(&hash),
-                encoding: Some(encoding),
-                reason: None,
-                sync_log_id: report.sync_log_id.as_deref(),
-                stored_name: &stored_name,
-                finished_at: applied_at,
-            },
-        )?;
-        Ok(())
-    });
+    details.insert("full_export".into(), json!(is_full));
+    let facts = |rows: usize| AppliedFacts {
+        kind,
+        sha256: sha256.clone(),
+        encoding,
+        rows,
+        full_export: is_full,
+        at: svc.clock.now(),
+    };
     let text = decoded.text;
-    let outcome = match kind {
+    let (outcome, rows) = match kind {
         Kind::Users => {
-            let rows = blocking(move || formats::read_users(&name, &text, max_rows)).await?;
-            match rows {
-                Err(problem) => return Ok(failed(problem)),
-                Ok(rows) => {
-                    details.insert("delimiter".into(), json!(rows.delimiter));
-                    let request = ImportRequest {
-                        enterprise: file.folders.enterprise,
-                        source,
-                        mode: rows.mode,
-                        rows: rows.rows,
-                        dry_run: false,
-                        invite_new_users: rows.send_invitations,
-                        warnings: rows.warnings,
-                        row_errors: rows.row_errors,
-                        details,
-                    };
-                    import::users::import_as(svc, request, OPERATION, Some(mark_applied)).await
-                }
-            }
+            let read = blocking(move || formats::read_users(&name, &text, max_rows)).await?;
+            let read = match read {
+                Err(problem) => return Ok(ending("failed", Some(problem.0), None, None)),
+                Ok(read) => read,
+            };
+            details.insert("delimiter".into(), json!(read.delimiter));
+            let rows = read.rows.len();
+            let request = ImportRequest {
+                enterprise: file.folders.enterprise,
+                source,
+                mode: read.mode,
+                rows: read.rows,
+                dry_run: false,
+                invite_new_users: read.send_invitations,
+                warnings: read.warnings,
+                row_errors: read.row_errors,
+                details,
+                full_export,
+            };
+            let hook = mark_applied(file, facts(rows));
+            (
+                import::users::import_as(svc, request, OPERATION, Some(hook)).await,
+                rows,
+            )
         }
         Kind::Stores => {
-            let rows = blocking(move || formats::read_stores(&name, &text, max_rows)).await?;
-            match rows {
-                Err(problem) => return Ok(failed(problem)),
-                Ok(rows) => {
-                    details.insert("delimiter".into(), json!(rows.delimiter));
-                    let request = ImportRequest {
-                        enterprise: file.folders.enterprise,
-                        source,
-                        mode: rows.mode,
-                        rows: rows.rows,
-                        dry_run: false,
-                        invite_new_users: false,
-                        warnings: rows.warnings,
-                        row_errors: rows.row_errors,
-                        details,
-                    };
-                    import::stores::import_as(svc, request, OPERATION, Some(mark_applied)).await
-                }
-            }
+            let read = blocking(move || formats::read_stores(&name, &text, max_rows)).await?;
+            let read = match read {
+                Err(problem) => return Ok(ending("failed", Some(problem.0), None, None)),
+                Ok(read) => read,
+            };
+            details.insert("delimiter".into(), json!(read.delimiter));
+            let rows = read.rows.len();
+            let request = ImportRequest {
+                enterprise: file.folders.enterprise,
+                source,
+                mode: read.mode,
+                rows: read.rows,
+                dry_run: false,
+                invite_new_users: false,
+                warnings: read.warnings,
+                row_errors: read.row_errors,
+                details,
+                full_export: None,
+            };
+            let hook = mark_applied(file, facts(rows));
+            (
+                import::stores::import_as(svc, request, OPERATION, Some(hook)).await,
+                rows,
+            )
         }
     };
     match outcome {
-        Ok(report) => Ok(Ending {
-            state: "applied",
-            reason: None,
-            kind: Some(kind),
-            sha256: Some(sha256),
-            encoding: Some(encoding),
-            report: Some(report),
-        }),
+        Ok(report) => {
+            let (state, reason) = match &report.not_applied {
+                None => ("applied", None),
+                Some(n) if n.code == import::FULL_EXPORT_HELD => ("held", Some(n.message.clone())),
+                Some(n) => ("failed", Some(n.message.clone())),
+            };
+            Ok(ending(state, reason, Some(report), Some(rows)))
+        }
         // The database is closing or failing: leave the file for recovery.
         Err(e @ (AppError::Unavailable(_) | AppError::Internal(_))) => Err(e),
-        Err(other) => Ok(failed(FileProblem(other.to_string()))),
+        Err(other) => Ok(ending("failed", Some(other.to_string()), None, Some(rows))),
     }
 }
 
@@ -250,6 +325,8 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
             ending.encoding,
             ending.reason.clone(),
         );
+        let (row_count, full_export) = (ending.row_count, ending.full_export);
+        let sync_log = ending.report.as_ref().and_then(|r| r.sync_log_id.clone());
         svc.db
             .write(move |txn| {
                 store::drop_files::finish(
@@ -261,8 +338,10 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
                         sha256: sha.as_deref(),
                         encoding,
                         reason: reason.as_deref(),
-                        sync_log_id: None,
+                        sync_log_id: sync_log.as_deref(),
                         stored_name: &stored,
+                        row_count,
+                        full_export,
                         finished_at: now,
                     },
                 )

@@ -59,3 +59,35 @@ pub async fn retry(
     let ctx = principal.require_scope(crate::domain::Scope::SyncRead)?;
     get(svc, &ctx, id).await
 }
+
+/// Applies a held full export past the deactivation guard; audited with the
+/// counts it held for. Answers the file as it ends.
+pub async fn approve(
+    svc: &Services,
+    principal: &Principal,
+    admin: &AdminCtx,
+    id: String,
+    meta: &RequestMeta,
+) -> Result<DropFile, AppError> {
+    let enterprise = admin.enterprise();
+    let drop_dir = svc
+        .drop_dir
+        .get()
+        .ok_or_else(|| AppError::Unavailable("the drop directory is disabled".into()))?;
+    let ctx = principal.require_scope(crate::domain::Scope::SyncRead)?;
+    let held = get(svc, &ctx, id.clone()).await?;
+    let outcome = drop_dir
+        .approve(enterprise, id.clone(), principal.actor().id)
+        .await;
+    let event = AuditEvent::new(
+        "drop_file.approve",
+        if outcome.is_ok() { Outcome::Success } else { Outcome::Failure },
+        principal.actor(),
+    )
+    .in_enterprise(enterprise)
+    .target("drop_file", &id)
+    .changes(serde_json::json!({ "name": held.display_name, "sha256": held.sha256, "held_because": held.reason }));
+    audit::record(svc, event, meta).await?;
+    outcome?;
+    get(svc, &ctx, id).await
+}

@@ -21,6 +21,10 @@ pub struct DropFile {
     pub state: String,
     pub reason: Option<String>,
     pub sync_log_id: Option<String>,
+    pub row_count: Option<i64>,
+    pub full_export: bool,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
     pub received_at: String,
     pub finished_at: Option<String>,
 }
@@ -38,6 +42,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<DropFile> {
         state: row.get("state")?,
         reason: row.get("reason")?,
         sync_log_id: row.get("sync_log_id")?,
+        row_count: row.get("row_count")?,
+        full_export: row.get("full_export")?,
+        approved_by: row.get("approved_by")?,
+        approved_at: row.get("approved_at")?,
         received_at: row.get("received_at")?,
         finished_at: row.get("finished_at")?,
     })
@@ -108,13 +116,16 @@ pub struct Outcome<'a> {
     pub reason: Option<&'a str>,
     pub sync_log_id: Option<&'a str>,
     pub stored_name: &'a str,
+    pub row_count: Option<usize>,
+    pub full_export: bool,
     pub finished_at: DateTime<Utc>,
 }
 
 pub fn finish(conn: &Connection, id: &str, outcome: &Outcome<'_>) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE drop_files SET state = ?2, kind = ?3, sha256 = ?4, encoding = ?5, reason = ?6,
-                               sync_log_id = ?7, stored_name = ?8, finished_at = ?9
+                               sync_log_id = ?7, stored_name = ?8, finished_at = ?9,
+                               row_count = ?10, full_export = ?11
           WHERE id = ?1",
     )?
     .execute(params![
@@ -126,7 +137,11 @@ pub fn finish(conn: &Connection, id: &str, outcome: &Outcome<'_>) -> rusqlite::R
         outcome.reason,
         outcome.sync_log_id,
         outcome.stored_name,
-        ts(outcome.finished_at)
+        ts(outcome.finished_at),
+        outcome
+            .row_count
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        outcome.full_export
     ])?;
     Ok(())
 }
@@ -138,6 +153,37 @@ pub fn requeue(conn: &Connection, id: &str, stored_name: &str) -> rusqlite::Resu
           WHERE id = ?1",
     )?
     .execute(params![id, stored_name])?;
+    Ok(())
+}
+
+/// Data rows of the enterprise's last applied full export.
+pub fn last_full_export_rows(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT row_count FROM drop_files
+          WHERE enterprise_account_id = ?1 AND state = 'applied' AND full_export = 1
+          ORDER BY finished_at DESC LIMIT 1",
+    )?
+    .query_row([enterprise], |row| row.get(0))
+    .optional()
+    .map(Option::flatten)
+}
+
+/// Records an IT admin's approval of a held file and queues it again.
+pub fn approve(
+    conn: &Connection,
+    id: &str,
+    approved_by: &str,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE drop_files SET approved_by = ?2, approved_at = ?3, state = 'processing',
+                               reason = NULL, finished_at = NULL
+          WHERE id = ?1",
+    )?
+    .execute(params![id, approved_by, ts(at)])?;
     Ok(())
 }
 

@@ -595,3 +595,144 @@ async fn sftp_uploads_in_place_by_rename_and_by_legacy_rename_are_each_imported_
     assert!(!user(&app, &drop, "U69").await.is_null());
     app.stop().await;
 }
+
+fn staff_csv(range: std::ops::Range<usize>, bad_email_at: Option<usize>) -> String {
+    let mut csv = String::from("external_id,email,name,role,store_id\n");
+    for i in range {
+        let email = if Some(i) == bad_email_at {
+            "not-an-email".to_string()
+        } else {
+            format!("p{i}@acme.example")
+        };
+        csv.push_str(&format!("P{i},{email},Person {i},seller,S1\n"));
+    }
+    csv
+}
+
+async fn active_count(app: &TestApp, drop: &Drop) -> i64 {
+    let status: Value = app
+        .get("/api/enterprise/sync-status", &Auth::Key(&drop.key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    status["active_users"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn full_exports_deactivate_leavers_within_the_guard_and_are_held_beyond_it() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    std::fs::write(
+        drop.incoming().join("users_full_1.csv"),
+        staff_csv(0..20, None),
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    assert_eq!(active_count(&app, &drop).await, 20);
+
+    // One leaver of twenty (5 %): within the guard, deactivated (soft).
+    std::fs::write(
+        drop.incoming().join("users_full_2.csv"),
+        staff_csv(0..19, None),
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    assert_eq!(active_count(&app, &drop).await, 19);
+    assert_eq!(user(&app, &drop, "P19").await["active"], false);
+
+    // A row error in a full export: rejected whole, nobody deactivated.
+    std::fs::write(
+        drop.incoming().join("users_full_3.csv"),
+        staff_csv(0..18, Some(3)),
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    let newest = files(&app, &drop).await[0].clone();
+    assert_eq!(newest["state"], "failed");
+    assert!(
+        newest["reason"]
+            .as_str()
+            .unwrap()
+            .contains("applied whole or not at all"),
+        "{newest}"
+    );
+    assert_eq!(active_count(&app, &drop).await, 19);
+    assert!(entries(&drop.folder.join("results"))
+        .iter()
+        .any(|n| n.contains("users_full_3") && n.ends_with(".errors.csv")));
+
+    // Five leavers of nineteen (26 %): held, nothing applied, until approved.
+    std::fs::write(
+        drop.incoming().join("users_full_4.csv"),
+        staff_csv(0..14, None),
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    let held = files(&app, &drop).await[0].clone();
+    assert_eq!(held["state"], "held", "{held}");
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deactivate 5 of 19"),
+        "{held}"
+    );
+    assert_eq!(active_count(&app, &drop).await, 19);
+    let id = held["id"].as_str().unwrap();
+    let by_key = app
+        .call(
+            Method::POST,
+            &format!("/api/enterprise/files/{id}/approve"),
+            &Auth::Key(&drop.key),
+            None,
+        )
+        .await;
+    assert_eq!(by_key.status(), StatusCode::FORBIDDEN);
+    let approved = app
+        .call(
+            Method::POST,
+            &format!("/api/enterprise/files/{id}/approve"),
+            &Auth::Bearer(&drop.admin.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(approved.status(), StatusCode::OK);
+    let approved: Value = approved.json().await.unwrap();
+    assert_eq!(approved["state"], "applied");
+    assert_eq!(approved["approved_by"], drop.admin.user_id.as_str());
+    assert_eq!(active_count(&app, &drop).await, 14);
+    let again = app
+        .call(
+            Method::POST,
+            &format!("/api/enterprise/files/{id}/approve"),
+            &Auth::Bearer(&drop.admin.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        again.status(),
+        StatusCode::CONFLICT,
+        "an applied file is not approved twice"
+    );
+    let audit: Value = app
+        .get(
+            "/api/enterprise/audit-log?action=drop_file.approve",
+            &Auth::Bearer(&drop.admin.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["data"].as_array().unwrap().len(), 2, "{audit}");
+
+    // Half the rows of the last full export: held, even with few leavers counted.
+    std::fs::write(
+        drop.incoming().join("users_full_5.csv"),
+        staff_csv(0..6, None),
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    assert_eq!(files(&app, &drop).await[0]["state"], "held");
+    app.stop().await;
+}

@@ -42,7 +42,27 @@ pub struct ImportRequest<R> {
     /// Facts the adapter adds to the run's sync-log details (a file's name,
     /// encoding and SHA-256).
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// Users only: the rows are the whole active staff; people missing from
+    /// them are deactivated, within the guard.
+    pub full_export: Option<FullExport>,
 }
+
+/// The accidental-deactivation guard of a full export.
+#[derive(Debug, Clone)]
+pub struct FullExport {
+    /// Hold when more than this share of the active staff would be deactivated…
+    pub max_deactivate_percent: u32,
+    /// …or more than this many people.
+    pub max_deactivate_count: u32,
+    /// Data rows of the last applied full export, if any: hold below half of it.
+    pub previous_rows: Option<usize>,
+    /// An IT admin approved this very file: the guard does not hold it.
+    pub approved: bool,
+}
+
+/// Codes of the errors a full export ends with instead of applying.
+pub const FULL_EXPORT_HELD: &str = "full_export_held";
+pub const FULL_EXPORT_REJECTED: &str = "full_export_rejected";
 
 /// Work an adapter adds to the import's transaction, after the changes are
 /// applied and the run recorded: a drop file marked as applied commits with them.
@@ -90,6 +110,10 @@ impl Errors {
 
     pub fn has(&self, row: usize) -> bool {
         self.failed.contains(&row)
+    }
+
+    pub fn failed_rows(&self) -> usize {
+        self.failed.len()
     }
 
     /// Finishes the report: errors in row order, failed = rows with an error.
@@ -273,7 +297,11 @@ where
             let mut request = request;
             request.rows = Vec::new();
             let planned_at = std::time::Instant::now();
-            apply(txn, &request, &mut planned, &context)?;
+            if planned.report.not_applied.is_none() {
+                apply(txn, &request, &mut planned, &context)?;
+            } else {
+                planned.changes.clear();
+            }
             let applied_at = std::time::Instant::now();
             let run = run::record(
                 txn,
@@ -284,7 +312,7 @@ where
                 context.now,
             )?;
             planned.report.sync_log_id = Some(run.run_id);
-            if let Some(finish) = finish {
+            if let Some(finish) = finish.filter(|_| planned.report.not_applied.is_none()) {
                 finish(txn, &planned.report)?;
             }
             let report = &planned.report;

@@ -95,7 +95,9 @@ pub fn record<R>(
     let (enterprise, source, extra_details) =
         (request.enterprise, &request.source, &request.details);
     let run_id = uuid::Uuid::now_v7().to_string();
-    let status = if report.failed == 0 {
+    let status = if report.not_applied.is_some() {
+        "failed"
+    } else if report.failed == 0 {
         "success"
     } else if report.created + report.updated + report.deactivated + report.unchanged > 0 {
         "partial"
@@ -114,15 +116,21 @@ pub fn record<R>(
         "warnings": report.warnings,
     });
     if let Some(fields) = details.as_object_mut() {
+        if let Some(not_applied) = &report.not_applied {
+            fields.insert("not_applied".into(), json!(not_applied));
+        }
         fields.extend(extra_details.clone());
     }
     let details = details.to_string();
-    let error_message = (report.failed > 0).then(|| {
-        format!(
-            "{} of {} rows failed",
-            report.failed, report.total_processed
-        )
-    });
+    let error_message = match &report.not_applied {
+        Some(not_applied) => Some(not_applied.message.clone()),
+        None => (report.failed > 0).then(|| {
+            format!(
+                "{} of {} rows failed",
+                report.failed, report.total_processed
+            )
+        }),
+    };
     store::sync_logs::insert(
         conn,
         &NewSyncLog {

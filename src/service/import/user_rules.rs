@@ -158,3 +158,69 @@ pub(super) fn enforce_seats(
         );
     }
 }
+
+/// A full export: the active staff it does not name leave. Returns them, or why
+/// the file must not apply: any row error (a skipped row must not look like a
+/// leaver), or the guard — more leavers than the share or count allowed, an
+/// empty file, or half the rows of the last full export — unless approved.
+pub(super) fn full_export_leavers<'a>(
+    full: &super::FullExport,
+    people: &'a [Person],
+    candidates: &[Candidate<'_>],
+    errors: &Errors,
+    rows: usize,
+) -> Result<Vec<&'a Person>, crate::domain::import::NotApplied> {
+    use crate::domain::import::NotApplied;
+    if !errors.list.is_empty() {
+        return Err(NotApplied {
+            code: super::FULL_EXPORT_REJECTED,
+            message: format!(
+                "a full export is applied whole or not at all, and {} row(s) have errors",
+                errors.failed_rows()
+            ),
+        });
+    }
+    let named: std::collections::HashSet<UserId> = candidates
+        .iter()
+        .filter_map(|c| c.existing.map(|p| p.id))
+        .collect();
+    let active_staff = people
+        .iter()
+        .filter(|p| p.role != Role::ItAdmin && p.active)
+        .count();
+    let leavers: Vec<&Person> = people
+        .iter()
+        .filter(|p| p.role != Role::ItAdmin && p.active && !named.contains(&p.id))
+        .collect();
+    if full.approved {
+        return Ok(leavers);
+    }
+    let share_limit = active_staff * full.max_deactivate_percent as usize / 100;
+    let hold = |message: String| NotApplied {
+        code: super::FULL_EXPORT_HELD,
+        message,
+    };
+    if rows == 0 {
+        return Err(hold(
+            "an empty full export would deactivate everyone; held for an IT admin's approval"
+                .into(),
+        ));
+    }
+    if leavers.len() > share_limit || leavers.len() > full.max_deactivate_count as usize {
+        return Err(hold(format!(
+            "it would deactivate {} of {} active people, over the guard ({} % or {} people); held for an IT admin's approval",
+            leavers.len(),
+            active_staff,
+            full.max_deactivate_percent,
+            full.max_deactivate_count
+        )));
+    }
+    if let Some(previous) = full.previous_rows {
+        if rows * 2 < previous {
+            return Err(hold(format!(
+                "it has {rows} rows where the last full export had {previous}; held for an IT admin's approval"
+            )));
+        }
+    }
+    Ok(leavers)
+}

@@ -197,7 +197,11 @@ fn plan(
     })?;
     let staff = store::users::staff_counts(conn, enterprise)?;
     let views: Vec<RowView<'_>> = request.rows.iter().map(RowView::of).collect();
-    let people = people_in_reach(conn, enterprise, &views, staff.total)?;
+    let people = if request.full_export.is_some() {
+        store::users::people(conn, enterprise)?
+    } else {
+        people_in_reach(conn, enterprise, &views, staff.total)?
+    };
     let stores = store::stores::all_for_enterprise(conn, enterprise)?;
     let directory = Directory::new(&people, &stores);
     let sync_mode = request.source.kind.record_sync_mode();
@@ -460,7 +464,34 @@ fn plan(
             end_sessions: verb == Verb::Deactivated || next.role != before.role,
         });
     }
+    if let Some(full) = &request.full_export {
+        match user_rules::full_export_leavers(
+            full,
+            &people,
+            &candidates,
+            &errors,
+            request.rows.len(),
+        ) {
+            Ok(leavers) => {
+                for leaver in leavers {
+                    report.deactivated += 1;
+                    changes.push(Change::user(
+                        Verb::Deactivated,
+                        leaver.id.0,
+                        leaver.external_id.clone(),
+                    ));
+                    let mut deactivation = UserChanges::deactivation(leaver.id);
+                    deactivation.end_sessions = true;
+                    updates.push(deactivation);
+                }
+            }
+            Err(not_applied) => report.not_applied = Some(not_applied),
+        }
+    }
     errors.into_report(&mut report);
+    if report.not_applied.is_some() {
+        report.success = false;
+    }
     Ok(Plan {
         report,
         inserts,
