@@ -92,6 +92,23 @@ pub fn check_roots(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `path` is on a network or FUSE filesystem, where inotify sees no
+/// change made by another host: such a drop root is polled more often.
+pub fn is_remote_filesystem(path: &Path) -> bool {
+    const NFS: u32 = 0x6969;
+    const CIFS: u32 = 0xFF53_4D42;
+    const SMB2: u32 = 0xFE53_4D42;
+    const SMB: u32 = 0x517B;
+    const FUSE: u32 = 0x6573_5546;
+    rustix::fs::statfs(path)
+        .map(|stats| {
+            // f_type's width and sign differ between targets; magic numbers are 32-bit.
+            let kind = stats.f_type as u32;
+            [NFS, CIFS, SMB2, SMB, FUSE].contains(&kind)
+        })
+        .unwrap_or(false)
+}
+
 /// A name safe to store and log: `[A-Za-z0-9._-]`, others replaced by `_`,
 /// no leading dot or dash, at most 100 bytes.
 pub fn safe_name(raw: &std::ffi::OsStr) -> String {
@@ -126,6 +143,13 @@ mod tests {
     use super::*;
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn a_local_folder_is_not_remote() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_remote_filesystem(dir.path()));
+        assert!(!is_remote_filesystem(Path::new("/no/such/folder")));
+    }
 
     #[test]
     fn odd_names_become_safe_ones() {

@@ -28,6 +28,9 @@ use layout::Folders;
 use process::Claimed;
 use scan::{Found, Watchlist};
 
+/// Scan period on NFS, SMB and FUSE, where inotify is blind to other hosts.
+const REMOTE_SCAN_INTERVAL: Duration = Duration::from_secs(10);
+
 enum Command {
     /// Scan and run what is ready, then answer.
     ScanNow(oneshot::Sender<()>),
@@ -136,8 +139,16 @@ async fn run(
     if let Err(e) = state.recover().await {
         tracing::error!(error = %e, "taking back files left in processing failed");
     }
-    let mut ticks =
-        tokio::time::interval(Duration::from_secs(svc.config.dropdir.scan_interval_secs));
+    let mut every = Duration::from_secs(svc.config.dropdir.scan_interval_secs);
+    if layout::is_remote_filesystem(&svc.config.drop_root()) && every > REMOTE_SCAN_INTERVAL {
+        tracing::warn!(
+            root = %svc.config.drop_root().display(),
+            "the drop root is on a network or FUSE filesystem, where file-system events miss \
+             other hosts' uploads: scanning every 10 s"
+        );
+        every = REMOTE_SCAN_INTERVAL;
+    }
+    let mut ticks = tokio::time::interval(every);
     loop {
         let reply = tokio::select! {
             command = commands.recv() => match command {

@@ -736,3 +736,36 @@ async fn full_exports_deactivate_leavers_within_the_guard_and_are_held_beyond_it
     assert_eq!(files(&app, &drop).await[0]["state"], "held");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn duplicate_keys_in_one_file_fail_both_records_and_name_them() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    std::fs::write(
+        drop.incoming().join("users.csv"),
+        "external_id,email,name,role,store_id\nD1,a@acme.example,A,seller,S1\nD2,b@acme.example,B,seller,S1\nD1,c@acme.example,C,seller,S1\n",
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    let file = files(&app, &drop).await[0].clone();
+    assert_eq!(
+        file["state"], "applied",
+        "a delta file applies its valid rows"
+    );
+    assert!(user(&app, &drop, "D1").await.is_null());
+    assert!(!user(&app, &drop, "D2").await.is_null());
+    let csv_name = entries(&drop.folder.join("results"))
+        .into_iter()
+        .find(|n| n.ends_with(".errors.csv"))
+        .unwrap();
+    let errors = std::fs::read_to_string(drop.folder.join("results").join(csv_name)).unwrap();
+    assert!(
+        errors.contains("\n1,D1,external_id,duplicate_key,"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("\n3,D1,external_id,duplicate_key,"),
+        "{errors}"
+    );
+    app.stop().await;
+}
