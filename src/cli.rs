@@ -153,7 +153,6 @@ pub fn import_file(
     dry_run: bool,
 ) -> anyhow::Result<crate::domain::import::ImportReport> {
     use crate::domain::import::{ImportMode, ImportSource, SourceKind};
-    use crate::service::import::{self, ImportRequest};
 
     let enterprise: crate::domain::EnterpriseId = enterprise
         .parse()
@@ -222,54 +221,28 @@ pub fn import_file(
             eprintln!("{name}: {rows} rows read, importing…");
         }
     };
-    let result = match kind {
-        ImportKind::Stores => {
-            let read = crate::dropdir::formats::read_stores(&name, &decoded.text, max_rows)
-                .map_err(unreadable)?;
-            announce(read.rows.len());
-            let request = ImportRequest {
-                enterprise,
-                source,
-                mode: mode.unwrap_or(read.mode),
-                rows: read.rows,
-                dry_run,
-                invite_new_users: false,
-                warnings: read.warnings,
-                row_errors: read.row_errors,
-                details,
-                full_export: None,
-            };
-            runtime.block_on(import::stores::import_as(
-                &services,
-                request,
-                crate::dropdir::process::OPERATION,
-                None,
-            ))
-        }
-        ImportKind::Users => {
-            let read = crate::dropdir::formats::read_users(&name, &decoded.text, max_rows)
-                .map_err(unreadable)?;
-            announce(read.rows.len());
-            let request = ImportRequest {
-                enterprise,
-                source,
-                mode: mode.unwrap_or(read.mode),
-                rows: read.rows,
-                dry_run,
-                invite_new_users: read.send_invitations,
-                warnings: read.warnings,
-                row_errors: read.row_errors,
-                details,
-                full_export: None,
-            };
-            runtime.block_on(import::users::import_as(
-                &services,
-                request,
-                crate::dropdir::process::OPERATION,
-                None,
-            ))
-        }
+    let records = crate::dropdir::formats::read(
+        match kind {
+            ImportKind::Users => crate::dropdir::formats::Kind::Users,
+            ImportKind::Stores => crate::dropdir::formats::Kind::Stores,
+        },
+        &name,
+        &decoded.text,
+        max_rows,
+    )
+    .map_err(unreadable)?;
+    announce(records.len());
+    let how = crate::dropdir::process::FileImport {
+        enterprise,
+        source,
+        details,
+        mode,
+        dry_run,
+        full_export: None,
     };
+    let result = runtime.block_on(crate::dropdir::process::import_records(
+        &services, records, how, None,
+    ));
     db.close();
     result.map_err(|e| {
         anyhow::anyhow!(

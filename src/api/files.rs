@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::extract::{AppState, Auth, Meta, QueryParams};
 use super::pagination;
 use crate::domain::Scope;
-use crate::service::files;
+use crate::service::files::{self, Rerun};
 use crate::AppError;
 
 pub fn router() -> Router<AppState> {
@@ -54,10 +54,7 @@ async fn retry(
     Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let admin = principal.require_admin()?;
-    Ok(Json(
-        files::retry(&svc, &principal, &admin, id, &meta).await?,
-    ))
+    rerun(&svc, &principal, id, Rerun::Retry, &meta).await
 }
 
 async fn approve(
@@ -66,8 +63,18 @@ async fn approve(
     Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
+    rerun(&svc, &principal, id, Rerun::Approve, &meta).await
+}
+
+async fn rerun(
+    svc: &AppState,
+    principal: &crate::service::access::Principal,
+    id: String,
+    how: Rerun,
+    meta: &crate::service::RequestMeta,
+) -> Result<Json<crate::store::drop_files::DropFile>, AppError> {
     let admin = principal.require_admin()?;
     Ok(Json(
-        files::approve(&svc, &principal, &admin, id, &meta).await?,
+        files::rerun(svc, principal, &admin, id, how, meta).await?,
     ))
 }

@@ -356,6 +356,45 @@ pub fn read_stores(
     }
 }
 
+/// A file's rows, of either kind.
+pub enum FileRecords {
+    Users(FileRows<UserRecord>),
+    Stores(FileRows<StoreRecord>),
+}
+
+impl FileRecords {
+    pub fn len(&self) -> usize {
+        match self {
+            FileRecords::Users(rows) => rows.rows.len(),
+            FileRecords::Stores(rows) => rows.rows.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn delimiter(&self) -> Option<char> {
+        match self {
+            FileRecords::Users(rows) => rows.delimiter,
+            FileRecords::Stores(rows) => rows.delimiter,
+        }
+    }
+}
+
+/// Reads a decoded file as `kind`.
+pub fn read(
+    kind: Kind,
+    name: &str,
+    text: &str,
+    max_rows: usize,
+) -> Result<FileRecords, FileProblem> {
+    Ok(match kind {
+        Kind::Users => FileRecords::Users(read_users(name, text, max_rows)?),
+        Kind::Stores => FileRecords::Stores(read_stores(name, text, max_rows)?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

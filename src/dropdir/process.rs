@@ -127,6 +127,54 @@ fn refused(refusal: Refusal) -> Ending {
     Ending::refused(format!("refused: {refusal}"))
 }
 
+/// How a file's records go to the import engine.
+pub struct FileImport {
+    pub enterprise: crate::domain::EnterpriseId,
+    pub source: ImportSource,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// Overrides the mode a JSON body names.
+    pub mode: Option<crate::domain::import::ImportMode>,
+    pub dry_run: bool,
+    /// Users files only.
+    pub full_export: Option<import::FullExport>,
+}
+
+fn request<R>(rows: formats::FileRows<R>, how: FileImport) -> ImportRequest<R> {
+    ImportRequest {
+        enterprise: how.enterprise,
+        source: how.source,
+        mode: how.mode.unwrap_or(rows.mode),
+        rows: rows.rows,
+        dry_run: how.dry_run,
+        invite_new_users: rows.send_invitations,
+        warnings: rows.warnings,
+        row_errors: rows.row_errors,
+        details: how.details,
+        full_export: how.full_export,
+    }
+}
+
+/// Runs a file's records through the one import engine, recorded as `file_import`.
+pub async fn import_records(
+    svc: &Services,
+    records: formats::FileRecords,
+    how: FileImport,
+    finish: Option<import::Finish>,
+) -> Result<ImportReport, AppError> {
+    match records {
+        formats::FileRecords::Users(rows) => {
+            import::users::import_as(svc, request(rows, how), OPERATION, finish).await
+        }
+        formats::FileRecords::Stores(rows) => {
+            let how = FileImport {
+                full_export: None,
+                ..how
+            };
+            import::stores::import_as(svc, request(rows, how), OPERATION, finish).await
+        }
+    }
+}
+
 /// The hook that marks the file applied inside its import's transaction.
 fn mark_applied(file: &Claimed, outcome: AppliedFacts) -> import::Finish {
     let (id, stored_name) = (file.id.clone(), file.stored_name.clone());
@@ -237,60 +285,23 @@ async fn import_file(
         at: svc.clock.now(),
     };
     let text = decoded.text;
-    let (outcome, rows) = match kind {
-        Kind::Users => {
-            let read = blocking(move || formats::read_users(&name, &text, max_rows)).await?;
-            let read = match read {
-                Err(problem) => return Ok(ending("failed", Some(problem.0), None, None)),
-                Ok(read) => read,
-            };
-            details.insert("delimiter".into(), json!(read.delimiter));
-            let rows = read.rows.len();
-            let request = ImportRequest {
-                enterprise: file.folders.enterprise,
-                source,
-                mode: read.mode,
-                rows: read.rows,
-                dry_run: false,
-                invite_new_users: read.send_invitations,
-                warnings: read.warnings,
-                row_errors: read.row_errors,
-                details,
-                full_export,
-            };
-            let hook = mark_applied(file, facts(rows));
-            (
-                import::users::import_as(svc, request, OPERATION, Some(hook)).await,
-                rows,
-            )
-        }
-        Kind::Stores => {
-            let read = blocking(move || formats::read_stores(&name, &text, max_rows)).await?;
-            let read = match read {
-                Err(problem) => return Ok(ending("failed", Some(problem.0), None, None)),
-                Ok(read) => read,
-            };
-            details.insert("delimiter".into(), json!(read.delimiter));
-            let rows = read.rows.len();
-            let request = ImportRequest {
-                enterprise: file.folders.enterprise,
-                source,
-                mode: read.mode,
-                rows: read.rows,
-                dry_run: false,
-                invite_new_users: false,
-                warnings: read.warnings,
-                row_errors: read.row_errors,
-                details,
-                full_export: None,
-            };
-            let hook = mark_applied(file, facts(rows));
-            (
-                import::stores::import_as(svc, request, OPERATION, Some(hook)).await,
-                rows,
-            )
-        }
+    let read = blocking(move || formats::read(kind, &name, &text, max_rows)).await?;
+    let records = match read {
+        Err(problem) => return Ok(ending("failed", Some(problem.0), None, None)),
+        Ok(records) => records,
     };
+    details.insert("delimiter".into(), json!(records.delimiter()));
+    let rows = records.len();
+    let hook = mark_applied(file, facts(rows));
+    let how = FileImport {
+        enterprise: file.folders.enterprise,
+        source,
+        details,
+        mode: None,
+        dry_run: false,
+        full_export,
+    };
+    let outcome = import_records(svc, records, how, Some(hook)).await;
     match outcome {
         Ok(report) => {
             let (state, reason) = match &report.not_applied {

@@ -28,13 +28,23 @@ pub async fn get(svc: &Services, ctx: &EnterpriseCtx, id: String) -> Result<Drop
         .ok_or(AppError::NotFound { resource: "file" })
 }
 
-/// Runs a failed or refused file again (after the ERP side or the mapping was
-/// fixed); audited. Answers the file as it ends this time.
-pub async fn retry(
+/// What an IT admin asks of a file that did not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rerun {
+    /// A failed or refused file, run again (the ERP side or the set-up was fixed).
+    Retry,
+    /// A held full export, applied past the deactivation guard.
+    Approve,
+}
+
+/// Runs the file again as asked; audited (an approval with the name, hash and
+/// the reason it was held). Answers the file as it ended this time.
+pub async fn rerun(
     svc: &Services,
     principal: &Principal,
     admin: &AdminCtx,
     id: String,
+    how: Rerun,
     meta: &RequestMeta,
 ) -> Result<DropFile, AppError> {
     let enterprise = admin.enterprise();
@@ -42,9 +52,22 @@ pub async fn retry(
         .drop_dir
         .get()
         .ok_or_else(|| AppError::Unavailable("the drop directory is disabled".into()))?;
-    let outcome = drop_dir.retry(enterprise, id.clone()).await;
+    let ctx = principal.require_scope(crate::domain::Scope::SyncRead)?;
+    let before = get(svc, &ctx, id.clone()).await?;
+    let (action, outcome) = match how {
+        Rerun::Retry => (
+            "drop_file.retry",
+            drop_dir.retry(enterprise, id.clone()).await,
+        ),
+        Rerun::Approve => (
+            "drop_file.approve",
+            drop_dir
+                .approve(enterprise, id.clone(), principal.actor().id)
+                .await,
+        ),
+    };
     let event = AuditEvent::new(
-        "drop_file.retry",
+        action,
         if outcome.is_ok() {
             Outcome::Success
         } else {
@@ -53,40 +76,11 @@ pub async fn retry(
         principal.actor(),
     )
     .in_enterprise(enterprise)
-    .target("drop_file", &id);
-    audit::record(svc, event, meta).await?;
-    outcome?;
-    let ctx = principal.require_scope(crate::domain::Scope::SyncRead)?;
-    get(svc, &ctx, id).await
-}
-
-/// Applies a held full export past the deactivation guard; audited with the
-/// counts it held for. Answers the file as it ends.
-pub async fn approve(
-    svc: &Services,
-    principal: &Principal,
-    admin: &AdminCtx,
-    id: String,
-    meta: &RequestMeta,
-) -> Result<DropFile, AppError> {
-    let enterprise = admin.enterprise();
-    let drop_dir = svc
-        .drop_dir
-        .get()
-        .ok_or_else(|| AppError::Unavailable("the drop directory is disabled".into()))?;
-    let ctx = principal.require_scope(crate::domain::Scope::SyncRead)?;
-    let held = get(svc, &ctx, id.clone()).await?;
-    let outcome = drop_dir
-        .approve(enterprise, id.clone(), principal.actor().id)
-        .await;
-    let event = AuditEvent::new(
-        "drop_file.approve",
-        if outcome.is_ok() { Outcome::Success } else { Outcome::Failure },
-        principal.actor(),
-    )
-    .in_enterprise(enterprise)
     .target("drop_file", &id)
-    .changes(serde_json::json!({ "name": held.display_name, "sha256": held.sha256, "held_because": held.reason }));
+    .changes(serde_json::json!({
+        "name": before.display_name, "sha256": before.sha256,
+        "state_before": before.state, "reason_before": before.reason,
+    }));
     audit::record(svc, event, meta).await?;
     outcome?;
     get(svc, &ctx, id).await
