@@ -216,7 +216,10 @@ impl State {
                 let row = self
                     .svc
                     .db
-                    .read(move |conn| store::drop_files::get(conn, &lookup).map_err(AppError::from))
+                    .read(move |conn| {
+                        store::drop_files::get_for(conn, enterprise, &lookup)
+                            .map_err(AppError::from)
+                    })
                     .await?;
                 let display_name = stored
                     .split_once("__")
