@@ -57,6 +57,14 @@ pub fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
     }
     report.push(format!("listen: {}", config.listen));
     report.push(format!("database: {}", config.database_path().display()));
+    if config.dropdir.enabled {
+        crate::dropdir::layout::check_roots(config).map_err(|e| anyhow::anyhow!(e))?;
+        report.push(format!(
+            "drop directory: {} (work folders {}; same filesystem)",
+            config.drop_root().display(),
+            config.drop_work_root().display()
+        ));
+    }
     Ok(report)
 }
 

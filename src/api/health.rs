@@ -19,7 +19,8 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers both a read and a write round trip.
+/// Readiness: the database answers both a read and a write round trip, and the
+/// drop root (when the drop directory is on) is a folder the service can write.
 async fn readyz(State(svc): State<AppState>) -> impl IntoResponse {
     let read = svc
         .db
@@ -34,13 +35,29 @@ async fn readyz(State(svc): State<AppState>) -> impl IntoResponse {
     } else {
         "unavailable"
     };
-    let status = if database == "ok" {
+    // The drop directory counts when it is on: files would pile up unseen.
+    let config = svc.config.clone();
+    let drop_root = if !config.dropdir.enabled {
+        "disabled"
+    } else if tokio::task::spawn_blocking(move || crate::dropdir::layout::root_usable(&config))
+        .await
+        .unwrap_or(false)
+    {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    let ready = database == "ok" && drop_root != "unavailable";
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (
         status,
-        Json(json!({ "status": database, "checks": { "database": database } })),
+        Json(json!({
+            "status": if ready { "ok" } else { "unavailable" },
+            "checks": { "database": database, "drop_root": drop_root },
+        })),
     )
 }

@@ -92,6 +92,17 @@ pub fn check_roots(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the service can still use the drop root: a folder it can write in.
+pub fn root_usable(config: &Config) -> bool {
+    let root = config.drop_root();
+    std::fs::metadata(&root).is_ok_and(|m| m.is_dir())
+        && rustix::fs::access(
+            &root,
+            rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+        )
+        .is_ok()
+}
+
 /// Whether `path` is on a network or FUSE filesystem, where inotify sees no
 /// change made by another host: such a drop root is polled more often.
 pub fn is_remote_filesystem(path: &Path) -> bool {

@@ -14,6 +14,26 @@ async fn health_and_readiness() {
 }
 
 #[tokio::test]
+async fn readiness_fails_when_the_drop_root_is_gone() {
+    let app = TestApp::start_with(|c| c.dropdir.enabled = true).await;
+    let ready: Value = app.get("/readyz", &Auth::None).await.json().await.unwrap();
+    assert_eq!(ready["checks"]["drop_root"], "ok");
+    let root = app.services().config.drop_root();
+    std::fs::rename(&root, root.with_extension("moved")).unwrap();
+    let ready = app.get("/readyz", &Auth::None).await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(
+        (
+            body["checks"]["drop_root"].as_str(),
+            body["checks"]["database"].as_str()
+        ),
+        (Some("unavailable"), Some("ok"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn readiness_fails_once_the_database_is_closed() {
     let app = TestApp::start().await;
     app.services().db.close();
