@@ -189,7 +189,7 @@ pub fn import_file(
         .unwrap_or_default();
     let kind = match kind {
         Some(kind) => kind,
-        None => match crate::dropdir::formats::Kind::from_name(&name) {
+        None => match crate::dropdir::formats::Kind::of(&name, &config.dropdir) {
             Some(crate::dropdir::formats::Kind::Users) => ImportKind::Users,
             Some(crate::dropdir::formats::Kind::Stores) => ImportKind::Stores,
             None => anyhow::bail!("{name:?} does not start with users or stores: say --kind"),

@@ -69,6 +69,10 @@ pub struct DropDirConfig {
     pub max_file_bytes: u64,
     /// Encoding of files that are neither valid UTF-8 nor carry a BOM.
     pub fallback_encoding: String,
+    /// File names starting with one of these (case-insensitive) hold users…
+    pub users_file_prefixes: Vec<String>,
+    /// …and with one of these, stores.
+    pub stores_file_prefixes: Vec<String>,
     /// A users file whose name contains this (case-insensitive) is a full
     /// export: active people missing from it are deactivated. Empty: never.
     pub full_export_name_contains: String,
@@ -89,6 +93,8 @@ impl Default for DropDirConfig {
             quiet_secs: 30,
             max_file_bytes: 512 * 1024 * 1024,
             fallback_encoding: "windows-1252".into(),
+            users_file_prefixes: vec!["users".into()],
+            stores_file_prefixes: vec!["stores".into()],
             full_export_name_contains: "full".into(),
             full_export_max_deactivate_percent: 10,
             full_export_max_deactivate_count: 50,

@@ -24,14 +24,33 @@ impl Kind {
 
     /// `users*` or `stores*`, case-insensitive.
     pub fn from_name(name: &str) -> Option<Kind> {
-        let lower = name.to_ascii_lowercase();
-        if lower.starts_with("users") {
+        Kind::from_name_with(name, &["users"], &["stores"])
+    }
+
+    /// The kind whose prefixes (case-insensitive) start the name; users first.
+    pub fn from_name_with(
+        name: &str,
+        users: &[impl AsRef<str>],
+        stores: &[impl AsRef<str>],
+    ) -> Option<Kind> {
+        let lower = name.to_lowercase();
+        let starts = |prefix: &str| !prefix.is_empty() && lower.starts_with(&prefix.to_lowercase());
+        if users.iter().any(|p| starts(p.as_ref())) {
             Some(Kind::Users)
-        } else if lower.starts_with("stores") {
+        } else if stores.iter().any(|p| starts(p.as_ref())) {
             Some(Kind::Stores)
         } else {
             None
         }
+    }
+
+    /// The kind by the configured prefixes.
+    pub fn of(name: &str, config: &crate::config::DropDirConfig) -> Option<Kind> {
+        Kind::from_name_with(
+            name,
+            &config.users_file_prefixes,
+            &config.stores_file_prefixes,
+        )
     }
 }
 
@@ -405,6 +424,16 @@ mod tests {
         assert_eq!(Kind::from_name("USERS_2026-11-26.csv"), Some(Kind::Users));
         assert_eq!(Kind::from_name("stores.json"), Some(Kind::Stores));
         assert_eq!(Kind::from_name("export.csv"), None);
+        let sap = ["PA0002_", "mitarbeiter"];
+        assert_eq!(
+            Kind::from_name_with("pa0002_20261126.txt", &sap, &["WERKS"]),
+            Some(Kind::Users)
+        );
+        assert_eq!(
+            Kind::from_name_with("Werks.csv", &sap, &["WERKS"]),
+            Some(Kind::Stores)
+        );
+        assert_eq!(Kind::from_name_with("users.csv", &sap, &["WERKS"]), None);
     }
 
     #[test]

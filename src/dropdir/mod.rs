@@ -404,11 +404,13 @@ impl State {
             // Refusals first, then stores before users: users refer to stores.
             let rank = |found: &Found| match found {
                 Found::Refuse(_) => 0,
-                Found::Ready(name) => match formats::Kind::from_name(&name.to_string_lossy()) {
-                    Some(formats::Kind::Stores) => 1,
-                    Some(formats::Kind::Users) => 2,
-                    None => 3,
-                },
+                Found::Ready(name) => {
+                    match formats::Kind::of(&name.to_string_lossy(), &self.svc.config.dropdir) {
+                        Some(formats::Kind::Stores) => 1,
+                        Some(formats::Kind::Users) => 2,
+                        None => 3,
+                    }
+                }
             };
             let mut found = found;
             found.sort_by_key(rank);

@@ -111,10 +111,13 @@ pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
         };
         return finish(svc, &file, ending).await;
     }
-    let Some(kind) = Kind::from_name(&file.display_name) else {
-        let mut ending = Ending::refused(
-            "the name must start with users or stores, which says what the file holds".into(),
-        );
+    let Some(kind) = Kind::of(&file.display_name, &svc.config.dropdir) else {
+        let config = &svc.config.dropdir;
+        let mut ending = Ending::refused(format!(
+            "the name must start with users or stores, which says what the file holds \
+             (configured prefixes: users {:?}, stores {:?})",
+            config.users_file_prefixes, config.stores_file_prefixes
+        ));
         ending.state = "failed";
         ending.sha256 = Some(sha256);
         return finish(svc, &file, ending).await;

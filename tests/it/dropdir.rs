@@ -769,3 +769,39 @@ async fn duplicate_keys_in_one_file_fail_both_records_and_name_them() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn configured_name_prefixes_say_what_a_file_holds() {
+    let app = TestApp::start_with(|config| {
+        with_drop_dir(CompletionPolicy::Rename)(config);
+        config.dropdir.users_file_prefixes = vec!["PA0002".into()];
+    })
+    .await;
+    let drop = setup(&app, "Acme").await;
+    std::fs::write(drop.incoming().join("pa0002_20261126.csv"), USERS_CSV).unwrap();
+    std::fs::write(
+        drop.incoming().join("users.csv"),
+        format!("{USERS_CSV}E3,e3@acme.example,E3,seller,S1\n"),
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    let mut states: Vec<(String, String)> = files(&app, &drop)
+        .await
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            ("pa0002_20261126.csv".to_string(), "applied".to_string()),
+            ("users.csv".to_string(), "failed".to_string()),
+        ]
+    );
+    app.stop().await;
+}
