@@ -24,7 +24,8 @@ pub struct ParsedBody<R> {
     pub send_invitations: bool,
 }
 
-const STORE_FIELDS: [&str; 6] = [
+/// The fields a stores row (or a stores file column) may carry.
+pub const STORE_FIELDS: [&str; 6] = [
     "name",
     "location",
     "address",
@@ -32,7 +33,8 @@ const STORE_FIELDS: [&str; 6] = [
     "external_id",
     "active",
 ];
-const USER_FIELDS: [&str; 7] = [
+/// The fields a users row (or a users file column) may carry.
+pub const USER_FIELDS: [&str; 7] = [
     "email",
     "name",
     "role",
@@ -42,7 +44,7 @@ const USER_FIELDS: [&str; 7] = [
     "active",
 ];
 /// Fields a source may never set; a row carrying one is refused whole.
-const FORBIDDEN_FIELDS: [&str; 10] = [
+pub const FORBIDDEN_FIELDS: [&str; 10] = [
     "id",
     "enterprise_account_id",
     "password",

@@ -6,6 +6,12 @@ use encoding_rs::Encoding;
 
 use crate::domain::import::{ImportMode, RowError, StoreRecord, UserRecord};
 use crate::domain::import_body;
+// A file's columns are the bulk-import body's fields, and the same fields are
+// forbidden: one list for both.
+use crate::domain::import_body::{
+    FORBIDDEN_FIELDS as FORBIDDEN_COLUMNS, STORE_FIELDS as STORE_COLUMNS,
+    USER_FIELDS as USER_COLUMNS,
+};
 use crate::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,36 +127,6 @@ fn first_record_text(text: &str) -> &str {
     }
     text
 }
-
-const USER_COLUMNS: [&str; 7] = [
-    "email",
-    "name",
-    "role",
-    "store_id",
-    "manager_id",
-    "external_id",
-    "active",
-];
-const STORE_COLUMNS: [&str; 6] = [
-    "name",
-    "location",
-    "address",
-    "phone",
-    "external_id",
-    "active",
-];
-/// Columns no file may carry: a file that has one is refused whole.
-const FORBIDDEN_COLUMNS: [&str; 9] = [
-    "id",
-    "enterprise_account_id",
-    "password",
-    "password_hash",
-    "token_version",
-    "sync_mode",
-    "created_at",
-    "updated_at",
-    "deactivated_at",
-];
 
 /// Rows read from a file, ready for the import engine.
 pub struct FileRows<R> {
