@@ -195,22 +195,6 @@ pub fn import_file(
             None => anyhow::bail!("{name:?} does not start with users or stores: say --kind"),
         },
     };
-    let fallback = encoding_rs::Encoding::for_label(config.dropdir.fallback_encoding.as_bytes())
-        .unwrap_or(encoding_rs::WINDOWS_1252);
-    let decoded = crate::dropdir::formats::decode(&bytes, fallback);
-    drop(bytes);
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    if interactive {
-        eprintln!("{name}: {} text, reading rows…", decoded.encoding);
-    }
-    let source = ImportSource {
-        kind: SourceKind::File,
-        initiated_by: format!("file:{name}"),
-    };
-    let mut details = serde_json::Map::new();
-    details.insert("file".into(), serde_json::json!(name));
-    details.insert("encoding".into(), serde_json::json!(decoded.encoding));
-    let max_rows = config.imports.max_rows;
     let db = crate::server::open_database(config)?;
     let secrets = Secrets::load(config, true).context("while loading secrets")?;
     let services = crate::service::Services::new(
@@ -222,24 +206,64 @@ pub fn import_file(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let unreadable =
-        |problem: crate::dropdir::formats::FileProblem| anyhow::anyhow!("{name}: {}", problem.0);
-    let announce = |rows: usize| {
-        if interactive {
-            eprintln!("{name}: {rows} rows read, importing…");
+    let settings = runtime.block_on(crate::service::drop_config::settings_of(
+        &services, enterprise,
+    ))?;
+    let decoded = crate::dropdir::formats::decode(&bytes, settings.fallback_encoding);
+    drop(bytes);
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let source = ImportSource {
+        kind: SourceKind::File,
+        initiated_by: format!("file:{name}"),
+    };
+    let mut details = serde_json::Map::new();
+    details.insert("file".into(), serde_json::json!(name));
+    details.insert("encoding".into(), serde_json::json!(decoded.encoding));
+    let file_kind = match kind {
+        ImportKind::Users => crate::dropdir::formats::Kind::Users,
+        ImportKind::Stores => crate::dropdir::formats::Kind::Stores,
+    };
+    if file_kind == crate::dropdir::formats::Kind::Users && settings.is_full_export(&name) {
+        eprintln!(
+            "{name}: imported as a delta file; full exports (deactivating the people they leave out) go through the drop directory, where the guard and approvals apply"
+        );
+    }
+    let bar = interactive.then(|| {
+        let bar = indicatif::ProgressBar::new(decoded.text.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message(format!("{name}: reading {} text", decoded.encoding));
+        bar
+    });
+    let progress = |bytes: u64| {
+        if let Some(bar) = &bar {
+            bar.set_position(bytes);
         }
     };
+    let mut options = settings.read_options(chrono::Utc::now().date_naive());
+    options.progress = Some(&progress);
     let records = crate::dropdir::formats::read(
-        match kind {
-            ImportKind::Users => crate::dropdir::formats::Kind::Users,
-            ImportKind::Stores => crate::dropdir::formats::Kind::Stores,
-        },
+        file_kind,
         &name,
         &decoded.text,
-        max_rows,
+        config.imports.max_rows,
+        &options,
     )
-    .map_err(unreadable)?;
-    announce(records.len());
+    .map_err(|problem| anyhow::anyhow!("{name}: {}", problem.0))?;
+    drop(decoded);
+    if let Some(bar) = &bar {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(format!("{name}: {} rows read, importing…", records.len()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    }
     let how = crate::dropdir::process::FileImport {
         enterprise,
         source,
@@ -247,10 +271,15 @@ pub fn import_file(
         mode,
         dry_run,
         full_export: None,
+        all_or_nothing: settings.delta_row_errors
+            == crate::domain::drop_profile::RowErrorPolicy::RejectFile,
     };
     let result = runtime.block_on(crate::dropdir::process::import_records(
         &services, records, how, None,
     ));
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     db.close();
     result.map_err(|e| {
         anyhow::anyhow!(

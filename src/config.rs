@@ -4,6 +4,7 @@
 //! `ENTERPRISE_SYNC_RATE_LIMIT__PER_KEY_PER_MINUTE`.
 //! `packaging/config.example.toml` documents every key.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -36,18 +37,8 @@ pub struct Config {
     pub dropdir: DropDirConfig,
 }
 
-/// How an upload is known to be complete.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum CompletionPolicy {
-    /// Producers upload under a temporary name and rename: any other name is complete.
-    Rename,
-    /// `<file>.done` or `<file>.ok` beside the file says it is complete.
-    Marker,
-    /// Size, modification time and inode unchanged for `quiet_secs`.
-    #[default]
-    Quiet,
-}
+pub use crate::domain::drop_profile::CompletionPolicy;
+use crate::domain::drop_profile::DropProfile;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -80,6 +71,59 @@ pub struct DropDirConfig {
     pub full_export_max_deactivate_percent: u32,
     /// …and so is one deactivating more than this many people.
     pub full_export_max_deactivate_count: u32,
+    /// Per-enterprise profiles by enterprise id (completion, delimiter,
+    /// column mapping, …; see docs/drop-directory.md). A profile an IT admin
+    /// sets through the API replaces the one written here.
+    pub profiles: BTreeMap<String, DropProfile>,
+    /// Folder names below the drop root by enterprise id (default: the id),
+    /// e.g. to match the SFTP account's name. Only the operator sets these.
+    pub folder_names: BTreeMap<String, String>,
+}
+
+impl DropDirConfig {
+    /// The folder name of an enterprise below the drop root.
+    pub fn folder_name(&self, enterprise: &str) -> String {
+        self.folder_names
+            .get(enterprise)
+            .cloned()
+            .unwrap_or_else(|| enterprise.to_string())
+    }
+
+    fn check_profiles(&self) -> Result<(), ConfigError> {
+        for (enterprise, profile) in &self.profiles {
+            if let Err(errors) = profile.validate() {
+                let why: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect();
+                return Err(ConfigError::Invalid(format!(
+                    "dropdir.profiles.{enterprise:?}: {}",
+                    why.join("; ")
+                )));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (enterprise, folder) in &self.folder_names {
+            let safe = !folder.is_empty()
+                && folder.len() <= 64
+                && folder != "."
+                && folder != ".."
+                && folder
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !safe {
+                return Err(ConfigError::Invalid(format!(
+                    "dropdir.folder_names.{enterprise:?}: {folder:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
+                )));
+            }
+            if !seen.insert(folder.to_ascii_lowercase()) {
+                return Err(ConfigError::Invalid(format!(
+                    "dropdir.folder_names: {folder:?} is given to two enterprises"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for DropDirConfig {
@@ -98,6 +142,8 @@ impl Default for DropDirConfig {
             full_export_name_contains: "full".into(),
             full_export_max_deactivate_percent: 10,
             full_export_max_deactivate_count: 50,
+            profiles: BTreeMap::new(),
+            folder_names: BTreeMap::new(),
         }
     }
 }
@@ -369,6 +415,7 @@ impl Config {
                 self.dropdir.fallback_encoding
             )));
         }
+        self.dropdir.check_profiles()?;
         Ok(())
     }
 

@@ -85,6 +85,8 @@ async fn import_stores(
         row_errors: parsed.row_errors,
         details: Default::default(),
         full_export: None,
+        all_or_nothing: false,
+        numbering: Default::default(),
     };
     Ok(Json(import::stores::import(&svc, request).await?))
 }
@@ -117,6 +119,8 @@ async fn import_users(
         row_errors: parsed.row_errors,
         details: Default::default(),
         full_export: None,
+        all_or_nothing: false,
+        numbering: Default::default(),
     };
     Ok(Json(import::users::import(&svc, request).await?))
 }

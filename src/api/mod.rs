@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 pub mod auth;
 mod directory;
+mod drop_config;
 pub mod error;
 pub mod extract;
 mod files;
@@ -46,6 +47,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sync::router())
         .merge(audit::router())
         .merge(files::router())
+        .merge(drop_config::router())
         .merge(imports::router(&state))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
 

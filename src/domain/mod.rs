@@ -2,6 +2,7 @@
 
 pub mod api_key_token;
 pub mod audit;
+pub mod drop_profile;
 pub mod email;
 pub mod ids;
 pub mod import;

@@ -2,7 +2,12 @@
 //! (BOM, else strict UTF-8, else the configured fallback), then CSV with a header
 //! (delimiter detected from the header) or the bulk-import JSON body.
 
+use chrono::NaiveDate;
 use encoding_rs::Encoding;
+
+use super::mapping::{self, normalise_header, Compiled, Validity};
+use crate::domain::drop_profile::Mapping;
+use crate::service::import::RowNumbering;
 
 use crate::domain::import::{ImportMode, RowError, StoreRecord, UserRecord};
 use crate::domain::import_body;
@@ -137,6 +142,42 @@ pub struct FileRows<R> {
     pub delimiter: Option<char>,
     /// JSON bodies only: `send_invitations`.
     pub send_invitations: bool,
+    /// Record numbers of the rows (1 for the first record after the header).
+    pub numbering: RowNumbering,
+    /// The header line's columns, normalised (CSV only).
+    pub columns: Vec<String>,
+}
+
+/// How a CSV file is read: the enterprise profile's reading settings.
+#[derive(Clone, Copy)]
+pub struct ReadOptions<'a> {
+    /// Detected from the header line when absent.
+    pub delimiter: Option<u8>,
+    pub skip_top_lines: usize,
+    pub skip_bottom_lines: usize,
+    pub trim: bool,
+    pub users: Option<&'a Mapping>,
+    pub stores: Option<&'a Mapping>,
+    /// The day dated rows are judged on.
+    pub today: NaiveDate,
+    /// Told the bytes read so far, now and then (the CLI's progress bar).
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+impl ReadOptions<'static> {
+    /// No profile: columns named like the fields, delimiter detected.
+    pub fn plain(today: NaiveDate) -> Self {
+        ReadOptions {
+            delimiter: None,
+            skip_top_lines: 0,
+            skip_bottom_lines: 0,
+            trim: true,
+            users: None,
+            stores: None,
+            today,
+            progress: None,
+        }
+    }
 }
 
 fn flag(value: &str) -> Result<Option<bool>, ()> {
@@ -148,16 +189,76 @@ fn flag(value: &str) -> Result<Option<bool>, ()> {
     }
 }
 
-/// Reads a CSV text: the header names the columns (case-insensitive, spaces
-/// ignored); each record becomes one row, numbered from 0 like the bulk-import
-/// rows (the report adds one: record 1 is the first line after the header).
-fn read_csv<R: Default>(
+/// A record type a file's columns fill.
+trait FileRow: Default {
+    const KIND: &'static str;
+    const FIELDS: &'static [&'static str];
+    fn set(&mut self, field: &str, value: String) -> Result<(), String>;
+    /// What names the row for people: the external id, else the email (users)
+    /// or the name (stores).
+    fn label(&self) -> Option<String>;
+    /// What names one person (or store) across dated rows.
+    fn key(&self) -> Option<String> {
+        self.label().map(|label| label.to_lowercase())
+    }
+    fn deactivate(&mut self);
+    /// The fields set, for a preview.
+    fn shown(&self) -> serde_json::Map<String, serde_json::Value>;
+}
+
+fn given(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+fn shown_fields(
+    fields: &[(&str, Option<&String>)],
+    active: Option<bool>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut shown: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .filter_map(|(name, value)| value.map(|v| (name.to_string(), v.clone().into())))
+        .collect();
+    if let Some(active) = active {
+        shown.insert("active".into(), active.into());
+    }
+    shown
+}
+
+/// The text between the lines a profile skips at the top and the bottom.
+/// Line breaks ending the file do not make lines of their own.
+fn between_skipped_lines(text: &str, top: usize, bottom: usize) -> &str {
+    let mut start = 0;
+    for _ in 0..top {
+        match text[start..].find('\n') {
+            Some(at) => start += at + 1,
+            None => return "",
+        }
+    }
+    let mut end = start + text[start..].trim_end_matches(['\r', '\n']).len();
+    for _ in 0..bottom {
+        match text[start..end].rfind('\n') {
+            Some(at) => end = start + at,
+            None => return "",
+        }
+    }
+    &text[start..end]
+}
+
+/// Reads a CSV text: the header names the columns, which feed the fields named
+/// like them or as the mapping says; each record becomes one row, numbered
+/// from 1 (the first record after the header).
+fn read_csv<R: FileRow>(
     text: &str,
     max_rows: usize,
-    known: &[&str],
-    mut set: impl FnMut(&mut R, &str, String) -> Result<(), String>,
+    options: &ReadOptions<'_>,
+    mapping: Option<&Mapping>,
 ) -> Result<FileRows<R>, FileProblem> {
-    let delimiter = detect_delimiter(text);
+    let text = between_skipped_lines(text, options.skip_top_lines, options.skip_bottom_lines);
+    let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(text));
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -166,7 +267,7 @@ fn read_csv<R: Default>(
         .headers()
         .map_err(|e| FileProblem(format!("the header line cannot be read: {e}")))?
         .iter()
-        .map(|h| h.trim().to_ascii_lowercase().replace(' ', "_"))
+        .map(normalise_header)
         .collect();
     if headers.iter().all(|h| h.is_empty()) {
         return Err(FileProblem("the file has no header line".into()));
@@ -179,18 +280,19 @@ fn read_csv<R: Default>(
             "column {forbidden:?} cannot be set by an import"
         )));
     }
-    let unknown: Vec<&str> = headers
-        .iter()
-        .filter(|h| !h.is_empty() && !known.contains(&h.as_str()))
-        .map(String::as_str)
-        .collect();
-    let warnings = if unknown.is_empty() {
-        Vec::new()
-    } else {
-        vec![format!("ignored unknown columns: {}", unknown.join(", "))]
-    };
+    let compiled = Compiled::new(&headers, R::FIELDS, R::KIND, mapping)?;
+    let mut warnings = Vec::new();
+    if !compiled.unused.is_empty() {
+        const SHOWN: usize = 20;
+        let mut names = compiled.unused[..compiled.unused.len().min(SHOWN)].join(", ");
+        if compiled.unused.len() > SHOWN {
+            names.push_str(&format!(" and {} more", compiled.unused.len() - SHOWN));
+        }
+        warnings.push(format!("ignored columns: {names}"));
+    }
     let mut rows = Vec::new();
     let mut row_errors = Vec::new();
+    let mut validities = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
@@ -209,90 +311,212 @@ fn read_csv<R: Default>(
             )));
         }
         let row = rows.len();
+        if let Some(progress) = options.progress.filter(|_| row % 4096 == 0) {
+            progress(record.position().map_or(0, |p| p.byte()));
+        }
         let mut value = R::default();
-        if record.iter().all(|field| field.trim().is_empty()) {
-            // Blank lines carry nothing; they still count, so record numbers hold.
+        let mut error = |field: Option<String>, code, message| {
             row_errors.push(RowError {
                 row,
                 key: None,
-                field: None,
-                code: "invalid_row",
-                message: "the record is empty".into(),
-            });
+                field,
+                code,
+                message,
+            })
+        };
+        if record.iter().all(|field| field.trim().is_empty()) {
+            // Blank lines carry nothing; they still count, so record numbers hold.
+            error(None, "invalid_row", "the record is empty".into());
             rows.push(value);
+            validities.push(None);
             continue;
         }
         if record.len() != headers.len() {
-            row_errors.push(RowError {
-                row,
-                key: None,
-                field: None,
-                code: "invalid_row",
-                message: format!(
+            error(
+                None,
+                "invalid_row",
+                format!(
                     "the record has {} fields where the header has {}",
                     record.len(),
                     headers.len()
                 ),
-            });
+            );
             rows.push(value);
+            validities.push(None);
             continue;
         }
-        for (header, field) in headers.iter().zip(record.iter()) {
-            if known.contains(&header.as_str()) && !field.trim().is_empty() {
-                if let Err(message) = set(&mut value, header, field.to_string()) {
-                    row_errors.push(RowError {
-                        row,
-                        key: None,
-                        field: Some(header.clone()),
-                        code: "invalid_type",
-                        message,
-                    });
-                }
+        for (field, text) in compiled.values(&record, options.trim) {
+            if let Err(message) = value.set(field, text) {
+                error(Some(field.to_string()), "invalid_type", message);
             }
         }
+        let validity = match compiled.dated.as_ref().map(|d| d.validity(&record)) {
+            None => None,
+            Some(Ok(validity)) => Some(validity),
+            Some(Err((column, message))) => {
+                error(Some(column), "invalid_date", message);
+                None
+            }
+        };
         rows.push(value);
+        validities.push(validity);
     }
-    Ok(FileRows {
+    for error in row_errors.iter_mut().filter(|e| e.key.is_none()) {
+        error.key = rows.get(error.row).and_then(FileRow::label);
+    }
+    let mut file = FileRows {
         rows,
         mode: ImportMode::CreateOrUpdate,
         row_errors,
         warnings,
         delimiter: Some(char::from(delimiter)),
         send_invitations: false,
-    })
+        numbering: RowNumbering::FromOne,
+        columns: headers,
+    };
+    if compiled.dated.is_some() {
+        keep_rows_valid_today(&mut file, validities, options.today);
+    }
+    Ok(file)
 }
 
-fn set_user(user: &mut UserRecord, column: &str, value: String) -> Result<(), String> {
-    match column {
-        "email" => user.email = Some(value),
-        "name" => user.name = Some(value),
-        "role" => user.role = Some(value),
-        "store_id" => user.store_ref = Some(value),
-        "manager_id" => user.manager_ref = Some(value),
-        "external_id" => user.external_id = Some(value),
-        "active" => {
-            user.active =
-                flag(&value).map_err(|_| format!("active must be true or false, not {value:?}"))?
-        }
-        _ => {}
+/// Leaves one row per person: the one valid today (see [`mapping::select`]);
+/// the kept rows keep their record numbers.
+fn keep_rows_valid_today<R: FileRow>(
+    file: &mut FileRows<R>,
+    validities: Vec<Option<Validity>>,
+    today: NaiveDate,
+) {
+    let failed: std::collections::HashSet<usize> = file.row_errors.iter().map(|e| e.row).collect();
+    let keyed: Vec<(Option<String>, Option<Validity>)> = file
+        .rows
+        .iter()
+        .zip(validities)
+        .enumerate()
+        .map(|(row, (record, validity))| {
+            if failed.contains(&row) {
+                (None, None)
+            } else {
+                (record.key(), validity)
+            }
+        })
+        .collect();
+    let selection = mapping::select(&keyed, today);
+    let mut rows = std::mem::take(&mut file.rows);
+    for &ended in &selection.ended {
+        rows[ended].deactivate();
     }
-    Ok(())
+    let mut new_index = vec![usize::MAX; rows.len()];
+    for (position, &row) in selection.kept.iter().enumerate() {
+        new_index[row] = position;
+    }
+    file.rows = rows
+        .into_iter()
+        .enumerate()
+        .filter(|(row, _)| new_index[*row] != usize::MAX)
+        .map(|(_, record)| record)
+        .collect();
+    for error in &mut file.row_errors {
+        error.row = new_index[error.row];
+    }
+    file.row_errors.retain(|e| e.row != usize::MAX);
+    let dropped = new_index.len() - selection.kept.len();
+    if dropped > 0 || !selection.ended.is_empty() {
+        file.warnings.push(format!(
+            "dated rows: {} row(s) kept (one per person, valid today), {} superseded row(s) left out, {} person(s) whose rows all end before today imported as inactive, {} person(s) starting later left out",
+            selection.kept.len(),
+            dropped - selection.not_started.min(dropped),
+            selection.ended.len(),
+            selection.not_started
+        ));
+    }
+    file.numbering = RowNumbering::Explicit(selection.kept.iter().map(|row| row + 1).collect());
 }
 
-fn set_store(store: &mut StoreRecord, column: &str, value: String) -> Result<(), String> {
-    match column {
-        "name" => store.name = Some(value),
-        "location" => store.location = Some(value),
-        "address" => store.address = Some(value),
-        "phone" => store.phone = Some(value),
-        "external_id" => store.external_id = Some(value),
-        "active" => {
-            store.active =
-                flag(&value).map_err(|_| format!("active must be true or false, not {value:?}"))?
+impl FileRow for UserRecord {
+    const KIND: &'static str = "users";
+    const FIELDS: &'static [&'static str] = &USER_COLUMNS;
+
+    fn set(&mut self, field: &str, value: String) -> Result<(), String> {
+        match field {
+            "email" => self.email = Some(value),
+            "name" => self.name = Some(value),
+            "role" => self.role = Some(value),
+            "store_id" => self.store_ref = Some(value),
+            "manager_id" => self.manager_ref = Some(value),
+            "external_id" => self.external_id = Some(value),
+            "active" => {
+                self.active = flag(&value)
+                    .map_err(|_| format!("active must be true or false, not {value:?}"))?
+            }
+            _ => {}
         }
-        _ => {}
+        Ok(())
     }
-    Ok(())
+
+    fn label(&self) -> Option<String> {
+        given(&self.external_id).or_else(|| given(&self.email))
+    }
+
+    fn shown(&self) -> serde_json::Map<String, serde_json::Value> {
+        shown_fields(
+            &[
+                ("external_id", self.external_id.as_ref()),
+                ("email", self.email.as_ref()),
+                ("name", self.name.as_ref()),
+                ("role", self.role.as_ref()),
+                ("store_id", self.store_ref.as_ref()),
+                ("manager_id", self.manager_ref.as_ref()),
+            ],
+            self.active,
+        )
+    }
+
+    fn deactivate(&mut self) {
+        self.active = Some(false);
+    }
+}
+
+impl FileRow for StoreRecord {
+    const KIND: &'static str = "stores";
+    const FIELDS: &'static [&'static str] = &STORE_COLUMNS;
+
+    fn set(&mut self, field: &str, value: String) -> Result<(), String> {
+        match field {
+            "name" => self.name = Some(value),
+            "location" => self.location = Some(value),
+            "address" => self.address = Some(value),
+            "phone" => self.phone = Some(value),
+            "external_id" => self.external_id = Some(value),
+            "active" => {
+                self.active = flag(&value)
+                    .map_err(|_| format!("active must be true or false, not {value:?}"))?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn label(&self) -> Option<String> {
+        given(&self.external_id).or_else(|| given(&self.name))
+    }
+
+    fn shown(&self) -> serde_json::Map<String, serde_json::Value> {
+        shown_fields(
+            &[
+                ("external_id", self.external_id.as_ref()),
+                ("name", self.name.as_ref()),
+                ("location", self.location.as_ref()),
+                ("address", self.address.as_ref()),
+                ("phone", self.phone.as_ref()),
+            ],
+            self.active,
+        )
+    }
+
+    fn deactivate(&mut self) {
+        self.active = Some(false);
+    }
 }
 
 fn is_json(name: &str) -> bool {
@@ -324,6 +548,8 @@ fn from_body<R>(
         warnings: body.warnings,
         delimiter: None,
         send_invitations: body.send_invitations,
+        numbering: RowNumbering::FromOne,
+        columns: Vec::new(),
     })
 }
 
@@ -331,11 +557,12 @@ pub fn read_users(
     name: &str,
     text: &str,
     max_rows: usize,
+    options: &ReadOptions<'_>,
 ) -> Result<FileRows<UserRecord>, FileProblem> {
     if is_json(name) {
         from_body(import_body::parse_users(text.as_bytes(), max_rows))
     } else {
-        read_csv(text, max_rows, &USER_COLUMNS, set_user)
+        read_csv(text, max_rows, options, options.users)
     }
 }
 
@@ -343,11 +570,12 @@ pub fn read_stores(
     name: &str,
     text: &str,
     max_rows: usize,
+    options: &ReadOptions<'_>,
 ) -> Result<FileRows<StoreRecord>, FileProblem> {
     if is_json(name) {
         from_body(import_body::parse_stores(text.as_bytes(), max_rows))
     } else {
-        read_csv(text, max_rows, &STORE_COLUMNS, set_store)
+        read_csv(text, max_rows, options, options.stores)
     }
 }
 
@@ -369,11 +597,39 @@ impl FileRecords {
         self.len() == 0
     }
 
+    pub fn columns(&self) -> &[String] {
+        match self {
+            FileRecords::Users(rows) => &rows.columns,
+            FileRecords::Stores(rows) => &rows.columns,
+        }
+    }
+
     pub fn delimiter(&self) -> Option<char> {
         match self {
             FileRecords::Users(rows) => rows.delimiter,
             FileRecords::Stores(rows) => rows.delimiter,
         }
+    }
+}
+
+/// The first `limit` rows as a preview shows them: the record number and the
+/// fields set.
+pub fn shown_rows(records: &FileRecords, limit: usize) -> Vec<serde_json::Value> {
+    fn shown<R: FileRow>(rows: &FileRows<R>, limit: usize) -> Vec<serde_json::Value> {
+        rows.rows
+            .iter()
+            .take(limit)
+            .enumerate()
+            .map(|(row, record)| {
+                let mut fields = record.shown();
+                fields.insert("record".into(), rows.numbering.number(row).into());
+                serde_json::Value::Object(fields)
+            })
+            .collect()
+    }
+    match records {
+        FileRecords::Users(rows) => shown(rows, limit),
+        FileRecords::Stores(rows) => shown(rows, limit),
     }
 }
 
@@ -383,10 +639,11 @@ pub fn read(
     name: &str,
     text: &str,
     max_rows: usize,
+    options: &ReadOptions<'_>,
 ) -> Result<FileRecords, FileProblem> {
     Ok(match kind {
-        Kind::Users => FileRecords::Users(read_users(name, text, max_rows)?),
-        Kind::Stores => FileRecords::Stores(read_stores(name, text, max_rows)?),
+        Kind::Users => FileRecords::Users(read_users(name, text, max_rows, options)?),
+        Kind::Stores => FileRecords::Stores(read_stores(name, text, max_rows, options)?),
     })
 }
 
@@ -394,6 +651,10 @@ pub fn read(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn plain() -> ReadOptions<'static> {
+        ReadOptions::plain(NaiveDate::from_ymd_opt(2026, 11, 27).unwrap())
+    }
 
     #[test]
     fn the_kind_comes_from_the_name() {
@@ -434,7 +695,7 @@ mod tests {
         }
         let decoded = decode(&bytes, encoding_rs::WINDOWS_1252);
         assert_eq!(decoded.encoding, "UTF-16LE");
-        let rows = read_users("users.txt", &decoded.text, 10).unwrap();
+        let rows = read_users("users.txt", &decoded.text, 10, &plain()).unwrap();
         assert_eq!(rows.delimiter, Some('\t'));
         assert_eq!(rows.rows[0].email.as_deref(), Some("a@b.example"));
     }
@@ -442,7 +703,7 @@ mod tests {
     #[test]
     fn semicolons_crlf_and_embedded_newlines() {
         let text = "External ID;Name;Email;Role;Store_ID\r\nE1;\"Dupont;\r\nJean\";j@x.example;seller;S1\r\nE2;Marie;m@x.example;manager;\r\n";
-        let rows = read_users("users.csv", text, 10).unwrap();
+        let rows = read_users("users.csv", text, 10, &plain()).unwrap();
         assert_eq!(rows.delimiter, Some(';'));
         assert_eq!(rows.rows.len(), 2);
         assert_eq!(rows.rows[0].name.as_deref(), Some("Dupont;\r\nJean"));
@@ -460,7 +721,7 @@ mod tests {
     #[test]
     fn short_rows_and_bad_flags_are_row_errors_numbered_by_record() {
         let text = "email,name,active\na@x.example,A,yes\nb@x.example\nc@x.example,C,maybe\n";
-        let rows = read_users("users.csv", text, 10).unwrap();
+        let rows = read_users("users.csv", text, 10, &plain()).unwrap();
         let errors: Vec<(usize, &str)> = rows.row_errors.iter().map(|e| (e.row, e.code)).collect();
         assert_eq!(errors, [(1, "invalid_row"), (2, "invalid_type")]);
         assert_eq!(rows.rows[0].active, Some(true));
@@ -468,12 +729,75 @@ mod tests {
 
     #[test]
     fn a_forbidden_column_refuses_the_file() {
-        assert!(read_users("users.csv", "email,password\na@x.example,secret\n", 10).is_err());
+        assert!(read_users(
+            "users.csv",
+            "email,password\na@x.example,secret\n",
+            10,
+            &plain()
+        )
+        .is_err());
     }
 
     #[test]
     fn too_many_records_refuse_the_file() {
-        assert!(read_users("users.csv", "email\na@x\nb@x\nc@x\n", 2).is_err());
+        assert!(read_users("users.csv", "email\na@x\nb@x\nc@x\n", 2, &plain()).is_err());
+    }
+
+    #[test]
+    fn a_configured_delimiter_beats_the_detection() {
+        // The header has more commas than semicolons; the file uses semicolons.
+        let text = "email;name, first, last\na@x.example;Jean, Paul, Dupont\n";
+        let detected = read_users("users.csv", text, 10, &plain()).unwrap();
+        assert_eq!(detected.delimiter, Some(','));
+        let options = ReadOptions {
+            delimiter: Some(b';'),
+            ..plain()
+        };
+        let configured = read_users("users.csv", text, 10, &options).unwrap();
+        assert_eq!(configured.delimiter, Some(';'));
+        assert_eq!(configured.rows[0].email.as_deref(), Some("a@x.example"));
+    }
+
+    #[test]
+    fn title_and_trailer_lines_are_skipped() {
+        assert_eq!(
+            between_skipped_lines("t\r\nh\r\nr1\r\nEOF\r\n\r\n", 1, 1),
+            "h\r\nr1\r"
+        );
+        assert_eq!(between_skipped_lines("h\nr\n", 0, 0), "h\nr");
+        assert_eq!(between_skipped_lines("h\nr\n", 5, 0), "");
+        assert_eq!(between_skipped_lines("h\nr\n", 0, 5), "");
+        let options = ReadOptions {
+            skip_top_lines: 2,
+            skip_bottom_lines: 1,
+            ..plain()
+        };
+        let text = "HR export\r\n2026-03-01\r\nemail,name\r\na@x.example,A\r\nb@x.example,B\r\nTOTAL 2\r\n";
+        let rows = read_users("users.csv", text, 10, &options).unwrap();
+        assert_eq!(rows.rows.len(), 2);
+        assert!(rows.row_errors.is_empty(), "{:?}", rows.row_errors);
+        assert_eq!(rows.rows[1].name.as_deref(), Some("B"));
+    }
+
+    #[test]
+    fn a_rule_naming_a_missing_column_refuses_the_file_naming_both() {
+        let mapping: Mapping = serde_json::from_value(serde_json::json!({
+            "columns": {"external_id": "PERNR"}
+        }))
+        .unwrap();
+        let options = ReadOptions {
+            users: Some(&mapping),
+            ..plain()
+        };
+        let problem = read_users("users.csv", "email\na@x.example\n", 10, &options)
+            .err()
+            .unwrap();
+        assert!(
+            problem.0.contains("users.columns.external_id"),
+            "{}",
+            problem.0
+        );
+        assert!(problem.0.contains("PERNR"), "{}", problem.0);
     }
 
     proptest! {
@@ -481,10 +805,10 @@ mod tests {
         #[test]
         fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
             let decoded = decode(&bytes, encoding_rs::WINDOWS_1252);
-            if let Ok(rows) = read_users("users.csv", &decoded.text, 50) {
+            if let Ok(rows) = read_users("users.csv", &decoded.text, 50, &plain()) {
                 prop_assert!(rows.row_errors.iter().all(|e| e.row < rows.rows.len()));
             }
-            let _ = read_stores("stores.csv", &decoded.text, 50);
+            let _ = read_stores("stores.csv", &decoded.text, 50, &plain());
         }
 
         /// Any table written as CSV with any of the delimiters reads back the same.
@@ -499,10 +823,10 @@ mod tests {
                 writer.write_record([format!("E{i}"), name.clone()]).unwrap();
             }
             let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
-            let rows = read_users("users.csv", &text, 100).unwrap();
+            let rows = read_users("users.csv", &text, 100, &plain()).unwrap();
             prop_assert_eq!(rows.rows.len(), names.len());
             for (i, name) in names.iter().enumerate() {
-                let expected = if name.trim().is_empty() { None } else { Some(name.clone()) };
+                let expected = if name.trim().is_empty() { None } else { Some(name.trim().to_string()) };
                 let row = &rows.rows[i];
                 if rows.row_errors.iter().any(|e| e.row == i) {
                     continue;

@@ -22,9 +22,12 @@ pub struct Folders {
 }
 
 impl Folders {
-    /// The slug is the enterprise id: stable, unique, and safe as a name.
+    /// The drop folder's name is the enterprise id (stable, unique, safe as a
+    /// name) unless the operator named it; the work folders always use the id.
     pub fn of(config: &Config, enterprise: EnterpriseId) -> Folders {
-        let drop = config.drop_root().join(enterprise.to_string());
+        let drop = config
+            .drop_root()
+            .join(config.dropdir.folder_name(&enterprise.to_string()));
         let work = config.drop_work_root().join(enterprise.to_string());
         Folders {
             enterprise,

@@ -8,8 +8,10 @@
 pub mod claim;
 pub mod formats;
 pub mod layout;
+pub mod mapping;
 pub mod process;
 pub mod scan;
+pub mod settings;
 mod watch;
 
 use std::collections::HashMap;
@@ -261,10 +263,8 @@ impl State {
                     }
                     None => {
                         // Claimed, then the crash came before its row was written.
-                        let size = std::fs::symlink_metadata(folders.processing.join(&stored))
-                            .map(|m| m.len())
-                            .unwrap_or(0);
-                        self.record_claim(enterprise, &claimed, display_name.as_bytes(), size)
+                        let facts = FileFacts::of(&folders.processing.join(&stored));
+                        self.record_claim(enterprise, &claimed, display_name.as_bytes(), facts)
                             .await?;
                         process::process(&self.svc, claimed).await?;
                     }
@@ -279,7 +279,7 @@ impl State {
         enterprise: EnterpriseId,
         claimed: &Claimed,
         original_name: &[u8],
-        size: u64,
+        facts: FileFacts,
     ) -> Result<(), AppError> {
         let (id, display, stored, original) = (
             claimed.id.clone(),
@@ -299,7 +299,8 @@ impl State {
                         original_name: &original,
                         display_name: &display,
                         stored_name: &stored,
-                        size_bytes: size,
+                        size_bytes: facts.size,
+                        modified_at: facts.modified_at,
                         received_at: now,
                     },
                 )
@@ -381,8 +382,6 @@ impl State {
     async fn cycle(&mut self) -> Result<(), AppError> {
         // Files a crash or a retry left in processing/ go first.
         self.recover().await?;
-        let config = self.svc.config.dropdir.clone();
-        let quiet = Duration::from_secs(config.quiet_secs);
         for enterprise in self.enterprises().await? {
             let folders = Folders::of(&self.svc.config, enterprise);
             if !folders.incoming.is_dir() {
@@ -392,9 +391,20 @@ impl State {
                 }
             }
             self.wakeups.ensure(&folders.incoming);
+            // Each enterprise's own completion policy (its profile or the defaults).
+            let settings = match crate::service::drop_config::settings_of(&self.svc, enterprise)
+                .await
+            {
+                Ok(settings) => settings,
+                Err(e) => {
+                    tracing::warn!(%enterprise, error = %e, "cannot read the drop profile; its files wait");
+                    continue;
+                }
+            };
             let now = self.svc.clock.monotonic();
             let list = self.watchlists.entry(enterprise).or_default();
-            let found = match list.scan(&folders.incoming, config.completion, quiet, now) {
+            let found = match list.scan(&folders.incoming, settings.completion, settings.quiet, now)
+            {
                 Ok(found) => found,
                 Err(e) => {
                     tracing::warn!(dir = %folders.incoming.display(), error = %e, "cannot list");
@@ -423,9 +433,7 @@ impl State {
                 }
                 let id = uuid::Uuid::now_v7().to_string();
                 let stored = format!("{id}__{}", layout::safe_name(&name));
-                let size = std::fs::symlink_metadata(folders.incoming.join(&name))
-                    .map(|m| m.len())
-                    .unwrap_or(0);
+                let facts = FileFacts::of(&folders.incoming.join(&name));
                 let (incoming, processing, raw, target) = (
                     folders.incoming.clone(),
                     folders.processing.clone(),
@@ -448,7 +456,7 @@ impl State {
                     stored_name: stored,
                     display_name: layout::display_name(&name),
                 };
-                self.record_claim(enterprise, &claimed, name.as_bytes(), size)
+                self.record_claim(enterprise, &claimed, name.as_bytes(), facts)
                     .await?;
                 if let Some(marker) = marker_of(&folders.incoming, &name) {
                     let _ = std::fs::remove_file(marker);
@@ -457,6 +465,25 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+/// What the directory entry said of a file when it was claimed.
+struct FileFacts {
+    size: u64,
+    modified_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl FileFacts {
+    /// Without following a link: the entry is judged as itself.
+    fn of(path: &std::path::Path) -> FileFacts {
+        let meta = std::fs::symlink_metadata(path).ok();
+        FileFacts {
+            size: meta.as_ref().map_or(0, |m| m.len()),
+            modified_at: meta
+                .and_then(|m| m.modified().ok())
+                .map(chrono::DateTime::<chrono::Utc>::from),
+        }
     }
 }
 

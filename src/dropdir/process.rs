@@ -10,6 +10,8 @@ use serde_json::json;
 use super::claim::{self, Refusal};
 use super::formats::{self, Kind};
 use super::layout::Folders;
+use super::settings::DropSettings;
+use crate::domain::drop_profile::RowErrorPolicy;
 use crate::domain::import::{ImportReport, ImportSource, RowError, SourceKind};
 use crate::service::import::{self, ImportRequest};
 use crate::service::Services;
@@ -111,6 +113,7 @@ pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
         };
         return finish(svc, &file, ending).await;
     }
+    let settings = crate::service::drop_config::settings_of(svc, enterprise).await?;
     let Some(kind) = Kind::of(&file.display_name, &svc.config.dropdir) else {
         let config = &svc.config.dropdir;
         let mut ending = Ending::refused(format!(
@@ -122,7 +125,7 @@ pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
         ending.sha256 = Some(sha256);
         return finish(svc, &file, ending).await;
     };
-    let ending = import_file(svc, &file, kind, bytes, sha256).await?;
+    let ending = import_file(svc, settings, &file, kind, bytes, sha256).await?;
     finish(svc, &file, ending).await
 }
 
@@ -140,6 +143,8 @@ pub struct FileImport {
     pub dry_run: bool,
     /// Users files only.
     pub full_export: Option<import::FullExport>,
+    /// Any row error fails the whole file.
+    pub all_or_nothing: bool,
 }
 
 fn request<R>(rows: formats::FileRows<R>, how: FileImport) -> ImportRequest<R> {
@@ -154,6 +159,8 @@ fn request<R>(rows: formats::FileRows<R>, how: FileImport) -> ImportRequest<R> {
         row_errors: rows.row_errors,
         details: how.details,
         full_export: how.full_export,
+        all_or_nothing: how.all_or_nothing,
+        numbering: rows.numbering,
     }
 }
 
@@ -211,53 +218,64 @@ struct AppliedFacts {
     at: DateTime<Utc>,
 }
 
-/// The guard settings when the file is a full export (a users file whose name
-/// carries the configured word), with the last full export's size and this
-/// file's approval.
+/// The guard settings when the file is a full export (a users file the
+/// profile or its name declares so), with the last full export's size and age
+/// and this file's approval.
 async fn full_export_of(
     svc: &Services,
+    settings: &DropSettings,
     file: &Claimed,
     kind: Kind,
 ) -> Result<Option<import::FullExport>, AppError> {
-    let marker = svc.config.dropdir.full_export_name_contains.to_lowercase();
-    if kind != Kind::Users
-        || marker.is_empty()
-        || !file.display_name.to_lowercase().contains(&marker)
-    {
+    if kind != Kind::Users || !settings.is_full_export(&file.display_name) {
         return Ok(None);
     }
     let (enterprise, id) = (file.folders.enterprise, file.id.clone());
-    let (previous_rows, approved) = svc
+    let (previous_rows, previous_written, this) = svc
         .db
         .read(move |conn| {
             let previous = store::drop_files::last_full_export_rows(conn, enterprise)?;
-            let approved = store::drop_files::get(conn, &id)?.and_then(|f| f.approved_by);
-            Ok::<_, AppError>((previous, approved.is_some()))
+            let written = store::drop_files::last_full_export_modified_at(conn, enterprise)?;
+            let this = store::drop_files::get(conn, &id)?;
+            Ok::<_, AppError>((previous, written, this))
         })
         .await?;
+    let approved = this.as_ref().is_some_and(|f| f.approved_by.is_some());
+    let written = this
+        .and_then(|f| f.file_modified_at)
+        .as_deref()
+        .and_then(store::parse_ts);
+    let stale = match (written, previous_written) {
+        (Some(this), Some(last)) if this < last => Some(format!(
+            "this full export was written at {}, before the last applied one ({})",
+            store::ts(this),
+            store::ts(last)
+        )),
+        _ => None,
+    };
     Ok(Some(import::FullExport {
-        max_deactivate_percent: svc.config.dropdir.full_export_max_deactivate_percent,
-        max_deactivate_count: svc.config.dropdir.full_export_max_deactivate_count,
+        max_deactivate_percent: settings.max_deactivate_percent,
+        max_deactivate_count: settings.max_deactivate_count,
         previous_rows: previous_rows.and_then(|n| usize::try_from(n).ok()),
         approved,
+        stale,
     }))
 }
 
 async fn import_file(
     svc: &Services,
+    settings: DropSettings,
     file: &Claimed,
     kind: Kind,
     bytes: Vec<u8>,
     sha256: String,
 ) -> Result<Ending, AppError> {
-    let fallback =
-        encoding_rs::Encoding::for_label(svc.config.dropdir.fallback_encoding.as_bytes())
-            .unwrap_or(encoding_rs::WINDOWS_1252);
+    let fallback = settings.fallback_encoding;
     let max_rows = svc.config.imports.max_rows;
     let name = file.display_name.clone();
     let decoded = blocking(move || formats::decode(&bytes, fallback)).await?;
     let encoding = decoded.encoding;
-    let full_export = full_export_of(svc, file, kind).await?;
+    let full_export = full_export_of(svc, &settings, file, kind).await?;
     let is_full = full_export.is_some();
     let ending = |state: &'static str, reason: Option<String>, report, rows| Ending {
         state,
@@ -288,7 +306,13 @@ async fn import_file(
         at: svc.clock.now(),
     };
     let text = decoded.text;
-    let read = blocking(move || formats::read(kind, &name, &text, max_rows)).await?;
+    let today = svc.clock.now().date_naive();
+    let all_or_nothing =
+        full_export.is_none() && settings.delta_row_errors == RowErrorPolicy::RejectFile;
+    let read = blocking(move || {
+        formats::read(kind, &name, &text, max_rows, &settings.read_options(today))
+    })
+    .await?;
     let records = match read {
         Err(problem) => return Ok(ending("failed", Some(problem.0), None, None)),
         Ok(records) => records,
@@ -303,6 +327,7 @@ async fn import_file(
         mode: None,
         dry_run: false,
         full_export,
+        all_or_nothing,
     };
     let outcome = import_records(svc, records, how, Some(hook)).await;
     match outcome {
@@ -437,7 +462,7 @@ fn errors_csv(errors: &[RowError]) -> Vec<u8> {
     let _ = writer.write_record(["record", "key", "field", "code", "message"]);
     for e in errors {
         let _ = writer.write_record([
-            (e.row + 1).to_string(),
+            e.row.to_string(),
             cell(e.key.as_deref().unwrap_or("")),
             cell(e.field.as_deref().unwrap_or("")),
             e.code.to_string(),

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod directory;
+pub mod drop_config;
 pub mod enterprise_settings;
 pub mod files;
 pub mod import;

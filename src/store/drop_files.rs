@@ -27,6 +27,8 @@ pub struct DropFile {
     pub approved_at: Option<String>,
     pub received_at: String,
     pub finished_at: Option<String>,
+    /// The file's modification time when it was claimed.
+    pub file_modified_at: Option<String>,
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<DropFile> {
@@ -48,6 +50,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<DropFile> {
         approved_at: row.get("approved_at")?,
         received_at: row.get("received_at")?,
         finished_at: row.get("finished_at")?,
+        file_modified_at: row.get("file_modified_at")?,
     })
 }
 
@@ -58,14 +61,15 @@ pub struct NewDropFile<'a> {
     pub display_name: &'a str,
     pub stored_name: &'a str,
     pub size_bytes: u64,
+    pub modified_at: Option<DateTime<Utc>>,
     pub received_at: DateTime<Utc>,
 }
 
 pub fn insert_processing(conn: &Connection, file: &NewDropFile<'_>) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO drop_files (id, enterprise_account_id, original_name, display_name, stored_name,
-                                 size_bytes, state, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'processing', ?7)",
+                                 size_bytes, state, received_at, file_modified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'processing', ?7, ?8)",
     )?
     .execute(params![
         file.id,
@@ -74,7 +78,8 @@ pub fn insert_processing(conn: &Connection, file: &NewDropFile<'_>) -> rusqlite:
         file.display_name,
         file.stored_name,
         i64::try_from(file.size_bytes).unwrap_or(i64::MAX),
-        ts(file.received_at)
+        ts(file.received_at),
+        file.modified_at.map(ts)
     ])?;
     Ok(())
 }
@@ -171,6 +176,20 @@ pub fn last_full_export_rows(
     .map(Option::flatten)
 }
 
+/// When the enterprise's newest applied full export was written by its producer.
+pub fn last_full_export_modified_at(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let text: Option<String> = conn
+        .prepare_cached(
+            "SELECT max(file_modified_at) FROM drop_files
+              WHERE enterprise_account_id = ?1 AND state = 'applied' AND full_export = 1",
+        )?
+        .query_row([enterprise], |row| row.get(0))?;
+    Ok(text.as_deref().and_then(parse_ts))
+}
+
 /// Records an IT admin's approval of a held file and queues it again.
 pub fn approve(
     conn: &Connection,
@@ -202,8 +221,4 @@ pub fn list(
         from_row,
     )?;
     rows.collect()
-}
-
-pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    parse_ts(text)
 }

@@ -7,6 +7,7 @@ pub mod audit_log;
 pub mod change_batches;
 mod database;
 pub mod drop_files;
+pub mod drop_profiles;
 pub mod enterprises;
 pub mod invitations;
 mod list_query;

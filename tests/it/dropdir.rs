@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::support::{Admin, Auth, TestApp};
 
-fn with_drop_dir(policy: CompletionPolicy) -> impl FnOnce(&mut Config) {
+pub(crate) fn with_drop_dir(policy: CompletionPolicy) -> impl FnOnce(&mut Config) {
     move |config| {
         config.dropdir.enabled = true;
         config.dropdir.completion = policy;
@@ -21,19 +21,19 @@ fn with_drop_dir(policy: CompletionPolicy) -> impl FnOnce(&mut Config) {
     }
 }
 
-struct Drop {
-    admin: Admin,
-    key: String,
-    folder: PathBuf,
+pub(crate) struct Drop {
+    pub admin: Admin,
+    pub key: String,
+    pub folder: PathBuf,
 }
 
 impl Drop {
-    fn incoming(&self) -> PathBuf {
+    pub fn incoming(&self) -> PathBuf {
         self.folder.join("incoming")
     }
 }
 
-async fn setup(app: &TestApp, company: &str) -> Drop {
+pub(crate) async fn setup(app: &TestApp, company: &str) -> Drop {
     let admin = app.admin(company).await;
     let (_, key) = app
         .key(
@@ -66,7 +66,7 @@ async fn setup(app: &TestApp, company: &str) -> Drop {
     Drop { admin, key, folder }
 }
 
-async fn files(app: &TestApp, drop: &Drop) -> Vec<Value> {
+pub(crate) async fn files(app: &TestApp, drop: &Drop) -> Vec<Value> {
     let page: Value = app
         .get("/api/enterprise/files", &Auth::Key(&drop.key))
         .await
@@ -76,7 +76,7 @@ async fn files(app: &TestApp, drop: &Drop) -> Vec<Value> {
     page["data"].as_array().unwrap().clone()
 }
 
-async fn user(app: &TestApp, drop: &Drop, external_id: &str) -> Value {
+pub(crate) async fn user(app: &TestApp, drop: &Drop, external_id: &str) -> Value {
     let page: Value = app
         .get(
             &format!("/api/enterprise/users?external_id={external_id}"),
@@ -89,7 +89,7 @@ async fn user(app: &TestApp, drop: &Drop, external_id: &str) -> Value {
     page["data"][0].clone()
 }
 
-fn entries(dir: &Path) -> Vec<String> {
+pub(crate) fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -609,7 +609,7 @@ fn staff_csv(range: std::ops::Range<usize>, bad_email_at: Option<usize>) -> Stri
     csv
 }
 
-async fn active_count(app: &TestApp, drop: &Drop) -> i64 {
+pub(crate) async fn active_count(app: &TestApp, drop: &Drop) -> i64 {
     let status: Value = app
         .get("/api/enterprise/sync-status", &Auth::Key(&drop.key))
         .await

@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod binary;
 mod directory;
+mod drop_profiles;
 mod dropdir;
 mod http_basics;
 mod imports;

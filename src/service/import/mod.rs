@@ -45,7 +45,39 @@ pub struct ImportRequest<R> {
     /// Users only: the rows are the whole active staff; people missing from
     /// them are deactivated, within the guard.
     pub full_export: Option<FullExport>,
+    /// Any row error stops the whole request (nothing applies), as a
+    /// drop-directory profile may ask of delta files.
+    pub all_or_nothing: bool,
+    /// How reports number the rows.
+    pub numbering: RowNumbering,
 }
+
+/// The row numbers reports and messages use, so people find the row in their
+/// source: the REST body's index, or a file's record number.
+#[derive(Debug, Clone, Default)]
+pub enum RowNumbering {
+    /// 0 for the first row, as in the request's `rows` array.
+    #[default]
+    Index,
+    /// 1 for the first record after a file's header.
+    FromOne,
+    /// The record number of each row, when the adapter left records out
+    /// (superseded dated rows).
+    Explicit(std::sync::Arc<[usize]>),
+}
+
+impl RowNumbering {
+    pub fn number(&self, row: usize) -> usize {
+        match self {
+            RowNumbering::Index => row,
+            RowNumbering::FromOne => row + 1,
+            RowNumbering::Explicit(numbers) => numbers.get(row).copied().unwrap_or(row + 1),
+        }
+    }
+}
+
+/// Why an all-or-nothing request applied nothing.
+pub const ROWS_REJECTED: &str = "rows_rejected";
 
 /// The accidental-deactivation guard of a full export.
 #[derive(Debug, Clone)]
@@ -58,6 +90,9 @@ pub struct FullExport {
     pub previous_rows: Option<usize>,
     /// An IT admin approved this very file: the guard does not hold it.
     pub approved: bool,
+    /// Why the export is older than the last applied one, if it is: an
+    /// export overtaken by a newer one would bring back people who left.
+    pub stale: Option<String>,
 }
 
 /// Codes of the errors a full export ends with instead of applying.
@@ -73,21 +108,34 @@ pub const MAX_TEXT: usize = 500;
 pub const MAX_NAME: usize = 200;
 pub const MAX_EXTERNAL_ID: usize = 255;
 
-/// Row errors accumulate here; a row with any error is skipped whole.
+/// Row errors accumulate here; a row with any error is skipped whole. Rows are
+/// indices inside the engine and numbered (see [`RowNumbering`]) in the list.
 #[derive(Default)]
 pub(crate) struct Errors {
     pub list: Vec<RowError>,
     failed: std::collections::HashSet<usize>,
+    numbering: RowNumbering,
 }
 
 impl Errors {
-    pub fn seeded(initial: &[RowError]) -> Errors {
-        let mut errors = Errors::default();
+    pub fn seeded(initial: &[RowError], numbering: &RowNumbering) -> Errors {
+        let mut errors = Errors {
+            numbering: numbering.clone(),
+            ..Errors::default()
+        };
         for e in initial {
             errors.failed.insert(e.row);
-            errors.list.push(e.clone());
+            errors.list.push(RowError {
+                row: errors.numbering.number(e.row),
+                ..e.clone()
+            });
         }
         errors
+    }
+
+    /// The number people see for a row.
+    pub fn number(&self, row: usize) -> usize {
+        self.numbering.number(row)
     }
 
     pub fn add(
@@ -100,7 +148,7 @@ impl Errors {
     ) {
         self.failed.insert(row);
         self.list.push(RowError {
-            row,
+            row: self.numbering.number(row),
             key: key.clone(),
             field: field.map(str::to_string),
             code,
@@ -166,7 +214,7 @@ impl<'a> KeyIndex<'a> {
                 let others: Vec<String> = rows
                     .iter()
                     .filter(|&&r| r != row)
-                    .map(|r| r.to_string())
+                    .map(|&r| errors.number(r).to_string())
                     .collect();
                 errors.add(
                     row,
@@ -257,6 +305,20 @@ type Planner<R, I, U> =
 type Applier<R, I, U> =
     fn(&Connection, &ImportRequest<R>, &mut Plan<I, U>, &ApplyContext) -> Result<(), AppError>;
 
+/// An all-or-nothing request with row errors applies nothing.
+fn reject_whole<R>(request: &ImportRequest<R>, report: &mut ImportReport) {
+    if request.all_or_nothing && report.failed > 0 && report.not_applied.is_none() {
+        report.success = false;
+        report.not_applied = Some(crate::domain::import::NotApplied {
+            code: ROWS_REJECTED,
+            message: format!(
+                "nothing was applied: this source is all or nothing, and {} row(s) have errors",
+                report.failed
+            ),
+        });
+    }
+}
+
 /// The engine's one driver. A dry run plans on a read connection and returns the
 /// report; otherwise the plan is made and applied in one write transaction with
 /// the run's sync logs and change events, so the import happens whole or not at all.
@@ -280,7 +342,11 @@ where
     if request.dry_run {
         return svc
             .db
-            .read(move |conn| Ok(plan(conn, &request, context.now)?.report))
+            .read(move |conn| {
+                let mut report = plan(conn, &request, context.now)?.report;
+                reject_whole(&request, &mut report);
+                Ok(report)
+            })
             .await;
     }
     let large = request.rows.len() >= LARGE_IMPORT_ROWS;
@@ -297,6 +363,7 @@ where
             let mut request = request;
             request.rows = Vec::new();
             let planned_at = std::time::Instant::now();
+            reject_whole(&request, &mut planned.report);
             if planned.report.not_applied.is_none() {
                 apply(txn, &request, &mut planned, &context)?;
             } else {

@@ -52,7 +52,7 @@ fn plan(
         .map(|s| (s.name.to_lowercase(), s))
         .collect();
 
-    let mut errors = Errors::seeded(&request.row_errors);
+    let mut errors = Errors::seeded(&request.row_errors, &request.numbering);
     // Duplicate keys inside the request: every row involved is reported.
     let mut keys = KeyIndex::default();
     for (row, record) in request.rows.iter().enumerate() {

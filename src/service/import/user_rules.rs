@@ -162,7 +162,8 @@ pub(super) fn enforce_seats(
 /// A full export: the active staff it does not name leave. Returns them, or why
 /// the file must not apply: any row error (a skipped row must not look like a
 /// leaver), or the guard — more leavers than the share or count allowed, an
-/// empty file, or half the rows of the last full export — unless approved.
+/// empty file, half the rows of the last full export, or an export older than
+/// the last applied one — unless approved.
 pub(super) fn full_export_leavers<'a>(
     full: &super::FullExport,
     people: &'a [Person],
@@ -214,6 +215,9 @@ pub(super) fn full_export_leavers<'a>(
             full.max_deactivate_percent,
             full.max_deactivate_count
         )));
+    }
+    if let Some(why) = &full.stale {
+        return Err(hold(format!("{why}; held for an IT admin's approval")));
     }
     if let Some(previous) = full.previous_rows {
         if rows * 2 < previous {

@@ -207,7 +207,7 @@ fn plan(
     let sync_mode = request.source.kind.record_sync_mode();
 
     let key_of = |row: usize| views[row].key();
-    let mut errors = Errors::seeded(&request.row_errors);
+    let mut errors = Errors::seeded(&request.row_errors, &request.numbering);
 
     // Duplicate keys inside the request: every row involved is reported.
     let mut keys = KeyIndex::with_capacity(views.len() * 2);
