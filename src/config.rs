@@ -71,6 +71,9 @@ pub struct DropDirConfig {
     pub full_export_max_deactivate_percent: u32,
     /// …and so is one deactivating more than this many people.
     pub full_export_max_deactivate_count: u32,
+    /// Users CSV files from this size on are streamed into the import engine's
+    /// staged mode (bounded memory, set-based checks) instead of read whole.
+    pub stream_from_bytes: u64,
     /// Per-enterprise profiles by enterprise id (completion, delimiter,
     /// column mapping, …; see docs/drop-directory.md). A profile an IT admin
     /// sets through the API replaces the one written here.
@@ -142,6 +145,7 @@ impl Default for DropDirConfig {
             full_export_name_contains: "full".into(),
             full_export_max_deactivate_percent: 10,
             full_export_max_deactivate_count: 50,
+            stream_from_bytes: 8 * 1024 * 1024,
             profiles: BTreeMap::new(),
             folder_names: BTreeMap::new(),
         }
@@ -153,8 +157,10 @@ impl Default for DropDirConfig {
 pub struct ImportsConfig {
     /// Largest bulk-import request body, in bytes.
     pub max_body_bytes: usize,
-    /// Most rows in one bulk-import request.
+    /// Most rows in one bulk-import request (and in a file read whole).
     pub max_rows: usize,
+    /// Most records in a streamed drop file (dropdir.stream_from_bytes).
+    pub max_file_rows: usize,
     /// Days a run's change events are kept; the run entries are kept for good.
     pub record_log_retention_days: u32,
 }
@@ -165,6 +171,7 @@ impl Default for ImportsConfig {
         ImportsConfig {
             max_body_bytes: 64 * 1024 * 1024,
             max_rows: 100_000,
+            max_file_rows: 5_000_000,
             record_log_retention_days: 90,
         }
     }

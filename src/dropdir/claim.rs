@@ -91,13 +91,20 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 /// Opens the claimed file (no links followed, never blocking on a FIFO), checks
 /// it through the descriptor and reads it whole, within `limit` bytes.
 pub fn open_and_read(path: &Path, limit: u64) -> Result<Vec<u8>, Refusal> {
+    let (file, size) = open_checked(path, limit)?;
+    read_within(file, size, limit)
+}
+
+/// Opens without following a link and checks the open file: a regular file
+/// with one link, within the size limit. Answers it with its size.
+pub fn open_checked(path: &Path, limit: u64) -> Result<(File, u64), Refusal> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let fd = match rustix::fs::open(path, flags, rustix::fs::Mode::empty()) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::LOOP) => return Err(Refusal::Symlink),
         Err(e) => return Err(Refusal::Unreadable(e.to_string())),
     };
-    let mut file = File::from(fd);
+    let file = File::from(fd);
     let meta = file
         .metadata()
         .map_err(|e| Refusal::Unreadable(e.to_string()))?;
@@ -113,8 +120,13 @@ pub fn open_and_read(path: &Path, limit: u64) -> Result<Vec<u8>, Refusal> {
             limit,
         });
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    // One byte past the limit tells a file that grew after the check.
+    Ok((file, meta.len()))
+}
+
+/// Reads a checked file whole; one byte past the limit tells a file that grew
+/// after the check.
+pub fn read_within(mut file: File, size: u64, limit: u64) -> Result<Vec<u8>, Refusal> {
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.by_ref()
         .take(limit + 1)
         .read_to_end(&mut bytes)

@@ -190,7 +190,7 @@ fn flag(value: &str) -> Result<Option<bool>, ()> {
 }
 
 /// A record type a file's columns fill.
-trait FileRow: Default {
+pub(crate) trait FileRow: Default {
     const KIND: &'static str;
     const FIELDS: &'static [&'static str];
     fn set(&mut self, field: &str, value: String) -> Result<(), String>;
@@ -248,6 +248,143 @@ fn between_skipped_lines(text: &str, top: usize, bottom: usize) -> &str {
     &text[start..end]
 }
 
+/// One record read: the row, the problems found in it (field, code, message),
+/// and its validity when the mapping dates rows.
+pub(crate) struct ReadRecord<R> {
+    pub row: R,
+    pub problems: Vec<(Option<String>, &'static str, String)>,
+    pub validity: Option<Validity>,
+}
+
+/// A CSV source read record by record: the header, the mapping resolved
+/// against it, then one row per record. The whole-file reader and the
+/// streaming one share it.
+pub(crate) struct CsvRecords<S: std::io::Read, R> {
+    reader: csv::Reader<S>,
+    compiled: Compiled,
+    record: csv::StringRecord,
+    trim: bool,
+    pub columns: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Records read so far.
+    pub count: usize,
+    kind: std::marker::PhantomData<R>,
+}
+
+impl<S: std::io::Read, R: FileRow> CsvRecords<S, R> {
+    pub fn open(
+        source: S,
+        delimiter: u8,
+        trim: bool,
+        mapping: Option<&Mapping>,
+    ) -> Result<Self, FileProblem> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .buffer_capacity(256 * 1024)
+            .from_reader(source);
+        let headers: Vec<String> = reader
+            .headers()
+            .map_err(|e| FileProblem(format!("the header line cannot be read: {e}")))?
+            .iter()
+            .map(normalise_header)
+            .collect();
+        if headers.iter().all(|h| h.is_empty()) {
+            return Err(FileProblem("the file has no header line".into()));
+        }
+        if let Some(forbidden) = headers
+            .iter()
+            .find(|h| FORBIDDEN_COLUMNS.contains(&h.as_str()))
+        {
+            return Err(FileProblem(format!(
+                "column {forbidden:?} cannot be set by an import"
+            )));
+        }
+        let compiled = Compiled::new(&headers, R::FIELDS, R::KIND, mapping)?;
+        let mut warnings = Vec::new();
+        if !compiled.unused.is_empty() {
+            const SHOWN: usize = 20;
+            let mut names = compiled.unused[..compiled.unused.len().min(SHOWN)].join(", ");
+            if compiled.unused.len() > SHOWN {
+                names.push_str(&format!(" and {} more", compiled.unused.len() - SHOWN));
+            }
+            warnings.push(format!("ignored columns: {names}"));
+        }
+        Ok(CsvRecords {
+            reader,
+            compiled,
+            record: csv::StringRecord::new(),
+            trim,
+            columns: headers,
+            warnings,
+            count: 0,
+            kind: std::marker::PhantomData,
+        })
+    }
+
+    pub fn dates_rows(&self) -> bool {
+        self.compiled.dated.is_some()
+    }
+
+    /// Bytes of the source read so far.
+    pub fn position(&self) -> u64 {
+        self.record.position().map_or(0, |p| p.byte())
+    }
+
+    /// The next record, `None` at the end; an unreadable record fails the file.
+    pub fn next_record(&mut self) -> Result<Option<ReadRecord<R>>, FileProblem> {
+        match self.reader.read_record(&mut self.record) {
+            Ok(false) => return Ok(None),
+            Ok(true) => {}
+            Err(e) => {
+                return Err(FileProblem(format!(
+                    "record {} cannot be read: {e}",
+                    self.count + 1
+                )))
+            }
+        }
+        self.count += 1;
+        let mut read = ReadRecord {
+            row: R::default(),
+            problems: Vec::new(),
+            validity: None,
+        };
+        let record = &self.record;
+        if record.iter().all(|field| field.trim().is_empty()) {
+            // Blank lines carry nothing; they still count, so record numbers hold.
+            read.problems
+                .push((None, "invalid_row", "the record is empty".into()));
+            return Ok(Some(read));
+        }
+        if record.len() != self.columns.len() {
+            read.problems.push((
+                None,
+                "invalid_row",
+                format!(
+                    "the record has {} fields where the header has {}",
+                    record.len(),
+                    self.columns.len()
+                ),
+            ));
+            return Ok(Some(read));
+        }
+        for (field, text) in self.compiled.values(record, self.trim) {
+            if let Err(message) = read.row.set(field, text) {
+                read.problems
+                    .push((Some(field.to_string()), "invalid_type", message));
+            }
+        }
+        match self.compiled.dated.as_ref().map(|d| d.validity(record)) {
+            None => {}
+            Some(Ok(validity)) => read.validity = Some(validity),
+            Some(Err((column, message))) => {
+                read.problems.push((Some(column), "invalid_date", message));
+            }
+        }
+        Ok(Some(read))
+    }
+}
+
 /// Reads a CSV text: the header names the columns, which feed the fields named
 /// like them or as the mapping says; each record becomes one row, numbered
 /// from 1 (the first record after the header).
@@ -259,52 +396,11 @@ fn read_csv<R: FileRow>(
 ) -> Result<FileRows<R>, FileProblem> {
     let text = between_skipped_lines(text, options.skip_top_lines, options.skip_bottom_lines);
     let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(text));
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| FileProblem(format!("the header line cannot be read: {e}")))?
-        .iter()
-        .map(normalise_header)
-        .collect();
-    if headers.iter().all(|h| h.is_empty()) {
-        return Err(FileProblem("the file has no header line".into()));
-    }
-    if let Some(forbidden) = headers
-        .iter()
-        .find(|h| FORBIDDEN_COLUMNS.contains(&h.as_str()))
-    {
-        return Err(FileProblem(format!(
-            "column {forbidden:?} cannot be set by an import"
-        )));
-    }
-    let compiled = Compiled::new(&headers, R::FIELDS, R::KIND, mapping)?;
-    let mut warnings = Vec::new();
-    if !compiled.unused.is_empty() {
-        const SHOWN: usize = 20;
-        let mut names = compiled.unused[..compiled.unused.len().min(SHOWN)].join(", ");
-        if compiled.unused.len() > SHOWN {
-            names.push_str(&format!(" and {} more", compiled.unused.len() - SHOWN));
-        }
-        warnings.push(format!("ignored columns: {names}"));
-    }
+    let mut records = CsvRecords::<_, R>::open(text.as_bytes(), delimiter, options.trim, mapping)?;
     let mut rows = Vec::new();
     let mut row_errors = Vec::new();
     let mut validities = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                return Err(FileProblem(format!(
-                    "record {} cannot be read: {e}",
-                    rows.len() + 1
-                )))
-            }
-        }
+    while let Some(read) = records.next_record()? {
         if rows.len() == max_rows {
             return Err(FileProblem(format!(
                 "the file has more than {max_rows} records (imports.max_rows)"
@@ -312,69 +408,33 @@ fn read_csv<R: FileRow>(
         }
         let row = rows.len();
         if let Some(progress) = options.progress.filter(|_| row % 4096 == 0) {
-            progress(record.position().map_or(0, |p| p.byte()));
+            progress(records.position());
         }
-        let mut value = R::default();
-        let mut error = |field: Option<String>, code, message| {
+        let key = read.row.label();
+        for (field, code, message) in read.problems {
             row_errors.push(RowError {
                 row,
-                key: None,
+                key: key.clone(),
                 field,
                 code,
                 message,
-            })
-        };
-        if record.iter().all(|field| field.trim().is_empty()) {
-            // Blank lines carry nothing; they still count, so record numbers hold.
-            error(None, "invalid_row", "the record is empty".into());
-            rows.push(value);
-            validities.push(None);
-            continue;
+            });
         }
-        if record.len() != headers.len() {
-            error(
-                None,
-                "invalid_row",
-                format!(
-                    "the record has {} fields where the header has {}",
-                    record.len(),
-                    headers.len()
-                ),
-            );
-            rows.push(value);
-            validities.push(None);
-            continue;
-        }
-        for (field, text) in compiled.values(&record, options.trim) {
-            if let Err(message) = value.set(field, text) {
-                error(Some(field.to_string()), "invalid_type", message);
-            }
-        }
-        let validity = match compiled.dated.as_ref().map(|d| d.validity(&record)) {
-            None => None,
-            Some(Ok(validity)) => Some(validity),
-            Some(Err((column, message))) => {
-                error(Some(column), "invalid_date", message);
-                None
-            }
-        };
-        rows.push(value);
-        validities.push(validity);
+        rows.push(read.row);
+        validities.push(read.validity);
     }
-    for error in row_errors.iter_mut().filter(|e| e.key.is_none()) {
-        error.key = rows.get(error.row).and_then(FileRow::label);
-    }
+    let dated = records.dates_rows();
     let mut file = FileRows {
         rows,
         mode: ImportMode::CreateOrUpdate,
         row_errors,
-        warnings,
+        warnings: records.warnings,
         delimiter: Some(char::from(delimiter)),
         send_invitations: false,
         numbering: RowNumbering::FromOne,
-        columns: headers,
+        columns: records.columns,
     };
-    if compiled.dated.is_some() {
+    if dated {
         keep_rows_valid_today(&mut file, validities, options.today);
     }
     Ok(file)
@@ -519,7 +579,7 @@ impl FileRow for StoreRecord {
     }
 }
 
-fn is_json(name: &str) -> bool {
+pub fn is_json(name: &str) -> bool {
     name.to_ascii_lowercase().ends_with(".json")
 }
 

@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod process;
 pub mod scan;
 pub mod settings;
+pub mod stream;
 mod watch;
 
 use std::collections::HashMap;

@@ -11,6 +11,7 @@ use super::claim::{self, Refusal};
 use super::formats::{self, Kind};
 use super::layout::Folders;
 use super::settings::DropSettings;
+use super::stream;
 use crate::domain::drop_profile::RowErrorPolicy;
 use crate::domain::import::{ImportReport, ImportSource, RowError, SourceKind};
 use crate::service::import::{self, ImportRequest};
@@ -84,37 +85,48 @@ async fn blocking<T: Send + 'static>(
 pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
     let path = file.folders.processing.join(&file.stored_name);
     let limit = svc.config.dropdir.max_file_bytes;
-    let read = blocking(move || claim::open_and_read(&path, limit)).await?;
+    let enterprise = file.folders.enterprise;
+    let opened = blocking(move || claim::open_checked(&path, limit)).await?;
+    let (handle, size) = match opened {
+        Ok(opened) => opened,
+        Err(refusal) => return finish(svc, &file, refused(refusal)).await,
+    };
+    let settings = crate::service::drop_config::settings_of(svc, enterprise).await?;
+    let kind = Kind::of(&file.display_name, &svc.config.dropdir);
+    // Large users CSV files stream into the engine's staged mode; dated rows
+    // need every row of a person at once, so those files are read whole.
+    let streams = kind == Some(Kind::Users)
+        && !formats::is_json(&file.display_name)
+        && size >= svc.config.dropdir.stream_from_bytes
+        && settings.profile.users.dated_rows.is_none();
+    if streams {
+        let fallback = settings.fallback_encoding;
+        let (handle, survey) = blocking(move || {
+            let mut handle = handle;
+            let survey = stream::survey(&mut handle, limit, fallback);
+            (handle, survey)
+        })
+        .await?;
+        let survey = match survey {
+            Ok(survey) => survey,
+            Err(refusal) => return finish(svc, &file, refused(refusal)).await,
+        };
+        if let Some(ending) = duplicate(svc, enterprise, &survey.sha256).await? {
+            return finish(svc, &file, ending).await;
+        }
+        let ending = stream_file(svc, settings, &file, handle, survey).await?;
+        return finish(svc, &file, ending).await;
+    }
+    let read = blocking(move || claim::read_within(handle, size, limit)).await?;
     let bytes = match read {
         Ok(bytes) => bytes,
         Err(refusal) => return finish(svc, &file, refused(refusal)).await,
     };
     let sha256 = hex_sha256(&bytes);
-    let enterprise = file.folders.enterprise;
-    let hash = sha256.clone();
-    let earlier = svc
-        .db
-        .read(move |conn| {
-            store::drop_files::applied_with_hash(conn, enterprise, &hash).map_err(AppError::from)
-        })
-        .await?;
-    if let Some(earlier) = earlier {
-        let ending = Ending {
-            state: "duplicate",
-            reason: Some(format!(
-                "the same content was applied already (file {earlier})"
-            )),
-            kind: None,
-            sha256: Some(sha256),
-            encoding: None,
-            report: None,
-            row_count: None,
-            full_export: false,
-        };
+    if let Some(ending) = duplicate(svc, enterprise, &sha256).await? {
         return finish(svc, &file, ending).await;
     }
-    let settings = crate::service::drop_config::settings_of(svc, enterprise).await?;
-    let Some(kind) = Kind::of(&file.display_name, &svc.config.dropdir) else {
+    let Some(kind) = kind else {
         let config = &svc.config.dropdir;
         let mut ending = Ending::refused(format!(
             "the name must start with users or stores, which says what the file holds \
@@ -127,6 +139,141 @@ pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
     };
     let ending = import_file(svc, settings, &file, kind, bytes, sha256).await?;
     finish(svc, &file, ending).await
+}
+
+/// The ending of a file whose content was applied already, if it was.
+async fn duplicate(
+    svc: &Services,
+    enterprise: crate::domain::EnterpriseId,
+    sha256: &str,
+) -> Result<Option<Ending>, AppError> {
+    let hash = sha256.to_string();
+    let earlier = svc
+        .db
+        .read(move |conn| {
+            store::drop_files::applied_with_hash(conn, enterprise, &hash).map_err(AppError::from)
+        })
+        .await?;
+    Ok(earlier.map(|earlier| Ending {
+        state: "duplicate",
+        reason: Some(format!(
+            "the same content was applied already (file {earlier})"
+        )),
+        kind: None,
+        sha256: Some(sha256.to_string()),
+        encoding: None,
+        report: None,
+        row_count: None,
+        full_export: false,
+    }))
+}
+
+/// A large users file, streamed into the engine's staged mode.
+async fn stream_file(
+    svc: &Services,
+    settings: DropSettings,
+    file: &Claimed,
+    handle: std::fs::File,
+    survey: stream::Survey,
+) -> Result<Ending, AppError> {
+    let (sha256, encoding) = (survey.sha256.clone(), survey.encoding.name());
+    let full_export = full_export_of(svc, &settings, file, Kind::Users).await?;
+    let is_full = full_export.is_some();
+    let ending = |state: &'static str, reason: Option<String>, report: Option<ImportReport>| {
+        let rows = report.as_ref().map(|r| r.total_processed);
+        Ending {
+            state,
+            reason,
+            kind: Some(Kind::Users),
+            sha256: Some(sha256.clone()),
+            encoding: Some(encoding),
+            report,
+            row_count: rows,
+            full_export: is_full,
+        }
+    };
+    let all_or_nothing =
+        full_export.is_none() && settings.delta_row_errors == RowErrorPolicy::RejectFile;
+    let opened = blocking(move || stream::users(handle, &survey, &settings)).await?;
+    let streamed = match opened {
+        Ok(streamed) => streamed,
+        Err(problem) => return Ok(ending("failed", Some(problem.0), None)),
+    };
+    let mut details = file_details(file, &sha256, encoding, is_full);
+    details.insert("delimiter".into(), json!(streamed.delimiter));
+    details.insert("streamed".into(), json!(true));
+    let request = import::staged::StagedRequest {
+        enterprise: file.folders.enterprise,
+        source: file_source(file),
+        mode: crate::domain::import::ImportMode::CreateOrUpdate,
+        warnings: streamed.warnings,
+        details,
+        full_export,
+        all_or_nothing,
+        max_rows: svc.config.imports.max_file_rows,
+    };
+    let hook = mark_applied(
+        file,
+        applied_facts(svc, Kind::Users, &sha256, encoding, is_full),
+    );
+    let outcome =
+        import::staged::import_users(svc, request, streamed.rows, OPERATION, Some(hook)).await;
+    match outcome {
+        Ok(import::staged::StagedOutcome::Applied(report)) => {
+            let (state, reason) = state_of(&report);
+            Ok(ending(state, reason, Some(report)))
+        }
+        Ok(import::staged::StagedOutcome::Unreadable(why)) => Ok(ending("failed", Some(why), None)),
+        Err(e @ (AppError::Unavailable(_) | AppError::Internal(_))) => Err(e),
+        Err(other) => Ok(ending("failed", Some(other.to_string()), None)),
+    }
+}
+
+/// A report's file state: applied, held by the guard, or failed whole.
+fn state_of(report: &ImportReport) -> (&'static str, Option<String>) {
+    match &report.not_applied {
+        None => ("applied", None),
+        Some(n) if n.code == import::FULL_EXPORT_HELD => ("held", Some(n.message.clone())),
+        Some(n) => ("failed", Some(n.message.clone())),
+    }
+}
+
+fn file_source(file: &Claimed) -> ImportSource {
+    ImportSource {
+        kind: SourceKind::File,
+        initiated_by: format!("file:{}", file.display_name),
+    }
+}
+
+fn file_details(
+    file: &Claimed,
+    sha256: &str,
+    encoding: &str,
+    full_export: bool,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut details = serde_json::Map::new();
+    details.insert("file".into(), json!(file.display_name));
+    details.insert("file_id".into(), json!(file.id));
+    details.insert("sha256".into(), json!(sha256));
+    details.insert("encoding".into(), json!(encoding));
+    details.insert("full_export".into(), json!(full_export));
+    details
+}
+
+fn applied_facts(
+    svc: &Services,
+    kind: Kind,
+    sha256: &str,
+    encoding: &'static str,
+    full_export: bool,
+) -> AppliedFacts {
+    AppliedFacts {
+        kind,
+        sha256: sha256.to_string(),
+        encoding,
+        full_export,
+        at: svc.clock.now(),
+    }
 }
 
 fn refused(refusal: Refusal) -> Ending {
@@ -200,7 +347,7 @@ fn mark_applied(file: &Claimed, outcome: AppliedFacts) -> import::Finish {
                 reason: None,
                 sync_log_id: report.sync_log_id.as_deref(),
                 stored_name: &stored_name,
-                row_count: Some(outcome.rows),
+                row_count: Some(report.total_processed),
                 full_export: outcome.full_export,
                 finished_at: outcome.at,
             },
@@ -213,7 +360,6 @@ struct AppliedFacts {
     kind: Kind,
     sha256: String,
     encoding: &'static str,
-    rows: usize,
     full_export: bool,
     at: DateTime<Utc>,
 }
@@ -287,24 +433,8 @@ async fn import_file(
         row_count: rows,
         full_export: is_full,
     };
-    let source = ImportSource {
-        kind: SourceKind::File,
-        initiated_by: format!("file:{}", file.display_name),
-    };
-    let mut details = serde_json::Map::new();
-    details.insert("file".into(), json!(file.display_name));
-    details.insert("file_id".into(), json!(file.id));
-    details.insert("sha256".into(), json!(sha256));
-    details.insert("encoding".into(), json!(encoding));
-    details.insert("full_export".into(), json!(is_full));
-    let facts = |rows: usize| AppliedFacts {
-        kind,
-        sha256: sha256.clone(),
-        encoding,
-        rows,
-        full_export: is_full,
-        at: svc.clock.now(),
-    };
+    let source = file_source(file);
+    let mut details = file_details(file, &sha256, encoding, is_full);
     let text = decoded.text;
     let today = svc.clock.now().date_naive();
     let all_or_nothing =
@@ -319,7 +449,7 @@ async fn import_file(
     };
     details.insert("delimiter".into(), json!(records.delimiter()));
     let rows = records.len();
-    let hook = mark_applied(file, facts(rows));
+    let hook = mark_applied(file, applied_facts(svc, kind, &sha256, encoding, is_full));
     let how = FileImport {
         enterprise: file.folders.enterprise,
         source,
@@ -332,11 +462,7 @@ async fn import_file(
     let outcome = import_records(svc, records, how, Some(hook)).await;
     match outcome {
         Ok(report) => {
-            let (state, reason) = match &report.not_applied {
-                None => ("applied", None),
-                Some(n) if n.code == import::FULL_EXPORT_HELD => ("held", Some(n.message.clone())),
-                Some(n) => ("failed", Some(n.message.clone())),
-            };
+            let (state, reason) = state_of(&report);
             Ok(ending(state, reason, Some(report), Some(rows)))
         }
         // The database is closing or failing: leave the file for recovery.

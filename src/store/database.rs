@@ -24,6 +24,8 @@ const CHECKPOINT_AFTER_PAGES: i32 = 1000;
 
 /// Page cache of the writer connection, in KiB.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
+/// The staging table's page cache (large imports), also its sort buffer.
+const TEMP_CACHE_KIB: i64 = 16 * 1024;
 
 type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
@@ -178,6 +180,10 @@ impl Db {
         // the WAL mid-transaction and reads them back. The cache only grows as
         // pages are used, so a small enterprise never pays for it.
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        // The bundled SQLite keeps TEMP tables in memory by default; a large
+        // import's staging table must live in a temp file instead.
+        conn.pragma_update(None, "temp_store", "FILE")?;
+        conn.pragma_update(Some("temp"), "cache_size", -TEMP_CACHE_KIB)?;
         migrations::run(&mut conn)?;
 
         let mut threads = Vec::new();

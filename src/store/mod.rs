@@ -9,6 +9,7 @@ mod database;
 pub mod drop_files;
 pub mod drop_profiles;
 pub mod enterprises;
+pub mod import_staging;
 pub mod invitations;
 mod list_query;
 pub mod migrations;

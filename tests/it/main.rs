@@ -12,5 +12,6 @@ mod http_basics;
 mod imports;
 mod rate_limits;
 mod sessions;
+mod staged_import;
 mod support;
 mod tenancy;

@@ -6,6 +6,7 @@
 //! writes nothing.
 
 mod run;
+pub mod staged;
 pub mod stores;
 mod user_rules;
 pub mod users;

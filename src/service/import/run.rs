@@ -75,12 +75,19 @@ impl Change {
 struct ChangeRef<'a> {
     #[serde(rename = "type")]
     event_type: &'a str,
-    id: uuid::fmt::Hyphenated,
+    id: &'a str,
     external_id: Option<&'a str>,
 }
 
 pub struct RunSummary {
     pub run_id: String,
+}
+
+/// Who ran an import and what the adapter adds to its log entry.
+pub struct RunMeta<'a> {
+    pub enterprise: crate::domain::EnterpriseId,
+    pub source: &'a crate::domain::import::ImportSource,
+    pub details: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// Writes the run entry and the run's change batches in the caller's transaction.
@@ -92,8 +99,35 @@ pub fn record<R>(
     changes: &[Change],
     now: DateTime<Utc>,
 ) -> Result<RunSummary, crate::AppError> {
-    let (enterprise, source, extra_details) =
-        (request.enterprise, &request.source, &request.details);
+    let meta = RunMeta {
+        enterprise: request.enterprise,
+        source: &request.source,
+        details: &request.details,
+    };
+    let run = record_entry(conn, &meta, operation, report, now)?;
+    let mut batches = BatchWriter::new(conn, meta.enterprise, &run.run_id, now);
+    for change in changes {
+        batches.push(
+            change.verb,
+            change.event_type,
+            &change.id.hyphenated().to_string(),
+            change.external_id.as_deref(),
+        )?;
+    }
+    batches.finish()?;
+    Ok(run)
+}
+
+/// Writes the run's sync-log entry; its change batches follow through a
+/// [`BatchWriter`].
+pub fn record_entry(
+    conn: &Connection,
+    meta: &RunMeta<'_>,
+    operation: &str,
+    report: &ImportReport,
+    now: DateTime<Utc>,
+) -> Result<RunSummary, crate::AppError> {
+    let (enterprise, source, extra_details) = (meta.enterprise, meta.source, meta.details);
     let run_id = uuid::Uuid::now_v7().to_string();
     let status = if report.not_applied.is_some() {
         "failed"
@@ -148,37 +182,96 @@ pub fn record<R>(
             timestamp: now,
         },
     )?;
-    for (number, batch) in changes.chunks(EVENTS_PER_BATCH).enumerate() {
+    Ok(RunSummary { run_id })
+}
+
+/// Writes a run's changes as batches of [`EVENTS_PER_BATCH`] events, as they come.
+pub struct BatchWriter<'c> {
+    conn: &'c Connection,
+    enterprise: crate::domain::EnterpriseId,
+    run_id: &'c str,
+    now: DateTime<Utc>,
+    pending: Vec<(Verb, &'static str, String, Option<String>)>,
+    written: usize,
+}
+
+impl<'c> BatchWriter<'c> {
+    pub fn new(
+        conn: &'c Connection,
+        enterprise: crate::domain::EnterpriseId,
+        run_id: &'c str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        BatchWriter {
+            conn,
+            enterprise,
+            run_id,
+            now,
+            pending: Vec::with_capacity(EVENTS_PER_BATCH),
+            written: 0,
+        }
+    }
+
+    pub fn push(
+        &mut self,
+        verb: Verb,
+        event_type: &'static str,
+        id: &str,
+        external_id: Option<&str>,
+    ) -> Result<(), crate::AppError> {
+        self.pending.push((
+            verb,
+            event_type,
+            id.to_string(),
+            external_id.map(str::to_string),
+        ));
+        if self.pending.len() == EVENTS_PER_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<(), crate::AppError> {
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), crate::AppError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
         let mut counts = VerbCounts::default();
-        let events: Vec<ChangeRef<'_>> = batch
+        let events: Vec<ChangeRef<'_>> = self
+            .pending
             .iter()
-            .map(|c| {
-                match c.verb {
+            .map(|(verb, event_type, id, external_id)| {
+                match verb {
                     Verb::Created => counts.created += 1,
                     Verb::Updated => counts.updated += 1,
                     Verb::Deactivated => counts.deactivated += 1,
                 }
                 ChangeRef {
-                    event_type: c.event_type,
-                    id: c.id.hyphenated(),
-                    external_id: c.external_id.as_deref(),
+                    event_type,
+                    id,
+                    external_id: external_id.as_deref(),
                 }
             })
             .collect();
         let events_json = serde_json::to_string(&events)
             .map_err(|e| crate::AppError::Internal(format!("change batch: {e}")))?;
         store::change_batches::insert(
-            conn,
+            self.conn,
             &NewBatch {
-                enterprise,
-                run_id: &run_id,
-                first_index: number * EVENTS_PER_BATCH,
-                event_count: batch.len(),
+                enterprise: self.enterprise,
+                run_id: self.run_id,
+                first_index: self.written,
+                event_count: self.pending.len(),
                 counts,
                 events_json: &events_json,
-                now,
+                now: self.now,
             },
         )?;
+        self.written += self.pending.len();
+        self.pending.clear();
+        Ok(())
     }
-    Ok(RunSummary { run_id })
 }

@@ -124,14 +124,17 @@ pub(super) fn refuse_demoting_managers_with_staff(
 }
 
 /// Activations beyond the purchased seats fail, in row order, after the
-/// request's own deactivations are counted.
+/// request's own deactivations are counted, and the seats a full export frees
+/// (`freed`: active people no valid row names).
 pub(super) fn enforce_seats(
     candidates: &[Candidate<'_>],
     mut active_staff: i64,
     seats_purchased: i64,
+    freed: usize,
     errors: &mut Errors,
     key_of: KeyOf<'_>,
 ) {
+    active_staff -= i64::try_from(freed).unwrap_or(0);
     for c in candidates.iter().filter(|c| !errors.has(c.row)) {
         if c.existing.is_some_and(|e| e.active) && !c.next.active {
             active_staff -= 1;
@@ -159,11 +162,26 @@ pub(super) fn enforce_seats(
     }
 }
 
+/// Active people no valid candidate names: a full export's leavers, as far as
+/// the checks so far tell.
+pub(super) fn unnamed_active(
+    people: &[Person],
+    candidates: &[Candidate<'_>],
+    errors: &Errors,
+) -> usize {
+    let named: std::collections::HashSet<UserId> = candidates
+        .iter()
+        .filter(|c| !errors.has(c.row))
+        .filter_map(|c| c.existing.map(|p| p.id))
+        .collect();
+    people
+        .iter()
+        .filter(|p| p.role != Role::ItAdmin && p.active && !named.contains(&p.id))
+        .count()
+}
+
 /// A full export: the active staff it does not name leave. Returns them, or why
-/// the file must not apply: any row error (a skipped row must not look like a
-/// leaver), or the guard — more leavers than the share or count allowed, an
-/// empty file, half the rows of the last full export, or an export older than
-/// the last applied one — unless approved.
+/// the file must not apply (see [`full_export_guard`]).
 pub(super) fn full_export_leavers<'a>(
     full: &super::FullExport,
     people: &'a [Person],
@@ -171,16 +189,6 @@ pub(super) fn full_export_leavers<'a>(
     errors: &Errors,
     rows: usize,
 ) -> Result<Vec<&'a Person>, crate::domain::import::NotApplied> {
-    use crate::domain::import::NotApplied;
-    if !errors.list.is_empty() {
-        return Err(NotApplied {
-            code: super::FULL_EXPORT_REJECTED,
-            message: format!(
-                "a full export is applied whole or not at all, and {} row(s) have errors",
-                errors.failed_rows()
-            ),
-        });
-    }
     let named: std::collections::HashSet<UserId> = candidates
         .iter()
         .filter_map(|c| c.existing.map(|p| p.id))
@@ -193,8 +201,38 @@ pub(super) fn full_export_leavers<'a>(
         .iter()
         .filter(|p| p.role != Role::ItAdmin && p.active && !named.contains(&p.id))
         .collect();
+    full_export_guard(
+        full,
+        errors.failed_rows(),
+        leavers.len(),
+        active_staff,
+        rows,
+    )?;
+    Ok(leavers)
+}
+
+/// Why a full export must not apply: any row error (a skipped row must not
+/// look like a leaver), or — unless approved — more leavers than the share or
+/// count allowed, an empty file, an export older than the last applied one, or
+/// half the rows of the last full export.
+pub(super) fn full_export_guard(
+    full: &super::FullExport,
+    failed_rows: usize,
+    leavers: usize,
+    active_staff: usize,
+    rows: usize,
+) -> Result<(), crate::domain::import::NotApplied> {
+    use crate::domain::import::NotApplied;
+    if failed_rows > 0 {
+        return Err(NotApplied {
+            code: super::FULL_EXPORT_REJECTED,
+            message: format!(
+                "a full export is applied whole or not at all, and {failed_rows} row(s) have errors"
+            ),
+        });
+    }
     if full.approved {
-        return Ok(leavers);
+        return Ok(());
     }
     let share_limit = active_staff * full.max_deactivate_percent as usize / 100;
     let hold = |message: String| NotApplied {
@@ -207,10 +245,10 @@ pub(super) fn full_export_leavers<'a>(
                 .into(),
         ));
     }
-    if leavers.len() > share_limit || leavers.len() > full.max_deactivate_count as usize {
+    if leavers > share_limit || leavers > full.max_deactivate_count as usize {
         return Err(hold(format!(
             "it would deactivate {} of {} active people, over the guard ({} % or {} people); held for an IT admin's approval",
-            leavers.len(),
+            leavers,
             active_staff,
             full.max_deactivate_percent,
             full.max_deactivate_count
@@ -226,5 +264,5 @@ pub(super) fn full_export_leavers<'a>(
             )));
         }
     }
-    Ok(leavers)
+    Ok(())
 }

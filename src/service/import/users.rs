@@ -27,18 +27,18 @@ use crate::AppError;
 pub const OPERATION: &str = "bulk_user_import";
 
 /// A row's fields trimmed and normalised, borrowed from the request.
-struct RowView<'a> {
-    external_id: Option<&'a str>,
-    email: Option<Cow<'a, str>>,
-    name: Option<&'a str>,
-    role: Option<&'a str>,
-    store_ref: Option<&'a str>,
-    manager_ref: Option<&'a str>,
-    active: Option<bool>,
+pub(super) struct RowView<'a> {
+    pub external_id: Option<&'a str>,
+    pub email: Option<Cow<'a, str>>,
+    pub name: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub store_ref: Option<&'a str>,
+    pub manager_ref: Option<&'a str>,
+    pub active: Option<bool>,
 }
 
 impl<'a> RowView<'a> {
-    fn of(record: &'a UserRecord) -> Self {
+    pub fn of(record: &'a UserRecord) -> Self {
         RowView {
             external_id: cleaned(&record.external_id),
             email: cleaned(&record.email).map(email::normalize_cow),
@@ -51,7 +51,7 @@ impl<'a> RowView<'a> {
     }
 
     /// The key a report names the row by.
-    fn key(&self) -> Option<String> {
+    pub fn key(&self) -> Option<String> {
         self.external_id
             .or(self.email.as_deref())
             .map(str::to_string)
@@ -186,6 +186,44 @@ fn people_in_reach(
     store::users::people_named(conn, enterprise, &keys, &ids)
 }
 
+/// The checks a row passes on its own: lengths, the email's form, the role.
+/// Reports each problem; answers the role given (if any) when the row may go
+/// on, `None` when it failed (now or earlier).
+pub(super) fn row_checks(
+    errors: &mut Errors,
+    row: usize,
+    view: &RowView<'_>,
+    key_of: &dyn Fn(usize) -> Option<String>,
+) -> Option<Option<Role>> {
+    let mut valid = check_len(errors, row, key_of, "name", view.name, MAX_NAME);
+    valid &= check_len(
+        errors,
+        row,
+        key_of,
+        "external_id",
+        view.external_id,
+        MAX_EXTERNAL_ID,
+    );
+    if let Some(problem) = view.email.as_deref().and_then(email::problem) {
+        errors.add(
+            row,
+            &view.key(),
+            Some("email"),
+            "invalid_email",
+            format!("email {problem}"),
+        );
+        valid = false;
+    }
+    let role = match view.role.map(parse_role).transpose() {
+        Ok(role) => role,
+        Err((code, message)) => {
+            errors.add(row, &view.key(), Some("role"), code, message);
+            return None;
+        }
+    };
+    (valid && !errors.has(row)).then_some(role)
+}
+
 fn plan(
     conn: &Connection,
     request: &ImportRequest<UserRecord>,
@@ -235,35 +273,10 @@ fn plan(
         let fail = |errors: &mut Errors, field: &str, code: &'static str, message: String| {
             errors.add(row, &view.key(), Some(field), code, message);
         };
-        let mut valid = check_len(&mut errors, row, &key_of, "name", view.name, MAX_NAME);
-        valid &= check_len(
-            &mut errors,
-            row,
-            &key_of,
-            "external_id",
-            view.external_id,
-            MAX_EXTERNAL_ID,
-        );
-        let email = view.email.as_deref();
-        if let Some(problem) = email.and_then(email::problem) {
-            fail(
-                &mut errors,
-                "email",
-                "invalid_email",
-                format!("email {problem}"),
-            );
-            valid = false;
-        }
-        let role = match view.role.map(parse_role).transpose() {
-            Ok(role) => role,
-            Err((code, message)) => {
-                fail(&mut errors, "role", code, message);
-                continue;
-            }
-        };
-        if !valid || errors.has(row) {
+        let Some(role) = row_checks(&mut errors, row, view, &key_of) else {
             continue;
-        }
+        };
+        let email = view.email.as_deref();
         let found = match (view.external_id, email) {
             (Some(e), _) => directory.by_external.get(e).copied(),
             (None, Some(e)) => directory.by_email.get(e).copied(),
@@ -397,10 +410,16 @@ fn plan(
     user_rules::refuse_demoting_managers_with_staff(&candidates, &mut errors, &key_of, |id| {
         store::users::has_staff(conn, enterprise, id)
     })?;
+    let freed = if request.full_export.is_some() {
+        user_rules::unnamed_active(&people, &candidates, &errors)
+    } else {
+        0
+    };
     user_rules::enforce_seats(
         &candidates,
         staff.active,
         account.seats_purchased,
+        freed,
         &mut errors,
         &key_of,
     );

@@ -1,0 +1,441 @@
+//! The engine's staged mode, for users files too large to hold in memory (a
+//! million-row HR export): rows stream from the adapter into a staging table
+//! inside the import's write transaction, and the same rules as the in-memory
+//! planner (`users.rs`, `user_rules.rs`) run as set-based statements over it
+//! (`store::import_staging`). Row-local checks are the planner's own
+//! functions; the full-export guard is shared; the run entry and its change
+//! batches are written by the same `run` module. The parity test in
+//! `tests/it/staged_import.rs` runs the same requests through both modes.
+
+use chrono::Utc;
+use rusqlite::Connection;
+
+use super::run::{self, BatchWriter, RunMeta, Verb};
+use super::users::{row_checks, RowView};
+use super::{Errors, Finish, FullExport, RowNumbering};
+use crate::domain::import::{ImportMode, ImportReport, ImportSource, NotApplied, UserRecord};
+use crate::domain::{EnterpriseId, Role};
+use crate::service::Services;
+use crate::store;
+use crate::store::import_staging::{self as staging, Flagged, StagedRow};
+use crate::AppError;
+
+/// A problem the adapter found in a row while reading it.
+#[derive(Debug, Clone)]
+pub struct RowProblem {
+    pub field: Option<String>,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// A row as the adapter read it.
+pub struct SourceRow {
+    pub record: UserRecord,
+    pub problems: Vec<RowProblem>,
+}
+
+/// Rows read one at a time (a file being parsed). An `Err` is the source
+/// failing as a whole (an unreadable record): the import stops, nothing applies.
+pub type RowStream = Box<dyn Iterator<Item = Result<SourceRow, String>> + Send>;
+
+pub struct StagedRequest {
+    pub enterprise: EnterpriseId,
+    pub source: ImportSource,
+    pub mode: ImportMode,
+    /// Adapter findings that are not row errors (columns ignored, …).
+    pub warnings: Vec<String>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    pub full_export: Option<FullExport>,
+    pub all_or_nothing: bool,
+    /// Most rows accepted; more refuse the source.
+    pub max_rows: usize,
+}
+
+/// How a staged import ended.
+pub enum StagedOutcome {
+    Applied(ImportReport),
+    /// The source could not be read through (the reason names the record).
+    Unreadable(String),
+}
+
+/// Rows staged per insert batch.
+const STAGE_BATCH: usize = 4096;
+/// Row errors kept beyond which the source is refused as a whole: a file this
+/// wrong is the wrong file, and the list must not grow without bound.
+pub const MAX_ROW_ERRORS: usize = 100_000;
+
+const UNREADABLE: &str = "unreadable_source";
+
+/// Imports users from `rows` in one write transaction.
+pub async fn import_users(
+    svc: &Services,
+    request: StagedRequest,
+    rows: RowStream,
+    operation: &'static str,
+    finish: Option<Finish>,
+) -> Result<StagedOutcome, AppError> {
+    let now = svc.clock.now();
+    let outcome = svc
+        .db
+        .write(move |txn| {
+            let outcome = run_staged(txn, &request, rows, operation, finish, now);
+            // The staging table's pages go back whatever happened.
+            let cleared = staging::clear(txn);
+            let report = outcome?;
+            cleared?;
+            Ok(report)
+        })
+        .await;
+    svc.db.release_writer_cache();
+    match outcome {
+        Ok(report) => Ok(StagedOutcome::Applied(report)),
+        Err(AppError::BadRequest {
+            code: UNREADABLE,
+            message,
+        }) => Ok(StagedOutcome::Unreadable(message)),
+        Err(other) => Err(other),
+    }
+}
+
+fn unreadable(message: String) -> AppError {
+    AppError::BadRequest {
+        code: UNREADABLE,
+        message,
+    }
+}
+
+/// Rows marked failed in the staging table as their errors are recorded.
+struct Failures<'c> {
+    conn: &'c Connection,
+    errors: Errors,
+}
+
+impl Failures<'_> {
+    fn add(
+        &mut self,
+        flagged: &Flagged,
+        field: &str,
+        code: &'static str,
+        message: String,
+    ) -> Result<(), AppError> {
+        self.errors
+            .add(flagged.row, &flagged.key, Some(field), code, message);
+        staging::mark_failed(self.conn, flagged.row)?;
+        Ok(())
+    }
+
+    fn add_all(
+        &mut self,
+        flagged: Vec<Flagged>,
+        field: &str,
+        code: &'static str,
+        message: impl Fn(&Flagged) -> String,
+    ) -> Result<usize, AppError> {
+        let count = flagged.len();
+        for f in &flagged {
+            self.add(f, field, code, message(f))?;
+        }
+        Ok(count)
+    }
+}
+
+fn run_staged(
+    txn: &Connection,
+    request: &StagedRequest,
+    rows: RowStream,
+    operation: &'static str,
+    finish: Option<Finish>,
+    now: chrono::DateTime<Utc>,
+) -> Result<ImportReport, AppError> {
+    let enterprise = request.enterprise;
+    let account = store::enterprises::get(txn, enterprise)?.ok_or(AppError::NotFound {
+        resource: "enterprise",
+    })?;
+    let staff = store::users::staff_counts(txn, enterprise)?;
+    let started = std::time::Instant::now();
+    staging::create(txn)?;
+    let mut errors = Errors::seeded(&[], &RowNumbering::FromOne);
+    let total = stage(txn, rows, request.max_rows, &mut errors)?;
+    let staged_at = std::time::Instant::now();
+    staging::index_keys(txn)?;
+    let mut failures = Failures { conn: txn, errors };
+
+    // Keys given twice: every row involved is reported, naming the others.
+    for column in ["external_id", "email"] {
+        for group in staging::repeated_keys(txn, column)? {
+            for member in &group {
+                let others: Vec<String> = group
+                    .iter()
+                    .filter(|other| other.row != member.row)
+                    .map(|other| failures.errors.number(other.row).to_string())
+                    .collect();
+                failures.add(
+                    member,
+                    column,
+                    "duplicate_key",
+                    format!(
+                        "the same {column} appears again in rows {}",
+                        others.join(", ")
+                    ),
+                )?;
+            }
+        }
+    }
+    staging::match_people(txn, enterprise)?;
+    failures.add_all(
+        staging::matching_admins(txn)?,
+        "email",
+        "forbidden_role",
+        |_| "this row matches an IT administrator, which imports never change".into(),
+    )?;
+    failures.add_all(staging::emails_taken(txn)?, "email", "email_taken", |f| {
+        format!(
+            "{} already belongs to another user",
+            f.value.as_deref().unwrap_or_default()
+        )
+    })?;
+    match request.mode {
+        ImportMode::CreateOnly => {
+            failures.add_all(
+                staging::by_match(txn, true)?,
+                "external_id",
+                "already_exists",
+                |_| "this user exists and the mode is create_only".into(),
+            )?;
+        }
+        ImportMode::UpdateOnly => {
+            failures.add_all(
+                staging::by_match(txn, false)?,
+                "external_id",
+                "not_found",
+                |_| "no such user and the mode is update_only".into(),
+            )?;
+        }
+        ImportMode::CreateOrUpdate => {}
+    }
+    failures.add_all(
+        staging::resolve_stores(txn, enterprise)?,
+        "store_id",
+        "unknown_store",
+        |f| {
+            format!(
+                "no store {:?} in this enterprise",
+                f.value.as_deref().unwrap_or_default()
+            )
+        },
+    )?;
+    for flagged in staging::incomplete_new_rows(txn)? {
+        let field = flagged.value.clone().unwrap_or_default();
+        let message = format!("{field} is required to create a user");
+        failures
+            .errors
+            .add(flagged.row, &flagged.key, Some(&field), "required", message);
+        staging::mark_failed(txn, flagged.row)?;
+    }
+    staging::compute_next(txn)?;
+    failures.add_all(
+        staging::sellers_without_store(txn)?,
+        "store_id",
+        "store_required",
+        |_| "a seller needs a store".into(),
+    )?;
+    if staging::has_manager_references(txn)? {
+        staging::index_next_keys(txn)?;
+        // A refused manager row fails the rows naming it: until nothing changes.
+        loop {
+            let refused = staging::resolve_managers(txn, enterprise)?;
+            if refused.is_empty() {
+                break;
+            }
+            for (flagged, why) in refused {
+                let reference = flagged.value.clone().unwrap_or_default();
+                let (code, message) = match why {
+                    "unknown_manager" => (
+                        "unknown_manager",
+                        format!("no manager {reference:?} in this enterprise"),
+                    ),
+                    "self" => (
+                        "not_a_manager",
+                        "a user cannot be their own manager".to_string(),
+                    ),
+                    _ => ("not_a_manager", format!("{reference:?} is not a manager")),
+                };
+                failures.add(&flagged, "manager_id", code, message)?;
+            }
+        }
+    }
+    failures.add_all(
+        staging::demoted_managers_with_staff(txn, enterprise)?,
+        "role",
+        "manager_has_staff",
+        |_| "this manager still manages staff; reassign them first".into(),
+    )?;
+    // Seats: activations in row order, after the file's own deactivations
+    // and a full export's leavers.
+    let freed = if request.full_export.is_some() {
+        staging::unnamed_active(txn, enterprise)?
+    } else {
+        0
+    };
+    let active_after = usize::try_from(staff.active)
+        .unwrap_or(0)
+        .saturating_sub(staging::deactivating(txn)? + freed);
+    let seats = usize::try_from(account.seats_purchased).unwrap_or(0);
+    failures.add_all(
+        staging::activations_beyond(txn, seats.saturating_sub(active_after))?,
+        "active",
+        "seat_limit_reached",
+        |_| format!("all {seats} purchased seats are in use"),
+    )?;
+    staging::classify(txn)?;
+    let planned_at = std::time::Instant::now();
+
+    let Failures { errors, .. } = failures;
+    let totals = staging::totals(txn)?;
+    let mut report = ImportReport {
+        total_processed: total,
+        dry_run: false,
+        created: totals.created,
+        updated: totals.updated,
+        unchanged: totals.unchanged,
+        deactivated: totals.deactivated,
+        warnings: request.warnings.clone(),
+        ..ImportReport::default()
+    };
+    let failed_rows = errors.failed_rows();
+    errors.into_report(&mut report);
+    let mut with_leavers = false;
+    if let Some(full) = &request.full_export {
+        let (leavers, active_staff) = staging::leaver_counts(txn, enterprise)?;
+        match super::user_rules::full_export_guard(full, failed_rows, leavers, active_staff, total)
+        {
+            Ok(()) => {
+                report.deactivated += leavers;
+                with_leavers = true;
+            }
+            Err(not_applied) => report.not_applied = Some(not_applied),
+        }
+    }
+    if request.all_or_nothing && report.failed > 0 && report.not_applied.is_none() {
+        report.not_applied = Some(NotApplied {
+            code: super::ROWS_REJECTED,
+            message: format!(
+                "nothing was applied: this source is all or nothing, and {} row(s) have errors",
+                report.failed
+            ),
+        });
+    }
+    if report.not_applied.is_some() {
+        report.success = false;
+    }
+    let meta = RunMeta {
+        enterprise,
+        source: &request.source,
+        details: &request.details,
+    };
+    let run = run::record_entry(txn, &meta, operation, &report, now)?;
+    if report.not_applied.is_none() {
+        let mut batches = BatchWriter::new(txn, enterprise, &run.run_id, now);
+        staging::each_change(txn, enterprise, with_leavers, |verb, id, external| {
+            let (verb, event_type) = match verb {
+                "created" => (Verb::Created, "user.created"),
+                "deactivated" => (Verb::Deactivated, "user.deactivated"),
+                _ => (Verb::Updated, "user.updated"),
+            };
+            batches.push(verb, event_type, id, external)
+        })?;
+        batches.finish()?;
+        let sync_mode = request.source.kind.record_sync_mode();
+        staging::apply(txn, enterprise, sync_mode, with_leavers, now)?;
+    }
+    report.sync_log_id = Some(run.run_id);
+    if let Some(finish) = finish.filter(|_| report.not_applied.is_none()) {
+        finish(txn, &report)?;
+    }
+    tracing::info!(
+        %enterprise,
+        operation,
+        rows = report.total_processed,
+        created = report.created,
+        updated = report.updated,
+        deactivated = report.deactivated,
+        unchanged = report.unchanged,
+        failed = report.failed,
+        stage_ms = (staged_at - started).as_millis() as u64,
+        plan_ms = (planned_at - staged_at).as_millis() as u64,
+        apply_ms = planned_at.elapsed().as_millis() as u64,
+        "staged import applied; committing"
+    );
+    Ok(report)
+}
+
+/// Streams the rows into the staging table with the checks a row passes on
+/// its own; answers how many rows there were.
+fn stage(
+    txn: &Connection,
+    rows: RowStream,
+    max_rows: usize,
+    errors: &mut Errors,
+) -> Result<usize, AppError> {
+    let mut batch: Vec<StagedRow> = Vec::with_capacity(STAGE_BATCH);
+    let mut total = 0;
+    for read in rows {
+        let source = read.map_err(unreadable)?;
+        let row = total;
+        total += 1;
+        if total > max_rows {
+            return Err(unreadable(format!(
+                "the file has more than {max_rows} records (imports.max_file_rows)"
+            )));
+        }
+        let view = RowView::of(&source.record);
+        let key = view.key();
+        for problem in source.problems {
+            errors.add(
+                row,
+                &key,
+                problem.field.as_deref(),
+                problem.code,
+                problem.message,
+            );
+        }
+        let key_of = |_: usize| key.clone();
+        let role = row_checks(errors, row, &view, &key_of);
+        if role.is_some() && view.external_id.is_none() && view.email.is_none() {
+            errors.add(
+                row,
+                &key,
+                Some("email"),
+                "required",
+                "a user needs an email or an external_id",
+            );
+        }
+        if errors.list.len() > MAX_ROW_ERRORS {
+            return Err(unreadable(format!(
+                "more than {MAX_ROW_ERRORS} rows have errors by record {}; is it the right file?",
+                row + 1
+            )));
+        }
+        batch.push(StagedRow {
+            row,
+            external_id: view.external_id.map(str::to_string),
+            email: view.email.as_deref().map(str::to_string),
+            name: view.name.map(str::to_string),
+            role: role.flatten().map(|r| match r {
+                Role::Manager => "manager".to_string(),
+                _ => "seller".to_string(),
+            }),
+            store_ref: view.store_ref.map(str::to_string),
+            manager_ref: view.manager_ref.map(str::to_string),
+            active: view.active,
+            new_id: crate::domain::UserId::generate().to_string(),
+            failed: errors.has(row),
+        });
+        if batch.len() == STAGE_BATCH {
+            staging::insert(txn, &batch)?;
+            batch.clear();
+        }
+    }
+    staging::insert(txn, &batch)?;
+    Ok(total)
+}

@@ -1,0 +1,602 @@
+//! The staging table of a large users import: rows are streamed into a TEMP
+//! table (a file, not memory: see `Db`), then matched, checked and applied
+//! with set-based statements, so a million rows cost a few sorted passes
+//! instead of a million round trips and never sit in the process's memory.
+//!
+//! Columns: the row as given (`external_id` … `active`), our `new_id` for it if
+//! it creates a user, the matched `user_id`, the resolved `store_id`, then the
+//! user as the row would leave it (`n_*`) and the `verb` the run records.
+
+use rusqlite::{params, Connection};
+
+use super::ts;
+use crate::domain::{EnterpriseId, RecordSyncMode};
+
+const CREATE: &str = "
+CREATE TEMP TABLE IF NOT EXISTS staged_users (
+    row         INTEGER PRIMARY KEY,
+    external_id TEXT,
+    email       TEXT,
+    name        TEXT,
+    role        TEXT,
+    store_ref   TEXT,
+    manager_ref TEXT,
+    active      INTEGER,
+    new_id      TEXT NOT NULL,
+    failed      INTEGER NOT NULL DEFAULT 0,
+    user_id     TEXT,
+    store_id    TEXT,
+    n_id        TEXT,
+    n_email     TEXT,
+    n_name      TEXT,
+    n_role      TEXT,
+    n_store     TEXT,
+    n_ext       TEXT,
+    n_active    INTEGER,
+    n_manager   TEXT,
+    verb        TEXT
+);
+DELETE FROM temp.staged_users;
+DROP INDEX IF EXISTS temp.staged_users_external_id;
+DROP INDEX IF EXISTS temp.staged_users_email;
+DROP INDEX IF EXISTS temp.staged_users_user_id;
+DROP INDEX IF EXISTS temp.staged_users_n_id;
+DROP INDEX IF EXISTS temp.staged_users_n_ext;
+DROP INDEX IF EXISTS temp.staged_users_n_email;
+";
+
+/// An empty staging table on this connection.
+pub fn create(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(CREATE)
+}
+
+/// Gives the staging table's space back (its temp file shrinks with it).
+pub fn clear(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("DELETE FROM temp.staged_users;")
+}
+
+/// A row as the adapter read it, normalised (trimmed, email lower-cased, role
+/// `manager`/`seller` when valid), with the id it gets if it creates a user.
+pub struct StagedRow {
+    pub row: usize,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub store_ref: Option<String>,
+    pub manager_ref: Option<String>,
+    pub active: Option<bool>,
+    pub new_id: String,
+    pub failed: bool,
+}
+
+const ROWS_PER_INSERT: usize = 64;
+
+fn int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Appends rows, 64 to a statement.
+pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
+    const COLUMNS: usize = 10;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let placeholders = (0..chunk.len())
+            .map(|i| {
+                let base = i * COLUMNS;
+                format!(
+                    "(?{},?{},?{},?{},?{},?{},?{},?{},?{},?{})",
+                    base + 1,
+                    base + 2,
+                    base + 3,
+                    base + 4,
+                    base + 5,
+                    base + 6,
+                    base + 7,
+                    base + 8,
+                    base + 9,
+                    base + 10
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "INSERT INTO temp.staged_users (row, external_id, email, name, role, store_ref, manager_ref,
+                                            active, new_id, failed) VALUES {placeholders}"
+        );
+        let mut statement = conn.prepare_cached(&sql)?;
+        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * COLUMNS);
+        for r in chunk {
+            use rusqlite::types::Value;
+            let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+            values.push(Value::Integer(int(r.row)));
+            values.push(text(&r.external_id));
+            values.push(text(&r.email));
+            values.push(text(&r.name));
+            values.push(text(&r.role));
+            values.push(text(&r.store_ref));
+            values.push(text(&r.manager_ref));
+            values.push(
+                r.active
+                    .map_or(Value::Null, |a| Value::Integer(i64::from(a))),
+            );
+            values.push(Value::Text(r.new_id.clone()));
+            values.push(Value::Integer(i64::from(r.failed)));
+        }
+        statement.execute(rusqlite::params_from_iter(values))?;
+    }
+    Ok(())
+}
+
+/// Indexes the keys rows are matched and checked by, once all rows are in.
+pub fn index_keys(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE INDEX temp.staged_users_external_id ON staged_users (external_id) WHERE external_id IS NOT NULL;
+         CREATE INDEX temp.staged_users_email ON staged_users (email) WHERE email IS NOT NULL;",
+    )
+}
+
+pub fn mark_failed(conn: &Connection, row: usize) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE temp.staged_users SET failed = 1 WHERE row = ?1")?
+        .execute([int(row)])?;
+    Ok(())
+}
+
+/// A staged row a check refused: its index, its key for the report, and the
+/// value the message names.
+pub struct Flagged {
+    pub row: usize,
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+fn flagged(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<Flagged>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map(params, |row| {
+        let index: i64 = row.get(0)?;
+        Ok(Flagged {
+            row: usize::try_from(index).unwrap_or(0),
+            key: row.get(1)?,
+            value: row.get(2)?,
+        })
+    })?;
+    rows.collect()
+}
+
+const KEY: &str = "coalesce(s.external_id, s.email)";
+
+/// Keys (`external_id` or `email`) given by more than one row: each group's
+/// rows with their report keys.
+pub fn repeated_keys(conn: &Connection, column: &str) -> rusqlite::Result<Vec<Vec<Flagged>>> {
+    let column = match column {
+        "external_id" => "external_id",
+        _ => "email",
+    };
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT json_group_array(json_array(row, {KEY})) FROM temp.staged_users s
+          WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1"
+    ))?;
+    let groups = statement.query_map([], |row| row.get::<_, String>(0))?;
+    groups
+        .map(|group| {
+            let text = group?;
+            let members: Vec<(usize, Option<String>)> =
+                serde_json::from_str(&text).unwrap_or_default();
+            Ok(members
+                .into_iter()
+                .map(|(row, key)| Flagged {
+                    row,
+                    key,
+                    value: None,
+                })
+                .collect())
+        })
+        .collect()
+}
+
+/// Matches rows to the enterprise's people: by external id when the row has
+/// one, else by email.
+pub fn match_people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE temp.staged_users SET user_id = (
+             SELECT id FROM users WHERE enterprise_account_id = ?1 AND users.external_id = staged_users.external_id)
+          WHERE failed = 0 AND external_id IS NOT NULL",
+    )?
+    .execute([enterprise])?;
+    conn.prepare_cached(
+        "UPDATE temp.staged_users SET user_id = (
+             SELECT id FROM users WHERE users.email = staged_users.email AND enterprise_account_id = ?1)
+          WHERE failed = 0 AND external_id IS NULL AND email IS NOT NULL",
+    )?
+    .execute([enterprise])?;
+    conn.execute_batch(
+        "CREATE INDEX temp.staged_users_user_id ON staged_users (user_id) WHERE user_id IS NOT NULL;",
+    )
+}
+
+/// Rows matching an IT administrator, which imports never change.
+pub fn matching_admins(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
+    flagged(
+        conn,
+        &format!(
+            "SELECT s.row, {KEY}, NULL FROM temp.staged_users s JOIN users u ON u.id = s.user_id
+              WHERE s.failed = 0 AND u.role = 'it_admin' ORDER BY s.row"
+        ),
+        [],
+    )
+}
+
+/// Rows whose email belongs to someone else (here or in another enterprise).
+pub fn emails_taken(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
+    flagged(
+        conn,
+        &format!(
+            "SELECT s.row, {KEY}, s.email FROM temp.staged_users s JOIN users u ON u.email = s.email
+              WHERE s.failed = 0 AND s.email IS NOT NULL AND (s.user_id IS NULL OR u.id <> s.user_id)
+              ORDER BY s.row"
+        ),
+        [],
+    )
+}
+
+/// Rows that match someone (`existing`) or no one.
+pub fn by_match(conn: &Connection, existing: bool) -> rusqlite::Result<Vec<Flagged>> {
+    let condition = if existing { "IS NOT NULL" } else { "IS NULL" };
+    flagged(
+        conn,
+        &format!(
+            "SELECT row, {KEY}, NULL FROM temp.staged_users s WHERE failed = 0 AND user_id {condition} ORDER BY row"
+        ),
+        [],
+    )
+}
+
+/// Resolves store references (our id, else the external id); answers the rows
+/// naming no store of the enterprise.
+pub fn resolve_stores(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<Vec<Flagged>> {
+    conn.prepare_cached(
+        "UPDATE temp.staged_users SET store_id = coalesce(
+             (SELECT id FROM stores WHERE enterprise_account_id = ?1 AND stores.id = staged_users.store_ref),
+             (SELECT id FROM stores WHERE enterprise_account_id = ?1 AND stores.external_id = staged_users.store_ref))
+          WHERE failed = 0 AND store_ref IS NOT NULL",
+    )?
+    .execute([enterprise])?;
+    flagged(
+        conn,
+        &format!(
+            "SELECT row, {KEY}, store_ref FROM temp.staged_users s
+              WHERE failed = 0 AND store_ref IS NOT NULL AND store_id IS NULL ORDER BY row"
+        ),
+        [],
+    )
+}
+
+/// New rows lacking a field a user needs: (row, key, the missing field).
+pub fn incomplete_new_rows(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
+    flagged(
+        conn,
+        &format!(
+            "SELECT row, {KEY}, 'email' FROM temp.staged_users s WHERE failed = 0 AND user_id IS NULL AND email IS NULL
+             UNION ALL
+             SELECT row, {KEY}, 'name' FROM temp.staged_users s WHERE failed = 0 AND user_id IS NULL AND name IS NULL
+             UNION ALL
+             SELECT row, {KEY}, 'role' FROM temp.staged_users s WHERE failed = 0 AND user_id IS NULL AND role IS NULL
+             ORDER BY 1"
+        ),
+        [],
+    )
+}
+
+/// The user each valid row would leave: the row's values over the current ones.
+pub fn compute_next(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "UPDATE temp.staged_users SET
+             n_id = u.id,
+             n_email = coalesce(staged_users.email, u.email),
+             n_name = coalesce(staged_users.name, u.name),
+             n_role = coalesce(staged_users.role, u.role),
+             n_store = coalesce(staged_users.store_id, u.store_id),
+             n_ext = coalesce(staged_users.external_id, u.external_id),
+             n_active = coalesce(staged_users.active, u.active),
+             n_manager = u.manager_id
+           FROM users u
+          WHERE u.id = staged_users.user_id AND staged_users.failed = 0;
+         UPDATE temp.staged_users SET
+             n_id = new_id, n_email = email, n_name = name, n_role = role, n_store = store_id,
+             n_ext = external_id, n_active = coalesce(active, 1), n_manager = NULL
+          WHERE failed = 0 AND user_id IS NULL;",
+    )
+}
+
+/// Sellers the row would leave without a store.
+pub fn sellers_without_store(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
+    flagged(
+        conn,
+        &format!(
+            "SELECT row, {KEY}, NULL FROM temp.staged_users s
+              WHERE failed = 0 AND n_role = 'seller' AND n_store IS NULL ORDER BY row"
+        ),
+        [],
+    )
+}
+
+pub fn has_manager_references(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM temp.staged_users WHERE failed = 0 AND manager_ref IS NOT NULL)",
+        [],
+        |row| row.get(0),
+    )
+}
+
+pub fn index_next_keys(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "DROP INDEX IF EXISTS temp.staged_users_n_id;
+         DROP INDEX IF EXISTS temp.staged_users_n_ext;
+         DROP INDEX IF EXISTS temp.staged_users_n_email;
+         CREATE INDEX temp.staged_users_n_id ON staged_users (n_id);
+         CREATE INDEX temp.staged_users_n_ext ON staged_users (n_ext) WHERE n_ext IS NOT NULL;
+         CREATE INDEX temp.staged_users_n_email ON staged_users (n_email);",
+    )
+}
+
+/// One pass of manager resolution: each valid row's reference is looked up by
+/// our id, then external id, then email — among the valid rows first, then
+/// the enterprise's people (IT admins aside). Answers the rows refused, each
+/// with its reference and why: `unknown_manager`, `not_a_manager`, or `self`.
+/// Only a pass without refusals sets the managers: a refused row may have
+/// been someone else's manager.
+pub fn resolve_managers(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<Vec<(Flagged, &'static str)>> {
+    // (id, role) of the manager a reference names, as one "id|role" text.
+    const FIND: &str = "coalesce(
+        (SELECT m.n_id || '|' || m.n_role FROM temp.staged_users m WHERE m.failed = 0 AND m.n_id = s.manager_ref),
+        (SELECT u.id || '|' || u.role FROM users u WHERE u.enterprise_account_id = ?1 AND u.role <> 'it_admin' AND u.id = s.manager_ref),
+        (SELECT m.n_id || '|' || m.n_role FROM temp.staged_users m WHERE m.failed = 0 AND m.n_ext = s.manager_ref),
+        (SELECT u.id || '|' || u.role FROM users u WHERE u.enterprise_account_id = ?1 AND u.role <> 'it_admin' AND u.external_id = s.manager_ref),
+        (SELECT m.n_id || '|' || m.n_role FROM temp.staged_users m WHERE m.failed = 0 AND m.n_email = lower(trim(s.manager_ref))),
+        (SELECT u.id || '|' || u.role FROM users u WHERE u.enterprise_account_id = ?1 AND u.role <> 'it_admin' AND u.email = lower(trim(s.manager_ref))))";
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT s.row, coalesce(s.external_id, s.email), s.n_id, s.manager_ref, {FIND}
+           FROM temp.staged_users s WHERE s.failed = 0 AND s.manager_ref IS NOT NULL ORDER BY s.row"
+    ))?;
+    let found = statement.query_map([enterprise], |row| {
+        let index: i64 = row.get(0)?;
+        Ok((
+            usize::try_from(index).unwrap_or(0),
+            row.get::<_, Option<String>>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, Option<String>>(4)?,
+        ))
+    })?;
+    let mut refused = Vec::new();
+    let mut resolved = Vec::new();
+    for entry in found {
+        let (row, key, own_id, reference, manager) = entry?;
+        let flagged = Flagged {
+            row,
+            key,
+            value: Some(reference),
+        };
+        match manager.as_deref().and_then(|m| m.split_once('|')) {
+            None => refused.push((flagged, "unknown_manager")),
+            Some((_, role)) if role != "manager" => refused.push((flagged, "not_a_manager")),
+            Some((id, _)) if id == own_id => refused.push((flagged, "self")),
+            Some((id, _)) => resolved.push((row, id.to_string())),
+        }
+    }
+    if refused.is_empty() {
+        let mut set =
+            conn.prepare_cached("UPDATE temp.staged_users SET n_manager = ?2 WHERE row = ?1")?;
+        for (row, id) in resolved {
+            set.execute(params![int(row), id])?;
+        }
+    }
+    Ok(refused)
+}
+
+/// Managers the rows would demote while people still report to them.
+pub fn demoted_managers_with_staff(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<Vec<Flagged>> {
+    flagged(
+        conn,
+        "SELECT s.row, coalesce(s.external_id, s.email), NULL FROM temp.staged_users s JOIN users u ON u.id = s.user_id
+          WHERE s.failed = 0 AND u.role = 'manager' AND s.n_role <> 'manager'
+            AND EXISTS (SELECT 1 FROM users x WHERE x.enterprise_account_id = ?1 AND x.manager_id = u.id)
+          ORDER BY s.row",
+        [enterprise],
+    )
+}
+
+/// Active people the rows deactivate.
+pub fn deactivating(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.query_row(
+        "SELECT count(*) FROM temp.staged_users s JOIN users u ON u.id = s.user_id
+          WHERE s.failed = 0 AND u.active = 1 AND s.n_active = 0",
+        [],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| usize::try_from(n).unwrap_or(0))
+}
+
+/// Active people of the enterprise no valid row names.
+pub fn unnamed_active(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<usize> {
+    conn.query_row(
+        "SELECT count(*) FROM users u WHERE u.enterprise_account_id = ?1 AND u.role <> 'it_admin' AND u.active = 1
+            AND NOT EXISTS (SELECT 1 FROM temp.staged_users s WHERE s.user_id = u.id AND s.failed = 0)",
+        [enterprise],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| usize::try_from(n).unwrap_or(0))
+}
+
+/// Rows that make someone active (new, or inactive until now), in row order,
+/// past the first `allowed`.
+pub fn activations_beyond(conn: &Connection, allowed: usize) -> rusqlite::Result<Vec<Flagged>> {
+    flagged(
+        conn,
+        "SELECT s.row, coalesce(s.external_id, s.email), NULL FROM temp.staged_users s
+           LEFT JOIN users u ON u.id = s.user_id
+          WHERE s.failed = 0 AND s.n_active = 1 AND coalesce(u.active, 0) = 0
+          ORDER BY s.row LIMIT -1 OFFSET ?1",
+        [int(allowed)],
+    )
+}
+
+/// Records what each valid row does: `created`, `updated`, `deactivated` or
+/// `unchanged`.
+pub fn classify(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "UPDATE temp.staged_users SET verb = 'created' WHERE failed = 0 AND user_id IS NULL;
+         UPDATE temp.staged_users SET verb = CASE
+                 WHEN u.email IS n_email AND u.name IS n_name AND u.role IS n_role AND u.store_id IS n_store
+                      AND u.manager_id IS n_manager AND u.external_id IS n_ext AND u.active IS n_active
+                     THEN 'unchanged'
+                 WHEN u.active = 1 AND n_active = 0 THEN 'deactivated'
+                 ELSE 'updated' END
+           FROM users u
+          WHERE u.id = staged_users.user_id AND staged_users.failed = 0;",
+    )
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VerbTotals {
+    pub created: usize,
+    pub updated: usize,
+    pub deactivated: usize,
+    pub unchanged: usize,
+}
+
+pub fn totals(conn: &Connection) -> rusqlite::Result<VerbTotals> {
+    let mut statement = conn.prepare_cached(
+        "SELECT verb, count(*) FROM temp.staged_users WHERE verb IS NOT NULL GROUP BY verb",
+    )?;
+    let mut totals = VerbTotals::default();
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    for entry in rows {
+        let (verb, count) = entry?;
+        let count = usize::try_from(count).unwrap_or(0);
+        match verb.as_str() {
+            "created" => totals.created = count,
+            "updated" => totals.updated = count,
+            "deactivated" => totals.deactivated = count,
+            _ => totals.unchanged = count,
+        }
+    }
+    Ok(totals)
+}
+
+const LEAVERS: &str =
+    "FROM users u WHERE u.enterprise_account_id = ?1 AND u.role <> 'it_admin' AND u.active = 1
+      AND NOT EXISTS (SELECT 1 FROM temp.staged_users s WHERE s.user_id = u.id)";
+
+/// Active people of the enterprise no row names (a full export's leavers), and
+/// the active staff they are counted against.
+pub fn leaver_counts(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<(usize, usize)> {
+    let leavers: i64 =
+        conn.query_row(&format!("SELECT count(*) {LEAVERS}"), [enterprise], |r| {
+            r.get(0)
+        })?;
+    let active: i64 = conn.query_row(
+        "SELECT count(*) FROM users WHERE enterprise_account_id = ?1 AND role <> 'it_admin' AND active = 1",
+        [enterprise],
+        |r| r.get(0),
+    )?;
+    Ok((
+        usize::try_from(leavers).unwrap_or(0),
+        usize::try_from(active).unwrap_or(0),
+    ))
+}
+
+/// Calls `each` with (verb, id, external id) for every change, in row order,
+/// then for each leaver when `with_leavers`. Read before applying: it compares
+/// with the users as they are.
+pub fn each_change(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    with_leavers: bool,
+    mut each: impl FnMut(&str, &str, Option<&str>) -> Result<(), crate::AppError>,
+) -> Result<(), crate::AppError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT verb, n_id, n_ext FROM temp.staged_users
+          WHERE verb IN ('created', 'updated', 'deactivated') ORDER BY row",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let verb: String = row.get(0)?;
+        let id: String = row.get(1)?;
+        let external: Option<String> = row.get(2)?;
+        each(&verb, &id, external.as_deref())?;
+    }
+    if with_leavers {
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT u.id, u.external_id {LEAVERS} ORDER BY u.id"
+        ))?;
+        let mut rows = statement.query([enterprise])?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let external: Option<String> = row.get(1)?;
+            each("deactivated", &id, external.as_deref())?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the plan: new users in row order, changed users, and (a full
+/// export) the leavers deactivated. Losing access or a role ends sessions.
+pub fn apply(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    sync_mode: RecordSyncMode,
+    with_leavers: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> rusqlite::Result<()> {
+    let now = ts(now);
+    // Leavers first: the users about to be created are named by no row's
+    // user_id and must not count among them.
+    if with_leavers {
+        conn.prepare_cached(&format!(
+            "UPDATE users SET active = 0, deactivated_at = ?2, updated_at = ?2, sync_mode = ?3,
+                              token_version = token_version + 1
+              WHERE id IN (SELECT u.id {LEAVERS})"
+        ))?
+        .execute(params![enterprise, now, sync_mode])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
+                            sync_mode, active, created_at, updated_at, deactivated_at)
+         SELECT n_id, ?1, n_email, n_name, n_role, n_store, n_manager, n_ext, ?2, n_active, ?3, ?3,
+                CASE WHEN n_active = 0 THEN ?3 END
+           FROM temp.staged_users WHERE verb = 'created' ORDER BY row",
+    )?
+    .execute(params![enterprise, sync_mode, now])?;
+    conn.prepare_cached(
+        "UPDATE users SET
+             email = s.n_email, name = s.n_name, role = s.n_role, store_id = s.n_store,
+             manager_id = s.n_manager, external_id = s.n_ext, active = s.n_active,
+             deactivated_at = CASE WHEN s.n_active = 1 THEN NULL
+                                   WHEN users.active = 1 THEN ?3 ELSE users.deactivated_at END,
+             token_version = users.token_version
+                 + (CASE WHEN (users.active = 1 AND s.n_active = 0) OR users.role <> s.n_role THEN 1 ELSE 0 END),
+             sync_mode = ?2, updated_at = ?3
+           FROM temp.staged_users s
+          WHERE users.id = s.user_id AND s.verb IN ('updated', 'deactivated') AND users.enterprise_account_id = ?1",
+    )?
+    .execute(params![enterprise, sync_mode, now])?;
+    Ok(())
+}
