@@ -25,7 +25,7 @@ const CHECKPOINT_AFTER_PAGES: i32 = 1000;
 /// Page cache of the writer connection, in KiB.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
 /// The staging table's page cache (large imports), also its sort buffer.
-const TEMP_CACHE_KIB: i64 = 16 * 1024;
+const TEMP_CACHE_KIB: i64 = 8 * 1024;
 
 type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;

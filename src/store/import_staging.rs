@@ -3,9 +3,12 @@
 //! with set-based statements, so a million rows cost a few sorted passes
 //! instead of a million round trips and never sit in the process's memory.
 //!
-//! Columns: the row as given (`external_id` … `active`), our `new_id` for it if
-//! it creates a user, the matched `user_id`, the resolved `store_id`, then the
-//! user as the row would leave it (`n_*`) and the `verb` the run records.
+//! Columns: the row's report `key`; the `n_*` columns start as the row gives
+//! them (`n_id` our new id, `n_store` the store resolved, `n_active` true when
+//! not given) and, once a row is matched to `user_id`, become the user as the
+//! row would leave them; `active` is the value given, `store_ref` a store
+//! reference that named no store; `verb` is what the run records
+//! (`created` until a match says otherwise).
 
 use rusqlite::{params, Connection};
 
@@ -15,30 +18,23 @@ use crate::domain::{EnterpriseId, RecordSyncMode};
 const CREATE: &str = "
 CREATE TEMP TABLE IF NOT EXISTS staged_users (
     row         INTEGER PRIMARY KEY,
-    external_id TEXT,
-    email       TEXT,
-    name        TEXT,
-    role        TEXT,
+    key         TEXT,
     store_ref   TEXT,
     manager_ref TEXT,
     active      INTEGER,
-    new_id      TEXT NOT NULL,
     failed      INTEGER NOT NULL DEFAULT 0,
     user_id     TEXT,
-    store_id    TEXT,
-    n_id        TEXT,
+    n_id        TEXT NOT NULL,
     n_email     TEXT,
     n_name      TEXT,
     n_role      TEXT,
     n_store     TEXT,
     n_ext       TEXT,
-    n_active    INTEGER,
+    n_active    INTEGER NOT NULL,
     n_manager   TEXT,
-    verb        TEXT
+    verb        TEXT NOT NULL DEFAULT 'created'
 );
 DELETE FROM temp.staged_users;
-DROP INDEX IF EXISTS temp.staged_users_external_id;
-DROP INDEX IF EXISTS temp.staged_users_email;
 DROP INDEX IF EXISTS temp.staged_users_user_id;
 DROP INDEX IF EXISTS temp.staged_users_n_id;
 DROP INDEX IF EXISTS temp.staged_users_n_ext;
@@ -56,14 +52,19 @@ pub fn clear(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// A row as the adapter read it, normalised (trimmed, email lower-cased, role
-/// `manager`/`seller` when valid), with the id it gets if it creates a user.
+/// `manager`/`seller` when valid, the store reference resolved), with the id
+/// it gets if it creates a user.
 pub struct StagedRow {
     pub row: usize,
+    pub key: Option<String>,
     pub external_id: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
-    pub role: Option<String>,
-    pub store_ref: Option<String>,
+    pub role: Option<&'static str>,
+    /// The store the reference names, if it names one of the enterprise's.
+    pub store_id: Option<String>,
+    /// A reference that named no store.
+    pub unknown_store: Option<String>,
     pub manager_ref: Option<String>,
     pub active: Option<bool>,
     pub new_id: String,
@@ -71,68 +72,49 @@ pub struct StagedRow {
 }
 
 const ROWS_PER_INSERT: usize = 64;
+/// Page cache (and so sort buffer), in SQLite's units, while indexes are rebuilt.
+const INDEX_BUILD_CACHE: i64 = -8192;
+const COLUMNS: usize = 14;
 
 fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Appends rows, 64 to a statement.
+/// Appends rows, 64 to a statement, binding the rows' own text.
 pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
-    const COLUMNS: usize = 10;
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let placeholders = (0..chunk.len())
-            .map(|i| {
-                let base = i * COLUMNS;
-                format!(
-                    "(?{},?{},?{},?{},?{},?{},?{},?{},?{},?{})",
-                    base + 1,
-                    base + 2,
-                    base + 3,
-                    base + 4,
-                    base + 5,
-                    base + 6,
-                    base + 7,
-                    base + 8,
-                    base + 9,
-                    base + 10
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(",");
+        let placeholders =
+            vec![format!("({})", vec!["?"; COLUMNS].join(",")); chunk.len()].join(",");
         let sql = format!(
-            "INSERT INTO temp.staged_users (row, external_id, email, name, role, store_ref, manager_ref,
-                                            active, new_id, failed) VALUES {placeholders}"
+            "INSERT INTO temp.staged_users (row, key, store_ref, manager_ref, active, failed, n_id,
+                                            n_email, n_name, n_role, n_store, n_ext, n_active, verb)
+             VALUES {placeholders}"
         );
         let mut statement = conn.prepare_cached(&sql)?;
-        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * COLUMNS);
+        let mut index = 0;
+        let mut bind = |value: &dyn rusqlite::ToSql| {
+            index += 1;
+            statement.raw_bind_parameter(index, value)
+        };
         for r in chunk {
-            use rusqlite::types::Value;
-            let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
-            values.push(Value::Integer(int(r.row)));
-            values.push(text(&r.external_id));
-            values.push(text(&r.email));
-            values.push(text(&r.name));
-            values.push(text(&r.role));
-            values.push(text(&r.store_ref));
-            values.push(text(&r.manager_ref));
-            values.push(
-                r.active
-                    .map_or(Value::Null, |a| Value::Integer(i64::from(a))),
-            );
-            values.push(Value::Text(r.new_id.clone()));
-            values.push(Value::Integer(i64::from(r.failed)));
+            bind(&int(r.row))?;
+            bind(&r.key)?;
+            bind(&r.unknown_store)?;
+            bind(&r.manager_ref)?;
+            bind(&r.active)?;
+            bind(&r.failed)?;
+            bind(&r.new_id)?;
+            bind(&r.email)?;
+            bind(&r.name)?;
+            bind(&r.role)?;
+            bind(&r.store_id)?;
+            bind(&r.external_id)?;
+            bind(&r.active.unwrap_or(true))?;
+            bind(&"created")?;
         }
-        statement.execute(rusqlite::params_from_iter(values))?;
+        statement.raw_execute()?;
     }
     Ok(())
-}
-
-/// Indexes the keys rows are matched and checked by, once all rows are in.
-pub fn index_keys(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE INDEX temp.staged_users_external_id ON staged_users (external_id) WHERE external_id IS NOT NULL;
-         CREATE INDEX temp.staged_users_email ON staged_users (email) WHERE email IS NOT NULL;",
-    )
 }
 
 pub fn mark_failed(conn: &Connection, row: usize) -> rusqlite::Result<()> {
@@ -166,20 +148,31 @@ fn flagged(
     rows.collect()
 }
 
-const KEY: &str = "coalesce(s.external_id, s.email)";
+/// The report key: the external id given, else the email given (kept in `key`
+/// only then, to keep the rows narrow).
+const KEY: &str = "coalesce(s.key, s.n_ext)";
 
-/// Keys (`external_id` or `email`) given by more than one row: each group's
-/// rows with their report keys.
-pub fn repeated_keys(conn: &Connection, column: &str) -> rusqlite::Result<Vec<Vec<Flagged>>> {
+/// The rows giving one of `keys` (`external_id` or `email` values, as the
+/// rows give them), grouped by key: the groups of more than one row are the
+/// repeated keys. One scan, whatever the number of keys.
+pub fn rows_with_keys(
+    conn: &Connection,
+    column: &str,
+    keys: &[String],
+) -> rusqlite::Result<Vec<Vec<Flagged>>> {
+    // Before matching, the n_ columns hold what the rows give.
     let column = match column {
-        "external_id" => "external_id",
-        _ => "email",
+        "external_id" => "n_ext",
+        _ => "n_email",
     };
+    let list = serde_json::to_string(keys)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let mut statement = conn.prepare_cached(&format!(
         "SELECT json_group_array(json_array(row, {KEY})) FROM temp.staged_users s
-          WHERE {column} IS NOT NULL GROUP BY {column} HAVING count(*) > 1"
+          WHERE {column} IN (SELECT value FROM json_each(?1))
+          GROUP BY {column} HAVING count(*) > 1"
     ))?;
-    let groups = statement.query_map([], |row| row.get::<_, String>(0))?;
+    let groups = statement.query_map([list], |row| row.get::<_, String>(0))?;
     groups
         .map(|group| {
             let text = group?;
@@ -198,18 +191,21 @@ pub fn repeated_keys(conn: &Connection, column: &str) -> rusqlite::Result<Vec<Ve
 }
 
 /// Matches rows to the enterprise's people: by external id when the row has
-/// one, else by email.
+/// one, else by email. Each row probes the users' indexes; only matched rows
+/// are written.
 pub fn match_people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE temp.staged_users SET user_id = (
-             SELECT id FROM users WHERE enterprise_account_id = ?1 AND users.external_id = staged_users.external_id)
-          WHERE failed = 0 AND external_id IS NOT NULL",
+        "UPDATE temp.staged_users SET user_id = u.id
+           FROM users u
+          WHERE u.enterprise_account_id = ?1 AND u.external_id = staged_users.n_ext
+            AND staged_users.failed = 0",
     )?
     .execute([enterprise])?;
     conn.prepare_cached(
-        "UPDATE temp.staged_users SET user_id = (
-             SELECT id FROM users WHERE users.email = staged_users.email AND enterprise_account_id = ?1)
-          WHERE failed = 0 AND external_id IS NULL AND email IS NOT NULL",
+        "UPDATE temp.staged_users SET user_id = u.id
+           FROM users u
+          WHERE u.enterprise_account_id = ?1 AND u.email = staged_users.n_email
+            AND staged_users.n_ext IS NULL AND staged_users.failed = 0",
     )?
     .execute([enterprise])?;
     conn.execute_batch(
@@ -234,8 +230,8 @@ pub fn emails_taken(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
     flagged(
         conn,
         &format!(
-            "SELECT s.row, {KEY}, s.email FROM temp.staged_users s JOIN users u ON u.email = s.email
-              WHERE s.failed = 0 AND s.email IS NOT NULL AND (s.user_id IS NULL OR u.id <> s.user_id)
+            "SELECT s.row, {KEY}, s.n_email FROM temp.staged_users s JOIN users u ON u.email = s.n_email
+              WHERE s.failed = 0 AND s.n_email IS NOT NULL AND (s.user_id IS NULL OR u.id <> s.user_id)
               ORDER BY s.row"
         ),
         [],
@@ -254,24 +250,13 @@ pub fn by_match(conn: &Connection, existing: bool) -> rusqlite::Result<Vec<Flagg
     )
 }
 
-/// Resolves store references (our id, else the external id); answers the rows
-/// naming no store of the enterprise.
-pub fn resolve_stores(
-    conn: &Connection,
-    enterprise: EnterpriseId,
-) -> rusqlite::Result<Vec<Flagged>> {
-    conn.prepare_cached(
-        "UPDATE temp.staged_users SET store_id = coalesce(
-             (SELECT id FROM stores WHERE enterprise_account_id = ?1 AND stores.id = staged_users.store_ref),
-             (SELECT id FROM stores WHERE enterprise_account_id = ?1 AND stores.external_id = staged_users.store_ref))
-          WHERE failed = 0 AND store_ref IS NOT NULL",
-    )?
-    .execute([enterprise])?;
+/// Rows whose store reference named no store of the enterprise.
+pub fn unknown_stores(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
     flagged(
         conn,
         &format!(
             "SELECT row, {KEY}, store_ref FROM temp.staged_users s
-              WHERE failed = 0 AND store_ref IS NOT NULL AND store_id IS NULL ORDER BY row"
+              WHERE failed = 0 AND store_ref IS NOT NULL ORDER BY row"
         ),
         [],
     )
@@ -282,35 +267,33 @@ pub fn incomplete_new_rows(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> 
     flagged(
         conn,
         &format!(
-            "SELECT row, {KEY}, 'email' FROM temp.staged_users s WHERE failed = 0 AND user_id IS NULL AND email IS NULL
-             UNION ALL
-             SELECT row, {KEY}, 'name' FROM temp.staged_users s WHERE failed = 0 AND user_id IS NULL AND name IS NULL
-             UNION ALL
-             SELECT row, {KEY}, 'role' FROM temp.staged_users s WHERE failed = 0 AND user_id IS NULL AND role IS NULL
-             ORDER BY 1"
+            "SELECT row, {KEY}, field FROM (
+                 SELECT row, key, n_ext, n_email, n_name, n_role FROM temp.staged_users
+                  WHERE failed = 0 AND user_id IS NULL AND (n_email IS NULL OR n_name IS NULL OR n_role IS NULL)) s,
+                 (SELECT 'email' AS field UNION ALL SELECT 'name' UNION ALL SELECT 'role') f
+              WHERE (f.field = 'email' AND s.n_email IS NULL) OR (f.field = 'name' AND s.n_name IS NULL)
+                 OR (f.field = 'role' AND s.n_role IS NULL)
+              ORDER BY row"
         ),
         [],
     )
 }
 
-/// The user each valid row would leave: the row's values over the current ones.
+/// The user each matched row would leave: the row's values over the current
+/// ones. (An unmatched row's n_ columns are already what it creates.)
 pub fn compute_next(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "UPDATE temp.staged_users SET
              n_id = u.id,
-             n_email = coalesce(staged_users.email, u.email),
-             n_name = coalesce(staged_users.name, u.name),
-             n_role = coalesce(staged_users.role, u.role),
-             n_store = coalesce(staged_users.store_id, u.store_id),
-             n_ext = coalesce(staged_users.external_id, u.external_id),
+             n_email = coalesce(staged_users.n_email, u.email),
+             n_name = coalesce(staged_users.n_name, u.name),
+             n_role = coalesce(staged_users.n_role, u.role),
+             n_store = coalesce(staged_users.n_store, u.store_id),
+             n_ext = coalesce(staged_users.n_ext, u.external_id),
              n_active = coalesce(staged_users.active, u.active),
              n_manager = u.manager_id
            FROM users u
-          WHERE u.id = staged_users.user_id AND staged_users.failed = 0;
-         UPDATE temp.staged_users SET
-             n_id = new_id, n_email = email, n_name = name, n_role = role, n_store = store_id,
-             n_ext = external_id, n_active = coalesce(active, 1), n_manager = NULL
-          WHERE failed = 0 AND user_id IS NULL;",
+          WHERE u.id = staged_users.user_id AND staged_users.failed = 0;",
     )
 }
 
@@ -364,7 +347,7 @@ pub fn resolve_managers(
         (SELECT m.n_id || '|' || m.n_role FROM temp.staged_users m WHERE m.failed = 0 AND m.n_email = lower(trim(s.manager_ref))),
         (SELECT u.id || '|' || u.role FROM users u WHERE u.enterprise_account_id = ?1 AND u.role <> 'it_admin' AND u.email = lower(trim(s.manager_ref))))";
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT s.row, coalesce(s.external_id, s.email), s.n_id, s.manager_ref, {FIND}
+        "SELECT s.row, {KEY}, s.n_id, s.manager_ref, {FIND}
            FROM temp.staged_users s WHERE s.failed = 0 AND s.manager_ref IS NOT NULL ORDER BY s.row"
     ))?;
     let found = statement.query_map([enterprise], |row| {
@@ -410,10 +393,10 @@ pub fn demoted_managers_with_staff(
 ) -> rusqlite::Result<Vec<Flagged>> {
     flagged(
         conn,
-        "SELECT s.row, coalesce(s.external_id, s.email), NULL FROM temp.staged_users s JOIN users u ON u.id = s.user_id
+        &format!("SELECT s.row, {KEY}, NULL FROM temp.staged_users s JOIN users u ON u.id = s.user_id
           WHERE s.failed = 0 AND u.role = 'manager' AND s.n_role <> 'manager'
             AND EXISTS (SELECT 1 FROM users x WHERE x.enterprise_account_id = ?1 AND x.manager_id = u.id)
-          ORDER BY s.row",
+          ORDER BY s.row"),
         [enterprise],
     )
 }
@@ -445,20 +428,21 @@ pub fn unnamed_active(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::
 pub fn activations_beyond(conn: &Connection, allowed: usize) -> rusqlite::Result<Vec<Flagged>> {
     flagged(
         conn,
-        "SELECT s.row, coalesce(s.external_id, s.email), NULL FROM temp.staged_users s
+        &format!(
+            "SELECT s.row, {KEY}, NULL FROM temp.staged_users s
            LEFT JOIN users u ON u.id = s.user_id
           WHERE s.failed = 0 AND s.n_active = 1 AND coalesce(u.active, 0) = 0
-          ORDER BY s.row LIMIT -1 OFFSET ?1",
+          ORDER BY s.row LIMIT -1 OFFSET ?1"
+        ),
         [int(allowed)],
     )
 }
 
-/// Records what each valid row does: `created`, `updated`, `deactivated` or
-/// `unchanged`.
+/// Records what each valid matched row does: `updated`, `deactivated` or
+/// `unchanged` (the others create).
 pub fn classify(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
-        "UPDATE temp.staged_users SET verb = 'created' WHERE failed = 0 AND user_id IS NULL;
-         UPDATE temp.staged_users SET verb = CASE
+        "UPDATE temp.staged_users SET verb = CASE
                  WHEN u.email IS n_email AND u.name IS n_name AND u.role IS n_role AND u.store_id IS n_store
                       AND u.manager_id IS n_manager AND u.external_id IS n_ext AND u.active IS n_active
                      THEN 'unchanged'
@@ -479,7 +463,7 @@ pub struct VerbTotals {
 
 pub fn totals(conn: &Connection) -> rusqlite::Result<VerbTotals> {
     let mut statement = conn.prepare_cached(
-        "SELECT verb, count(*) FROM temp.staged_users WHERE verb IS NOT NULL GROUP BY verb",
+        "SELECT verb, count(*) FROM temp.staged_users WHERE failed = 0 GROUP BY verb",
     )?;
     let mut totals = VerbTotals::default();
     let rows = statement.query_map([], |row| {
@@ -534,14 +518,15 @@ pub fn each_change(
 ) -> Result<(), crate::AppError> {
     let mut statement = conn.prepare_cached(
         "SELECT verb, n_id, n_ext FROM temp.staged_users
-          WHERE verb IN ('created', 'updated', 'deactivated') ORDER BY row",
+          WHERE failed = 0 AND verb IN ('created', 'updated', 'deactivated') ORDER BY row",
     )?;
+    let text = |e: rusqlite::types::FromSqlError| crate::AppError::Internal(e.to_string());
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let verb: String = row.get(0)?;
-        let id: String = row.get(1)?;
-        let external: Option<String> = row.get(2)?;
-        each(&verb, &id, external.as_deref())?;
+        let verb = row.get_ref(0)?.as_str().map_err(text)?;
+        let id = row.get_ref(1)?.as_str().map_err(text)?;
+        let external = row.get_ref(2)?.as_str_or_null().map_err(text)?;
+        each(verb, id, external)?;
     }
     if with_leavers {
         let mut statement = conn.prepare_cached(&format!(
@@ -549,9 +534,9 @@ pub fn each_change(
         ))?;
         let mut rows = statement.query([enterprise])?;
         while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            let external: Option<String> = row.get(1)?;
-            each("deactivated", &id, external.as_deref())?;
+            let id = row.get_ref(0)?.as_str().map_err(text)?;
+            let external = row.get_ref(1)?.as_str_or_null().map_err(text)?;
+            each("deactivated", id, external)?;
         }
     }
     Ok(())
@@ -564,6 +549,7 @@ pub fn apply(
     enterprise: EnterpriseId,
     sync_mode: RecordSyncMode,
     with_leavers: bool,
+    creating: usize,
     now: chrono::DateTime<chrono::Utc>,
 ) -> rusqlite::Result<()> {
     let now = ts(now);
@@ -577,14 +563,44 @@ pub fn apply(
         ))?
         .execute(params![enterprise, now, sync_mode])?;
     }
+    // Inserting more rows than the table holds: building the secondary
+    // indexes afterwards, from sorted keys, beats updating them row by row (in
+    // the transaction: readers see the indexes as before until it commits).
+    let existing: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+    let rebuilt = if int(creating) > existing {
+        let mut statement = conn.prepare(
+            "SELECT name, sql FROM sqlite_master
+              WHERE type = 'index' AND tbl_name = 'users' AND sql IS NOT NULL",
+        )?;
+        let indexes = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (name, _) in &indexes {
+            conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+        }
+        indexes
+    } else {
+        Vec::new()
+    };
     conn.prepare_cached(
         "INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
                             sync_mode, active, created_at, updated_at, deactivated_at)
          SELECT n_id, ?1, n_email, n_name, n_role, n_store, n_manager, n_ext, ?2, n_active, ?3, ?3,
                 CASE WHEN n_active = 0 THEN ?3 END
-           FROM temp.staged_users WHERE verb = 'created' ORDER BY row",
+           FROM temp.staged_users WHERE failed = 0 AND verb = 'created' ORDER BY row",
     )?
     .execute(params![enterprise, sync_mode, now])?;
+    if !rebuilt.is_empty() {
+        // A sort takes as much memory as the page cache may: with both at
+        // their size, the service would hold twice the cache during the build.
+        let cache: i64 = conn.query_row("PRAGMA main.cache_size", [], |r| r.get(0))?;
+        conn.execute_batch(&format!("PRAGMA main.cache_size = {INDEX_BUILD_CACHE}"))?;
+        let built = rebuilt
+            .iter()
+            .try_for_each(|(_, sql)| conn.execute_batch(sql));
+        conn.execute_batch(&format!("PRAGMA main.cache_size = {cache}"))?;
+        built?;
+    }
     conn.prepare_cached(
         "UPDATE users SET
              email = s.n_email, name = s.n_name, role = s.n_role, store_id = s.n_store,
@@ -595,7 +611,8 @@ pub fn apply(
                  + (CASE WHEN (users.active = 1 AND s.n_active = 0) OR users.role <> s.n_role THEN 1 ELSE 0 END),
              sync_mode = ?2, updated_at = ?3
            FROM temp.staged_users s
-          WHERE users.id = s.user_id AND s.verb IN ('updated', 'deactivated') AND users.enterprise_account_id = ?1",
+          WHERE users.id = s.user_id AND s.failed = 0 AND s.verb IN ('updated', 'deactivated')
+            AND users.enterprise_account_id = ?1",
     )?
     .execute(params![enterprise, sync_mode, now])?;
     Ok(())

@@ -185,13 +185,17 @@ pub fn record_entry(
     Ok(RunSummary { run_id })
 }
 
-/// Writes a run's changes as batches of [`EVENTS_PER_BATCH`] events, as they come.
+/// Writes a run's changes as batches of [`EVENTS_PER_BATCH`] events, as they
+/// come: each event is written into the batch's JSON text at once, so a
+/// million changes cost no more memory than one batch.
 pub struct BatchWriter<'c> {
     conn: &'c Connection,
     enterprise: crate::domain::EnterpriseId,
     run_id: &'c str,
     now: DateTime<Utc>,
-    pending: Vec<(Verb, &'static str, String, Option<String>)>,
+    json: Vec<u8>,
+    pending: usize,
+    counts: VerbCounts,
     written: usize,
 }
 
@@ -207,7 +211,9 @@ impl<'c> BatchWriter<'c> {
             enterprise,
             run_id,
             now,
-            pending: Vec::with_capacity(EVENTS_PER_BATCH),
+            json: Vec::with_capacity(EVENTS_PER_BATCH * 100),
+            pending: 0,
+            counts: VerbCounts::default(),
             written: 0,
         }
     }
@@ -219,13 +225,23 @@ impl<'c> BatchWriter<'c> {
         id: &str,
         external_id: Option<&str>,
     ) -> Result<(), crate::AppError> {
-        self.pending.push((
-            verb,
-            event_type,
-            id.to_string(),
-            external_id.map(str::to_string),
-        ));
-        if self.pending.len() == EVENTS_PER_BATCH {
+        self.json.push(if self.pending == 0 { b'[' } else { b',' });
+        serde_json::to_writer(
+            &mut self.json,
+            &ChangeRef {
+                event_type,
+                id,
+                external_id,
+            },
+        )
+        .map_err(|e| crate::AppError::Internal(format!("change batch: {e}")))?;
+        match verb {
+            Verb::Created => self.counts.created += 1,
+            Verb::Updated => self.counts.updated += 1,
+            Verb::Deactivated => self.counts.deactivated += 1,
+        }
+        self.pending += 1;
+        if self.pending == EVENTS_PER_BATCH {
             self.flush()?;
         }
         Ok(())
@@ -236,27 +252,11 @@ impl<'c> BatchWriter<'c> {
     }
 
     fn flush(&mut self) -> Result<(), crate::AppError> {
-        if self.pending.is_empty() {
+        if self.pending == 0 {
             return Ok(());
         }
-        let mut counts = VerbCounts::default();
-        let events: Vec<ChangeRef<'_>> = self
-            .pending
-            .iter()
-            .map(|(verb, event_type, id, external_id)| {
-                match verb {
-                    Verb::Created => counts.created += 1,
-                    Verb::Updated => counts.updated += 1,
-                    Verb::Deactivated => counts.deactivated += 1,
-                }
-                ChangeRef {
-                    event_type,
-                    id,
-                    external_id: external_id.as_deref(),
-                }
-            })
-            .collect();
-        let events_json = serde_json::to_string(&events)
+        self.json.push(b']');
+        let events_json = std::str::from_utf8(&self.json)
             .map_err(|e| crate::AppError::Internal(format!("change batch: {e}")))?;
         store::change_batches::insert(
             self.conn,
@@ -264,14 +264,16 @@ impl<'c> BatchWriter<'c> {
                 enterprise: self.enterprise,
                 run_id: self.run_id,
                 first_index: self.written,
-                event_count: self.pending.len(),
-                counts,
-                events_json: &events_json,
+                event_count: self.pending,
+                counts: self.counts,
+                events_json,
                 now: self.now,
             },
         )?;
-        self.written += self.pending.len();
-        self.pending.clear();
+        self.written += self.pending;
+        self.pending = 0;
+        self.counts = VerbCounts::default();
+        self.json.clear();
         Ok(())
     }
 }

@@ -97,10 +97,43 @@ pub async fn import_users(
     }
 }
 
+/// Refuses the source once its errors pass [`MAX_ROW_ERRORS`].
+fn too_many_errors(errors: &Errors) -> Result<(), AppError> {
+    if errors.list.len() > MAX_ROW_ERRORS {
+        return Err(unreadable(format!(
+            "more than {MAX_ROW_ERRORS} row errors: is it the right file, and does the profile map its columns?"
+        )));
+    }
+    Ok(())
+}
+
 fn unreadable(message: String) -> AppError {
     AppError::BadRequest {
         code: UNREADABLE,
         message,
+    }
+}
+
+/// How long each step took, for the run's log line (where a large import's
+/// time goes is what an operator tuning it needs).
+struct Laps {
+    last: std::time::Instant,
+    text: String,
+}
+
+impl Laps {
+    fn new() -> Self {
+        Laps {
+            last: std::time::Instant::now(),
+            text: String::new(),
+        }
+    }
+
+    fn mark(&mut self, step: &str) {
+        let now = std::time::Instant::now();
+        let ms = (now - self.last).as_millis();
+        self.text.push_str(&format!("{step}={ms} "));
+        self.last = now;
     }
 }
 
@@ -121,7 +154,7 @@ impl Failures<'_> {
         self.errors
             .add(flagged.row, &flagged.key, Some(field), code, message);
         staging::mark_failed(self.conn, flagged.row)?;
-        Ok(())
+        too_many_errors(&self.errors)
     }
 
     fn add_all(
@@ -155,14 +188,23 @@ fn run_staged(
     let started = std::time::Instant::now();
     staging::create(txn)?;
     let mut errors = Errors::seeded(&[], &RowNumbering::FromOne);
-    let total = stage(txn, rows, request.max_rows, &mut errors)?;
+    let mut laps = Laps::new();
+    let (total, seen) = stage(txn, enterprise, rows, request.max_rows, &mut errors)?;
+    laps.mark("stage");
     let staged_at = std::time::Instant::now();
-    staging::index_keys(txn)?;
     let mut failures = Failures { conn: txn, errors };
 
     // Keys given twice: every row involved is reported, naming the others.
-    for column in ["external_id", "email"] {
-        for group in staging::repeated_keys(txn, column)? {
+    // Staging kept the keys a filter had seen before; only those are looked up.
+    for (column, keys) in [
+        ("external_id", &seen.repeated_external_ids),
+        ("email", &seen.repeated_emails),
+    ] {
+        if keys.is_empty() {
+            continue;
+        }
+        let keys: Vec<String> = keys.iter().cloned().collect();
+        for group in staging::rows_with_keys(txn, column, &keys)? {
             for member in &group {
                 let others: Vec<String> = group
                     .iter()
@@ -181,7 +223,9 @@ fn run_staged(
             }
         }
     }
+    laps.mark("duplicates");
     staging::match_people(txn, enterprise)?;
+    laps.mark("match");
     failures.add_all(
         staging::matching_admins(txn)?,
         "email",
@@ -213,8 +257,9 @@ fn run_staged(
         }
         ImportMode::CreateOrUpdate => {}
     }
+    laps.mark("admins_emails_mode");
     failures.add_all(
-        staging::resolve_stores(txn, enterprise)?,
+        staging::unknown_stores(txn)?,
         "store_id",
         "unknown_store",
         |f| {
@@ -224,6 +269,7 @@ fn run_staged(
             )
         },
     )?;
+    laps.mark("stores");
     for flagged in staging::incomplete_new_rows(txn)? {
         let field = flagged.value.clone().unwrap_or_default();
         let message = format!("{field} is required to create a user");
@@ -232,7 +278,9 @@ fn run_staged(
             .add(flagged.row, &flagged.key, Some(&field), "required", message);
         staging::mark_failed(txn, flagged.row)?;
     }
+    laps.mark("incomplete");
     staging::compute_next(txn)?;
+    laps.mark("next");
     failures.add_all(
         staging::sellers_without_store(txn)?,
         "store_id",
@@ -264,12 +312,14 @@ fn run_staged(
             }
         }
     }
+    laps.mark("sellers_managers");
     failures.add_all(
         staging::demoted_managers_with_staff(txn, enterprise)?,
         "role",
         "manager_has_staff",
         |_| "this manager still manages staff; reassign them first".into(),
     )?;
+    laps.mark("demoted");
     // Seats: activations in row order, after the file's own deactivations
     // and a full export's leavers.
     let freed = if request.full_export.is_some() {
@@ -287,7 +337,9 @@ fn run_staged(
         "seat_limit_reached",
         |_| format!("all {seats} purchased seats are in use"),
     )?;
+    laps.mark("seats");
     staging::classify(txn)?;
+    laps.mark("classify");
     let planned_at = std::time::Instant::now();
 
     let Failures { errors, .. } = failures;
@@ -333,6 +385,7 @@ fn run_staged(
         source: &request.source,
         details: &request.details,
     };
+    laps.mark("totals_guard");
     let run = run::record_entry(txn, &meta, operation, &report, now)?;
     if report.not_applied.is_none() {
         let mut batches = BatchWriter::new(txn, enterprise, &run.run_id, now);
@@ -345,8 +398,17 @@ fn run_staged(
             batches.push(verb, event_type, id, external)
         })?;
         batches.finish()?;
+        laps.mark("events");
         let sync_mode = request.source.kind.record_sync_mode();
-        staging::apply(txn, enterprise, sync_mode, with_leavers, now)?;
+        staging::apply(
+            txn,
+            enterprise,
+            sync_mode,
+            with_leavers,
+            report.created,
+            now,
+        )?;
+        laps.mark("apply");
     }
     report.sync_log_id = Some(run.run_id);
     if let Some(finish) = finish.filter(|_| report.not_applied.is_none()) {
@@ -364,22 +426,140 @@ fn run_staged(
         stage_ms = (staged_at - started).as_millis() as u64,
         plan_ms = (planned_at - staged_at).as_millis() as u64,
         apply_ms = planned_at.elapsed().as_millis() as u64,
+        steps = laps.text.trim_end(),
         "staged import applied; committing"
     );
     Ok(report)
 }
 
+/// The enterprise's stores by the references rows use: our id or the external id.
+struct StoreIndex {
+    ids: std::collections::HashSet<String>,
+    by_external: std::collections::HashMap<String, String>,
+}
+
+impl StoreIndex {
+    fn load(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Self> {
+        let stores = store::stores::all_for_enterprise(conn, enterprise)?;
+        Ok(StoreIndex {
+            ids: stores.iter().map(|s| s.id.to_string()).collect(),
+            by_external: stores
+                .iter()
+                .filter_map(|s| s.external_id.clone().map(|e| (e, s.id.to_string())))
+                .collect(),
+        })
+    }
+
+    fn resolve(&self, reference: &str) -> Option<String> {
+        reference
+            .parse::<crate::domain::StoreId>()
+            .ok()
+            .map(|id| id.to_string())
+            .filter(|id| self.ids.contains(id))
+            .or_else(|| self.by_external.get(reference).cloned())
+    }
+}
+
+/// Rows read on a thread of their own, a batch at a time, so parsing and
+/// decoding overlap with the writer's inserts; the channel's bound keeps
+/// memory flat.
+fn read_ahead(rows: RowStream) -> impl Iterator<Item = Result<SourceRow, String>> {
+    const BATCH: usize = 2048;
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Result<SourceRow, String>>>(4);
+    let reader = std::thread::Builder::new()
+        .name("import-reader".into())
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            for row in rows {
+                let stop = row.is_err();
+                batch.push(row);
+                let full = batch.len() == BATCH || stop;
+                if full {
+                    let sent =
+                        sender.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                    if sent.is_err() || stop {
+                        return;
+                    }
+                }
+            }
+            let _ = sender.send(batch);
+        });
+    let failed_to_start = reader
+        .err()
+        .map(|e| Err(format!("the file cannot be read: {e}")));
+    failed_to_start
+        .into_iter()
+        .chain(receiver.into_iter().flatten())
+}
+
+/// Keys seen while staging: a Bloom filter over every external id and email
+/// (4 MiB, whatever the file), and the keys it had (maybe) seen before — the
+/// only ones the repeated-key check then looks up.
+struct SeenKeys {
+    bits: Vec<u64>,
+    repeated_external_ids: std::collections::HashSet<String>,
+    repeated_emails: std::collections::HashSet<String>,
+}
+
+impl SeenKeys {
+    const BITS: usize = 1 << 25;
+
+    fn new() -> Self {
+        SeenKeys {
+            bits: vec![0; Self::BITS / 64],
+            repeated_external_ids: Default::default(),
+            repeated_emails: Default::default(),
+        }
+    }
+
+    /// Records a key; answers whether it may have been seen before.
+    fn insert(&mut self, kind: u8, key: &str) -> bool {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .build_hasher();
+        hasher.write_u8(kind);
+        hasher.write(key.as_bytes());
+        let hash = hasher.finish();
+        let (a, b) = (hash as u32 as usize, (hash >> 32) as usize);
+        let mut seen = true;
+        for i in 0..3usize {
+            let bit = a.wrapping_add(i.wrapping_mul(b)) % Self::BITS;
+            let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+            seen &= self.bits[word] & mask != 0;
+            self.bits[word] |= mask;
+        }
+        seen
+    }
+
+    fn add(&mut self, external_id: Option<&str>, email: Option<&str>) {
+        if let Some(key) = external_id {
+            if self.insert(0, key) {
+                self.repeated_external_ids.insert(key.to_string());
+            }
+        }
+        if let Some(key) = email {
+            if self.insert(1, key) {
+                self.repeated_emails.insert(key.to_string());
+            }
+        }
+    }
+}
+
 /// Streams the rows into the staging table with the checks a row passes on
-/// its own; answers how many rows there were.
+/// its own; answers how many rows there were and the keys seen.
 fn stage(
     txn: &Connection,
+    enterprise: EnterpriseId,
     rows: RowStream,
     max_rows: usize,
     errors: &mut Errors,
-) -> Result<usize, AppError> {
+) -> Result<(usize, SeenKeys), AppError> {
+    let stores = StoreIndex::load(txn, enterprise)?;
+    let mut seen = SeenKeys::new();
     let mut batch: Vec<StagedRow> = Vec::with_capacity(STAGE_BATCH);
     let mut total = 0;
-    for read in rows {
+    for read in read_ahead(rows) {
         let source = read.map_err(unreadable)?;
         let row = total;
         total += 1;
@@ -410,26 +590,30 @@ fn stage(
                 "a user needs an email or an external_id",
             );
         }
-        if errors.list.len() > MAX_ROW_ERRORS {
-            return Err(unreadable(format!(
-                "more than {MAX_ROW_ERRORS} rows have errors by record {}; is it the right file?",
-                row + 1
-            )));
-        }
+        too_many_errors(errors)?;
+        seen.add(view.external_id, view.email.as_deref());
+        let store_id = view.store_ref.and_then(|r| stores.resolve(r));
         batch.push(StagedRow {
             row,
             external_id: view.external_id.map(str::to_string),
             email: view.email.as_deref().map(str::to_string),
             name: view.name.map(str::to_string),
             role: role.flatten().map(|r| match r {
-                Role::Manager => "manager".to_string(),
-                _ => "seller".to_string(),
+                Role::Manager => "manager",
+                _ => "seller",
             }),
-            store_ref: view.store_ref.map(str::to_string),
+            unknown_store: view
+                .store_ref
+                .filter(|_| store_id.is_none())
+                .map(str::to_string),
+            store_id,
             manager_ref: view.manager_ref.map(str::to_string),
             active: view.active,
             new_id: crate::domain::UserId::generate().to_string(),
             failed: errors.has(row),
+            // The report key is the external id when there is one: then the
+            // row need not carry it twice.
+            key: key.filter(|_| view.external_id.is_none()),
         });
         if batch.len() == STAGE_BATCH {
             staging::insert(txn, &batch)?;
@@ -437,5 +621,5 @@ fn stage(
         }
     }
     staging::insert(txn, &batch)?;
-    Ok(total)
+    Ok((total, seen))
 }
