@@ -152,42 +152,40 @@ fn flagged(
 /// only then, to keep the rows narrow).
 const KEY: &str = "coalesce(s.key, s.n_ext)";
 
-/// The rows giving one of `keys` (`external_id` or `email` values, as the
-/// rows give them), grouped by key: the groups of more than one row are the
-/// repeated keys. One scan, whatever the number of keys.
+/// A staged row with the external id and email it gives.
+pub type KeyedRow = (Flagged, Option<String>, Option<String>);
+
+/// The rows giving one of `external_ids` or `emails` (as the rows give them),
+/// in one scan: (row, report key, external id, email).
 pub fn rows_with_keys(
     conn: &Connection,
-    column: &str,
-    keys: &[String],
-) -> rusqlite::Result<Vec<Vec<Flagged>>> {
-    // Before matching, the n_ columns hold what the rows give.
-    let column = match column {
-        "external_id" => "n_ext",
-        _ => "n_email",
+    external_ids: &[&str],
+    emails: &[&str],
+) -> rusqlite::Result<Vec<KeyedRow>> {
+    let list = |keys: &[&str]| {
+        serde_json::to_string(keys)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
     };
-    let list = serde_json::to_string(keys)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    // Before matching, the n_ columns hold what the rows give.
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT json_group_array(json_array(row, {KEY})) FROM temp.staged_users s
-          WHERE {column} IN (SELECT value FROM json_each(?1))
-          GROUP BY {column} HAVING count(*) > 1"
+        "SELECT row, {KEY}, n_ext, n_email FROM temp.staged_users s
+          WHERE n_ext IN (SELECT value FROM json_each(?1))
+             OR n_email IN (SELECT value FROM json_each(?2))
+          ORDER BY row"
     ))?;
-    let groups = statement.query_map([list], |row| row.get::<_, String>(0))?;
-    groups
-        .map(|group| {
-            let text = group?;
-            let members: Vec<(usize, Option<String>)> =
-                serde_json::from_str(&text).unwrap_or_default();
-            Ok(members
-                .into_iter()
-                .map(|(row, key)| Flagged {
-                    row,
-                    key,
-                    value: None,
-                })
-                .collect())
-        })
-        .collect()
+    let rows = statement.query_map([list(external_ids)?, list(emails)?], |row| {
+        let index: i64 = row.get(0)?;
+        Ok((
+            Flagged {
+                row: usize::try_from(index).unwrap_or(0),
+                key: row.get(1)?,
+                value: None,
+            },
+            row.get(2)?,
+            row.get(3)?,
+        ))
+    })?;
+    rows.collect()
 }
 
 /// Matches rows to the enterprise's people: by external id when the row has
@@ -219,7 +217,7 @@ pub fn matching_admins(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
         conn,
         &format!(
             "SELECT s.row, {KEY}, NULL FROM temp.staged_users s JOIN users u ON u.id = s.user_id
-              WHERE s.failed = 0 AND u.role = 'it_admin' ORDER BY s.row"
+              WHERE s.user_id IS NOT NULL AND s.failed = 0 AND u.role = 'it_admin' ORDER BY s.row"
         ),
         [],
     )
@@ -293,7 +291,8 @@ pub fn compute_next(conn: &Connection) -> rusqlite::Result<()> {
              n_active = coalesce(staged_users.active, u.active),
              n_manager = u.manager_id
            FROM users u
-          WHERE u.id = staged_users.user_id AND staged_users.failed = 0;",
+          WHERE staged_users.user_id IS NOT NULL AND u.id = staged_users.user_id
+            AND staged_users.failed = 0;",
     )
 }
 
@@ -394,7 +393,7 @@ pub fn demoted_managers_with_staff(
     flagged(
         conn,
         &format!("SELECT s.row, {KEY}, NULL FROM temp.staged_users s JOIN users u ON u.id = s.user_id
-          WHERE s.failed = 0 AND u.role = 'manager' AND s.n_role <> 'manager'
+          WHERE s.user_id IS NOT NULL AND s.failed = 0 AND u.role = 'manager' AND s.n_role <> 'manager'
             AND EXISTS (SELECT 1 FROM users x WHERE x.enterprise_account_id = ?1 AND x.manager_id = u.id)
           ORDER BY s.row"),
         [enterprise],
@@ -405,7 +404,7 @@ pub fn demoted_managers_with_staff(
 pub fn deactivating(conn: &Connection) -> rusqlite::Result<usize> {
     conn.query_row(
         "SELECT count(*) FROM temp.staged_users s JOIN users u ON u.id = s.user_id
-          WHERE s.failed = 0 AND u.active = 1 AND s.n_active = 0",
+          WHERE s.user_id IS NOT NULL AND s.failed = 0 AND u.active = 1 AND s.n_active = 0",
         [],
         |row| row.get::<_, i64>(0),
     )
@@ -449,7 +448,8 @@ pub fn classify(conn: &Connection) -> rusqlite::Result<()> {
                  WHEN u.active = 1 AND n_active = 0 THEN 'deactivated'
                  ELSE 'updated' END
            FROM users u
-          WHERE u.id = staged_users.user_id AND staged_users.failed = 0;",
+          WHERE staged_users.user_id IS NOT NULL AND u.id = staged_users.user_id
+            AND staged_users.failed = 0;",
     )
 }
 
@@ -461,24 +461,30 @@ pub struct VerbTotals {
     pub unchanged: usize,
 }
 
-pub fn totals(conn: &Connection) -> rusqlite::Result<VerbTotals> {
+/// What the valid rows do. Only matched rows can do anything but create, and
+/// they are found through the `user_id` index: `valid` (rows without errors)
+/// gives the creations without a scan.
+pub fn totals(conn: &Connection, valid: usize) -> rusqlite::Result<VerbTotals> {
     let mut statement = conn.prepare_cached(
-        "SELECT verb, count(*) FROM temp.staged_users WHERE failed = 0 GROUP BY verb",
+        "SELECT verb, count(*) FROM temp.staged_users
+          WHERE user_id IS NOT NULL AND failed = 0 GROUP BY verb",
     )?;
     let mut totals = VerbTotals::default();
     let rows = statement.query_map([], |row| {
         Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
     })?;
+    let mut matched = 0;
     for entry in rows {
         let (verb, count) = entry?;
         let count = usize::try_from(count).unwrap_or(0);
+        matched += count;
         match verb.as_str() {
-            "created" => totals.created = count,
             "updated" => totals.updated = count,
             "deactivated" => totals.deactivated = count,
             _ => totals.unchanged = count,
         }
     }
+    totals.created = valid.saturating_sub(matched);
     Ok(totals)
 }
 
@@ -611,7 +617,8 @@ pub fn apply(
                  + (CASE WHEN (users.active = 1 AND s.n_active = 0) OR users.role <> s.n_role THEN 1 ELSE 0 END),
              sync_mode = ?2, updated_at = ?3
            FROM temp.staged_users s
-          WHERE users.id = s.user_id AND s.failed = 0 AND s.verb IN ('updated', 'deactivated')
+          WHERE s.user_id IS NOT NULL AND users.id = s.user_id AND s.failed = 0
+            AND s.verb IN ('updated', 'deactivated')
             AND users.enterprise_account_id = ?1",
     )?
     .execute(params![enterprise, sync_mode, now])?;

@@ -187,39 +187,56 @@ fn run_staged(
     let staff = store::users::staff_counts(txn, enterprise)?;
     let started = std::time::Instant::now();
     staging::create(txn)?;
-    let mut errors = Errors::seeded(&[], &RowNumbering::FromOne);
     let mut laps = Laps::new();
-    let (total, seen) = stage(txn, enterprise, rows, request.max_rows, &mut errors)?;
+    let Prepared {
+        total,
+        errors,
+        seen,
+    } = stage(txn, enterprise, rows, request.max_rows)?;
     laps.mark("stage");
     let staged_at = std::time::Instant::now();
     let mut failures = Failures { conn: txn, errors };
 
     // Keys given twice: every row involved is reported, naming the others.
     // Staging kept the keys a filter had seen before; only those are looked up.
-    for (column, keys) in [
-        ("external_id", &seen.repeated_external_ids),
-        ("email", &seen.repeated_emails),
-    ] {
-        if keys.is_empty() {
-            continue;
-        }
-        let keys: Vec<String> = keys.iter().cloned().collect();
-        for group in staging::rows_with_keys(txn, column, &keys)? {
-            for member in &group {
-                let others: Vec<String> = group
-                    .iter()
-                    .filter(|other| other.row != member.row)
-                    .map(|other| failures.errors.number(other.row).to_string())
-                    .collect();
-                failures.add(
-                    member,
-                    column,
-                    "duplicate_key",
-                    format!(
-                        "the same {column} appears again in rows {}",
-                        others.join(", ")
-                    ),
-                )?;
+    if !seen.repeated_external_ids.is_empty() || !seen.repeated_emails.is_empty() {
+        let external_ids: Vec<&str> = seen
+            .repeated_external_ids
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let emails: Vec<&str> = seen.repeated_emails.iter().map(String::as_str).collect();
+        let found = staging::rows_with_keys(txn, &external_ids, &emails)?;
+        for (column, field) in [("external_id", 1), ("email", 2)] {
+            let mut groups: std::collections::BTreeMap<&str, Vec<&Flagged>> = Default::default();
+            for (flagged, external_id, email) in &found {
+                let value = if field == 1 { external_id } else { email };
+                let wanted = if field == 1 {
+                    &seen.repeated_external_ids
+                } else {
+                    &seen.repeated_emails
+                };
+                if let Some(value) = value.as_deref().filter(|v| wanted.contains(*v)) {
+                    groups.entry(value).or_default().push(flagged);
+                }
+            }
+            for group in groups.values().filter(|g| g.len() > 1) {
+                for member in group {
+                    let others: Vec<String> = group
+                        .iter()
+                        .filter(|other| other.row != member.row)
+                        .map(|other| failures.errors.number(other.row).to_string())
+                        .collect();
+                    failures.add(
+                        member,
+                        column,
+                        "duplicate_key",
+                        format!(
+                            "the same {column} appears again in rows {}",
+                            others.join(", ")
+                        ),
+                    )?;
+                }
             }
         }
     }
@@ -331,19 +348,23 @@ fn run_staged(
         .unwrap_or(0)
         .saturating_sub(staging::deactivating(txn)? + freed);
     let seats = usize::try_from(account.seats_purchased).unwrap_or(0);
-    failures.add_all(
-        staging::activations_beyond(txn, seats.saturating_sub(active_after))?,
-        "active",
-        "seat_limit_reached",
-        |_| format!("all {seats} purchased seats are in use"),
-    )?;
+    let allowed = seats.saturating_sub(active_after);
+    // At most every valid row activates someone: within that, nothing to check.
+    if allowed < total - failures.errors.failed_rows() {
+        failures.add_all(
+            staging::activations_beyond(txn, allowed)?,
+            "active",
+            "seat_limit_reached",
+            |_| format!("all {seats} purchased seats are in use"),
+        )?;
+    }
     laps.mark("seats");
     staging::classify(txn)?;
     laps.mark("classify");
     let planned_at = std::time::Instant::now();
 
     let Failures { errors, .. } = failures;
-    let totals = staging::totals(txn)?;
+    let totals = staging::totals(txn, total - errors.failed_rows())?;
     let mut report = ImportReport {
         total_processed: total,
         dry_run: false,
@@ -460,38 +481,6 @@ impl StoreIndex {
     }
 }
 
-/// Rows read on a thread of their own, a batch at a time, so parsing and
-/// decoding overlap with the writer's inserts; the channel's bound keeps
-/// memory flat.
-fn read_ahead(rows: RowStream) -> impl Iterator<Item = Result<SourceRow, String>> {
-    const BATCH: usize = 2048;
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Result<SourceRow, String>>>(4);
-    let reader = std::thread::Builder::new()
-        .name("import-reader".into())
-        .spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            for row in rows {
-                let stop = row.is_err();
-                batch.push(row);
-                let full = batch.len() == BATCH || stop;
-                if full {
-                    let sent =
-                        sender.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
-                    if sent.is_err() || stop {
-                        return;
-                    }
-                }
-            }
-            let _ = sender.send(batch);
-        });
-    let failed_to_start = reader
-        .err()
-        .map(|e| Err(format!("the file cannot be read: {e}")));
-    failed_to_start
-        .into_iter()
-        .chain(receiver.into_iter().flatten())
-}
-
 /// Keys seen while staging: a Bloom filter over every external id and email
 /// (4 MiB, whatever the file), and the keys it had (maybe) seen before — the
 /// only ones the repeated-key check then looks up.
@@ -546,20 +535,26 @@ impl SeenKeys {
     }
 }
 
-/// Streams the rows into the staging table with the checks a row passes on
-/// its own; answers how many rows there were and the keys seen.
-fn stage(
-    txn: &Connection,
-    enterprise: EnterpriseId,
+/// What the preparing thread learnt of the rows.
+struct Prepared {
+    total: usize,
+    errors: Errors,
+    seen: SeenKeys,
+}
+
+/// Turns source rows into staging rows: the checks a row passes on its own,
+/// the store resolved, the keys recorded, our id for the row.
+fn prepare(
     rows: RowStream,
+    stores: StoreIndex,
     max_rows: usize,
-    errors: &mut Errors,
-) -> Result<(usize, SeenKeys), AppError> {
-    let stores = StoreIndex::load(txn, enterprise)?;
+    batches: &std::sync::mpsc::SyncSender<Vec<StagedRow>>,
+) -> Result<Prepared, AppError> {
+    let mut errors = Errors::seeded(&[], &RowNumbering::FromOne);
     let mut seen = SeenKeys::new();
     let mut batch: Vec<StagedRow> = Vec::with_capacity(STAGE_BATCH);
     let mut total = 0;
-    for read in read_ahead(rows) {
+    for read in rows {
         let source = read.map_err(unreadable)?;
         let row = total;
         total += 1;
@@ -580,7 +575,7 @@ fn stage(
             );
         }
         let key_of = |_: usize| key.clone();
-        let role = row_checks(errors, row, &view, &key_of);
+        let role = row_checks(&mut errors, row, &view, &key_of);
         if role.is_some() && view.external_id.is_none() && view.email.is_none() {
             errors.add(
                 row,
@@ -590,7 +585,7 @@ fn stage(
                 "a user needs an email or an external_id",
             );
         }
-        too_many_errors(errors)?;
+        too_many_errors(&errors)?;
         seen.add(view.external_id, view.email.as_deref());
         let store_id = view.store_ref.and_then(|r| stores.resolve(r));
         batch.push(StagedRow {
@@ -616,10 +611,49 @@ fn stage(
             key: key.filter(|_| view.external_id.is_none()),
         });
         if batch.len() == STAGE_BATCH {
-            staging::insert(txn, &batch)?;
-            batch.clear();
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(STAGE_BATCH));
+            if batches.send(full).is_err() {
+                // The writer stopped (its own error ends the import).
+                break;
+            }
         }
     }
-    staging::insert(txn, &batch)?;
-    Ok((total, seen))
+    let _ = batches.send(batch);
+    Ok(Prepared {
+        total,
+        errors,
+        seen,
+    })
+}
+
+/// Streams the rows into the staging table. A thread of its own reads,
+/// decodes, parses and checks them, a batch at a time, while this one (the
+/// writer) inserts: the two cores share the work, and the channel's bound
+/// keeps memory flat.
+fn stage(
+    txn: &Connection,
+    enterprise: EnterpriseId,
+    rows: RowStream,
+    max_rows: usize,
+) -> Result<Prepared, AppError> {
+    let stores = StoreIndex::load(txn, enterprise)?;
+    let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<StagedRow>>(2);
+    let preparing = std::thread::Builder::new()
+        .name("import-reader".into())
+        .spawn(move || prepare(rows, stores, max_rows, &sender))
+        .map_err(|e| AppError::Internal(format!("starting the import reader: {e}")))?;
+    let mut inserted = Ok(());
+    for batch in batches.iter() {
+        inserted = staging::insert(txn, &batch);
+        if inserted.is_err() {
+            break;
+        }
+    }
+    // Dropping the receiver stops a reader still sending.
+    drop(batches);
+    let prepared = preparing
+        .join()
+        .map_err(|_| AppError::Internal("the import reader panicked".into()))?;
+    inserted?;
+    prepared
 }
