@@ -161,6 +161,9 @@ pub struct ImportsConfig {
     pub max_rows: usize,
     /// Most records in a streamed drop file (dropdir.stream_from_bytes).
     pub max_file_rows: usize,
+    /// A streamed file's rows are matched in memory against enterprises of at
+    /// most this many people (a few MiB), else by a pass over the staged rows.
+    pub match_in_memory_up_to: usize,
     /// Days a run's change events are kept; the run entries are kept for good.
     pub record_log_retention_days: u32,
 }
@@ -172,6 +175,7 @@ impl Default for ImportsConfig {
             max_body_bytes: 64 * 1024 * 1024,
             max_rows: 100_000,
             max_file_rows: 5_000_000,
+            match_in_memory_up_to: 50_000,
             record_log_retention_days: 90,
         }
     }

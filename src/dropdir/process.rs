@@ -211,6 +211,7 @@ async fn stream_file(
         full_export,
         all_or_nothing,
         max_rows: svc.config.imports.max_file_rows,
+        match_in_memory_up_to: svc.config.imports.match_in_memory_up_to,
     };
     let hook = mark_applied(
         file,

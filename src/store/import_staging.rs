@@ -69,12 +69,14 @@ pub struct StagedRow {
     pub active: Option<bool>,
     pub new_id: String,
     pub failed: bool,
+    /// The person the row matches, when matched while staging.
+    pub user_id: Option<String>,
 }
 
 const ROWS_PER_INSERT: usize = 64;
 /// Page cache (and so sort buffer), in SQLite's units, while indexes are rebuilt.
 const INDEX_BUILD_CACHE: i64 = -8192;
-const COLUMNS: usize = 14;
+const COLUMNS: usize = 15;
 
 fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -87,7 +89,8 @@ pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
             vec![format!("({})", vec!["?"; COLUMNS].join(",")); chunk.len()].join(",");
         let sql = format!(
             "INSERT INTO temp.staged_users (row, key, store_ref, manager_ref, active, failed, n_id,
-                                            n_email, n_name, n_role, n_store, n_ext, n_active, verb)
+                                            n_email, n_name, n_role, n_store, n_ext, n_active, verb,
+                                            user_id)
              VALUES {placeholders}"
         );
         let mut statement = conn.prepare_cached(&sql)?;
@@ -111,6 +114,7 @@ pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
             bind(&r.external_id)?;
             bind(&r.active.unwrap_or(true))?;
             bind(&"created")?;
+            bind(&r.user_id)?;
         }
         statement.raw_execute()?;
     }
@@ -211,6 +215,13 @@ pub fn match_people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Re
     )
 }
 
+/// Indexes the matches made while staging.
+pub fn index_matches(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE INDEX temp.staged_users_user_id ON staged_users (user_id) WHERE user_id IS NOT NULL;",
+    )
+}
+
 /// Rows matching an IT administrator, which imports never change.
 pub fn matching_admins(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
     flagged(
@@ -248,33 +259,51 @@ pub fn by_match(conn: &Connection, existing: bool) -> rusqlite::Result<Vec<Flagg
     )
 }
 
-/// Rows whose store reference named no store of the enterprise.
-pub fn unknown_stores(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
-    flagged(
-        conn,
-        &format!(
-            "SELECT row, {KEY}, store_ref FROM temp.staged_users s
-              WHERE failed = 0 AND store_ref IS NOT NULL ORDER BY row"
-        ),
-        [],
-    )
+/// A row's problems among: a store reference naming no store, fields a new
+/// user needs, a seller left without a store.
+pub struct StoreAndFieldProblems {
+    pub row: Flagged,
+    pub unknown_store: Option<String>,
+    pub missing: Vec<&'static str>,
+    pub seller_without_store: bool,
 }
 
-/// New rows lacking a field a user needs: (row, key, the missing field).
-pub fn incomplete_new_rows(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
-    flagged(
-        conn,
-        &format!(
-            "SELECT row, {KEY}, field FROM (
-                 SELECT row, key, n_ext, n_email, n_name, n_role FROM temp.staged_users
-                  WHERE failed = 0 AND user_id IS NULL AND (n_email IS NULL OR n_name IS NULL OR n_role IS NULL)) s,
-                 (SELECT 'email' AS field UNION ALL SELECT 'name' UNION ALL SELECT 'role') f
-              WHERE (f.field = 'email' AND s.n_email IS NULL) OR (f.field = 'name' AND s.n_name IS NULL)
-                 OR (f.field = 'role' AND s.n_role IS NULL)
-              ORDER BY row"
-        ),
-        [],
-    )
+/// The valid rows with one of those problems, in one scan (after
+/// [`compute_next`], so a matched row's store and role are what it leaves).
+pub fn store_and_field_problems(conn: &Connection) -> rusqlite::Result<Vec<StoreAndFieldProblems>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT row, {KEY}, store_ref,
+                user_id IS NULL AND n_email IS NULL, user_id IS NULL AND n_name IS NULL,
+                user_id IS NULL AND n_role IS NULL, n_role = 'seller' AND n_store IS NULL
+           FROM temp.staged_users s
+          WHERE failed = 0
+            AND (store_ref IS NOT NULL
+                 OR (user_id IS NULL AND (n_email IS NULL OR n_name IS NULL OR n_role IS NULL))
+                 OR (n_role = 'seller' AND n_store IS NULL))
+          ORDER BY row"
+    ))?;
+    let rows = statement.query_map([], |row| {
+        let index: i64 = row.get(0)?;
+        let missing = [("email", 3), ("name", 4), ("role", 5)]
+            .into_iter()
+            .filter_map(|(field, at)| match row.get::<_, bool>(at) {
+                Ok(true) => Some(Ok(field)),
+                Ok(false) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(StoreAndFieldProblems {
+            row: Flagged {
+                row: usize::try_from(index).unwrap_or(0),
+                key: row.get(1)?,
+                value: None,
+            },
+            unknown_store: row.get(2)?,
+            missing,
+            seller_without_store: row.get::<_, Option<bool>>(6)?.unwrap_or(false),
+        })
+    })?;
+    rows.collect()
 }
 
 /// The user each matched row would leave: the row's values over the current
@@ -293,26 +322,6 @@ pub fn compute_next(conn: &Connection) -> rusqlite::Result<()> {
            FROM users u
           WHERE staged_users.user_id IS NOT NULL AND u.id = staged_users.user_id
             AND staged_users.failed = 0;",
-    )
-}
-
-/// Sellers the row would leave without a store.
-pub fn sellers_without_store(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
-    flagged(
-        conn,
-        &format!(
-            "SELECT row, {KEY}, NULL FROM temp.staged_users s
-              WHERE failed = 0 AND n_role = 'seller' AND n_store IS NULL ORDER BY row"
-        ),
-        [],
-    )
-}
-
-pub fn has_manager_references(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM temp.staged_users WHERE failed = 0 AND manager_ref IS NOT NULL)",
-        [],
-        |row| row.get(0),
     )
 }
 

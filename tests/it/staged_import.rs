@@ -17,10 +17,26 @@ struct Side {
     drop: Drop,
 }
 
-async fn side(streamed: bool) -> Side {
+/// How a side reads users files.
+#[derive(Clone, Copy)]
+enum Mode {
+    WholeFile,
+    /// Streamed, rows matched in memory while staged (small enterprises).
+    Staged,
+    /// Streamed, rows matched by a pass over the staged rows (large ones).
+    StagedMatchedInSql,
+}
+
+async fn side(mode: Mode) -> Side {
     let app = TestApp::start_with(|config: &mut Config| {
         with_drop_dir(CompletionPolicy::Rename)(config);
-        config.dropdir.stream_from_bytes = if streamed { 0 } else { u64::MAX };
+        config.dropdir.stream_from_bytes = match mode {
+            Mode::WholeFile => u64::MAX,
+            _ => 0,
+        };
+        if let Mode::StagedMatchedInSql = mode {
+            config.imports.match_in_memory_up_to = 0;
+        }
     })
     .await;
     let drop = setup(&app, "Acme").await;
@@ -201,7 +217,11 @@ async fn drop_file(side: &Side, name: &str, text: &str) {
 
 #[tokio::test]
 async fn the_staged_mode_gives_the_in_memory_planners_answers() {
-    let (memory, staged) = (side(false).await, side(true).await);
+    let (memory, staged, in_sql) = (
+        side(Mode::WholeFile).await,
+        side(Mode::Staged).await,
+        side(Mode::StagedMatchedInSql).await,
+    );
     let admin_email = memory.drop.admin.email.clone();
     assert_eq!(admin_email, staged.drop.admin.email);
     let first = format!(
@@ -263,9 +283,24 @@ N1,n1@acme.example,New One,seller,S2,M3
     ] {
         drop_file(&memory, name, text).await;
         drop_file(&staged, name, text).await;
-        let (a, b) = (outcome(&memory).await, outcome(&staged).await);
+        drop_file(&in_sql, name, text).await;
+        let (a, b, c) = (
+            outcome(&memory).await,
+            outcome(&staged).await,
+            outcome(&in_sql).await,
+        );
         assert_eq!(a, b, "{name}: in memory (left) and staged (right)");
-        assert_eq!(people(&memory).await, people(&staged).await, "after {name}");
+        assert_eq!(
+            a, c,
+            "{name}: in memory (left) and staged, matched in SQL (right)"
+        );
+        let expected = people(&memory).await;
+        assert_eq!(expected, people(&staged).await, "after {name}");
+        assert_eq!(
+            expected,
+            people(&in_sql).await,
+            "after {name}, matched in SQL"
+        );
         outcomes.push(a);
     }
     // The scenario exercised what it means to: errors of every kind, updates,
@@ -320,4 +355,5 @@ N1,n1@acme.example,New One,seller,S2,M3
         .contains(&json!(["user.deactivated", "E16"])));
     memory.app.stop().await;
     staged.app.stop().await;
+    in_sql.app.stop().await;
 }

@@ -49,6 +49,9 @@ pub struct StagedRequest {
     pub all_or_nothing: bool,
     /// Most rows accepted; more refuse the source.
     pub max_rows: usize,
+    /// Enterprises with at most this many people are matched in memory while
+    /// rows are staged; larger ones by a pass over the staging table.
+    pub match_in_memory_up_to: usize,
 }
 
 /// How a staged import ended.
@@ -192,7 +195,15 @@ fn run_staged(
         total,
         errors,
         seen,
-    } = stage(txn, enterprise, rows, request.max_rows)?;
+        manager_references,
+        matched,
+    } = stage(
+        txn,
+        enterprise,
+        rows,
+        request.max_rows,
+        usize::try_from(staff.total).unwrap_or(usize::MAX) <= request.match_in_memory_up_to,
+    )?;
     laps.mark("stage");
     let staged_at = std::time::Instant::now();
     let mut failures = Failures { conn: txn, errors };
@@ -241,7 +252,11 @@ fn run_staged(
         }
     }
     laps.mark("duplicates");
-    staging::match_people(txn, enterprise)?;
+    if matched {
+        staging::index_matches(txn)?;
+    } else {
+        staging::match_people(txn, enterprise)?;
+    }
     laps.mark("match");
     failures.add_all(
         staging::matching_admins(txn)?,
@@ -275,36 +290,42 @@ fn run_staged(
         ImportMode::CreateOrUpdate => {}
     }
     laps.mark("admins_emails_mode");
-    failures.add_all(
-        staging::unknown_stores(txn)?,
-        "store_id",
-        "unknown_store",
-        |f| {
-            format!(
-                "no store {:?} in this enterprise",
-                f.value.as_deref().unwrap_or_default()
-            )
-        },
-    )?;
-    laps.mark("stores");
-    for flagged in staging::incomplete_new_rows(txn)? {
-        let field = flagged.value.clone().unwrap_or_default();
-        let message = format!("{field} is required to create a user");
-        failures
-            .errors
-            .add(flagged.row, &flagged.key, Some(&field), "required", message);
-        staging::mark_failed(txn, flagged.row)?;
-    }
-    laps.mark("incomplete");
     staging::compute_next(txn)?;
     laps.mark("next");
-    failures.add_all(
-        staging::sellers_without_store(txn)?,
-        "store_id",
-        "store_required",
-        |_| "a seller needs a store".into(),
-    )?;
-    if staging::has_manager_references(txn)? {
+    // A store that exists, what a new user needs, a seller's store: one scan,
+    // each row's first problem in the planner's order.
+    for problem in staging::store_and_field_problems(txn)? {
+        let flagged = &problem.row;
+        if let Some(reference) = &problem.unknown_store {
+            failures.add(
+                flagged,
+                "store_id",
+                "unknown_store",
+                format!("no store {reference:?} in this enterprise"),
+            )?;
+        } else if !problem.missing.is_empty() {
+            for field in problem.missing {
+                failures.errors.add(
+                    flagged.row,
+                    &flagged.key,
+                    Some(field),
+                    "required",
+                    format!("{field} is required to create a user"),
+                );
+            }
+            staging::mark_failed(txn, flagged.row)?;
+            too_many_errors(&failures.errors)?;
+        } else if problem.seller_without_store {
+            failures.add(
+                flagged,
+                "store_id",
+                "store_required",
+                "a seller needs a store".into(),
+            )?;
+        }
+    }
+    laps.mark("stores_fields");
+    if manager_references {
         staging::index_next_keys(txn)?;
         // A refused manager row fails the rows naming it: until nothing changes.
         loop {
@@ -540,6 +561,42 @@ struct Prepared {
     total: usize,
     errors: Errors,
     seen: SeenKeys,
+    /// Whether any row names a manager.
+    manager_references: bool,
+    /// Whether rows were matched to people while prepared.
+    matched: bool,
+}
+
+/// A small enterprise's people by the keys rows match them by, so rows are
+/// matched as they are prepared rather than by a pass over the staging table.
+struct PeopleIndex {
+    by_external: std::collections::HashMap<String, String>,
+    by_email: std::collections::HashMap<String, String>,
+}
+
+impl PeopleIndex {
+    fn load(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Self> {
+        let people = store::users::people(conn, enterprise)?;
+        Ok(PeopleIndex {
+            by_external: people
+                .iter()
+                .filter_map(|p| p.external_id.clone().map(|e| (e, p.id.to_string())))
+                .collect(),
+            by_email: people
+                .iter()
+                .map(|p| (p.email.clone(), p.id.to_string()))
+                .collect(),
+        })
+    }
+
+    /// By external id when the row has one, else by email.
+    fn find(&self, external_id: Option<&str>, email: Option<&str>) -> Option<String> {
+        match (external_id, email) {
+            (Some(external), _) => self.by_external.get(external).cloned(),
+            (None, Some(email)) => self.by_email.get(email).cloned(),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Turns source rows into staging rows: the checks a row passes on its own,
@@ -547,9 +604,11 @@ struct Prepared {
 fn prepare(
     rows: RowStream,
     stores: StoreIndex,
+    people: Option<PeopleIndex>,
     max_rows: usize,
     batches: &std::sync::mpsc::SyncSender<Vec<StagedRow>>,
 ) -> Result<Prepared, AppError> {
+    let mut manager_references = false;
     let mut errors = Errors::seeded(&[], &RowNumbering::FromOne);
     let mut seen = SeenKeys::new();
     let mut batch: Vec<StagedRow> = Vec::with_capacity(STAGE_BATCH);
@@ -588,7 +647,14 @@ fn prepare(
         too_many_errors(&errors)?;
         seen.add(view.external_id, view.email.as_deref());
         let store_id = view.store_ref.and_then(|r| stores.resolve(r));
+        let failed = errors.has(row);
+        manager_references |= !failed && view.manager_ref.is_some();
+        let user_id = people
+            .as_ref()
+            .filter(|_| !failed)
+            .and_then(|p| p.find(view.external_id, view.email.as_deref()));
         batch.push(StagedRow {
+            user_id,
             row,
             external_id: view.external_id.map(str::to_string),
             email: view.email.as_deref().map(str::to_string),
@@ -605,7 +671,7 @@ fn prepare(
             manager_ref: view.manager_ref.map(str::to_string),
             active: view.active,
             new_id: crate::domain::UserId::generate().to_string(),
-            failed: errors.has(row),
+            failed,
             // The report key is the external id when there is one: then the
             // row need not carry it twice.
             key: key.filter(|_| view.external_id.is_none()),
@@ -623,6 +689,8 @@ fn prepare(
         total,
         errors,
         seen,
+        manager_references,
+        matched: people.is_some(),
     })
 }
 
@@ -635,12 +703,18 @@ fn stage(
     enterprise: EnterpriseId,
     rows: RowStream,
     max_rows: usize,
+    match_in_memory: bool,
 ) -> Result<Prepared, AppError> {
     let stores = StoreIndex::load(txn, enterprise)?;
+    let people = if match_in_memory {
+        Some(PeopleIndex::load(txn, enterprise)?)
+    } else {
+        None
+    };
     let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<StagedRow>>(2);
     let preparing = std::thread::Builder::new()
         .name("import-reader".into())
-        .spawn(move || prepare(rows, stores, max_rows, &sender))
+        .spawn(move || prepare(rows, stores, people, max_rows, &sender))
         .map_err(|e| AppError::Internal(format!("starting the import reader: {e}")))?;
     let mut inserted = Ok(());
     for batch in batches.iter() {
@@ -656,4 +730,27 @@ fn stage(
         .map_err(|_| AppError::Internal("the import reader panicked".into()))?;
     inserted?;
     prepared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_filter_keeps_every_key_seen_twice() {
+        let mut seen = SeenKeys::new();
+        for i in 0..50_000 {
+            seen.add(Some(&format!("E{i}")), Some(&format!("e{i}@x.example")));
+        }
+        seen.add(Some("E17"), Some("new@x.example"));
+        seen.add(Some("E-new"), Some("e42@x.example"));
+        // Repeats are always kept; the false alarms are few and only cost a lookup.
+        assert!(seen.repeated_external_ids.contains("E17"));
+        assert!(seen.repeated_emails.contains("e42@x.example"));
+        assert!(seen.repeated_external_ids.len() + seen.repeated_emails.len() < 50);
+        // An external id and an email with the same text are different keys.
+        let mut kinds = SeenKeys::new();
+        kinds.add(Some("same"), Some("same"));
+        assert!(kinds.repeated_external_ids.is_empty() && kinds.repeated_emails.is_empty());
+    }
 }
