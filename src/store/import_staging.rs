@@ -76,7 +76,7 @@ pub struct StagedRow {
 const ROWS_PER_INSERT: usize = 64;
 /// Page cache (and so sort buffer), in SQLite's units, while indexes are rebuilt.
 const INDEX_BUILD_CACHE: i64 = -8192;
-const COLUMNS: usize = 15;
+const COLUMNS: usize = 14;
 
 fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -89,8 +89,7 @@ pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
             vec![format!("({})", vec!["?"; COLUMNS].join(",")); chunk.len()].join(",");
         let sql = format!(
             "INSERT INTO temp.staged_users (row, key, store_ref, manager_ref, active, failed, n_id,
-                                            n_email, n_name, n_role, n_store, n_ext, n_active, verb,
-                                            user_id)
+                                            n_email, n_name, n_role, n_store, n_ext, n_active, user_id)
              VALUES {placeholders}"
         );
         let mut statement = conn.prepare_cached(&sql)?;
@@ -113,7 +112,6 @@ pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
             bind(&r.store_id)?;
             bind(&r.external_id)?;
             bind(&r.active.unwrap_or(true))?;
-            bind(&"created")?;
             bind(&r.user_id)?;
         }
         statement.raw_execute()?;
@@ -557,6 +555,13 @@ pub fn each_change(
     Ok(())
 }
 
+/// Which keys the rows give in strictly increasing order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrderedKeys {
+    pub emails: bool,
+    pub external_ids: bool,
+}
+
 /// Writes the plan: new users in row order, changed users, and (a full
 /// export) the leavers deactivated. Losing access or a role ends sessions.
 pub fn apply(
@@ -565,6 +570,7 @@ pub fn apply(
     sync_mode: RecordSyncMode,
     with_leavers: bool,
     creating: usize,
+    ordered: OrderedKeys,
     now: chrono::DateTime<chrono::Utc>,
 ) -> rusqlite::Result<()> {
     let now = ts(now);
@@ -580,8 +586,15 @@ pub fn apply(
     }
     // Inserting more rows than the table holds: building the secondary
     // indexes afterwards, from sorted keys, beats updating them row by row (in
-    // the transaction: readers see the indexes as before until it commits).
+    // the transaction: readers see the indexes as before until it commits) —
+    // except an index whose keys arrive in order (an HR export sorted by
+    // personnel number), which is only appended to.
     let existing: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+    let kept = |name: &str| match name {
+        "users_email" => ordered.emails,
+        "users_enterprise_external_id" => ordered.external_ids,
+        _ => false,
+    };
     let rebuilt = if int(creating) > existing {
         let mut statement = conn.prepare(
             "SELECT name, sql FROM sqlite_master
@@ -589,6 +602,7 @@ pub fn apply(
         )?;
         let indexes = statement
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .filter(|index| !index.as_ref().is_ok_and(|(name, _)| kept(name)))
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for (name, _) in &indexes {
             conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;

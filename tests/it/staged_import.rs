@@ -353,6 +353,21 @@ N1,n1@acme.example,New One,seller,S2,M3
         .as_array()
         .unwrap()
         .contains(&json!(["user.deactivated", "E16"])));
+    // The staged mode rebuilds the users indexes after a bulk insert: all there.
+    let indexes = |side: &Side| -> Vec<(String, String)> {
+        let conn = side.app.raw_db();
+        let mut statement = conn
+            .prepare("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'users' AND type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(indexes(&memory).len(), 4);
+    assert_eq!(indexes(&memory), indexes(&staged));
+    assert_eq!(indexes(&memory), indexes(&in_sql));
     memory.app.stop().await;
     staged.app.stop().await;
     in_sql.app.stop().await;

@@ -17,7 +17,7 @@ use crate::domain::import::{ImportMode, ImportReport, ImportSource, NotApplied, 
 use crate::domain::{EnterpriseId, Role};
 use crate::service::Services;
 use crate::store;
-use crate::store::import_staging::{self as staging, Flagged, StagedRow};
+use crate::store::import_staging::{self as staging, Flagged, OrderedKeys, StagedRow};
 use crate::AppError;
 
 /// A problem the adapter found in a row while reading it.
@@ -197,6 +197,7 @@ fn run_staged(
         seen,
         manager_references,
         matched,
+        ordered,
     } = stage(
         txn,
         enterprise,
@@ -448,6 +449,7 @@ fn run_staged(
             sync_mode,
             with_leavers,
             report.created,
+            ordered,
             now,
         )?;
         laps.mark("apply");
@@ -565,6 +567,33 @@ struct Prepared {
     manager_references: bool,
     /// Whether rows were matched to people while prepared.
     matched: bool,
+    ordered: OrderedKeys,
+}
+
+/// Tracks whether a key column's values come in strictly increasing order.
+struct Ascending {
+    last: Option<String>,
+    holds: bool,
+}
+
+impl Ascending {
+    fn new() -> Self {
+        Ascending {
+            last: None,
+            holds: true,
+        }
+    }
+
+    fn see(&mut self, value: Option<&str>) {
+        let Some(value) = value.filter(|_| self.holds) else {
+            return;
+        };
+        if self.last.as_deref().is_some_and(|last| last >= value) {
+            self.holds = false;
+        } else {
+            self.last = Some(value.to_string());
+        }
+    }
 }
 
 /// A small enterprise's people by the keys rows match them by, so rows are
@@ -609,6 +638,7 @@ fn prepare(
     batches: &std::sync::mpsc::SyncSender<Vec<StagedRow>>,
 ) -> Result<Prepared, AppError> {
     let mut manager_references = false;
+    let (mut emails, mut external_ids) = (Ascending::new(), Ascending::new());
     let mut errors = Errors::seeded(&[], &RowNumbering::FromOne);
     let mut seen = SeenKeys::new();
     let mut batch: Vec<StagedRow> = Vec::with_capacity(STAGE_BATCH);
@@ -649,6 +679,10 @@ fn prepare(
         let store_id = view.store_ref.and_then(|r| stores.resolve(r));
         let failed = errors.has(row);
         manager_references |= !failed && view.manager_ref.is_some();
+        if !failed {
+            emails.see(view.email.as_deref());
+            external_ids.see(view.external_id);
+        }
         let user_id = people
             .as_ref()
             .filter(|_| !failed)
@@ -691,6 +725,10 @@ fn prepare(
         seen,
         manager_references,
         matched: people.is_some(),
+        ordered: OrderedKeys {
+            emails: emails.holds,
+            external_ids: external_ids.holds,
+        },
     })
 }
 
@@ -735,6 +773,21 @@ fn stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_ascending_only_while_each_is_above_the_last() {
+        let mut keys = Ascending::new();
+        for key in [Some("00000001"), None, Some("00000002"), Some("00000010")] {
+            keys.see(key);
+        }
+        assert!(keys.holds);
+        keys.see(Some("00000010"));
+        assert!(!keys.holds, "a repeat breaks the order");
+        let mut unsorted = Ascending::new();
+        unsorted.see(Some("b"));
+        unsorted.see(Some("a"));
+        assert!(!unsorted.holds);
+    }
 
     #[test]
     fn the_key_filter_keeps_every_key_seen_twice() {
