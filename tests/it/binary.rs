@@ -474,6 +474,38 @@ async fn a_json_body_file_imports_from_the_command_line() {
         !unnamed.status.success(),
         "no kind in the name and no --kind"
     );
+
+    // The enterprise's drop profile applies: the ERP's own column names.
+    conn.execute(
+        "INSERT INTO drop_profiles (enterprise_account_id, profile, updated_by, updated_at)
+         VALUES (?1, ?2, 'test', '2026-11-27T00:00:00.000Z')",
+        rusqlite::params![
+            enterprise,
+            json!({"stores": {"columns": {"external_id": {"column": "Code", "pad_leading_zeros_to": 4}, "name": "Libellé"}}}).to_string()
+        ],
+    )
+    .unwrap();
+    let mapped = dir.path().join("stores_sap.csv");
+    std::fs::write(&mapped, "Code;Libellé\n7;Dijon\n").unwrap();
+    let output = command(&data)
+        .arg("import")
+        .arg(&mapped)
+        .args(["--enterprise", &enterprise])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let name: String = conn
+        .query_row(
+            "SELECT name FROM stores WHERE external_id = '0007'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "Dijon");
     terminate(process);
 }
 
