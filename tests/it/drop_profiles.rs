@@ -8,7 +8,7 @@ use enterprise_sync::config::CompletionPolicy;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::dropdir::{active_count, entries, files, setup, user, with_drop_dir};
+use crate::dropdir::{active_count, entries, files, setup, staff_csv, user, with_drop_dir};
 use crate::support::{error_code, Auth, TestApp};
 
 fn sap_profile() -> Value {
@@ -252,19 +252,6 @@ async fn each_enterprise_has_its_completion_policy() {
     app.stop().await;
 }
 
-fn staff(range: std::ops::Range<usize>, bad_at: Option<usize>) -> String {
-    let mut csv = String::from("external_id,email,name,role,store_id\n");
-    for i in range {
-        let email = if Some(i) == bad_at {
-            "broken".to_string()
-        } else {
-            format!("p{i}@acme.example")
-        };
-        csv.push_str(&format!("P{i},{email},Person {i},seller,S1\n"));
-    }
-    csv
-}
-
 fn write_with_mtime(path: &std::path::Path, text: &str, age: Duration) {
     std::fs::write(path, text).unwrap();
     let file = std::fs::File::options().write(true).open(path).unwrap();
@@ -285,7 +272,7 @@ async fn full_export_rules_come_from_the_profile_and_an_older_export_is_held() {
     assert_eq!(response.status(), StatusCode::OK);
     write_with_mtime(
         &drop.incoming().join("users_monday.csv"),
-        &staff(0..10, None),
+        &staff_csv(0..10, None),
         Duration::from_secs(3600),
     );
     app.drop_dir().scan_now().await;
@@ -293,7 +280,7 @@ async fn full_export_rules_come_from_the_profile_and_an_older_export_is_held() {
     // Three leavers of ten (30 %) pass this profile's guard (50 %), not the default (10 %).
     write_with_mtime(
         &drop.incoming().join("users_tuesday.csv"),
-        &staff(0..7, None),
+        &staff_csv(0..7, None),
         Duration::from_secs(60),
     );
     app.drop_dir().scan_now().await;
@@ -301,7 +288,7 @@ async fn full_export_rules_come_from_the_profile_and_an_older_export_is_held() {
     // Sunday's export arrives late: applying it would bring back Tuesday's leavers.
     write_with_mtime(
         &drop.incoming().join("users_sunday.csv"),
-        &staff(0..9, None),
+        &staff_csv(0..9, None),
         Duration::from_secs(86_400),
     );
     app.drop_dir().scan_now().await;
@@ -331,7 +318,10 @@ async fn a_profile_may_reject_a_delta_file_with_any_row_error() {
     assert_eq!(response.status(), StatusCode::OK);
     std::fs::write(
         drop.incoming().join("users.csv"),
-        format!("Export of 2026-03-01, HR system\n{}", staff(0..3, Some(1))),
+        format!(
+            "Export of 2026-03-01, HR system\n{}",
+            staff_csv(0..3, Some(1))
+        ),
     )
     .unwrap();
     app.drop_dir().scan_now().await;
@@ -346,7 +336,7 @@ async fn a_profile_may_reject_a_delta_file_with_any_row_error() {
             &Auth::Key(&drop.key),
             Some(json!({
                 "file_name": "users.csv",
-                "content": staff(0..3, Some(1)),
+                "content": staff_csv(0..3, Some(1)),
                 "profile": {"delta_row_errors": "apply_valid_rows"}
             })),
         )

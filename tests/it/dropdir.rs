@@ -599,7 +599,7 @@ async fn sftp_uploads_in_place_by_rename_and_by_legacy_rename_are_each_imported_
     app.stop().await;
 }
 
-fn staff_csv(range: std::ops::Range<usize>, bad_email_at: Option<usize>) -> String {
+pub(crate) fn staff_csv(range: std::ops::Range<usize>, bad_email_at: Option<usize>) -> String {
     let mut csv = String::from("external_id,email,name,role,store_id\n");
     for i in range {
         let email = if Some(i) == bad_email_at {
