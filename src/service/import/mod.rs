@@ -307,8 +307,8 @@ type Applier<R, I, U> =
     fn(&Connection, &ImportRequest<R>, &mut Plan<I, U>, &ApplyContext) -> Result<(), AppError>;
 
 /// An all-or-nothing request with row errors applies nothing.
-fn reject_whole<R>(request: &ImportRequest<R>, report: &mut ImportReport) {
-    if request.all_or_nothing && report.failed > 0 && report.not_applied.is_none() {
+pub(crate) fn reject_whole(all_or_nothing: bool, report: &mut ImportReport) {
+    if all_or_nothing && report.failed > 0 && report.not_applied.is_none() {
         report.success = false;
         report.not_applied = Some(crate::domain::import::NotApplied {
             code: ROWS_REJECTED,
@@ -345,7 +345,7 @@ where
             .db
             .read(move |conn| {
                 let mut report = plan(conn, &request, context.now)?.report;
-                reject_whole(&request, &mut report);
+                reject_whole(request.all_or_nothing, &mut report);
                 Ok(report)
             })
             .await;
@@ -364,7 +364,7 @@ where
             let mut request = request;
             request.rows = Vec::new();
             let planned_at = std::time::Instant::now();
-            reject_whole(&request, &mut planned.report);
+            reject_whole(request.all_or_nothing, &mut planned.report);
             if planned.report.not_applied.is_none() {
                 apply(txn, &request, &mut planned, &context)?;
             } else {

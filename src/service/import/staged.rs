@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use super::run::{self, BatchWriter, RunMeta, Verb};
 use super::users::{row_checks, RowView};
 use super::{Errors, Finish, FullExport, RowNumbering};
-use crate::domain::import::{ImportMode, ImportReport, ImportSource, NotApplied, UserRecord};
+use crate::domain::import::{ImportMode, ImportReport, ImportSource, UserRecord};
 use crate::domain::{EnterpriseId, Role};
 use crate::service::Services;
 use crate::store;
@@ -351,7 +351,7 @@ fn run_staged(
             }
         }
     }
-    laps.mark("sellers_managers");
+    laps.mark("managers");
     failures.add_all(
         staging::demoted_managers_with_staff(txn, enterprise)?,
         "role",
@@ -411,15 +411,7 @@ fn run_staged(
             Err(not_applied) => report.not_applied = Some(not_applied),
         }
     }
-    if request.all_or_nothing && report.failed > 0 && report.not_applied.is_none() {
-        report.not_applied = Some(NotApplied {
-            code: super::ROWS_REJECTED,
-            message: format!(
-                "nothing was applied: this source is all or nothing, and {} row(s) have errors",
-                report.failed
-            ),
-        });
-    }
+    super::reject_whole(request.all_or_nothing, &mut report);
     if report.not_applied.is_some() {
         report.success = false;
     }
