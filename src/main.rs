@@ -64,6 +64,21 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Copy the database, consistent as of one moment, while the service runs:
+    /// a new file (mode 0600), checked with integrity_check.
+    Backup {
+        /// The backup file to create.
+        file: PathBuf,
+    },
+    /// Replace the database with a backup. Stop the service first; the
+    /// replaced database is kept beside it.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Required: the current database is replaced.
+        #[arg(long)]
+        replace_database: bool,
+    },
     /// Set an enterprise's request limits (requests per minute, or "default").
     SetRateLimit {
         /// The enterprise account id.
@@ -177,6 +192,37 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::VerifyAudit => {
             let rows = cli::verify_audit(&config.database_path())?;
             println!("audit chain intact: {rows} rows");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let summary = enterprise_sync::store::backup::backup(&config.database_path(), &file)
+                .map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        Command::Restore {
+            file,
+            replace_database,
+        } => {
+            if !replace_database {
+                anyhow::bail!(
+                    "restore REPLACES the database {} with {}; stop the service, then run again with --replace-database",
+                    config.database_path().display(),
+                    file.display()
+                );
+            }
+            let suffix = format!(
+                "before-restore-{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            );
+            let summary =
+                enterprise_sync::store::backup::restore(&config.database_path(), &file, &suffix)
+                    .map_err(|e| anyhow::anyhow!("restore refused: {e}"))?;
+            eprintln!(
+                "restored; the replaced database is kept as {}.{suffix}",
+                config.database_path().display()
+            );
+            println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
     }

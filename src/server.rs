@@ -39,12 +39,16 @@ pub struct Running {
     shutdown: CancellationToken,
     http: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
+    /// Held while running: `restore` refuses a database in use.
+    _lock: crate::store::backup::ServiceLock,
 }
 
 /// Opens everything and starts listening on `config.listen` (port 0 picks a free one).
 pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let started = Instant::now();
     let db = open_database(&config)?;
+    let lock = crate::store::backup::ServiceLock::acquire(&config.database_path())
+        .context("while locking the database for this service")?;
     let secrets = Secrets::load(&config, true).context("while loading secrets")?;
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(
@@ -128,6 +132,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
         shutdown,
         http,
         background,
+        _lock: lock,
     })
 }
 

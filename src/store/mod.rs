@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod audit_log;
+pub mod backup;
 pub mod change_batches;
 mod database;
 pub mod drop_files;

@@ -647,3 +647,118 @@ async fn a_file_interrupted_by_kill_9_is_applied_exactly_once_after_restart() {
     assert!(std::fs::read_dir(&processing).unwrap().next().is_none());
     terminate(process);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_taken_during_imports_is_consistent_and_restores() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let process = spawn(&data, "info");
+    let api = Api::new(&process);
+    api.register().await;
+    let login: Value = api.login(PASSWORD).await.json().await.unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let key: Value = api
+        .post(
+            "/api/enterprise/api-keys/generate",
+            json!({ "name": "ERP", "scopes": ["stores:write"] }),
+            Some(&token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+
+    // Imports of 100 stores each keep committing while the backup runs.
+    let (http, base) = (api.http.clone(), api.base.clone());
+    let importing = tokio::spawn(async move {
+        for batch in 0..40 {
+            let stores: Vec<Value> = (0..100)
+                .map(|i| json!({ "name": format!("Store {batch}-{i}"), "external_id": format!("S{batch}-{i}") }))
+                .collect();
+            let response = http
+                .post(format!("{base}/api/enterprise/stores/bulk-import"))
+                .header("x-api-key", &key)
+                .json(&json!({ "stores": stores }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let backup = dir.path().join("backup.db");
+    let (backup_path, data_dir) = (backup.clone(), data.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        command(&data_dir)
+            .arg("backup")
+            .arg(&backup_path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stores = summary["stores"].as_i64().unwrap();
+    assert_eq!(
+        stores % 100,
+        0,
+        "whole imports only, never half of one: {summary}"
+    );
+    assert_eq!(
+        std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    importing.await.unwrap();
+    let again = command(&data).arg("backup").arg(&backup).output().unwrap();
+    assert!(
+        !again.status.success(),
+        "an existing file is never overwritten"
+    );
+
+    let restore = |extra: &[&str]| {
+        command(&data)
+            .arg("restore")
+            .arg(&backup)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let while_running = restore(&["--replace-database"]);
+    assert!(!while_running.status.success());
+    assert!(
+        String::from_utf8_lossy(&while_running.stderr).contains("another enterprise-sync service")
+    );
+    terminate(process);
+    let unconfirmed = restore(&[]);
+    assert!(!unconfirmed.status.success());
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--replace-database"));
+    let restored = restore(&["--replace-database"]);
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+
+    let process = spawn(&data, "info");
+    let count: i64 = rusqlite::Connection::open(data.join("enterprise-sync.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM stores", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, stores, "the restored database is the backup's");
+    assert!(
+        std::fs::read_dir(&data).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("before-restore")),
+        "the replaced database is kept"
+    );
+    terminate(process);
+}
