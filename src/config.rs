@@ -35,6 +35,31 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub imports: ImportsConfig,
     pub dropdir: DropDirConfig,
+    pub backup: BackupConfig,
+}
+
+/// Backups the service takes by itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    pub enabled: bool,
+    /// Hours between two backups (the first one this long after start).
+    pub interval_hours: u64,
+    /// Backups kept; older ones are removed after each new one.
+    pub keep: usize,
+    /// Defaults to `<data_dir>/backups`.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            enabled: true,
+            interval_hours: 24,
+            keep: 7,
+            dir: None,
+        }
+    }
 }
 
 pub use crate::domain::drop_profile::CompletionPolicy;
@@ -262,6 +287,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             imports: ImportsConfig::default(),
             dropdir: DropDirConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -427,6 +453,11 @@ impl Config {
             )));
         }
         self.dropdir.check_profiles()?;
+        if self.backup.enabled && (self.backup.interval_hours == 0 || self.backup.keep == 0) {
+            return Err(ConfigError::Invalid(
+                "backup.interval_hours and backup.keep must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -464,6 +495,13 @@ impl Config {
             .work_root
             .clone()
             .unwrap_or_else(|| self.data_dir.join("drop-work"))
+    }
+
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backups"))
     }
 
     pub fn jwt_secret_path(&self) -> PathBuf {

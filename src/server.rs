@@ -125,6 +125,25 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
             }
         }),
     ]);
+    if services.config.backup.enabled {
+        let every = Duration::from_secs(services.config.backup.interval_hours.max(1) * 3600);
+        background.push(spawn_periodic(shutdown.clone(), every, {
+            let services = services.clone();
+            move || {
+                let services = services.clone();
+                async move {
+                    match crate::service::backups::run_scheduled(&services).await {
+                        Ok(summary) => tracing::info!(
+                            file = %summary.file,
+                            bytes = summary.bytes,
+                            "scheduled backup written"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+                    }
+                }
+            }
+        }));
+    }
     tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "listening");
     Ok(Running {
         addr,

@@ -4,6 +4,7 @@ pub mod access;
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod backups;
 pub mod directory;
 pub mod drop_config;
 pub mod enterprise_settings;

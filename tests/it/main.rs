@@ -4,6 +4,7 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod backups;
 mod binary;
 mod directory;
 mod drop_profiles;
