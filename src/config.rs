@@ -36,6 +36,26 @@ pub struct Config {
     pub imports: ImportsConfig,
     pub dropdir: DropDirConfig,
     pub backup: BackupConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics at `/metrics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Serve `/metrics` on this address (say `127.0.0.1:9464`) instead of the
+    /// main listener.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: None,
+        }
+    }
 }
 
 /// Backups the service takes by itself.
@@ -288,6 +308,7 @@ impl Default for Config {
             imports: ImportsConfig::default(),
             dropdir: DropDirConfig::default(),
             backup: BackupConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -549,6 +570,7 @@ fn known_env_vars() -> Vec<String> {
         "DATABASE__PATH",
         "AUTH__JWT_SECRET_FILE",
         "API_KEYS__PEPPER_FILE",
+        "METRICS__LISTEN",
     ] {
         names.push(format!("{ENV_PREFIX}{extra}"));
     }

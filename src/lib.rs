@@ -14,6 +14,7 @@ pub mod domain;
 pub mod dropdir;
 pub mod error;
 pub mod healthcheck;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod store;

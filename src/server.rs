@@ -35,6 +35,8 @@ pub fn open_database(config: &Config) -> anyhow::Result<Db> {
 /// A running server; tests and `serve` both use it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The separate metrics listener's address, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     pub services: Arc<Services>,
     shutdown: CancellationToken,
     http: JoinHandle<std::io::Result<()>>,
@@ -69,6 +71,27 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
         background.push(task);
     }
 
+    let metrics_addr = match services.config.metrics.listen {
+        Some(address) if services.config.metrics.enabled => {
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("while binding the metrics address {address}"))?;
+            let bound = listener.local_addr()?;
+            let app = crate::api::metrics::standalone(services.clone());
+            let stop = shutdown.clone();
+            background.push(tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            }));
+            tracing::info!(addr = %bound, "metrics listening");
+            Some(bound)
+        }
+        _ => None,
+    };
     let app = crate::api::app(services.clone());
     let stop = shutdown.clone();
     let http = tokio::spawn(async move {
@@ -147,6 +170,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
     tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "listening");
     Ok(Running {
         addr,
+        metrics_addr,
         services,
         shutdown,
         http,

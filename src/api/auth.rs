@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{client_ip, peer_ip, AppState};
+use super::observe::Caller;
 use super::rate_limit_headers::{denied_error, insert_allowed};
 use crate::service::rate_limit::{Bucket, Policy};
 use crate::service::{api_keys, sessions};
@@ -57,6 +58,9 @@ pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: N
         req.extensions_mut().insert(auth.principal);
         let mut response = next.run(req).await;
         insert_allowed(response.headers_mut(), &allowed);
+        response
+            .extensions_mut()
+            .insert(Caller::from(&auth.principal));
         return response;
     }
     let bearer = req
@@ -74,7 +78,9 @@ pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: N
     match sessions::authenticate(&svc, &token).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
-            next.run(req).await
+            let mut response = next.run(req).await;
+            response.extensions_mut().insert(Caller::from(&principal));
+            response
         }
         Err(e) => e.into_response(),
     }

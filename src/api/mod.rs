@@ -12,6 +12,8 @@ pub mod extract;
 mod files;
 mod health;
 mod imports;
+pub mod metrics;
+pub mod observe;
 mod pagination;
 pub mod rate_limit_headers;
 mod sessions;
@@ -19,7 +21,7 @@ mod sync;
 
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +32,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 pub use extract::AppState;
 
@@ -51,19 +52,26 @@ pub fn app(state: AppState) -> Router {
         .merge(imports::router(&state))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
 
-    Router::new()
-        .merge(health::router())
+    let mut public = Router::new().merge(health::router());
+    if state.config.metrics.enabled && state.config.metrics.listen.is_none() {
+        public = public.merge(metrics::router());
+    }
+    public
         .merge(accounts::router(state.clone()))
         .merge(sessions::public_router(state.clone()))
         .merge(authenticated)
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
         // Each `.layer` wraps the ones before it: the last is outermost.
         // The outer ceiling is the largest route limit; each route's own
         // DefaultBodyLimit then applies.
-        .layer(RequestBodyLimitLayer::new(http.max_body_bytes.max(imports_limit)))
-        .layer(GlobalConcurrencyLimitLayer::new(http.max_concurrent_requests))
+        .layer(RequestBodyLimitLayer::new(
+            http.max_body_bytes.max(imports_limit),
+        ))
+        .layer(GlobalConcurrencyLimitLayer::new(
+            http.max_concurrent_requests,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(http.request_timeout_secs),
@@ -80,16 +88,8 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             AppError::internal("handler panicked").into_response()
         }))
+        .layer(from_fn_with_state(state, observe::observe))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let request_id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            // The path only: query strings are the caller's business.
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
-        }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 

@@ -12,6 +12,7 @@ pub mod files;
 pub mod import;
 pub mod invitations;
 pub mod jwt;
+pub mod metrics;
 pub mod passwords;
 pub mod rate_limit;
 pub mod secrets;
@@ -35,6 +36,7 @@ pub struct Services {
     pub tokens: jwt::TokenIssuer,
     pub api_keys: api_keys::ApiKeyService,
     pub limits: rate_limit::RateLimits,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The drop-directory task, once started (not in `check-config`, nor when disabled).
     pub drop_dir: std::sync::OnceLock<crate::dropdir::DropDir>,
 }
@@ -46,11 +48,13 @@ impl Services {
         clock: SharedClock,
         secrets: secrets::Secrets,
     ) -> Services {
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         Services {
             passwords: passwords::PasswordHasher::new(config.auth.max_concurrent_hashes),
             tokens: jwt::TokenIssuer::new(&secrets.jwt, &config.auth),
             api_keys: api_keys::ApiKeyService::new(&secrets.api_key_pepper, &config.api_keys),
-            limits: rate_limit::RateLimits::new(clock.clone()),
+            limits: rate_limit::RateLimits::new(clock.clone(), metrics.clone()),
+            metrics,
             drop_dir: std::sync::OnceLock::new(),
             config,
             clock,

@@ -95,13 +95,15 @@ struct Entry {
 pub struct RateLimits {
     clock: SharedClock,
     buckets: Mutex<HashMap<Bucket, Entry>>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl RateLimits {
-    pub fn new(clock: SharedClock) -> RateLimits {
+    pub fn new(clock: SharedClock, metrics: std::sync::Arc<crate::metrics::Metrics>) -> RateLimits {
         RateLimits {
             clock,
             buckets: Mutex::new(HashMap::new()),
+            metrics,
         }
     }
 
@@ -112,6 +114,7 @@ impl RateLimits {
         let Ok(mut buckets) = self.buckets.lock() else {
             // A poisoned map means a panic elsewhere; failing open here would
             // disable limits silently, so refuse briefly instead.
+            self.metrics.rate_limited(policy.name);
             return Err(Denied {
                 policy,
                 retry_after: Duration::from_secs(1),
@@ -134,10 +137,13 @@ impl RateLimits {
                     reset: period * (policy.limit.saturating_sub(remaining)),
                 })
             }
-            Err(not_until) => Err(Denied {
-                policy,
-                retry_after: not_until.wait_time_from(Nanos::from(now)),
-            }),
+            Err(not_until) => {
+                self.metrics.rate_limited(policy.name);
+                Err(Denied {
+                    policy,
+                    retry_after: not_until.wait_time_from(Nanos::from(now)),
+                })
+            }
         }
     }
 
@@ -179,7 +185,7 @@ mod tests {
 
     fn limits() -> (std::sync::Arc<ManualClock>, RateLimits) {
         let clock = ManualClock::starting_at(chrono::Utc::now());
-        let limits = RateLimits::new(clock.clone());
+        let limits = RateLimits::new(clock.clone(), Default::default());
         (clock, limits)
     }
 

@@ -77,6 +77,22 @@ pub fn get(
         .optional()
 }
 
+/// When `enterprise`'s last run that ended `success` was recorded.
+pub fn last_success(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    // Walks the (enterprise, seq) index backwards to the first success.
+    conn.prepare_cached(
+        "SELECT timestamp FROM sync_logs
+         WHERE enterprise_account_id = ?1 AND run_id IS NULL AND status = 'success'
+         ORDER BY seq DESC LIMIT 1",
+    )?
+    .query_row([enterprise], |row| row.get(0))
+    .optional()
+}
+
 pub struct NewSyncLog<'a> {
     pub id: &'a str,
     pub enterprise_account_id: EnterpriseId,

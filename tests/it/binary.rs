@@ -178,7 +178,7 @@ async fn secrets_never_reach_the_database_or_the_logs() {
     let data = dir.path().join("data");
     let process = spawn(&data, "debug,tower_http=trace,hyper=info");
     let api = Api::new(&process);
-    api.register().await;
+    let enterprise = api.register().await;
     let wrong = api.login("my other secret phrase").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let login: Value = api.login(PASSWORD).await.json().await.unwrap();
@@ -187,7 +187,37 @@ async fn secrets_never_reach_the_database_or_the_logs() {
     let key = api.key(token).await;
     let used = api.list_users(&key).await;
     assert_eq!(used.status(), StatusCode::OK);
+    let request_id = used.headers()["x-request-id"].to_str().unwrap().to_string();
     let log = terminate(process);
+
+    // One JSON line per request, naming who called and how it went.
+    let requests: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 5, "{log}");
+    let listed = requests
+        .iter()
+        .find(|l| l["request_id"] == request_id.as_str())
+        .expect("the listing's line");
+    assert_eq!(listed["route"], "/api/enterprise/users");
+    assert_eq!(listed["method"], "GET");
+    assert_eq!(listed["status"], 200);
+    assert_eq!(listed["principal"], "api_key");
+    assert_eq!(listed["enterprise_id"], enterprise.as_str());
+    assert!(listed["latency_ms"].as_f64().unwrap() > 0.0);
+    let refused = requests
+        .iter()
+        .find(|l| l["status"] == 401)
+        .expect("the failed login's line");
+    assert_eq!(refused["route"], "/api/auth/login");
+    assert_eq!(refused["principal"], "anonymous");
+    let generated = requests
+        .iter()
+        .find(|l| l["route"] == "/api/enterprise/api-keys/generate")
+        .expect("the key generation's line");
+    assert_eq!(generated["principal"], "user");
 
     let mut stored = read_all(&data);
     stored.extend(log.as_bytes());

@@ -11,6 +11,7 @@ mod drop_profiles;
 mod dropdir;
 mod http_basics;
 mod imports;
+mod metrics;
 mod rate_limits;
 mod sessions;
 mod staged_import;

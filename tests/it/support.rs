@@ -84,6 +84,15 @@ impl TestApp {
             .expect("the drop directory is on")
     }
 
+    /// `/metrics` on its own listener, when `[metrics] listen` is set.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.running
+            .as_ref()
+            .unwrap()
+            .metrics_addr
+            .map(|addr| format!("http://{addr}/metrics"))
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.services().config.database_path()
     }

@@ -351,6 +351,7 @@ where
             .await;
     }
     let large = request.rows.len() >= LARGE_IMPORT_ROWS;
+    let source = request.source.kind.sync_type();
     let outcome = svc
         .db
         .write(move |txn| {
@@ -403,6 +404,10 @@ where
         .await;
     if large {
         svc.db.release_writer_cache();
+    }
+    if let Ok(report) = &outcome {
+        svc.metrics
+            .import_recorded(source, run::run_status(report), report);
     }
     outcome
 }

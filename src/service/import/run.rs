@@ -118,6 +118,20 @@ pub fn record<R>(
     Ok(run)
 }
 
+/// The run's status in its sync log: `success`, `partial` (some rows applied,
+/// some failed) or `failed`.
+pub fn run_status(report: &ImportReport) -> &'static str {
+    if report.not_applied.is_some() {
+        "failed"
+    } else if report.failed == 0 {
+        "success"
+    } else if report.created + report.updated + report.deactivated + report.unchanged > 0 {
+        "partial"
+    } else {
+        "failed"
+    }
+}
+
 /// Writes the run's sync-log entry; its change batches follow through a
 /// [`BatchWriter`].
 pub fn record_entry(
@@ -129,15 +143,7 @@ pub fn record_entry(
 ) -> Result<RunSummary, crate::AppError> {
     let (enterprise, source, extra_details) = (meta.enterprise, meta.source, meta.details);
     let run_id = uuid::Uuid::now_v7().to_string();
-    let status = if report.not_applied.is_some() {
-        "failed"
-    } else if report.failed == 0 {
-        "success"
-    } else if report.created + report.updated + report.deactivated + report.unchanged > 0 {
-        "partial"
-    } else {
-        "failed"
-    };
+    let status = run_status(report);
     let mut details = json!({
         "total_processed": report.total_processed,
         "created": report.created,

@@ -78,6 +78,7 @@ pub async fn import_users(
     finish: Option<Finish>,
 ) -> Result<StagedOutcome, AppError> {
     let now = svc.clock.now();
+    let source = request.source.kind.sync_type();
     let outcome = svc
         .db
         .write(move |txn| {
@@ -91,7 +92,11 @@ pub async fn import_users(
         .await;
     svc.db.release_writer_cache();
     match outcome {
-        Ok(report) => Ok(StagedOutcome::Applied(report)),
+        Ok(report) => {
+            svc.metrics
+                .import_recorded(source, run::run_status(&report), &report);
+            Ok(StagedOutcome::Applied(report))
+        }
         Err(AppError::BadRequest {
             code: UNREADABLE,
             message,
