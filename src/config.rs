@@ -21,6 +21,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `text` or `json`.
     pub log_format: LogFormat,
+    /// What is logged, as a `RUST_LOG` filter (`info`, `debug`,
+    /// `info,enterprise_sync::dropdir=debug`); `RUST_LOG` itself wins when set.
+    pub log_level: String,
     /// Peers whose `X-Forwarded-For` is believed (a reverse proxy on the same host).
     pub trusted_proxies: Vec<IpAddr>,
     /// Whether `POST /api/enterprise/register` is open.
@@ -297,6 +300,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             log_format: LogFormat::Text,
+            log_level: "info".into(),
             trusted_proxies: Vec::new(),
             allow_registration: true,
             public_base_url: None,
@@ -373,8 +377,21 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// Where the configuration came from, to read it again on reload.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    pub file: Option<PathBuf>,
+    pub overrides: CliOverrides,
+}
+
+impl ConfigSource {
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        Config::load(self.file.as_deref(), &self.overrides)
+    }
+}
+
 /// Values given on the command line; they win over everything else.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CliOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
@@ -418,6 +435,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            return Err(ConfigError::Invalid(format!(
+                "log_level {:?} is not a log filter: {e}",
+                self.log_level
+            )));
+        }
         let positive = [
             (
                 "rate_limit.per_key_per_minute",

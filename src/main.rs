@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use enterprise_sync::clock::SystemClock;
-use enterprise_sync::config::{CliOverrides, Config};
+use enterprise_sync::config::{CliOverrides, Config, ConfigSource};
 use enterprise_sync::{cli, server, telemetry};
 
 /// On-premise provisioning of store staff and stores into Retail Performer.
@@ -103,18 +103,22 @@ fn main() -> ExitCode {
         listen,
         data_dir: cli.data_dir.clone(),
     };
-    let config = match Config::load(cli.config.as_deref(), &overrides) {
+    let source = enterprise_sync::config::ConfigSource {
+        file: cli.config.clone(),
+        overrides,
+    };
+    let config = match source.load() {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format);
+    telemetry::init(config.log_format, &config.log_level);
     for name in enterprise_sync::config::unknown_env_vars() {
         tracing::warn!(variable = %name, "ignoring an ENTERPRISE_SYNC_* variable that names no configuration key");
     }
-    match run(cli.command, config) {
+    match run(cli.command, config, source) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -123,13 +127,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command, config: Config) -> anyhow::Result<()> {
+fn run(command: Command, config: Config, source: ConfigSource) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(server::serve(config, SystemClock::shared()))
+            runtime.block_on(server::serve(config, SystemClock::shared(), source))
         }
         Command::Migrate => {
             let version = cli::migrate(&config)?;

@@ -224,32 +224,66 @@ impl Running {
     }
 }
 
-/// `enterprise-sync serve`: runs until SIGTERM or SIGINT.
-pub async fn serve(config: Config, clock: SharedClock) -> anyhow::Result<()> {
+/// `enterprise-sync serve`: runs until SIGTERM or SIGINT; SIGHUP reads the
+/// configuration again (`systemctl reload`).
+pub async fn serve(
+    config: Config,
+    clock: SharedClock,
+    source: crate::config::ConfigSource,
+) -> anyhow::Result<()> {
     let running = start(config, clock).await?;
     crate::systemd::notify("READY=1");
-    wait_for_signal(running.shutdown_token()).await?;
+    wait_for_signal(&running, &source).await?;
     crate::systemd::notify("STOPPING=1");
     tracing::info!("shutting down");
     running.stop().await
 }
 
-async fn wait_for_signal(stop: CancellationToken) -> anyhow::Result<()> {
+async fn wait_for_signal(
+    running: &Running,
+    source: &crate::config::ConfigSource,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let stop = running.shutdown_token();
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = stop.cancelled() => break,
-            _ = hup.recv() => {
-                // Nothing is reloadable yet; catching SIGHUP keeps `systemctl reload`
-                // from killing the service.
-                tracing::info!("SIGHUP received; configuration changes need a restart");
-            }
+            _ = hup.recv() => reload(running, source).await,
         }
     }
     Ok(())
+}
+
+/// Reads the configuration file again; a file that no longer loads changes
+/// nothing (the service keeps running on what it has).
+pub async fn reload(running: &Running, source: &crate::config::ConfigSource) {
+    crate::systemd::notify_reloading();
+    let file = source.clone();
+    let loaded = tokio::task::spawn_blocking(move || file.load()).await;
+    match loaded {
+        Ok(Ok(config)) => {
+            let reloaded = crate::service::reload::apply(&running.services, &config);
+            tracing::info!(
+                applied = ?reloaded.applied,
+                need_restart = ?reloaded.need_restart,
+                "configuration reloaded"
+            );
+            if !reloaded.need_restart.is_empty() {
+                tracing::warn!(
+                    keys = ?reloaded.need_restart,
+                    "these changed keys take effect at the next restart"
+                );
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "configuration not reloaded: the file does not load; nothing changed")
+        }
+        Err(e) => tracing::error!(error = %e, "configuration not reloaded"),
+    }
+    crate::systemd::notify("READY=1");
 }

@@ -22,3 +22,11 @@ pub fn notify(state: &str) {
         tracing::warn!(error = %e, "could not notify systemd");
     }
 }
+
+/// Tells systemd a reload has begun; `READY=1` ends it. The monotonic time
+/// stamp is what `Type=notify-reload` (systemd 253+) matches the reload by.
+pub fn notify_reloading() {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let usec = now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1_000;
+    notify(&format!("RELOADING=1\nMONOTONIC_USEC={usec}"));
+}

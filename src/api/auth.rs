@@ -23,7 +23,7 @@ pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: N
     let ip = client_ip(
         req.headers(),
         peer_ip(req.extensions()),
-        &svc.config.trusted_proxies,
+        &svc.settings().trusted_proxies,
     );
     let api_key = req
         .headers()
@@ -96,7 +96,7 @@ async fn throttle(
     let Some(ip) = client_ip(
         req.headers(),
         peer_ip(req.extensions()),
-        &svc.config.trusted_proxies,
+        &svc.settings().trusted_proxies,
     ) else {
         return next.run(req).await;
     };
@@ -116,7 +116,7 @@ async fn throttle(
 pub async fn throttle_login(State(svc): State<AppState>, req: Request, next: Next) -> Response {
     let policy = Policy::per_minute(
         "login-per-ip",
-        svc.config.rate_limit.login_per_ip_per_minute,
+        svc.settings().rate_limit.login_per_ip_per_minute,
     );
     throttle(&svc, req, next, Bucket::LoginIp, policy).await
 }
@@ -124,7 +124,7 @@ pub async fn throttle_login(State(svc): State<AppState>, req: Request, next: Nex
 pub async fn throttle_register(State(svc): State<AppState>, req: Request, next: Next) -> Response {
     let policy = Policy {
         name: "register-per-ip",
-        limit: svc.config.rate_limit.register_per_ip_per_hour,
+        limit: svc.settings().rate_limit.register_per_ip_per_hour,
         window: std::time::Duration::from_secs(3600),
     };
     throttle(&svc, req, next, Bucket::RegisterIp, policy).await

@@ -126,7 +126,11 @@ pub fn request_meta(
             .map(str::to_string)
     };
     RequestMeta {
-        ip: client_ip(headers, peer_ip(extensions), &state.config.trusted_proxies),
+        ip: client_ip(
+            headers,
+            peer_ip(extensions),
+            &state.settings().trusted_proxies,
+        ),
         user_agent: text("user-agent"),
         request_id: text("x-request-id"),
     }

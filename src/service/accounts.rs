@@ -147,7 +147,7 @@ pub async fn register(
     meta: &RequestMeta,
     input: Registration,
 ) -> Result<Registered, AppError> {
-    if !svc.config.allow_registration {
+    if !svc.settings().allow_registration {
         return Err(AppError::forbidden(
             "registration_disabled",
             "Registration is disabled on this appliance",

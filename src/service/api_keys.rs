@@ -423,7 +423,8 @@ pub async fn authenticate(
         return Err(AppError::unauthenticated());
     }
     keys.note_use(credential.id, now, ip);
-    let limits = &svc.config.rate_limit;
+    let settings = svc.settings();
+    let limits = &settings.rate_limit;
     Ok(KeyAuthentication {
         key_policy: Policy::per_minute(
             "per-key",

@@ -31,7 +31,8 @@ fn settings_from(
     enterprise: EnterpriseId,
     stored: Option<&store::drop_profiles::StoredProfile>,
 ) -> Result<DropSettings, AppError> {
-    let config = &svc.config.dropdir;
+    let settings = svc.settings();
+    let config = &settings.dropdir;
     match stored {
         None => Ok(DropSettings::from_config(config, &enterprise.to_string())),
         Some(stored) => {

@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod passwords;
 pub mod rate_limit;
+pub mod reload;
 pub mod secrets;
 pub mod sessions;
 pub mod sync_logs;
@@ -29,7 +30,10 @@ use crate::store::Db;
 
 /// Everything a request may need, built once at start-up.
 pub struct Services {
+    /// The configuration the service started with. The keys a reload can change
+    /// are read through [`Services::settings`] instead.
     pub config: Arc<Config>,
+    live: std::sync::RwLock<Arc<Config>>,
     pub clock: SharedClock,
     pub db: Db,
     pub passwords: passwords::PasswordHasher,
@@ -56,9 +60,28 @@ impl Services {
             limits: rate_limit::RateLimits::new(clock.clone(), metrics.clone()),
             metrics,
             drop_dir: std::sync::OnceLock::new(),
+            live: std::sync::RwLock::new(config.clone()),
             config,
             clock,
             db,
+        }
+    }
+}
+
+impl Services {
+    /// The configuration as last loaded, for the keys [`reload`] can change.
+    pub fn settings(&self) -> Arc<Config> {
+        match self.live.read() {
+            Ok(live) => live.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace_settings(&self, settings: Config) {
+        let settings = Arc::new(settings);
+        match self.live.write() {
+            Ok(mut live) => *live = settings,
+            Err(poisoned) => *poisoned.into_inner() = settings,
         }
     }
 }

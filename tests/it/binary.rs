@@ -38,9 +38,13 @@ fn spawn(data_dir: &Path, rust_log: &str) -> Process {
 fn spawn_with(data_dir: &Path, rust_log: &str, env: &[(&str, &str)]) -> Process {
     let log = data_dir.with_extension("log");
     let file = std::fs::File::create(&log).unwrap();
-    let mut child = command(data_dir)
+    let mut command = command(data_dir);
+    // An empty filter leaves the choice to the configuration's log_level.
+    if !rust_log.is_empty() {
+        command.env("RUST_LOG", rust_log);
+    }
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", rust_log)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(file)
@@ -791,4 +795,92 @@ async fn a_backup_taken_during_imports_is_consistent_and_restores() {
         "the replaced database is kept"
     );
     terminate(process);
+}
+
+/// Waits (by reading the log as it grows, not by sleeping a set time) for a
+/// log line with this message after the first `skip` such lines.
+fn wait_for_message(process: &Process, message: &str, skip: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&process.log).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["message"] == message)
+            .nth(skip)
+        {
+            return line;
+        }
+        assert!(Instant::now() < deadline, "no {message:?} in {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn hang_up(process: &Process) {
+    let status = Command::new("kill")
+        .arg("-HUP")
+        .arg(process.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_what_can_change_and_names_what_needs_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("config.toml");
+    // Quiet but for the start-up line the test waits for.
+    std::fs::write(
+        &file,
+        "allow_registration = true\nlog_level = \"warn,enterprise_sync::server=info\"\n",
+    )
+    .unwrap();
+    let process = spawn_with(
+        &data,
+        "",
+        &[("ENTERPRISE_SYNC_CONFIG", file.to_str().unwrap())],
+    );
+    let api = Api::new(&process);
+    api.register().await;
+
+    std::fs::write(
+        &file,
+        "allow_registration = false\nlog_level = \"info\"\n[rate_limit]\nper_key_per_minute = 7\n[backup]\nkeep = 3\n",
+    )
+    .unwrap();
+    hang_up(&process);
+    let reloaded = wait_for_message(&process, "configuration reloaded", 0);
+    assert_eq!(
+        reloaded["applied"],
+        "[\"allow_registration\", \"log_level\", \"rate_limit.per_key_per_minute\"]"
+    );
+    assert_eq!(reloaded["need_restart"], "[\"backup.keep\"]");
+    let closed = api
+        .post(
+            "/api/enterprise/register",
+            json!({
+                "company_name": "Other", "company_email": "it@other.example", "sync_mode": "api",
+                "it_admin_name": "Bob", "it_admin_email": "bob@other.example", "it_admin_password": PASSWORD,
+            }),
+            None,
+        )
+        .await;
+    assert_eq!(closed.status(), StatusCode::FORBIDDEN);
+    // The request lines (info) appear from the reload on, not before.
+    let refused = wait_for_message(&process, "request", 0);
+    assert_eq!(refused["route"], "/api/enterprise/register");
+    assert_eq!(refused["status"], 403);
+
+    // A file that no longer loads changes nothing; the service carries on.
+    std::fs::write(&file, "allow_registration = \"maybe\"\n").unwrap();
+    hang_up(&process);
+    wait_for_message(
+        &process,
+        "configuration not reloaded: the file does not load; nothing changed",
+        0,
+    );
+    assert_eq!(api.login(PASSWORD).await.status(), StatusCode::OK);
+    let log = terminate(process);
+    assert!(log.contains("these changed keys take effect at the next restart"));
 }
