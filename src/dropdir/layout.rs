@@ -95,15 +95,22 @@ pub fn check_roots(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether the service can still use the drop root: a folder it can write in.
+/// Whether the service can still use the drop directory: a drop root it can
+/// list and enter (on a Debian install it belongs to root, as OpenSSH's chroot
+/// rules want, and the enterprises' folders inside are the service's), and a
+/// work root it can write in.
 pub fn root_usable(config: &Config) -> bool {
-    let root = config.drop_root();
-    std::fs::metadata(&root).is_ok_and(|m| m.is_dir())
-        && rustix::fs::access(
-            &root,
-            rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
-        )
-        .is_ok()
+    let usable = |root: &Path, access: rustix::fs::Access| {
+        std::fs::metadata(root).is_ok_and(|m| m.is_dir())
+            && rustix::fs::access(root, access).is_ok()
+    };
+    usable(
+        &config.drop_root(),
+        rustix::fs::Access::READ_OK | rustix::fs::Access::EXEC_OK,
+    ) && usable(
+        &config.drop_work_root(),
+        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+    )
 }
 
 /// Whether `path` is on a network or FUSE filesystem, where inotify sees no

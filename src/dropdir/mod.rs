@@ -387,7 +387,13 @@ impl State {
             let folders = Folders::of(&self.svc.config, enterprise);
             if !folders.incoming.is_dir() {
                 if let Err(e) = folders.provision() {
-                    tracing::warn!(error = %e, "creating drop folders failed");
+                    tracing::warn!(
+                        %enterprise,
+                        folder = %folders.incoming.display(),
+                        error = %e,
+                        "creating the enterprise's drop folders failed; when the drop root \
+                         belongs to root, create them as docs/sftp.md shows"
+                    );
                     continue;
                 }
             }
