@@ -45,6 +45,8 @@ enum Command {
     CheckConfig,
     /// Verify the audit trail's hash chain; names the first broken link.
     VerifyAudit,
+    /// Print the REST API's OpenAPI 3.1 document (docs/openapi.json).
+    Openapi,
     /// Import a file through the import engine, read as the drop directory reads it:
     /// CSV with a header (any encoding and delimiter it accepts) or a bulk-import
     /// JSON body.
@@ -192,6 +194,13 @@ fn run(command: Command, config: Config, source: ConfigSource) -> anyhow::Result
                     report.total_processed
                 )
             }
+        }
+        Command::Openapi => {
+            println!(
+                "{}",
+                enterprise_sync::api::openapi::document().to_pretty_json()?
+            );
+            Ok(())
         }
         Command::VerifyAudit => {
             let rows = cli::verify_audit(&config.database_path())?;

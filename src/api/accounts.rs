@@ -1,21 +1,35 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::auth::throttle_register;
+use super::error::ErrorBody;
 use super::extract::{AppState, JsonBody, Meta};
-use crate::service::accounts::{self, Registration};
+use crate::service::accounts::{self, Registered, Registration};
 use crate::AppError;
 
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/enterprise/register", post(register))
-        .route_layer(from_fn_with_state(state, throttle_register))
+/// Throttled per client IP (`rate_limit.register_per_ip_per_hour`) by the caller.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(register))
 }
 
+/// Registers an enterprise and its first IT admin.
+#[utoipa::path(
+    post,
+    operation_id = "registerEnterprise",
+    path = "/api/enterprise/register",
+    tag = "accounts",
+    request_body = Registration,
+    responses(
+        (status = 201, description = "The enterprise and its IT admin", body = Registered),
+        (status = 403, description = "Registration is closed on this appliance (`registration_disabled`)", body = ErrorBody),
+        (status = 409, description = "The email is taken", body = ErrorBody),
+        (status = 422, description = "Fields are invalid, each named in details", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address", body = ErrorBody),
+    )
+)]
 async fn register(
     State(svc): State<AppState>,
     Meta(meta): Meta,

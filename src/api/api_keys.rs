@@ -1,21 +1,36 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::error::ErrorBody;
 use super::extract::{parse_id, AppState, Auth, JsonBody, Meta};
-use crate::service::api_keys::{self, GenerateKey};
+use super::openapi::DataList;
+use crate::service::api_keys::{self, ApiKeyView, GenerateKey, GeneratedKey};
 use crate::AppError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/enterprise/api-keys", get(list))
-        .route("/api/enterprise/api-keys/generate", post(generate))
-        .route("/api/enterprise/api-keys/{id}", get(show).delete(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(generate))
+        .routes(routes!(show, revoke))
 }
 
+/// Generates a key; the key itself is shown in this answer only.
+#[utoipa::path(
+    post,
+    operation_id = "generateApiKey",
+    path = "/api/enterprise/api-keys/generate",
+    tag = "api-keys",
+    security(("bearer" = [])),
+    request_body = GenerateKey,
+    responses(
+        (status = 201, description = "The key, shown once", body = GeneratedKey),
+        (status = 422, description = "Name, scopes or expiry invalid", body = ErrorBody),
+    )
+)]
 async fn generate(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -27,14 +42,36 @@ async fn generate(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "listApiKeys",
+    path = "/api/enterprise/api-keys",
+    tag = "api-keys",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The enterprise's keys, without their secrets", body = DataList<ApiKeyView>))
+)]
 async fn list(
     State(svc): State<AppState>,
     Auth(principal): Auth,
 ) -> Result<impl IntoResponse, AppError> {
     let admin = principal.require_admin()?;
-    Ok(Json(json!({ "data": api_keys::list(&svc, &admin).await? })))
+    Ok(Json(DataList {
+        data: api_keys::list(&svc, &admin).await?,
+    }))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getApiKey",
+    path = "/api/enterprise/api-keys/{id}",
+    tag = "api-keys",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key, without its secret", body = ApiKeyView),
+        (status = 404, description = "No such key in this enterprise", body = ErrorBody),
+    )
+)]
 async fn show(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -45,6 +82,18 @@ async fn show(
     Ok(Json(api_keys::get(&svc, &admin, id).await?))
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "revokeApiKey",
+    path = "/api/enterprise/api-keys/{id}",
+    tag = "api-keys",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key, revoked (at once: cached checks are dropped)", body = ApiKeyView),
+        (status = 404, description = "No such key in this enterprise", body = ErrorBody),
+    )
+)]
 async fn revoke(
     State(svc): State<AppState>,
     Auth(principal): Auth,

@@ -1,10 +1,12 @@
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::error::ErrorBody;
 use super::extract::{AppState, Auth, Meta, QueryParams};
 use super::pagination::{self, PageBody};
 use crate::domain::audit::Outcome;
@@ -13,21 +15,41 @@ use crate::service::audit;
 use crate::store::audit_log::AuditFilter;
 use crate::AppError;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/enterprise/audit-log", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// 1 to 500 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// e.g. `api_key.generate`, `drop_config.update`.
     action: Option<String>,
+    /// `success`, `failure` or `denied`.
     outcome: Option<String>,
     actor_id: Option<String>,
+    /// RFC 3339.
     since: Option<String>,
+    /// RFC 3339.
     until: Option<String>,
 }
 
+/// The enterprise's audit trail, newest first; reading it is audited too.
+#[utoipa::path(
+    get,
+    operation_id = "listAuditLog",
+    path = "/api/enterprise/audit-log",
+    tag = "audit",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = PageBody<crate::service::audit::AuditEntryView>),
+        (status = 422, description = "A filter is invalid", body = ErrorBody),
+    )
+)]
 async fn list(
     State(svc): State<AppState>,
     Auth(principal): Auth,

@@ -1,8 +1,13 @@
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ErrorBody;
+use crate::domain::records::{Store, User};
+use crate::service::invitations::IssuedInvitation;
 
 use super::extract::{parse_id, AppState, Auth, Meta, QueryParams};
 use super::pagination::{self, PageBody};
@@ -12,29 +17,44 @@ use crate::service::directory;
 use crate::store::{stores::StoreFilter, users::UserFilter};
 use crate::AppError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/enterprise/users", get(list_users))
-        .route("/api/enterprise/users/{id}", get(show_user))
-        .route(
-            "/api/enterprise/users/{id}/invitation",
-            post(issue_invitation),
-        )
-        .route("/api/enterprise/stores", get(list_stores))
-        .route("/api/enterprise/stores/{id}", get(show_store))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(show_user))
+        .routes(routes!(issue_invitation))
+        .routes(routes!(list_stores))
+        .routes(routes!(show_store))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UserQuery {
+    /// 1 to 500 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
     active: Option<bool>,
+    /// `manager` or `seller` (IT admins are not listed).
     role: Option<String>,
+    /// A store id.
     store_id: Option<String>,
     external_id: Option<String>,
     email: Option<String>,
 }
 
+/// The enterprise's staff (IT admins excepted), by id.
+#[utoipa::path(
+    get,
+    operation_id = "listUsers",
+    path = "/api/enterprise/users",
+    tag = "directory",
+    security(("api_key" = ["users:read"]), ("bearer" = [])),
+    params(UserQuery),
+    responses(
+        (status = 200, description = "A page of people", body = PageBody<User>),
+        (status = 422, description = "A filter is invalid", body = ErrorBody),
+    )
+)]
 async fn list_users(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -81,6 +101,18 @@ async fn list_users(
     }))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getUser",
+    path = "/api/enterprise/users/{id}",
+    tag = "directory",
+    security(("api_key" = ["users:read"]), ("bearer" = [])),
+    params(("id" = String, Path, description = "The person's id")),
+    responses(
+        (status = 200, description = "The person", body = User),
+        (status = 404, description = "No such person in this enterprise", body = ErrorBody),
+    )
+)]
 async fn show_user(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -91,14 +123,29 @@ async fn show_user(
     Ok(Json(directory::get_user(&svc, &ctx, id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StoreQuery {
+    /// 1 to 500 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
     active: Option<bool>,
     external_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "listStores",
+    path = "/api/enterprise/stores",
+    tag = "directory",
+    security(("api_key" = ["stores:read"]), ("bearer" = [])),
+    params(StoreQuery),
+    responses(
+        (status = 200, description = "A page of stores", body = PageBody<Store>),
+        (status = 422, description = "A filter is invalid", body = ErrorBody),
+    )
+)]
 async fn list_stores(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -120,6 +167,18 @@ async fn list_stores(
     }))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getStore",
+    path = "/api/enterprise/stores/{id}",
+    tag = "directory",
+    security(("api_key" = ["stores:read"]), ("bearer" = [])),
+    params(("id" = String, Path, description = "The store's id")),
+    responses(
+        (status = 200, description = "The store", body = Store),
+        (status = 404, description = "No such store in this enterprise", body = ErrorBody),
+    )
+)]
 async fn show_store(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -130,7 +189,21 @@ async fn show_store(
     Ok(Json(directory::get_store(&svc, &ctx, id).await?))
 }
 
-/// (Re)issues a person's invitation link; the IT admin passes it on.
+/// (Re)issues a person's invitation link; the IT admin passes it on. Any
+/// earlier link of theirs stops working.
+#[utoipa::path(
+    post,
+    operation_id = "issueInvitation",
+    path = "/api/enterprise/users/{id}/invitation",
+    tag = "directory",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The person's id")),
+    responses(
+        (status = 201, description = "The one-time link", body = IssuedInvitation),
+        (status = 404, description = "No such person in this enterprise", body = ErrorBody),
+        (status = 409, description = "The person has already set a password, or is inactive", body = ErrorBody),
+    )
+)]
 async fn issue_invitation(
     State(svc): State<AppState>,
     Auth(principal): Auth,

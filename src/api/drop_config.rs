@@ -5,10 +5,14 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ErrorBody;
+use crate::service::drop_config::{DropConfigView, Preview};
 
 use super::extract::{AppState, Auth, JsonBody, Meta, QueryParams};
 use crate::domain::drop_profile::DropProfile;
@@ -20,19 +24,24 @@ use crate::AppError;
 /// Largest sample a preview reads: enough for thousands of rows.
 pub const MAX_SAMPLE_BYTES: usize = 4 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/enterprise/drop-config",
-            get(show).put(replace).delete(reset),
-        )
-        .route(
-            "/api/enterprise/drop-config/preview",
-            // A base64 sample in a JSON envelope is a third larger than the file.
-            post(preview).layer(DefaultBodyLimit::max(MAX_SAMPLE_BYTES * 4 / 3 + 64 * 1024)),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    let (schemas, paths, preview) = routes!(preview);
+    // A base64 sample in a JSON envelope is a third larger than the file.
+    let preview = preview.layer(DefaultBodyLimit::max(MAX_SAMPLE_BYTES * 4 / 3 + 64 * 1024));
+    OpenApiRouter::new()
+        .routes(routes!(show, replace, reset))
+        .routes((schemas, paths, preview))
 }
 
+/// The profile in force and where it comes from, with the effective settings.
+#[utoipa::path(
+    get,
+    operation_id = "getDropConfig",
+    path = "/api/enterprise/drop-config",
+    tag = "drop-config",
+    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    responses((status = 200, description = "The profile in force", body = DropConfigView))
+)]
 async fn show(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -41,6 +50,20 @@ async fn show(
     Ok(Json(drop_config::get(&svc, &ctx).await?))
 }
 
+/// Replaces the enterprise's profile (audited); the whole profile is checked,
+/// every mistake named.
+#[utoipa::path(
+    put,
+    operation_id = "putDropConfig",
+    path = "/api/enterprise/drop-config",
+    tag = "drop-config",
+    security(("bearer" = [])),
+    request_body = DropProfile,
+    responses(
+        (status = 200, description = "The profile now in force", body = DropConfigView),
+        (status = 422, description = "The profile is invalid; details name each field", body = ErrorBody),
+    )
+)]
 async fn replace(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -51,6 +74,15 @@ async fn replace(
     Ok(Json(drop_config::put(&svc, &admin, profile, &meta).await?))
 }
 
+/// Drops the API-set profile (audited): the config file's, or the defaults, apply.
+#[utoipa::path(
+    delete,
+    operation_id = "resetDropConfig",
+    path = "/api/enterprise/drop-config",
+    tag = "drop-config",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The profile now in force", body = DropConfigView))
+)]
 async fn reset(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -60,15 +92,18 @@ async fn reset(
     Ok(Json(drop_config::reset(&svc, &admin, &meta).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PreviewQuery {
+    /// The sample's file name, as it would be dropped (it decides the kind).
     file_name: Option<String>,
+    /// `users` or `stores`, when the name does not tell.
     kind: Option<String>,
 }
 
 /// A JSON preview request: the sample (text, or base64 for other encodings)
 /// and, optionally, a profile to try instead of the one in force.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PreviewEnvelope {
     file_name: Option<String>,
@@ -94,6 +129,28 @@ fn kind_of(text: Option<&str>) -> Result<Option<Kind>, AppError> {
 /// `POST /api/enterprise/drop-config/preview`: the raw file as the body
 /// (`?file_name=users.csv` or `?kind=users`), or a JSON envelope
 /// `{"file_name", "kind", "content" | "content_base64", "profile"}`.
+/// Nothing is written.
+#[utoipa::path(
+    post,
+    operation_id = "previewDropFile",
+    path = "/api/enterprise/drop-config/preview",
+    tag = "drop-config",
+    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    params(PreviewQuery),
+    request_body(
+        description = "A sample file (at most 4 MiB) as the raw body, or a JSON envelope",
+        content(
+            (PreviewEnvelope = "application/json"),
+            (String = "text/csv"),
+            (Vec<u8> = "application/octet-stream"),
+        )
+    ),
+    responses(
+        (status = 200, description = "How the file reads and what importing it would do", body = Preview),
+        (status = 413, description = "The sample is over 4 MiB", body = ErrorBody),
+        (status = 422, description = "The envelope or the profile is invalid", body = ErrorBody),
+    )
+)]
 async fn preview(
     State(svc): State<AppState>,
     Auth(principal): Auth,

@@ -3,7 +3,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::rate_limit_headers;
 use crate::error::retry_after_secs;
@@ -27,8 +27,30 @@ pub fn status_of(error: &AppError) -> StatusCode {
     }
 }
 
+/// Every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: `validation_failed`, `not_found`, `rate_limited`, …
+    pub code: String,
+    /// For people; names the field or row at fault.
+    pub message: String,
+    /// `validation_failed`: `[{"field", "code", "message"}]`; otherwise usually null.
+    pub details: Value,
+}
+
 pub fn error_body(status: StatusCode, code: &str, message: &str, details: Value) -> Response {
-    let body = json!({ "error": { "code": code, "message": message, "details": details } });
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_string(),
+            message: message.to_string(),
+            details,
+        },
+    };
     (status, Json(body)).into_response()
 }
 

@@ -2,9 +2,14 @@
 
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ErrorBody;
+use super::openapi::DataList;
+use crate::store::drop_files::DropFile;
 
 use super::extract::{AppState, Auth, Meta, QueryParams};
 use super::pagination;
@@ -12,19 +17,34 @@ use crate::domain::Scope;
 use crate::service::files::{self, Rerun};
 use crate::AppError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/enterprise/files", get(list))
-        .route("/api/enterprise/files/{id}", get(show))
-        .route("/api/enterprise/files/{id}/retry", post(retry))
-        .route("/api/enterprise/files/{id}/approve", post(approve))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(retry))
+        .routes(routes!(approve))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// 1 to 500 (default 50).
     limit: Option<i64>,
 }
 
+/// The drop directory's recent files, newest first, with their state.
+#[utoipa::path(
+    get,
+    operation_id = "listFiles",
+    path = "/api/enterprise/files",
+    tag = "files",
+    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Recent files", body = DataList<DropFile>),
+        (status = 422, description = "limit is out of range", body = ErrorBody),
+    )
+)]
 async fn list(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -34,11 +54,23 @@ async fn list(
     let mut errors = Vec::new();
     let limit = pagination::limit(query.limit, &mut errors).min(files::MAX_LIST);
     pagination::finish(errors)?;
-    Ok(Json(
-        serde_json::json!({ "data": files::list(&svc, &ctx, limit).await? }),
-    ))
+    Ok(Json(DataList {
+        data: files::list(&svc, &ctx, limit).await?,
+    }))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getFile",
+    path = "/api/enterprise/files/{id}",
+    tag = "files",
+    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The file, its state and its run", body = DropFile),
+        (status = 404, description = "No such file in this enterprise", body = ErrorBody),
+    )
+)]
 async fn show(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -48,6 +80,20 @@ async fn show(
     Ok(Json(files::get(&svc, &ctx, id).await?))
 }
 
+/// Runs a failed file again (audited); answers once it has run.
+#[utoipa::path(
+    post,
+    operation_id = "retryFile",
+    path = "/api/enterprise/files/{id}/retry",
+    tag = "files",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The file after its new run", body = DropFile),
+        (status = 404, description = "No such file in this enterprise", body = ErrorBody),
+        (status = 409, description = "The file is not in a state that can be retried", body = ErrorBody),
+    )
+)]
 async fn retry(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -57,6 +103,20 @@ async fn retry(
     rerun(&svc, &principal, id, Rerun::Retry, &meta).await
 }
 
+/// Applies a full export the guard held (audited); answers once it has run.
+#[utoipa::path(
+    post,
+    operation_id = "approveFile",
+    path = "/api/enterprise/files/{id}/approve",
+    tag = "files",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The file after its run", body = DropFile),
+        (status = 404, description = "No such file in this enterprise", body = ErrorBody),
+        (status = 409, description = "The file is not held", body = ErrorBody),
+    )
+)]
 async fn approve(
     State(svc): State<AppState>,
     Auth(principal): Auth,

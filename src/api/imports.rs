@@ -6,9 +6,13 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ErrorBody;
+use crate::domain::import::{ImportMode, ImportReport, StoreRecord, UserRecord};
 
 use super::extract::{AppState, Auth, QueryParams};
 use crate::domain::import::{ImportSource, SourceKind};
@@ -17,16 +21,38 @@ use crate::service::access::Principal;
 use crate::service::import::{self, ImportRequest};
 use crate::AppError;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/enterprise/stores/bulk-import", post(import_stores))
-        .route("/api/enterprise/users/bulk-import", post(import_users))
-        .layer(DefaultBodyLimit::max(state.config.imports.max_body_bytes))
+pub fn router(config: &crate::config::Config) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(import_stores))
+        .routes(routes!(import_users))
+        .layer(DefaultBodyLimit::max(config.imports.max_body_bytes))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ImportQuery {
+    /// Plan and report without writing anything.
     dry_run: Option<bool>,
+}
+
+/// `POST /api/enterprise/stores/bulk-import`'s body, as `domain::import_body` reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct StoresImport {
+    /// At most `imports.max_rows` (100,000).
+    stores: Vec<StoreRecord>,
+    mode: Option<ImportMode>,
+}
+
+/// `POST /api/enterprise/users/bulk-import`'s body, as `domain::import_body` reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UsersImport {
+    /// At most `imports.max_rows` (100,000).
+    users: Vec<UserRecord>,
+    mode: Option<ImportMode>,
+    /// New people get a one-time link to set their password.
+    send_invitations: Option<bool>,
 }
 
 /// The raw body, with this route's size limit named in a 413.
@@ -64,6 +90,23 @@ fn source(principal: &Principal) -> ImportSource {
     }
 }
 
+/// Creates, updates or deactivates stores by `external_id`, in one
+/// transaction; row errors are reported by row index and field.
+#[utoipa::path(
+    post,
+    operation_id = "importStores",
+    path = "/api/enterprise/stores/bulk-import",
+    tag = "imports",
+    security(("api_key" = ["stores:write"])),
+    params(ImportQuery),
+    request_body = StoresImport,
+    responses(
+        (status = 200, description = "The run's report (HTTP 200 even when rows failed: see success and errors)", body = ImportReport),
+        (status = 400, description = "The body is not the expected JSON (`invalid_json`, `invalid_body`)", body = ErrorBody),
+        (status = 413, description = "Over imports.max_body_bytes or imports.max_rows", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+    )
+)]
 async fn import_stores(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -91,6 +134,23 @@ async fn import_stores(
     Ok(Json(import::stores::import(&svc, request).await?))
 }
 
+/// Creates, updates or deactivates people by `external_id` (else email), in
+/// one transaction, checking seats, stores, managers and roles.
+#[utoipa::path(
+    post,
+    operation_id = "importUsers",
+    path = "/api/enterprise/users/bulk-import",
+    tag = "imports",
+    security(("api_key" = ["users:write"])),
+    params(ImportQuery),
+    request_body = UsersImport,
+    responses(
+        (status = 200, description = "The run's report (HTTP 200 even when rows failed: see success and errors)", body = ImportReport),
+        (status = 400, description = "The body is not the expected JSON (`invalid_json`, `invalid_body`)", body = ErrorBody),
+        (status = 413, description = "Over imports.max_body_bytes or imports.max_rows", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+    )
+)]
 async fn import_users(
     State(svc): State<AppState>,
     Auth(principal): Auth,

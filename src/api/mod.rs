@@ -14,6 +14,7 @@ mod health;
 mod imports;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
 mod pagination;
 pub mod rate_limit_headers;
 mod sessions;
@@ -35,31 +36,78 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use extract::AppState;
 
+use crate::config::Config;
 use crate::AppError;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The routes by who may call them; each group gets its middleware in [`app`].
+struct Routes {
+    public: OpenApiRouter<AppState>,
+    register: OpenApiRouter<AppState>,
+    login: OpenApiRouter<AppState>,
+    authenticated: OpenApiRouter<AppState>,
+}
+
+fn route_groups(config: &Config) -> Routes {
+    let mut public = OpenApiRouter::new()
+        .merge(health::router())
+        .routes(routes!(openapi::serve_document));
+    if config.metrics.enabled && config.metrics.listen.is_none() {
+        public = public.merge(metrics::router());
+    }
+    Routes {
+        public,
+        register: accounts::router(),
+        login: sessions::public_router(),
+        authenticated: OpenApiRouter::new()
+            .merge(sessions::router())
+            .merge(api_keys::router())
+            .merge(directory::router())
+            .merge(sync::router())
+            .merge(audit::router())
+            .merge(files::router())
+            .merge(drop_config::router())
+            .merge(imports::router(config)),
+    }
+}
+
+/// Every route with its documentation, without middleware: what
+/// [`openapi::document`] describes.
+pub fn routes(config: &Config) -> OpenApiRouter<AppState> {
+    let groups = route_groups(config);
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(groups.public)
+        .merge(groups.register)
+        .merge(groups.login)
+        .merge(groups.authenticated)
+}
 
 /// The whole HTTP application; `serve` and the tests share it.
 pub fn app(state: AppState) -> Router {
     let http = state.config.http.clone();
     let imports_limit = state.config.imports.max_body_bytes;
-    let authenticated = Router::new()
-        .merge(sessions::router())
-        .merge(api_keys::router())
-        .merge(directory::router())
-        .merge(sync::router())
-        .merge(audit::router())
-        .merge(files::router())
-        .merge(drop_config::router())
-        .merge(imports::router(&state))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
-
-    let mut public = Router::new().merge(health::router());
-    if state.config.metrics.enabled && state.config.metrics.listen.is_none() {
-        public = public.merge(metrics::router());
-    }
-    public
-        .merge(accounts::router(state.clone()))
-        .merge(sessions::public_router(state.clone()))
-        .merge(authenticated)
+    let groups = route_groups(&state.config);
+    let (router, _) = OpenApiRouter::new()
+        .merge(groups.public)
+        .merge(
+            groups
+                .register
+                .route_layer(from_fn_with_state(state.clone(), auth::throttle_register)),
+        )
+        .merge(
+            groups
+                .login
+                .route_layer(from_fn_with_state(state.clone(), auth::throttle_login)),
+        )
+        .merge(
+            groups
+                .authenticated
+                .route_layer(from_fn_with_state(state.clone(), auth::authenticate)),
+        )
+        .split_for_parts();
+    router
         .fallback(not_found)
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(http.max_body_bytes))

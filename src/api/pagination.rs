@@ -53,9 +53,10 @@ pub fn time(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Opt
 
 /// A list answer: `{"data": [...], "next_cursor": "…" | null}`, serialised
 /// straight from the records (no intermediate JSON tree).
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct PageBody<T> {
     pub data: Vec<T>,
+    /// Pass as `cursor` for the next page; null on the last one.
     pub next_cursor: Option<String>,
 }
 

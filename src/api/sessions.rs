@@ -1,30 +1,51 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::auth::throttle_login;
+use super::error::ErrorBody;
 use super::extract::{AppState, Auth, JsonBody, Meta};
 use crate::service::invitations::{self, Acceptance};
-use crate::service::sessions::{self, Credentials, RefreshRequest};
+use crate::service::sessions::{self, Credentials, RefreshRequest, SessionUser, TokenPair};
 use crate::AppError;
 
-/// Login, refresh and logout: unauthenticated, throttled per client IP.
-pub fn public_router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/refresh", post(refresh))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/auth/accept-invitation", post(accept_invitation))
-        .route_layer(from_fn_with_state(state, throttle_login))
+/// Login, refresh, logout and invitations: unauthenticated, throttled per
+/// client IP by the caller.
+pub fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(accept_invitation))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
+/// An accepted invitation: the person, who may now sign in.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Accepted {
+    /// `accepted`
+    status: &'static str,
+    user: SessionUser,
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "login",
+    path = "/api/auth/login",
+    tag = "sessions",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "An access token (15 min) and a rotating refresh token", body = TokenPair),
+        (status = 401, description = "Wrong email or password, or the account is locked for a while", body = ErrorBody),
+        (status = 422, description = "Email or password missing", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
+    )
+)]
 async fn login(
     State(svc): State<AppState>,
     Meta(meta): Meta,
@@ -33,6 +54,18 @@ async fn login(
     Ok(Json(sessions::login(&svc, &meta, body).await?))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "refreshTokens",
+    path = "/api/auth/refresh",
+    tag = "sessions",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair; the presented refresh token is spent (reuse revokes its family)", body = TokenPair),
+        (status = 401, description = "The refresh token is unknown, spent, expired or revoked", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
+    )
+)]
 async fn refresh(
     State(svc): State<AppState>,
     Meta(meta): Meta,
@@ -41,6 +74,17 @@ async fn refresh(
     Ok(Json(sessions::refresh(&svc, &meta, body).await?))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "logout",
+    path = "/api/auth/logout",
+    tag = "sessions",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "The refresh token's family is revoked"),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
+    )
+)]
 async fn logout(
     State(svc): State<AppState>,
     Meta(meta): Meta,
@@ -50,6 +94,14 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getMe",
+    path = "/api/me",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The signed-in person", body = SessionUser))
+)]
 async fn me(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -57,13 +109,27 @@ async fn me(
     Ok(Json(sessions::me(&svc, &principal).await?))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "acceptInvitation",
+    path = "/api/auth/accept-invitation",
+    tag = "sessions",
+    request_body = Acceptance,
+    responses(
+        (status = 200, description = "The password is set; the person may sign in", body = Accepted),
+        (status = 400, description = "The token is unknown, used or expired (`invalid_invitation`)", body = ErrorBody),
+        (status = 422, description = "The password breaks the policy", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
+    )
+)]
 async fn accept_invitation(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     JsonBody(body): JsonBody<Acceptance>,
 ) -> Result<impl IntoResponse, AppError> {
     let user = invitations::accept(&svc, &meta, body).await?;
-    Ok(Json(
-        serde_json::json!({ "status": "accepted", "user": user }),
-    ))
+    Ok(Json(Accepted {
+        status: "accepted",
+        user,
+    }))
 }

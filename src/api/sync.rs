@@ -1,8 +1,14 @@
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ErrorBody;
+use crate::service::import::ChangeEvent;
+use crate::service::sync_status::SyncStatus;
+use crate::store::sync_logs::SyncLog;
 
 use super::extract::{AppState, Auth, QueryParams};
 use super::pagination::{self, PageBody};
@@ -11,14 +17,22 @@ use crate::service::{sync_logs, sync_status};
 use crate::store::sync_logs::SyncLogFilter;
 use crate::AppError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/enterprise/sync-status", get(status))
-        .route("/api/enterprise/sync-logs", get(logs))
-        .route("/api/enterprise/sync-logs/{id}", get(run))
-        .route("/api/enterprise/sync-logs/{id}/changes", get(run_changes))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(logs))
+        .routes(routes!(run))
+        .routes(routes!(run_changes))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getSyncStatus",
+    path = "/api/enterprise/sync-status",
+    tag = "sync",
+    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    responses((status = 200, description = "Counts, seats, the last runs and the drop folder", body = SyncStatus))
+)]
 async fn status(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -27,17 +41,38 @@ async fn status(
     Ok(Json(sync_status::status(&svc, &ctx).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LogQuery {
+    /// 1 to 500 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `bulk_import_users`, `bulk_import_stores`, `file_import`, …
     operation: Option<String>,
+    /// `success`, `partial` or `failed`.
     status: Option<String>,
+    /// `api`, `file` or `scim`.
     sync_type: Option<String>,
+    /// RFC 3339.
     since: Option<String>,
+    /// RFC 3339.
     until: Option<String>,
 }
 
+/// Import runs, newest first.
+#[utoipa::path(
+    get,
+    operation_id = "listSyncLogs",
+    path = "/api/enterprise/sync-logs",
+    tag = "sync",
+    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    params(LogQuery),
+    responses(
+        (status = 200, description = "A page of runs", body = PageBody<SyncLog>),
+        (status = 422, description = "A filter is invalid", body = ErrorBody),
+    )
+)]
 async fn logs(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -64,6 +99,18 @@ async fn logs(
     }))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getSyncRun",
+    path = "/api/enterprise/sync-logs/{id}",
+    tag = "sync",
+    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The run with its counts and row errors", body = SyncLog),
+        (status = 404, description = "No such run in this enterprise", body = ErrorBody),
+    )
+)]
 async fn run(
     State(svc): State<AppState>,
     Auth(principal): Auth,
@@ -73,12 +120,28 @@ async fn run(
     Ok(Json(sync_logs::run(&svc, &ctx, id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// 1 to 500 (default 50).
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// What a run created, updated and deactivated, in the order it applied them.
+#[utoipa::path(
+    get,
+    operation_id = "listSyncRunChanges",
+    path = "/api/enterprise/sync-logs/{id}/changes",
+    tag = "sync",
+    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    params(("id" = String, Path, description = "The run's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of change events", body = PageBody<ChangeEvent>),
+        (status = 404, description = "No such run in this enterprise", body = ErrorBody),
+    )
+)]
 async fn run_changes(
     State(svc): State<AppState>,
     Auth(principal): Auth,

@@ -14,7 +14,7 @@ use super::import_body::{FORBIDDEN_FIELDS, STORE_FIELDS, USER_FIELDS};
 use crate::error::FieldError;
 
 /// How an upload is known to be complete.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CompletionPolicy {
     /// Producers upload under a temporary name and rename: any other name is complete.
@@ -27,7 +27,7 @@ pub enum CompletionPolicy {
 }
 
 /// What a delta file (not a full export) with row errors does.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RowErrorPolicy {
     /// The valid rows apply; the others are reported (as the REST imports do).
@@ -37,7 +37,7 @@ pub enum RowErrorPolicy {
     RejectFile,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DropProfile {
     pub completion: Option<CompletionPolicy>,
@@ -67,7 +67,7 @@ pub struct DropProfile {
 
 /// How a file's columns become a kind's fields. With no rule for a field, a
 /// column named like the field (case-insensitive, spaces as `_`) feeds it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Mapping {
     /// Field → rule, e.g. `"external_id": "PERNR"` or
@@ -78,14 +78,14 @@ pub struct Mapping {
 }
 
 /// A field's source: a column name, or a rule.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum ColumnRule {
     Column(String),
     Rule(Rule),
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Rule {
     /// One column…
@@ -108,7 +108,7 @@ pub struct Rule {
 
 /// Which columns date a row, and how dates are written (chrono `strftime`
 /// syntax: `%d.%m.%Y` for SAP's `31.12.9999`, `%Y%m%d` for `99991231`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DatedRows {
     pub valid_from: String,

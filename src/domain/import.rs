@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::records::RecordSyncMode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportMode {
     /// A row whose record exists is an error.
@@ -63,7 +63,7 @@ pub struct ImportSource {
 }
 
 /// A store row, normalised by the adapter. `None` means "not given".
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq)]
 pub struct StoreRecord {
     pub name: Option<String>,
     pub location: Option<String>,
@@ -75,7 +75,7 @@ pub struct StoreRecord {
 
 /// A user row. `store_ref` and `manager_ref` may be our id or the source's
 /// external id (a manager also by email).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq)]
 pub struct UserRecord {
     pub email: Option<String>,
     pub name: Option<String>,
@@ -87,7 +87,7 @@ pub struct UserRecord {
 }
 
 /// A problem with one row: where, which record, which field, why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowError {
     pub row: usize,
     /// The row's external_id, else its email or name, to find it in the source.
@@ -97,7 +97,7 @@ pub struct RowError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
     pub success: bool,
     pub dry_run: bool,
@@ -121,7 +121,7 @@ pub struct ImportReport {
     pub not_applied: Option<NotApplied>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct NotApplied {
     pub code: &'static str,
     pub message: String,

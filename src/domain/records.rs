@@ -7,7 +7,7 @@ use super::ids::{EnterpriseId, StoreId, UserId};
 
 macro_rules! text_enum {
     ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
         }
@@ -73,7 +73,7 @@ pub struct Enterprise {
 }
 
 /// A person, without any credential material.
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct User {
     pub id: UserId,
     pub enterprise_account_id: EnterpriseId,
@@ -90,7 +90,7 @@ pub struct User {
     pub deactivated_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct Store {
     pub id: StoreId,
     pub enterprise_account_id: EnterpriseId,

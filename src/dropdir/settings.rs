@@ -13,7 +13,7 @@ use crate::config::{CompletionPolicy, DropDirConfig};
 use crate::domain::drop_profile::{delimiter_byte, DropProfile, Mapping, RowErrorPolicy};
 
 /// Where an enterprise's profile comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProfileSource {
     /// Set by an IT admin through `PUT /api/enterprise/drop-config`.

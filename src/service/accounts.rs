@@ -17,7 +17,7 @@ use crate::AppError;
 
 /// The seed's registration body. Every field is optional here so that a missing
 /// one is reported by name with the others, not as a parse failure.
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct Registration {
     pub company_name: Option<String>,
     pub company_email: Option<String>,
@@ -28,7 +28,7 @@ pub struct Registration {
     pub seats_purchased: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct Registered {
     pub enterprise_account_id: EnterpriseId,
     pub it_admin_id: UserId,

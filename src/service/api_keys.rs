@@ -50,14 +50,14 @@ pub struct ApiKeyService {
     max_expiry_days: u32,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct GenerateKey {
     pub name: Option<String>,
     pub scopes: Option<Vec<String>>,
     pub expires_in_days: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct GeneratedKey {
     pub id: ApiKeyId,
     pub key: String,
@@ -69,7 +69,7 @@ pub struct GeneratedKey {
     pub warning: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct ApiKeyView {
     pub id: ApiKeyId,
     pub name: String,

@@ -110,7 +110,7 @@ pub async fn record(svc: &Services, event: AuditEvent, meta: &RequestMeta) -> Re
         .await
 }
 
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct AuditEntryView {
     pub seq: i64,
     pub event_id: String,

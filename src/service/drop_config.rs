@@ -44,7 +44,7 @@ fn settings_from(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct DropConfigView {
     pub source: ProfileSource,
     /// The profile as set (what a PUT replaces).
@@ -145,7 +145,7 @@ pub struct Sample {
 /// Rows shown by a preview.
 pub const PREVIEW_ROWS: usize = 20;
 
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct Preview {
     pub kind: &'static str,
     pub encoding: &'static str,

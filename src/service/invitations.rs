@@ -48,7 +48,7 @@ pub fn issue(
     Ok(token)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct IssuedInvitation {
     pub user_id: UserId,
     pub token: String,
@@ -118,7 +118,7 @@ pub async fn reissue(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct Acceptance {
     pub token: Option<String>,
     pub password: Option<String>,

@@ -16,13 +16,13 @@ use crate::store::refresh_tokens::NewRefreshToken;
 use crate::store::{self, users::LoginRecord};
 use crate::AppError;
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct Credentials {
     pub email: Option<String>,
     pub password: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct SessionUser {
     pub id: UserId,
     pub email: String,
@@ -45,7 +45,7 @@ impl From<&User> for SessionUser {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct TokenPair {
     pub access_token: String,
     pub token_type: &'static str,
@@ -246,7 +246,7 @@ fn token_pair(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct RefreshRequest {
     pub refresh_token: Option<String>,
 }

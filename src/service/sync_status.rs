@@ -10,7 +10,7 @@ use crate::AppError;
 
 pub const RECENT_LOGS: usize = 10;
 
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct SyncStatus {
     pub enterprise_account_id: EnterpriseId,
     pub company_name: String,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{parse_ts, ts};
 use crate::domain::EnterpriseId;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct DropFile {
     pub id: String,
     #[serde(skip)]

@@ -4,7 +4,7 @@ use serde::Serialize;
 use super::list_query::ListQuery;
 use crate::domain::EnterpriseId;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct SyncLog {
     #[serde(skip)]
     pub seq: i64,

@@ -12,6 +12,7 @@ mod dropdir;
 mod http_basics;
 mod imports;
 mod metrics;
+mod openapi;
 mod rate_limits;
 mod sessions;
 mod staged_import;

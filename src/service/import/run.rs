@@ -17,7 +17,7 @@ pub const ERRORS_IN_LOG: usize = 50;
 pub const EVENTS_PER_BATCH: usize = 500;
 
 /// A record the run changed, as stored in its change batch and sent to webhooks.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ChangeEvent {
     /// `user.created`, `user.updated`, `user.deactivated`, `store.created`, …
     #[serde(rename = "type")]
