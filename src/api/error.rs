@@ -39,7 +39,7 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people; names the field or row at fault.
     pub message: String,
-    /// `validation_failed`: `[{"field", "code", "message"}]`; otherwise usually null.
+    /// `validation_failed`: `{"fields": [{"field", "code", "message"}]}`; other codes name what helps (`limit_bytes`, `field`, …) or are null.
     pub details: Value,
 }
 

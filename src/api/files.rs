@@ -91,7 +91,7 @@ async fn show(
     responses(
         (status = 200, description = "The file after its new run", body = DropFile),
         (status = 404, description = "No such file in this enterprise", body = ErrorBody),
-        (status = 409, description = "The file is not in a state that can be retried", body = ErrorBody),
+        (status = 409, description = "The file is not in a state that can be retried (`not_retryable`)", body = ErrorBody),
     )
 )]
 async fn retry(
@@ -114,7 +114,7 @@ async fn retry(
     responses(
         (status = 200, description = "The file after its run", body = DropFile),
         (status = 404, description = "No such file in this enterprise", body = ErrorBody),
-        (status = 409, description = "The file is not held", body = ErrorBody),
+        (status = 409, description = "The file is not held (`not_held`)", body = ErrorBody),
     )
 )]
 async fn approve(

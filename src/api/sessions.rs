@@ -117,7 +117,7 @@ async fn me(
     request_body = Acceptance,
     responses(
         (status = 200, description = "The password is set; the person may sign in", body = Accepted),
-        (status = 400, description = "The token is unknown, used or expired (`invalid_invitation`)", body = ErrorBody),
+        (status = 400, description = "The token is unknown or expired (`invitation_invalid`), already used (`invitation_used`) or replaced by a newer one (`invitation_replaced`)", body = ErrorBody),
         (status = 422, description = "The password breaks the policy", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address", body = ErrorBody),
     )

@@ -7,6 +7,7 @@ mod audit;
 mod backups;
 mod binary;
 mod directory;
+mod docs;
 mod drop_profiles;
 mod dropdir;
 mod http_basics;
