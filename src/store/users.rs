@@ -307,6 +307,9 @@ fn json_list(values: &[&str]) -> rusqlite::Result<String> {
 /// The people of an enterprise that any of `keys` names: by external id or
 /// email, and by our id for `ids`. Each list is bound as one JSON array and
 /// probed against an index, so the cost follows the lists, not the enterprise.
+/// The unary `+` keeps SQLite from answering the email and id branches
+/// through the (enterprise, …) indexes, which it otherwise picks and which
+/// scan the whole enterprise (0.5 s at 1,000,000 people instead of a probe).
 pub fn people_named(
     conn: &Connection,
     enterprise: EnterpriseId,
@@ -318,10 +321,10 @@ pub fn people_named(
           WHERE enterprise_account_id = ?1 AND external_id IN (SELECT value FROM json_each(?2))
          UNION
          SELECT {PERSON_COLUMNS} FROM users
-          WHERE email IN (SELECT value FROM json_each(?2)) AND enterprise_account_id = ?1
+          WHERE email IN (SELECT value FROM json_each(?2)) AND +enterprise_account_id = ?1
          UNION
          SELECT {PERSON_COLUMNS} FROM users
-          WHERE id IN (SELECT value FROM json_each(?3)) AND enterprise_account_id = ?1"
+          WHERE id IN (SELECT value FROM json_each(?3)) AND +enterprise_account_id = ?1"
     ))?;
     let rows = statement.query_map(
         params![enterprise, json_list(keys)?, json_list(ids)?],
