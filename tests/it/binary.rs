@@ -92,18 +92,23 @@ impl Api {
         request.send().await.unwrap()
     }
 
-    /// Registers Acme with alice@acme.example; returns the enterprise id.
+    /// Asks to register `company` (lower case) with `admin@<company>.example`.
+    async fn try_register(&self, company: &str, admin: &str) -> reqwest::Response {
+        self.post(
+            "/api/enterprise/register",
+            json!({
+                "company_name": company, "company_email": format!("it@{company}.example"), "sync_mode": "api",
+                "it_admin_name": admin, "it_admin_email": format!("{}@{company}.example", admin.to_lowercase()),
+                "it_admin_password": PASSWORD,
+            }),
+            None,
+        )
+        .await
+    }
+
+    /// Registers acme with alice@acme.example; returns the enterprise id.
     async fn register(&self) -> String {
-        let response = self
-            .post(
-                "/api/enterprise/register",
-                json!({
-                    "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "api",
-                    "it_admin_name": "Alice", "it_admin_email": "alice@acme.example", "it_admin_password": PASSWORD,
-                }),
-                None,
-            )
-            .await;
+        let response = self.try_register("acme", "Alice").await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.unwrap();
         body["enterprise_account_id"].as_str().unwrap().to_string()
@@ -856,16 +861,7 @@ async fn sighup_reloads_what_can_change_and_names_what_needs_a_restart() {
         "[\"allow_registration\", \"log_level\", \"rate_limit.per_key_per_minute\"]"
     );
     assert_eq!(reloaded["need_restart"], "[\"backup.keep\"]");
-    let closed = api
-        .post(
-            "/api/enterprise/register",
-            json!({
-                "company_name": "Other", "company_email": "it@other.example", "sync_mode": "api",
-                "it_admin_name": "Bob", "it_admin_email": "bob@other.example", "it_admin_password": PASSWORD,
-            }),
-            None,
-        )
-        .await;
+    let closed = api.try_register("other", "Bob").await;
     assert_eq!(closed.status(), StatusCode::FORBIDDEN);
     // The request lines (info) appear from the reload on, not before.
     let refused = wait_for_message(&process, "request", 0);
