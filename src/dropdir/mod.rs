@@ -204,13 +204,18 @@ impl State {
     async fn recover(&mut self) -> Result<(), AppError> {
         for enterprise in self.enterprises().await? {
             let folders = Folders::of(&self.svc.config, enterprise);
-            let mut names: Vec<OsString> = std::fs::read_dir(&folders.processing)
-                .map(|entries| {
-                    entries
-                        .filter_map(|e| e.ok().map(|e| e.file_name()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let processing = folders.processing.clone();
+            let mut names: Vec<OsString> = tokio::task::spawn_blocking(move || {
+                std::fs::read_dir(&processing)
+                    .map(|entries| {
+                        entries
+                            .filter_map(|e| e.ok().map(|e| e.file_name()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
             names.sort();
             for name in names {
                 let stored = name.to_string_lossy().to_string();
@@ -385,19 +390,6 @@ impl State {
         self.recover().await?;
         for enterprise in self.enterprises().await? {
             let folders = Folders::of(&self.svc.config, enterprise);
-            if !folders.incoming.is_dir() {
-                if let Err(e) = folders.provision() {
-                    tracing::warn!(
-                        %enterprise,
-                        folder = %folders.incoming.display(),
-                        error = %e,
-                        "creating the enterprise's drop folders failed; when the drop root \
-                         belongs to root, create them as docs/sftp.md shows"
-                    );
-                    continue;
-                }
-            }
-            self.wakeups.ensure(&folders.incoming);
             // Each enterprise's own completion policy (its profile or the defaults).
             let settings = match crate::service::drop_config::settings_of(&self.svc, enterprise)
                 .await
@@ -409,9 +401,36 @@ impl State {
                 }
             };
             let now = self.svc.clock.monotonic();
-            let list = self.watchlists.entry(enterprise).or_default();
-            let found = match list.scan(&folders.incoming, settings.completion, settings.quiet, now)
-            {
+            // The folder checks and the listing touch the disk: off the runtime.
+            let provided = {
+                let folders = folders.clone();
+                tokio::task::spawn_blocking(move || provide_folders(&folders))
+                    .await
+                    .map_err(|e| AppError::Internal(e.to_string()))?
+            };
+            if let Err(e) = provided {
+                tracing::warn!(
+                    %enterprise,
+                    folder = %folders.incoming.display(),
+                    error = %e,
+                    "creating the enterprise's drop folders failed; when the drop root \
+                     belongs to root, create them as docs/sftp.md shows"
+                );
+                continue;
+            }
+            // Watch first, then list: a file arriving in between is seen by one or the other.
+            self.wakeups.ensure(&folders.incoming);
+            // The watchlist is lent to the blocking thread and taken back.
+            let mut list = self.watchlists.remove(&enterprise).unwrap_or_default();
+            let incoming = folders.incoming.clone();
+            let (list, found) = tokio::task::spawn_blocking(move || {
+                let found = list.scan(&incoming, settings.completion, settings.quiet, now);
+                (list, found)
+            })
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+            self.watchlists.insert(enterprise, list);
+            let found = match found {
                 Ok(found) => found,
                 Err(e) => {
                     tracing::warn!(dir = %folders.incoming.display(), error = %e, "cannot list");
@@ -440,15 +459,15 @@ impl State {
                 }
                 let id = uuid::Uuid::now_v7().to_string();
                 let stored = format!("{id}__{}", layout::safe_name(&name));
-                let facts = FileFacts::of(&folders.incoming.join(&name));
                 let (incoming, processing, raw, target) = (
                     folders.incoming.clone(),
                     folders.processing.clone(),
                     name.clone(),
                     stored.clone(),
                 );
-                let claimed = tokio::task::spawn_blocking(move || {
-                    claim::claim(&incoming, &raw, &processing, &target)
+                let (facts, claimed) = tokio::task::spawn_blocking(move || {
+                    let facts = FileFacts::of(&incoming.join(&raw));
+                    (facts, claim::claim(&incoming, &raw, &processing, &target))
                 })
                 .await
                 .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -466,13 +485,21 @@ impl State {
                 self.record_claim(enterprise, &claimed, name.as_bytes(), facts)
                     .await?;
                 if let Some(marker) = marker_of(&folders.incoming, &name) {
-                    let _ = std::fs::remove_file(marker);
+                    let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(marker)).await;
                 }
                 process::process(&self.svc, claimed).await?;
             }
         }
         Ok(())
     }
+}
+
+/// Creates the enterprise's folders when `incoming/` is missing.
+fn provide_folders(folders: &Folders) -> std::io::Result<()> {
+    if folders.incoming.is_dir() {
+        return Ok(());
+    }
+    folders.provision()
 }
 
 /// What the directory entry said of a file when it was claimed.
