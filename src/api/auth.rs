@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::extract::{client_ip, peer_ip, AppState};
 use super::observe::Caller;
 use super::rate_limit_headers::{denied_error, insert_allowed};
+use crate::service::access::Principal;
 use crate::service::rate_limit::{Bucket, Policy};
 use crate::service::{api_keys, sessions};
 use crate::AppError;
@@ -30,37 +31,14 @@ pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: N
         .get(API_KEY_HEADER)
         .map(|v| v.to_str().unwrap_or_default().to_string());
     if let Some(raw) = api_key {
-        let auth = match api_keys::authenticate(&svc, &raw, ip).await {
-            Ok(auth) => auth,
-            Err(e) => return e.into_response(),
+        let (principal, allowed) = match authenticate_key(&svc, &raw, ip).await {
+            Ok(found) => found,
+            Err(response) => return response,
         };
-        let enterprise = auth.principal.enterprise();
-        let key = match &auth.principal {
-            crate::service::access::Principal::ApiKey { key, .. } => *key,
-            crate::service::access::Principal::User { .. } => {
-                return AppError::unauthenticated().into_response()
-            }
-        };
-        let allowed = match svc.limits.check(Bucket::ApiKey(key), auth.key_policy) {
-            Ok(allowed) => allowed,
-            Err(denied) => {
-                tracing::info!(key_id = %key, "request refused by the per-key rate limit");
-                return denied_error(denied).into_response();
-            }
-        };
-        if let Err(denied) = svc
-            .limits
-            .check(Bucket::Enterprise(enterprise), auth.enterprise_policy)
-        {
-            tracing::info!(%enterprise, "request refused by the per-enterprise rate limit");
-            return denied_error(denied).into_response();
-        }
-        req.extensions_mut().insert(auth.principal);
+        req.extensions_mut().insert(principal);
         let mut response = next.run(req).await;
         insert_allowed(response.headers_mut(), &allowed);
-        response
-            .extensions_mut()
-            .insert(Caller::from(&auth.principal));
+        response.extensions_mut().insert(Caller::from(&principal));
         return response;
     }
     let bearer = req
@@ -84,6 +62,40 @@ pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: N
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// An API key checked and counted against its per-key and per-enterprise
+/// limits: the key's principal and the headers to add, or the refusal. SCIM
+/// calls it too, with the key sent as a bearer token.
+pub(crate) async fn authenticate_key(
+    svc: &AppState,
+    raw: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<(Principal, crate::service::rate_limit::Allowed), Response> {
+    let auth = match api_keys::authenticate(svc, raw, ip).await {
+        Ok(auth) => auth,
+        Err(e) => return Err(e.into_response()),
+    };
+    let enterprise = auth.principal.enterprise();
+    let key = match &auth.principal {
+        Principal::ApiKey { key, .. } => *key,
+        Principal::User { .. } => return Err(AppError::unauthenticated().into_response()),
+    };
+    let allowed = match svc.limits.check(Bucket::ApiKey(key), auth.key_policy) {
+        Ok(allowed) => allowed,
+        Err(denied) => {
+            tracing::info!(key_id = %key, "request refused by the per-key rate limit");
+            return Err(denied_error(denied).into_response());
+        }
+    };
+    if let Err(denied) = svc
+        .limits
+        .check(Bucket::Enterprise(enterprise), auth.enterprise_policy)
+    {
+        tracing::info!(%enterprise, "request refused by the per-enterprise rate limit");
+        return Err(denied_error(denied).into_response());
+    }
+    Ok((auth.principal, allowed))
 }
 
 async fn throttle(

@@ -108,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         )
         .split_for_parts();
     router
+        .merge(crate::scim::http::router(state.clone()))
         .fallback(not_found)
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
@@ -133,6 +134,7 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(map_response(json_for_bare_errors))
+        .layer(axum::middleware::from_fn(crate::scim::error::scim_errors))
         .layer(CatchPanicLayer::custom(|_| {
             AppError::internal("handler panicked").into_response()
         }))
@@ -149,10 +151,13 @@ async fn not_found() -> AppError {
 /// empty bodies; give them the same JSON error shape as everything else.
 async fn json_for_bare_errors(response: Response) -> Response {
     let status = response.status();
+    // application/json, or a +json type such as SCIM's application/scim+json.
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim() == "application/json" || v.trim().ends_with("+json"));
     if is_json || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }

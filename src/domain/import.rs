@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::{StoreId, UserId};
 use super::records::RecordSyncMode;
 
 #[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -65,18 +66,29 @@ pub struct ImportSource {
 /// A store row, normalised by the adapter. `None` means "not given".
 #[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq)]
 pub struct StoreRecord {
+    /// SCIM only: the store this row is (matched by our id, or created with
+    /// it). REST bodies and files never set it.
+    #[schema(ignore)]
+    pub id: Option<StoreId>,
     pub name: Option<String>,
     pub location: Option<String>,
     pub address: Option<String>,
     pub phone: Option<String>,
     pub external_id: Option<String>,
     pub active: Option<bool>,
+    /// SCIM only: the row replaces the store, so an absent externalId clears it.
+    #[schema(ignore)]
+    pub clear_external_id: bool,
 }
 
 /// A user row. `store_ref` and `manager_ref` may be our id or the source's
 /// external id (a manager also by email).
 #[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq)]
 pub struct UserRecord {
+    /// SCIM only: the person this row is (matched by our id, or created with
+    /// it). REST bodies and files never set it.
+    #[schema(ignore)]
+    pub id: Option<UserId>,
     pub email: Option<String>,
     pub name: Option<String>,
     pub role: Option<String>,
@@ -84,6 +96,18 @@ pub struct UserRecord {
     pub manager_ref: Option<String>,
     pub external_id: Option<String>,
     pub active: Option<bool>,
+    /// SCIM only: what the row takes away rather than leaves as it is (a
+    /// member removed from their group, a manager or externalId removed).
+    #[schema(ignore)]
+    pub clear: ClearFields,
+}
+
+/// Fields a SCIM row empties; REST bodies and files never empty a field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClearFields {
+    pub store: bool,
+    pub manager: bool,
+    pub external_id: bool,
 }
 
 /// A problem with one row: where, which record, which field, why.

@@ -476,12 +476,14 @@ pub fn parse_stores(body: &[u8], max_rows: usize) -> Result<ParsedBody<StoreReco
         warnings,
     } = read_rows(parsed.rows, "stores", max_rows, &STORE_FIELDS, |r| {
         StoreRecord {
+            id: None,
             name: r.text("name"),
             location: r.text("location"),
             address: r.text("address"),
             phone: r.text("phone"),
             external_id: r.text("external_id"),
             active: r.flag("active"),
+            clear_external_id: false,
         }
     })?;
     Ok(ParsedBody {
@@ -512,6 +514,7 @@ pub fn parse_users(body: &[u8], max_rows: usize) -> Result<ParsedBody<UserRecord
         warnings,
     } = read_rows(parsed.rows, "users", max_rows, &USER_FIELDS, |r| {
         UserRecord {
+            id: None,
             email: r.text("email"),
             name: r.text("name"),
             role: r.text("role"),
@@ -519,6 +522,7 @@ pub fn parse_users(body: &[u8], max_rows: usize) -> Result<ParsedBody<UserRecord
             manager_ref: r.text("manager_id"),
             external_id: r.text("external_id"),
             active: r.flag("active"),
+            clear: Default::default(),
         }
     })?;
     Ok(ParsedBody {

@@ -9,6 +9,8 @@ pub mod import;
 pub mod import_body;
 pub mod password;
 pub mod records;
+pub mod scim_filter;
+pub mod scim_schema;
 pub mod scope;
 
 pub use ids::{ApiKeyId, EnterpriseId, StoreId, UserId};

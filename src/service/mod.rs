@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod rate_limit;
 pub mod reload;
+pub mod scim;
 pub mod secrets;
 pub mod sessions;
 pub mod sync_logs;

@@ -15,6 +15,7 @@ pub mod invitations;
 mod list_query;
 pub mod migrations;
 pub mod refresh_tokens;
+pub mod scim;
 pub mod stores;
 pub mod sync_logs;
 pub mod users;

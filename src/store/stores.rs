@@ -4,11 +4,12 @@ use super::list_query::ListQuery;
 use super::parse_ts;
 use crate::domain::{EnterpriseId, Store, StoreId};
 
-const COLUMNS: &str = "id, enterprise_account_id, name, location, address, phone, external_id,
+pub(crate) const COLUMNS: &str =
+    "id, enterprise_account_id, name, location, address, phone, external_id,
                        sync_mode, gerant_id, active, created_at, updated_at, deactivated_at";
 
 /// Reads the columns of `COLUMNS`, by position.
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Store> {
+pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Store> {
     let created: String = row.get(10)?;
     let updated: String = row.get(11)?;
     let deactivated: Option<String> = row.get(12)?;

@@ -96,12 +96,12 @@ pub fn insert_many(conn: &Connection, users: &[NewUser<'_>]) -> rusqlite::Result
     Ok(())
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
                        sync_mode, active, created_at, updated_at, deactivated_at";
 
 /// Reads the columns of `COLUMNS`, by position.
-fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     let created: String = row.get(10)?;
     let updated: String = row.get(11)?;
     let deactivated: Option<String> = row.get(12)?;

@@ -15,6 +15,7 @@ mod imports;
 mod metrics;
 mod openapi;
 mod rate_limits;
+mod scim;
 mod sessions;
 mod staged_import;
 mod support;

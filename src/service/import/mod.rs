@@ -22,8 +22,8 @@ use crate::domain::EnterpriseId;
 use crate::service::Services;
 use crate::AppError;
 
+pub use run::{run_status, ChangeEvent, RunSummary, EVENTS_PER_BATCH};
 use run::{Change, Verb};
-pub use run::{ChangeEvent, RunSummary, EVENTS_PER_BATCH};
 
 /// One import request, whatever its source.
 #[derive(Debug, Clone)]
@@ -296,9 +296,18 @@ pub(crate) struct Plan<I, U> {
 const LARGE_IMPORT_ROWS: usize = 10_000;
 
 /// Settings the apply step needs.
-pub(crate) struct ApplyContext {
+pub struct ApplyContext {
     pub now: DateTime<Utc>,
     pub invitation_ttl_hours: u32,
+}
+
+impl ApplyContext {
+    pub fn of(svc: &Services) -> Self {
+        ApplyContext {
+            now: svc.clock.now(),
+            invitation_ttl_hours: svc.config.auth.invitation_ttl_hours,
+        }
+    }
 }
 
 type Planner<R, I, U> =
@@ -336,10 +345,7 @@ where
     I: Send + 'static,
     U: Send + 'static,
 {
-    let context = ApplyContext {
-        now: svc.clock.now(),
-        invitation_ttl_hours: svc.config.auth.invitation_ttl_hours,
-    };
+    let context = ApplyContext::of(svc);
     if request.dry_run {
         return svc
             .db
@@ -354,53 +360,7 @@ where
     let source = request.source.kind.sync_type();
     let outcome = svc
         .db
-        .write(move |txn| {
-            crate::store::enterprises::get(txn, request.enterprise)?.ok_or(AppError::NotFound {
-                resource: "enterprise",
-            })?;
-            let started = std::time::Instant::now();
-            let mut planned = plan(txn, &request, context.now)?;
-            // The plan owns what it writes; the rows' memory goes back before
-            // SQLite's page cache grows through the apply.
-            let mut request = request;
-            request.rows = Vec::new();
-            let planned_at = std::time::Instant::now();
-            reject_whole(request.all_or_nothing, &mut planned.report);
-            if planned.report.not_applied.is_none() {
-                apply(txn, &request, &mut planned, &context)?;
-            } else {
-                planned.changes.clear();
-            }
-            let applied_at = std::time::Instant::now();
-            let run = run::record(
-                txn,
-                &request,
-                operation,
-                &planned.report,
-                &planned.changes,
-                context.now,
-            )?;
-            planned.report.sync_log_id = Some(run.run_id);
-            if let Some(finish) = finish.filter(|_| planned.report.not_applied.is_none()) {
-                finish(txn, &planned.report)?;
-            }
-            let report = &planned.report;
-            tracing::info!(
-                enterprise = %request.enterprise,
-                operation,
-                rows = report.total_processed,
-                created = report.created,
-                updated = report.updated,
-                deactivated = report.deactivated,
-                unchanged = report.unchanged,
-                failed = report.failed,
-                plan_ms = (planned_at - started).as_millis() as u64,
-                apply_ms = (applied_at - planned_at).as_millis() as u64,
-                record_ms = applied_at.elapsed().as_millis() as u64,
-                "import applied; committing"
-            );
-            Ok(planned.report)
-        })
+        .write(move |txn| execute_in(txn, request, operation, plan, apply, finish, &context))
         .await;
     if large {
         svc.db.release_writer_cache();
@@ -410,4 +370,64 @@ where
             .import_recorded(source, run::run_status(report), report);
     }
     outcome
+}
+
+/// The engine inside a write transaction the caller owns: SCIM reads the
+/// resource, works out the row and imports it in one transaction, so a
+/// concurrent change cannot slip between the read and the write. The caller
+/// commits, then records the run's metrics.
+pub(crate) fn execute_in<R, I, U>(
+    txn: &Connection,
+    request: ImportRequest<R>,
+    operation: &'static str,
+    plan: Planner<R, I, U>,
+    apply: Applier<R, I, U>,
+    finish: Option<Finish>,
+    context: &ApplyContext,
+) -> Result<ImportReport, AppError> {
+    crate::store::enterprises::get(txn, request.enterprise)?.ok_or(AppError::NotFound {
+        resource: "enterprise",
+    })?;
+    let started = std::time::Instant::now();
+    let mut planned = plan(txn, &request, context.now)?;
+    // The plan owns what it writes; the rows' memory goes back before
+    // SQLite's page cache grows through the apply.
+    let mut request = request;
+    request.rows = Vec::new();
+    let planned_at = std::time::Instant::now();
+    reject_whole(request.all_or_nothing, &mut planned.report);
+    if planned.report.not_applied.is_none() {
+        apply(txn, &request, &mut planned, context)?;
+    } else {
+        planned.changes.clear();
+    }
+    let applied_at = std::time::Instant::now();
+    let run = run::record(
+        txn,
+        &request,
+        operation,
+        &planned.report,
+        &planned.changes,
+        context.now,
+    )?;
+    planned.report.sync_log_id = Some(run.run_id);
+    if let Some(finish) = finish.filter(|_| planned.report.not_applied.is_none()) {
+        finish(txn, &planned.report)?;
+    }
+    let report = &planned.report;
+    tracing::info!(
+        enterprise = %request.enterprise,
+        operation,
+        rows = report.total_processed,
+        created = report.created,
+        updated = report.updated,
+        deactivated = report.deactivated,
+        unchanged = report.unchanged,
+        failed = report.failed,
+        plan_ms = (planned_at - started).as_millis() as u64,
+        apply_ms = (applied_at - planned_at).as_millis() as u64,
+        record_ms = applied_at.elapsed().as_millis() as u64,
+        "import applied; committing"
+    );
+    Ok(planned.report)
 }

@@ -46,6 +46,7 @@ fn plan(
         .iter()
         .filter_map(|s| s.external_id.as_deref().map(|e| (e, s)))
         .collect();
+    let by_id: HashMap<StoreId, &Store> = existing.iter().map(|s| (s.id, s)).collect();
     let by_name: HashMap<String, &Store> = existing
         .iter()
         .filter(|s| s.external_id.is_none())
@@ -118,19 +119,34 @@ fn plan(
         if !valid || errors.has(row) {
             continue;
         }
-        let found = match key_of(record) {
-            Some(Key::External(e)) => by_external.get(e.as_str()).copied(),
-            Some(Key::Name(n)) => by_name.get(&n).copied(),
-            None => {
+        if let (Some(id), Some(e)) = (record.id, external_id.as_deref()) {
+            if by_external.get(e).is_some_and(|s| s.id != id) {
                 errors.add(
                     row,
                     &key,
-                    Some("name"),
-                    "required",
-                    "a store needs a name or an external_id",
+                    Some("external_id"),
+                    "external_id_taken",
+                    format!("external id {e:?} already belongs to another store"),
                 );
                 continue;
             }
+        }
+        let found = match (record.id, key_of(record)) {
+            (Some(id), _) => by_id.get(&id).copied(),
+            (None, matching) => match matching {
+                Some(Key::External(e)) => by_external.get(e.as_str()).copied(),
+                Some(Key::Name(n)) => by_name.get(&n).copied(),
+                None => {
+                    errors.add(
+                        row,
+                        &key,
+                        Some("name"),
+                        "required",
+                        "a store needs a name or an external_id",
+                    );
+                    continue;
+                }
+            },
         };
         match (found, request.mode) {
             (Some(_), ImportMode::CreateOnly) => {
@@ -164,7 +180,7 @@ fn plan(
                 };
                 let active = record.active.unwrap_or(true);
                 let store = Store {
-                    id: StoreId::generate(),
+                    id: record.id.unwrap_or_else(StoreId::generate),
                     enterprise_account_id: enterprise,
                     name,
                     location,
@@ -195,6 +211,9 @@ fn plan(
                 next.address = address.or(next.address);
                 next.phone = phone.or(next.phone);
                 next.external_id = external_id.or(next.external_id);
+                if record.clear_external_id {
+                    next.external_id = None;
+                }
                 if let Some(active) = record.active {
                     next.active = active;
                 }
@@ -246,6 +265,17 @@ pub async fn import_as(
     finish: Option<super::Finish>,
 ) -> Result<ImportReport, AppError> {
     super::execute(svc, request, operation, plan, apply, finish).await
+}
+
+/// An import inside the caller's write transaction (SCIM), recorded under
+/// `operation`; the caller commits and records the metrics.
+pub(crate) fn import_in(
+    txn: &Connection,
+    request: ImportRequest<StoreRecord>,
+    operation: &'static str,
+    context: &ApplyContext,
+) -> Result<ImportReport, AppError> {
+    super::execute_in(txn, request, operation, plan, apply, None, context)
 }
 
 fn apply(

@@ -17,7 +17,7 @@ use super::user_rules;
 use super::{
     check_len, cleaned, ApplyContext, Errors, ImportRequest, KeyIndex, MAX_EXTERNAL_ID, MAX_NAME,
 };
-use crate::domain::import::{ImportMode, ImportReport, UserRecord};
+use crate::domain::import::{ClearFields, ImportMode, ImportReport, SourceKind, UserRecord};
 use crate::domain::{email, Role, StoreId, User, UserId};
 use crate::service::Services;
 use crate::store;
@@ -28,6 +28,7 @@ pub const OPERATION: &str = "bulk_user_import";
 
 /// A row's fields trimmed and normalised, borrowed from the request.
 pub(super) struct RowView<'a> {
+    pub id: Option<UserId>,
     pub external_id: Option<&'a str>,
     pub email: Option<Cow<'a, str>>,
     pub name: Option<&'a str>,
@@ -35,11 +36,13 @@ pub(super) struct RowView<'a> {
     pub store_ref: Option<&'a str>,
     pub manager_ref: Option<&'a str>,
     pub active: Option<bool>,
+    pub clear: ClearFields,
 }
 
 impl<'a> RowView<'a> {
     pub fn of(record: &'a UserRecord) -> Self {
         RowView {
+            id: record.id,
             external_id: cleaned(&record.external_id),
             email: cleaned(&record.email).map(email::normalize_cow),
             name: cleaned(&record.name),
@@ -47,6 +50,7 @@ impl<'a> RowView<'a> {
             store_ref: cleaned(&record.store_ref),
             manager_ref: cleaned(&record.manager_ref),
             active: record.active,
+            clear: record.clear,
         }
     }
 
@@ -119,6 +123,7 @@ fn parse_role(raw: &str) -> Result<Role, (&'static str, String)> {
 
 /// The enterprise's people and stores, indexed the ways rows refer to them.
 struct Directory<'a> {
+    by_id: HashMap<UserId, &'a Person>,
     by_external: HashMap<&'a str, &'a Person>,
     by_email: HashMap<&'a str, &'a Person>,
     store_ids: HashSet<StoreId>,
@@ -128,6 +133,7 @@ struct Directory<'a> {
 impl<'a> Directory<'a> {
     fn new(people: &'a [Person], stores: &'a [crate::domain::Store]) -> Self {
         Directory {
+            by_id: people.iter().map(|u| (u.id, u)).collect(),
             by_external: people
                 .iter()
                 .filter_map(|u| u.external_id.as_deref().map(|e| (e, u)))
@@ -169,6 +175,11 @@ fn people_in_reach(
     let mut keys: Vec<&str> = Vec::with_capacity(views.len() * 2);
     let mut manager_emails: Vec<Cow<'_, str>> = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
+    let own_ids: Vec<String> = views
+        .iter()
+        .filter_map(|v| v.id.map(|id| id.to_string()))
+        .collect();
+    ids.extend(own_ids.iter().map(String::as_str));
     for view in views {
         keys.extend(view.external_id);
         keys.extend(view.email.as_deref());
@@ -277,10 +288,11 @@ fn plan(
             continue;
         };
         let email = view.email.as_deref();
-        let found = match (view.external_id, email) {
-            (Some(e), _) => directory.by_external.get(e).copied(),
-            (None, Some(e)) => directory.by_email.get(e).copied(),
-            (None, None) => {
+        let found = match (view.id, view.external_id, email) {
+            (Some(id), _, _) => directory.by_id.get(&id).copied(),
+            (None, Some(e), _) => directory.by_external.get(e).copied(),
+            (None, None, Some(e)) => directory.by_email.get(e).copied(),
+            (None, None, None) => {
                 fail(
                     &mut errors,
                     "email",
@@ -298,6 +310,17 @@ fn plan(
                 "this row matches an IT administrator, which imports never change".into(),
             );
             continue;
+        }
+        if let (Some(id), Some(e)) = (view.id, view.external_id) {
+            if directory.by_external.get(e).is_some_and(|o| o.id != id) {
+                fail(
+                    &mut errors,
+                    "external_id",
+                    "external_id_taken",
+                    format!("external id {e:?} already belongs to another user"),
+                );
+                continue;
+            }
         }
         if let Some(e) = email {
             let owner = directory.by_email.get(e);
@@ -357,6 +380,15 @@ fn plan(
                 next.store_id = store_id.or(next.store_id);
                 next.external_id = view.external_id.or(next.external_id);
                 next.active = view.active.unwrap_or(next.active);
+                if view.clear.store {
+                    next.store_id = None;
+                }
+                if view.clear.manager {
+                    next.manager_id = None;
+                }
+                if view.clear.external_id {
+                    next.external_id = None;
+                }
                 next
             }
             None => {
@@ -378,7 +410,7 @@ fn plan(
                     continue;
                 };
                 Draft {
-                    id: UserId::generate(),
+                    id: view.id.unwrap_or_else(UserId::generate),
                     email,
                     name,
                     role,
@@ -389,7 +421,12 @@ fn plan(
                 }
             }
         };
-        if next.role == Role::Seller && next.store_id.is_none() {
+        // Identity providers create a person first and add them to a group
+        // (their store) afterwards, so a SCIM seller may wait for one.
+        if next.role == Role::Seller
+            && next.store_id.is_none()
+            && request.source.kind != SourceKind::Scim
+        {
             fail(
                 &mut errors,
                 "store_id",
@@ -535,6 +572,17 @@ pub async fn import_as(
     finish: Option<super::Finish>,
 ) -> Result<ImportReport, AppError> {
     super::execute(svc, request, operation, plan, apply, finish).await
+}
+
+/// An import inside the caller's write transaction (SCIM), recorded under
+/// `operation`; the caller commits and records the metrics.
+pub(crate) fn import_in(
+    txn: &Connection,
+    request: ImportRequest<UserRecord>,
+    operation: &'static str,
+    context: &ApplyContext,
+) -> Result<ImportReport, AppError> {
+    super::execute_in(txn, request, operation, plan, apply, None, context)
 }
 
 fn apply(

@@ -1,0 +1,803 @@
+//! SCIM 2.0 against the real server: the request shapes Okta and Entra ID
+//! really send (JSON fixtures in tests/fixtures/scim, from the guide), the
+//! protocol's rules, and tenant isolation.
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{Admin, TestApp};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const RETAIL: &str = "urn:ietf:params:scim:schemas:extension:retailperformer:2.0:User";
+const CONTENT_TYPE: &str = "application/scim+json";
+
+/// A fixture with its `{{name}}` placeholders filled.
+fn fixture(name: &str, values: &[(&str, &str)]) -> Value {
+    let path = format!("{}/tests/fixtures/scim/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (key, value) in values {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
+/// An identity provider's view of the server: one enterprise's SCIM key.
+struct Idp<'a> {
+    app: &'a TestApp,
+    admin: Admin,
+    key_id: String,
+    key: String,
+}
+
+impl<'a> Idp<'a> {
+    async fn new(app: &'a TestApp, company: &str) -> Idp<'a> {
+        let admin = app.admin(company).await;
+        let (key_id, key) = app.key(&admin, &["scim"]).await;
+        Idp {
+            app,
+            admin,
+            key_id,
+            key,
+        }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self
+            .app
+            .client
+            .request(method, self.app.url(&format!("/scim/v2{path}")))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", CONTENT_TYPE)
+                .body(body.to_string());
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn json(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let response = self.send(method, path, body).await;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string());
+        let text = response.text().await.unwrap();
+        if status != StatusCode::NO_CONTENT {
+            assert_eq!(content_type.as_deref(), Some(CONTENT_TYPE), "{text}");
+        }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, body)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.json(Method::GET, path, None).await
+    }
+
+    async fn create(&self, path: &str, body: Value) -> Value {
+        let (status, created) = self.json(Method::POST, path, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
+    }
+
+    async fn patch(&self, path: &str, body: Value) -> Value {
+        let (status, patched) = self.json(Method::PATCH, path, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{patched}");
+        patched
+    }
+
+    async fn filter(&self, resource: &str, filter: &str) -> Value {
+        let path = format!("/{resource}?filter={}", urlencode(filter));
+        let (status, list) = self.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn assert_scim_error(body: &Value, status: &str, scim_type: Option<&str>) {
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+    assert_eq!(body["status"], json!(status), "{body}");
+    if let Some(t) = scim_type {
+        assert_eq!(body["scimType"], json!(t), "{body}");
+    }
+}
+
+fn id(resource: &Value) -> String {
+    resource["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn okta_creates_a_user_with_password_and_empty_groups() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let response = idp
+        .send(
+            Method::POST,
+            "/Users",
+            Some(fixture("okta_create_user", &[])),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["meta"]["location"], json!(location));
+    assert!(location.ends_with(&format!("/scim/v2/Users/{}", id(&user))));
+    assert_eq!(user["meta"]["resourceType"], json!("User"));
+    assert!(user["meta"]["created"].is_string() && user["meta"]["lastModified"].is_string());
+    assert_eq!(user["userName"], json!("ada.lovelace@acme.example"));
+    assert_eq!(user["active"], json!(true));
+    assert_eq!(user["externalId"], json!("00u1a2b3c4d5e6f7g8h9"));
+    assert_eq!(user["name"]["givenName"], json!("Ada"));
+    assert!(user.get("password").is_none());
+    // Okta set no role: the extension shows none, the product has a seller.
+    assert!(user.get(RETAIL).is_none(), "{user}");
+
+    // The person is in the product: same id, name, email, source.
+    let (_, key) = app.key(&idp.admin, &["users:read"]).await;
+    let listed: Value = app
+        .get(
+            &format!("/api/enterprise/users/{}", id(&user)),
+            &crate::support::Auth::Key(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["email"], json!("ada.lovelace@acme.example"));
+    assert_eq!(listed["name"], json!("Ada Lovelace"));
+    assert_eq!(listed["sync_mode"], json!("scim_sync"));
+    assert_eq!(listed["role"], json!("seller"));
+
+    // The run is logged as a SCIM sync by this key.
+    let conn = app.raw_db();
+    let (sync_type, initiated_by): (String, String) = conn
+        .query_row(
+            "SELECT sync_type, initiated_by FROM sync_logs WHERE run_id IS NULL ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(sync_type, "scim");
+    assert_eq!(initiated_by, format!("scim:{}", idp.key_id));
+
+    // Okta creates again with the same userName in another case: 409.
+    let mut again = fixture("okta_create_user", &[]);
+    again["userName"] = json!("ADA.LOVELACE@ACME.EXAMPLE");
+    again["externalId"] = json!("other");
+    let (status, body) = idp.json(Method::POST, "/Users", Some(again)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_scim_error(&body, "409", Some("uniqueness"));
+}
+
+#[tokio::test]
+async fn user_name_filters_ignore_case_and_unknown_guids_give_an_empty_list() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let user = idp.create("/Users", fixture("okta_create_user", &[])).await;
+
+    let list = idp
+        .filter("Users", r#"userName eq "Ada.Lovelace@ACME.example""#)
+        .await;
+    assert_eq!(list["totalResults"], json!(1));
+    assert_eq!(list["Resources"][0]["id"], user["id"]);
+    assert_eq!(
+        list["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+    );
+
+    // Entra's test connection: a random GUID, 200 and an empty list.
+    let list = idp
+        .filter(
+            "Users",
+            r#"userName eq "1ca8b8c6-5b2f-4f4b-a7f5-8e9c1e0c2d3b""#,
+        )
+        .await;
+    assert_eq!(list["totalResults"], json!(0));
+    assert_eq!(list["Resources"], json!([]));
+    assert_eq!(list["startIndex"], json!(1));
+    assert_eq!(list["itemsPerPage"], json!(0));
+
+    // Other filters clients send.
+    for filter in [
+        r#"externalId eq "00u1a2b3c4d5e6f7g8h9""#,
+        r#"emails[type eq "work"].value eq "ada.lovelace@acme.example""#,
+        r#"(ActiVe eq true) and (name.FamilyName sw "love")"#,
+        &format!(r#"id eq "{}""#, id(&user)),
+        r#"not (userName eq "someone") and meta.created gt "2020-01-01T00:00:00Z""#,
+    ] {
+        let list = idp.filter("Users", filter).await;
+        assert_eq!(list["totalResults"], json!(1), "{filter}");
+    }
+    // Values are parameters, never SQL.
+    let list = idp
+        .filter("Users", r#"userName eq "x\" OR 1=1 --""#)
+        .await;
+    assert_eq!(list["totalResults"], json!(0));
+
+    let (status, body) = idp.get("/Users?filter=userName%20eq").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_scim_error(&body, "400", Some("invalidFilter"));
+}
+
+#[tokio::test]
+async fn okta_deactivates_through_put_and_the_user_stays_visible() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let user = idp.create("/Users", fixture("okta_create_user", &[])).await;
+    let user_id = id(&user);
+    let (status, put) = idp
+        .json(
+            Method::PUT,
+            &format!("/Users/{user_id}"),
+            Some(fixture("okta_put_deactivate", &[("id", &user_id)])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["active"], json!(false));
+    let (status, got) = idp.get(&format!("/Users/{user_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["active"], json!(false));
+    let list = idp.filter("Users", "active eq false").await;
+    assert_eq!(list["totalResults"], json!(1));
+    // The product deactivated them.
+    let active: bool = app
+        .raw_db()
+        .query_row(
+            "SELECT active FROM users WHERE id = ?1",
+            [&user_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!active);
+}
+
+#[tokio::test]
+async fn entra_patches_string_booleans_capitalized_ops_and_dotted_paths() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let user = idp.create("/Users", fixture("entra_create_user", &[])).await;
+    let path = format!("/Users/{}", id(&user));
+    // Created from Entra's shape: string boolean, roles, no emails.
+    assert_eq!(user["active"], json!(true));
+    let role: String = app
+        .raw_db()
+        .query_row("SELECT role FROM users WHERE id = ?1", [id(&user)], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(role, "manager");
+    assert_eq!(user[ENTERPRISE]["employeeNumber"], json!("701984"));
+    assert_eq!(
+        user["emails"][0]["value"],
+        json!("grace.hopper@acme.example")
+    );
+
+    let patched = idp
+        .patch(&path, fixture("entra_patch_string_boolean", &[]))
+        .await;
+    assert_eq!(patched["active"], json!(false));
+
+    let patched = idp
+        .patch(&path, fixture("entra_patch_pathless_dotted", &[]))
+        .await;
+    assert_eq!(patched["name"]["givenName"], json!("Amazing"));
+    assert_eq!(patched["name"]["familyName"], json!("Grace"));
+    assert_eq!(patched["displayName"], json!("Amazing Grace"));
+    assert_eq!(patched[ENTERPRISE]["department"], json!("Operations"));
+    assert_eq!(patched[ENTERPRISE]["employeeNumber"], json!("701984"));
+    let (_, got) = idp.get(&path).await;
+    assert_eq!(got, patched);
+}
+
+#[tokio::test]
+async fn entra_adds_a_work_email_to_a_user_without_emails() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let user = idp.create("/Users", fixture("entra_create_user", &[])).await;
+    let patched = idp
+        .patch(
+            &format!("/Users/{}", id(&user)),
+            fixture("entra_patch_add_work_email", &[]),
+        )
+        .await;
+    let emails = patched["emails"].as_array().unwrap();
+    assert_eq!(emails.len(), 1, "{patched}");
+    assert_eq!(emails[0]["type"], json!("work"));
+    assert_eq!(emails[0]["value"], json!("grace.hopper@mail.acme.example"));
+    let email: String = app
+        .raw_db()
+        .query_row("SELECT email FROM users WHERE id = ?1", [id(&user)], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(email, "grace.hopper@mail.acme.example");
+}
+
+#[tokio::test]
+async fn entra_sets_the_manager_as_a_bare_string_and_reads_back_an_object() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let manager = idp.create("/Users", fixture("entra_create_user", &[])).await;
+    let seller = idp.create("/Users", fixture("okta_create_user", &[])).await;
+    let patched = idp
+        .patch(
+            &format!("/Users/{}", id(&seller)),
+            fixture("entra_patch_manager_string", &[("manager", &id(&manager))]),
+        )
+        .await;
+    assert_eq!(patched[ENTERPRISE]["manager"]["value"], manager["id"]);
+    let manager_id: Option<String> = app
+        .raw_db()
+        .query_row(
+            "SELECT manager_id FROM users WHERE id = ?1",
+            [id(&seller)],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(manager_id, Some(id(&manager)));
+
+    // An org-chart manager who is not a Retail Performer manager is kept for
+    // the round trip but not made the product's manager.
+    let patched = idp
+        .patch(
+            &format!("/Users/{}", id(&manager)),
+            fixture("entra_patch_manager_string", &[("manager", &id(&seller))]),
+        )
+        .await;
+    assert_eq!(patched[ENTERPRISE]["manager"]["value"], seller["id"]);
+    let manager_id: Option<String> = app
+        .raw_db()
+        .query_row(
+            "SELECT manager_id FROM users WHERE id = ?1",
+            [id(&manager)],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(manager_id, None);
+}
+
+#[tokio::test]
+async fn groups_are_stores_with_unique_names_and_members_in_every_shape() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let group = idp.create("/Groups", fixture("entra_create_group", &[])).await;
+    assert_eq!(group["displayName"], json!("Paris Opéra"));
+    assert_eq!(
+        group["externalId"],
+        json!("8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159")
+    );
+    let (status, body) = idp
+        .json(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "paris opéra"})),
+        )
+        .await;
+    // Case-insensitive on ASCII only (SQLite's NOCASE): é vs É would differ.
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_scim_error(&body, "409", Some("uniqueness"));
+
+    let first = idp.create("/Users", fixture("okta_create_user", &[])).await;
+    let second = idp.create("/Users", fixture("entra_create_user", &[])).await;
+    let group_path = format!("/Groups/{}", id(&group));
+    let patched = idp
+        .patch(
+            &group_path,
+            fixture(
+                "entra_patch_add_members",
+                &[
+                    ("first", &id(&first)),
+                    ("second", &id(&second)),
+                    ("unknown", "01a22ed8-0000-7000-8000-000000000000"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(patched["members"].as_array().unwrap().len(), 2);
+    let (_, user) = idp.get(&format!("/Users/{}", id(&first))).await;
+    assert_eq!(user["groups"][0]["value"], group["id"]);
+
+    // Entra's default remove: the members to remove as a value list.
+    let patched = idp
+        .patch(
+            &group_path,
+            fixture("entra_patch_remove_members", &[("first", &id(&first))]),
+        )
+        .await;
+    assert_eq!(patched["members"], json!([{
+        "value": id(&second),
+        "$ref": format!("{}/scim/v2/Users/{}", app.base, id(&second)),
+        "type": "User",
+    }]));
+    let (_, user) = idp.get(&format!("/Users/{}", id(&first))).await;
+    assert!(user.get("groups").is_none(), "{user}");
+
+    // Remove by value filter, then add back, then remove all.
+    let patched = idp
+        .patch(
+            &group_path,
+            json!({"Operations": [
+                {"op": "remove", "path": format!("members[value eq \"{}\"]", id(&second))},
+                {"op": "add", "path": "members", "value": [{"value": id(&first)}]}
+            ]}),
+        )
+        .await;
+    assert_eq!(patched["members"][0]["value"], first["id"]);
+    let patched = idp
+        .patch(
+            &group_path,
+            json!({"Operations": [{"op": "remove", "path": "members"}]}),
+        )
+        .await;
+    assert!(patched.get("members").is_none());
+
+    // excludedAttributes=members, as Entra asks.
+    let list = idp
+        .filter("Groups", r#"displayName eq "PARIS opéra""#)
+        .await;
+    assert_eq!(list["totalResults"], json!(1));
+    let (_, list) = idp
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            urlencode(r#"displayName eq "Paris Opéra""#)
+        ))
+        .await;
+    assert!(list["Resources"][0].get("members").is_none());
+    assert_eq!(list["Resources"][0]["displayName"], json!("Paris Opéra"));
+}
+
+#[tokio::test]
+async fn okta_renames_and_sets_members_through_put() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let group = idp.create("/Groups", fixture("okta_create_group", &[])).await;
+    let other = idp
+        .create("/Groups", json!({"displayName": "Marseille"}))
+        .await;
+    let member = idp.create("/Users", fixture("okta_create_user", &[])).await;
+    idp.patch(
+        &format!("/Groups/{}", id(&other)),
+        json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id(&member)}]}]}),
+    )
+    .await;
+    let (status, put) = idp
+        .json(
+            Method::PUT,
+            &format!("/Groups/{}", id(&group)),
+            Some(fixture(
+                "okta_put_group_members",
+                &[("id", &id(&group)), ("member", &id(&member))],
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["displayName"], json!("Lyon Part-Dieu (renamed)"));
+    assert_eq!(put["members"][0]["value"], member["id"]);
+    // A person has one store: they moved.
+    let (_, other) = idp.get(&format!("/Groups/{}", id(&other))).await;
+    assert!(other.get("members").is_none(), "{other}");
+    // PUT with an empty list removes them.
+    let (_, put) = idp
+        .json(
+            Method::PUT,
+            &format!("/Groups/{}", id(&group)),
+            Some(json!({"displayName": "Lyon Part-Dieu (renamed)", "members": []})),
+        )
+        .await;
+    assert!(put.get("members").is_none());
+    let store: Option<String> = app
+        .raw_db()
+        .query_row(
+            "SELECT store_id FROM users WHERE id = ?1",
+            [id(&member)],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(store, None);
+}
+
+#[tokio::test]
+async fn delete_removes_from_scim_keeps_an_audited_tombstone_and_create_revives() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let user = idp.create("/Users", fixture("okta_create_user", &[])).await;
+    let path = format!("/Users/{}", id(&user));
+    let response = idp.send(Method::DELETE, &path, None).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.text().await.unwrap().is_empty());
+    let (status, body) = idp.get(&path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_scim_error(&body, "404", None);
+    let (status, _) = idp.json(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        idp.filter("Users", r#"userName eq "ada.lovelace@acme.example""#)
+            .await["totalResults"],
+        json!(0)
+    );
+    let (active, deleted): (bool, Option<String>) = app
+        .raw_db()
+        .query_row(
+            "SELECT active, scim_deleted_at FROM users WHERE id = ?1",
+            [id(&user)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(!active);
+    assert!(deleted.is_some());
+    assert!(app
+        .audit_actions()
+        .contains(&("scim.user.deleted".to_string(), "success".to_string())));
+
+    // Created again: the same person comes back.
+    let again = idp.create("/Users", fixture("okta_create_user", &[])).await;
+    assert_eq!(again["id"], user["id"]);
+    assert_eq!(again["active"], json!(true));
+}
+
+#[tokio::test]
+async fn it_admins_and_other_enterprises_are_invisible() {
+    let app = TestApp::start().await;
+    let a = Idp::new(&app, "Acme").await;
+    let b = Idp::new(&app, "Globex").await;
+    let user = a.create("/Users", fixture("okta_create_user", &[])).await;
+    let group = a.create("/Groups", fixture("okta_create_group", &[])).await;
+
+    // A's own listing holds its person, not its IT admin.
+    let (_, list) = a.get("/Users").await;
+    assert_eq!(list["totalResults"], json!(1));
+    let (status, _) = a.get(&format!("/Users/{}", a.admin.user_id)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        a.filter("Users", &format!(r#"userName eq "{}""#, a.admin.email))
+            .await["totalResults"],
+        json!(0)
+    );
+
+    // B sees nothing of A: by id, by filter, in lists; and changes nothing.
+    for path in [
+        format!("/Users/{}", id(&user)),
+        format!("/Groups/{}", id(&group)),
+    ] {
+        let (status, body) = b.get(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_scim_error(&body, "404", None);
+        let (status, _) = b
+            .json(
+                Method::PATCH,
+                &path,
+                Some(json!({"Operations": [{"op": "replace", "path": "displayName", "value": "x"}]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = b.json(Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    for (resource, filter) in [
+        ("Users", r#"userName eq "ada.lovelace@acme.example""#.to_string()),
+        ("Users", format!(r#"id eq "{}""#, id(&user))),
+        ("Groups", r#"displayName eq "Lyon Part-Dieu""#.to_string()),
+        ("Groups", format!(r#"id eq "{}""#, id(&group))),
+    ] {
+        assert_eq!(
+            b.filter(resource, &filter).await["totalResults"],
+            json!(0),
+            "{filter}"
+        );
+    }
+    let (_, list) = b.get("/Groups").await;
+    assert_eq!(list["totalResults"], json!(0));
+    // B may create its own group of the same name: names are per enterprise.
+    b.create("/Groups", fixture("okta_create_group", &[])).await;
+    // B adding A's person to its group: unknown member, ignored.
+    let (_, b_groups) = b.get("/Groups").await;
+    let b_group = id(&b_groups["Resources"][0]);
+    let patched = b
+        .patch(
+            &format!("/Groups/{b_group}"),
+            json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id(&user)}]}]}),
+        )
+        .await;
+    assert!(patched.get("members").is_none());
+    let (_, still) = a.get(&format!("/Users/{}", id(&user))).await;
+    assert_eq!(still["active"], json!(true));
+    assert!(still.get("groups").is_none());
+}
+
+#[tokio::test]
+async fn authentication_and_scope_errors_are_scim_errors() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let response = app
+        .client
+        .get(app.url("/scim/v2/Users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["content-type"], CONTENT_TYPE);
+    assert_scim_error(&response.json().await.unwrap(), "401", None);
+    let response = app
+        .client
+        .get(app.url("/scim/v2/Users"))
+        .bearer_auth("ent_notakey")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_scim_error(&response.json().await.unwrap(), "401", None);
+    // A key without the scim scope.
+    let (_, reader) = app.key(&idp.admin, &["users:read"]).await;
+    let response = app
+        .client
+        .get(app.url("/scim/v2/Users"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_scim_error(&response.json().await.unwrap(), "403", None);
+    // An IT admin's session is not a SCIM credential.
+    let response = app
+        .client
+        .get(app.url("/scim/v2/Users"))
+        .bearer_auth(&idp.admin.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Unknown paths and methods.
+    let (status, body) = idp.get("/Nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_scim_error(&body, "404", None);
+    let (status, body) = idp
+        .json(Method::DELETE, "/ServiceProviderConfig", None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_scim_error(&body, "405", None);
+    // Bodies that are not SCIM resources.
+    let (status, body) = idp
+        .json(Method::POST, "/Users", Some(json!({"name": {"givenName": "x"}})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_scim_error(&body, "400", Some("invalidValue"));
+    let response = idp
+        .app
+        .client
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&idp.key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_scim_error(&response.json().await.unwrap(), "400", Some("invalidSyntax"));
+}
+
+#[tokio::test]
+async fn discovery_lists_what_we_serve() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let (status, config) = idp.get("/ServiceProviderConfig").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(config["patch"]["supported"], json!(true));
+    assert_eq!(config["bulk"]["supported"], json!(false));
+    let (_, types) = idp.get("/ResourceTypes").await;
+    let names: Vec<&str> = types["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["User", "Group"]);
+    // Every schema a resource type names can be fetched.
+    for resource in types["Resources"].as_array().unwrap() {
+        let mut urns = vec![resource["schema"].as_str().unwrap().to_string()];
+        for extension in resource["schemaExtensions"].as_array().unwrap() {
+            urns.push(extension["schema"].as_str().unwrap().to_string());
+        }
+        for urn in urns {
+            let (status, schema) = idp.get(&format!("/Schemas/{urn}")).await;
+            assert_eq!(status, StatusCode::OK, "{urn}");
+            assert_eq!(schema["id"], json!(urn));
+        }
+    }
+    let (status, _) = idp.get(&format!("/Schemas/{USER}x")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn pages_are_stable_and_attributes_are_projected() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let user = idp
+            .create(
+                "/Users",
+                json!({"userName": format!("p{n}@acme.example"), "active": true}),
+            )
+            .await;
+        ids.push(id(&user));
+    }
+    let mut seen = Vec::new();
+    for start in [1, 3, 5] {
+        let (_, page) = idp
+            .get(&format!("/Users?startIndex={start}&count=2&attributes=userName"))
+            .await;
+        assert_eq!(page["totalResults"], json!(5));
+        assert_eq!(page["startIndex"], json!(start));
+        for resource in page["Resources"].as_array().unwrap() {
+            assert_eq!(
+                resource.as_object().unwrap().keys().collect::<Vec<_>>(),
+                ["id", "schemas", "userName"]
+            );
+            seen.push(id(resource));
+        }
+    }
+    assert_eq!(seen, ids);
+    let (_, page) = idp.get("/Users?count=0").await;
+    assert_eq!(page["Resources"], json!([]));
+    assert_eq!(page["totalResults"], json!(5));
+    let (_, page) = idp.get("/Users?startIndex=-4&count=1").await;
+    assert_eq!(page["startIndex"], json!(1));
+    assert_eq!(page["Resources"][0]["id"], json!(ids[0]));
+}
+
+#[tokio::test]
+async fn seats_bound_scim_creations_as_any_import() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    app.raw_db()
+        .execute(
+            "UPDATE enterprise_accounts SET seats_purchased = 1 WHERE id = ?1",
+            [&idp.admin.enterprise_id],
+        )
+        .unwrap();
+    idp.create("/Users", fixture("okta_create_user", &[])).await;
+    let (status, body) = idp
+        .json(
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "second@acme.example"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("seat"));
+    // An inactive person takes no seat.
+    idp.create(
+        "/Users",
+        json!({"userName": "second@acme.example", "active": false}),
+    )
+    .await;
+    // The refused run is logged as failed.
+    let failed: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT count(*) FROM sync_logs WHERE sync_type = 'scim' AND status = 'failed' AND run_id IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, 1);
+}
