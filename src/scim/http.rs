@@ -119,6 +119,7 @@ async fn authenticate(State(svc): State<AppState>, mut req: Request, next: Next)
     if let Err(e) = principal.require_scope(Scope::Scim) {
         return e.into_response();
     }
+    svc.scim_activity.note(enterprise, svc.clock.now());
     req.extensions_mut().insert(ScimCaller { enterprise, key });
     let mut response = next.run(req).await;
     insert_allowed(response.headers_mut(), &allowed);

@@ -42,6 +42,8 @@ pub struct Services {
     pub api_keys: api_keys::ApiKeyService,
     pub limits: rate_limit::RateLimits,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// When each enterprise's identity provider last called SCIM.
+    pub scim_activity: scim::ScimActivity,
     /// The drop-directory task, once started (not in `check-config`, nor when disabled).
     pub drop_dir: std::sync::OnceLock<crate::dropdir::DropDir>,
 }
@@ -60,6 +62,7 @@ impl Services {
             api_keys: api_keys::ApiKeyService::new(&secrets.api_key_pepper, &config.api_keys),
             limits: rate_limit::RateLimits::new(clock.clone(), metrics.clone()),
             metrics,
+            scim_activity: scim::ScimActivity::default(),
             drop_dir: std::sync::OnceLock::new(),
             live: std::sync::RwLock::new(config.clone()),
             config,

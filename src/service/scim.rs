@@ -5,6 +5,7 @@
 //! cannot slip between the read and the write. A request the engine refuses
 //! still commits its failed run, as a refused REST row does.
 
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -25,6 +26,26 @@ use crate::service::audit::{self, AuditEvent};
 use crate::service::RequestMeta;
 use crate::store;
 use crate::store::scim::{ListError, Member, ScimUser};
+
+/// When each enterprise's provider last called SCIM, since the start; the
+/// sync status falls back on its SCIM keys' recorded last use.
+#[derive(Default)]
+pub struct ScimActivity(std::sync::Mutex<std::collections::HashMap<EnterpriseId, DateTime<Utc>>>);
+
+impl ScimActivity {
+    pub fn note(&self, enterprise: EnterpriseId, at: DateTime<Utc>) {
+        if let Ok(mut calls) = self.0.lock() {
+            calls.insert(enterprise, at);
+        }
+    }
+
+    pub fn last(&self, enterprise: EnterpriseId) -> Option<DateTime<Utc>> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|calls| calls.get(&enterprise).copied())
+    }
+}
 
 /// The caller: a key with the scim scope, in its enterprise.
 #[derive(Debug, Clone, Copy)]

@@ -15,7 +15,13 @@ pub struct SyncStatus {
     pub enterprise_account_id: EnterpriseId,
     pub company_name: String,
     pub sync_mode: EnterpriseSyncMode,
+    /// An identity provider can provision: a usable key with the scim scope
+    /// exists (see docs/scim.md).
     pub scim_enabled: bool,
+    /// Usable keys with the scim scope.
+    pub scim_keys: i64,
+    /// The last SCIM request of the enterprise's identity provider.
+    pub scim_last_call_at: Option<String>,
     pub total_users: i64,
     pub active_users: i64,
     pub total_stores: i64,
@@ -39,8 +45,13 @@ pub async fn status(svc: &Services, ctx: &EnterpriseCtx) -> Result<SyncStatus, A
             .display()
             .to_string()
     });
+    let now = svc.clock.now();
+    let last_call_here = svc.scim_activity.last(enterprise);
     svc.db
         .read(move |conn| {
+            let (scim_keys, last_key_use) = store::api_keys::scim_keys(conn, enterprise, now)?;
+            let last_call_here = last_call_here.map(store::ts);
+            let scim_last_call_at = last_call_here.max(last_key_use);
             let account = store::enterprises::get(conn, enterprise)?.ok_or(AppError::NotFound {
                 resource: "enterprise",
             })?;
@@ -53,7 +64,9 @@ pub async fn status(svc: &Services, ctx: &EnterpriseCtx) -> Result<SyncStatus, A
                 enterprise_account_id: enterprise,
                 company_name: account.company_name,
                 sync_mode: account.sync_mode,
-                scim_enabled: account.scim_enabled,
+                scim_enabled: account.scim_enabled || scim_keys > 0,
+                scim_keys,
+                scim_last_call_at,
                 total_users: staff.total,
                 active_users: staff.active,
                 total_stores,

@@ -183,3 +183,22 @@ pub fn add_usage(
     .execute(params![id, i64::try_from(requests).unwrap_or(i64::MAX), ts(last_used_at), last_used_ip])?;
     Ok(())
 }
+
+/// The enterprise's keys holding the scim scope: how many can still be used
+/// at `now`, and the last recorded use of any of them.
+pub fn scim_keys(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<(i64, Option<String>)> {
+    conn.prepare_cached(
+        "SELECT coalesce(sum(revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)), 0),
+                max(last_used_at)
+           FROM api_keys
+          WHERE enterprise_account_id = ?1
+            AND EXISTS (SELECT 1 FROM json_each(scopes) WHERE value = 'scim')",
+    )?
+    .query_row(params![enterprise, ts(now)], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })
+}

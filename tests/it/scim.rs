@@ -14,7 +14,10 @@ const CONTENT_TYPE: &str = "application/scim+json";
 
 /// A fixture with its `{{name}}` placeholders filled.
 fn fixture(name: &str, values: &[(&str, &str)]) -> Value {
-    let path = format!("{}/tests/fixtures/scim/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/scim/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let mut text = std::fs::read_to_string(&path).unwrap();
     for (key, value) in values {
         text = text.replace(&format!("{{{{{key}}}}}"), value);
@@ -179,6 +182,23 @@ async fn okta_creates_a_user_with_password_and_empty_groups() {
     assert_eq!(sync_type, "scim");
     assert_eq!(initiated_by, format!("scim:{}", idp.key_id));
 
+    // The sync status shows SCIM on, and when the provider last called.
+    let status: Value = app
+        .get(
+            "/api/enterprise/sync-status",
+            &crate::support::Auth::Bearer(&idp.admin.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["scim_enabled"], json!(true));
+    assert_eq!(status["scim_keys"], json!(1));
+    assert_eq!(
+        status["scim_last_call_at"],
+        json!(enterprise_sync::store::ts(app.clock_now()))
+    );
+
     // Okta creates again with the same userName in another case: 409.
     let mut again = fixture("okta_create_user", &[]);
     again["userName"] = json!("ADA.LOVELACE@ACME.EXAMPLE");
@@ -228,9 +248,7 @@ async fn user_name_filters_ignore_case_and_unknown_guids_give_an_empty_list() {
         assert_eq!(list["totalResults"], json!(1), "{filter}");
     }
     // Values are parameters, never SQL.
-    let list = idp
-        .filter("Users", r#"userName eq "x\" OR 1=1 --""#)
-        .await;
+    let list = idp.filter("Users", r#"userName eq "x\" OR 1=1 --""#).await;
     assert_eq!(list["totalResults"], json!(0));
 
     let (status, body) = idp.get("/Users?filter=userName%20eq").await;
@@ -261,11 +279,9 @@ async fn okta_deactivates_through_put_and_the_user_stays_visible() {
     // The product deactivated them.
     let active: bool = app
         .raw_db()
-        .query_row(
-            "SELECT active FROM users WHERE id = ?1",
-            [&user_id],
-            |r| r.get(0),
-        )
+        .query_row("SELECT active FROM users WHERE id = ?1", [&user_id], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert!(!active);
 }
@@ -274,7 +290,9 @@ async fn okta_deactivates_through_put_and_the_user_stays_visible() {
 async fn entra_patches_string_booleans_capitalized_ops_and_dotted_paths() {
     let app = TestApp::start().await;
     let idp = Idp::new(&app, "Acme").await;
-    let user = idp.create("/Users", fixture("entra_create_user", &[])).await;
+    let user = idp
+        .create("/Users", fixture("entra_create_user", &[]))
+        .await;
     let path = format!("/Users/{}", id(&user));
     // Created from Entra's shape: string boolean, roles, no emails.
     assert_eq!(user["active"], json!(true));
@@ -312,7 +330,9 @@ async fn entra_patches_string_booleans_capitalized_ops_and_dotted_paths() {
 async fn entra_adds_a_work_email_to_a_user_without_emails() {
     let app = TestApp::start().await;
     let idp = Idp::new(&app, "Acme").await;
-    let user = idp.create("/Users", fixture("entra_create_user", &[])).await;
+    let user = idp
+        .create("/Users", fixture("entra_create_user", &[]))
+        .await;
     let patched = idp
         .patch(
             &format!("/Users/{}", id(&user)),
@@ -336,7 +356,9 @@ async fn entra_adds_a_work_email_to_a_user_without_emails() {
 async fn entra_sets_the_manager_as_a_bare_string_and_reads_back_an_object() {
     let app = TestApp::start().await;
     let idp = Idp::new(&app, "Acme").await;
-    let manager = idp.create("/Users", fixture("entra_create_user", &[])).await;
+    let manager = idp
+        .create("/Users", fixture("entra_create_user", &[]))
+        .await;
     let seller = idp.create("/Users", fixture("okta_create_user", &[])).await;
     let patched = idp
         .patch(
@@ -379,7 +401,9 @@ async fn entra_sets_the_manager_as_a_bare_string_and_reads_back_an_object() {
 async fn groups_are_stores_with_unique_names_and_members_in_every_shape() {
     let app = TestApp::start().await;
     let idp = Idp::new(&app, "Acme").await;
-    let group = idp.create("/Groups", fixture("entra_create_group", &[])).await;
+    let group = idp
+        .create("/Groups", fixture("entra_create_group", &[]))
+        .await;
     assert_eq!(group["displayName"], json!("Paris Opéra"));
     assert_eq!(
         group["externalId"],
@@ -397,7 +421,9 @@ async fn groups_are_stores_with_unique_names_and_members_in_every_shape() {
     assert_scim_error(&body, "409", Some("uniqueness"));
 
     let first = idp.create("/Users", fixture("okta_create_user", &[])).await;
-    let second = idp.create("/Users", fixture("entra_create_user", &[])).await;
+    let second = idp
+        .create("/Users", fixture("entra_create_user", &[]))
+        .await;
     let group_path = format!("/Groups/{}", id(&group));
     let patched = idp
         .patch(
@@ -423,11 +449,14 @@ async fn groups_are_stores_with_unique_names_and_members_in_every_shape() {
             fixture("entra_patch_remove_members", &[("first", &id(&first))]),
         )
         .await;
-    assert_eq!(patched["members"], json!([{
-        "value": id(&second),
-        "$ref": format!("{}/scim/v2/Users/{}", app.base, id(&second)),
-        "type": "User",
-    }]));
+    assert_eq!(
+        patched["members"],
+        json!([{
+            "value": id(&second),
+            "$ref": format!("{}/scim/v2/Users/{}", app.base, id(&second)),
+            "type": "User",
+        }])
+    );
     let (_, user) = idp.get(&format!("/Users/{}", id(&first))).await;
     assert!(user.get("groups").is_none(), "{user}");
 
@@ -469,7 +498,9 @@ async fn groups_are_stores_with_unique_names_and_members_in_every_shape() {
 async fn okta_renames_and_sets_members_through_put() {
     let app = TestApp::start().await;
     let idp = Idp::new(&app, "Acme").await;
-    let group = idp.create("/Groups", fixture("okta_create_group", &[])).await;
+    let group = idp
+        .create("/Groups", fixture("okta_create_group", &[]))
+        .await;
     let other = idp
         .create("/Groups", json!({"displayName": "Marseille"}))
         .await;
@@ -585,7 +616,9 @@ async fn it_admins_and_other_enterprises_are_invisible() {
             .json(
                 Method::PATCH,
                 &path,
-                Some(json!({"Operations": [{"op": "replace", "path": "displayName", "value": "x"}]})),
+                Some(
+                    json!({"Operations": [{"op": "replace", "path": "displayName", "value": "x"}]}),
+                ),
             )
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
@@ -593,7 +626,10 @@ async fn it_admins_and_other_enterprises_are_invisible() {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
     for (resource, filter) in [
-        ("Users", r#"userName eq "ada.lovelace@acme.example""#.to_string()),
+        (
+            "Users",
+            r#"userName eq "ada.lovelace@acme.example""#.to_string(),
+        ),
         ("Users", format!(r#"id eq "{}""#, id(&user))),
         ("Groups", r#"displayName eq "Lyon Part-Dieu""#.to_string()),
         ("Groups", format!(r#"id eq "{}""#, id(&group))),
@@ -676,7 +712,11 @@ async fn authentication_and_scope_errors_are_scim_errors() {
     assert_scim_error(&body, "405", None);
     // Bodies that are not SCIM resources.
     let (status, body) = idp
-        .json(Method::POST, "/Users", Some(json!({"name": {"givenName": "x"}})))
+        .json(
+            Method::POST,
+            "/Users",
+            Some(json!({"name": {"givenName": "x"}})),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_scim_error(&body, "400", Some("invalidValue"));
@@ -691,7 +731,11 @@ async fn authentication_and_scope_errors_are_scim_errors() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_scim_error(&response.json().await.unwrap(), "400", Some("invalidSyntax"));
+    assert_scim_error(
+        &response.json().await.unwrap(),
+        "400",
+        Some("invalidSyntax"),
+    );
 }
 
 #[tokio::test]
@@ -743,7 +787,9 @@ async fn pages_are_stable_and_attributes_are_projected() {
     let mut seen = Vec::new();
     for start in [1, 3, 5] {
         let (_, page) = idp
-            .get(&format!("/Users?startIndex={start}&count=2&attributes=userName"))
+            .get(&format!(
+                "/Users?startIndex={start}&count=2&attributes=userName"
+            ))
             .await;
         assert_eq!(page["totalResults"], json!(5));
         assert_eq!(page["startIndex"], json!(start));
