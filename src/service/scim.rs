@@ -125,7 +125,7 @@ async fn write<T: Send + 'static>(
     let context = ApplyContext::of(svc);
     let outcome = svc
         .db
-        .write(move |txn| {
+        .write_grouped(move |txn| {
             let mut runs = Vec::new();
             match work(txn, &context, &mut runs) {
                 Ok(value) => Ok(Written::Done(value, runs)),

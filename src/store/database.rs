@@ -27,8 +27,26 @@ const WRITER_CACHE_KIB: i64 = 32 * 1024;
 /// The staging table's page cache (large imports), also its sort buffer.
 const TEMP_CACHE_KIB: i64 = 8 * 1024;
 
-type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Hands a grouped write its commit's outcome (and so its caller the answer).
+type Deliver = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// A grouped write: runs in the shared transaction (or learns it could not
+/// begin) and answers how to deliver the commit's outcome.
+type GroupedJob = Box<dyn FnOnce(Result<&Connection, StoreError>) -> Deliver + Send>;
+
+enum WriteJob {
+    /// Runs in a transaction of its own (or none: PRAGMAs).
+    Alone(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// May share one transaction, and so one commit and one fsync, with the
+    /// grouped writes queued behind it; runs in a savepoint of its own, so its
+    /// failure undoes only its own work. Given an error when the shared
+    /// transaction could not begin.
+    Grouped(GroupedJob),
+}
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Grouped writes sharing one commit, at most.
+const MAX_GROUPED_WRITES: usize = 64;
 
 enum Message<J> {
     Job(J),
@@ -118,10 +136,39 @@ fn spawn_writer(
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
-            while let Ok(Message::Job(job)) = jobs.recv() {
-                // A panicking job must not take the only writer down with it; its
-                // transaction rolls back as the stack unwinds.
-                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+            let mut held: Option<Message<WriteJob>> = None;
+            loop {
+                let message = match held.take() {
+                    Some(message) => message,
+                    None => match jobs.recv() {
+                        Ok(message) => message,
+                        Err(_) => break,
+                    },
+                };
+                match message {
+                    Message::Close => break,
+                    Message::Job(WriteJob::Alone(job)) => {
+                        // A panicking job must not take the only writer down with
+                        // it; its transaction rolls back as the stack unwinds.
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+                    }
+                    Message::Job(WriteJob::Grouped(first)) => {
+                        // Whatever grouped writes queued up while the last commit
+                        // ran go together: one commit, one fsync for all.
+                        let mut group = vec![first];
+                        while group.len() < MAX_GROUPED_WRITES {
+                            match jobs.try_recv() {
+                                Ok(Message::Job(WriteJob::Grouped(job))) => group.push(job),
+                                Ok(other) => {
+                                    held = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        run_group(&mut conn, group);
+                    }
+                }
             }
             // Dropping the hook ends the checkpointer.
             if let Err(e) =
@@ -136,6 +183,43 @@ fn spawn_writer(
                 tracing::warn!(error = %e, "closing the database failed");
             }
         })
+}
+
+/// Runs grouped writes in one `BEGIN IMMEDIATE` transaction, each in its own
+/// savepoint, commits once, then tells each its outcome.
+fn run_group(
+    conn: &mut Connection,
+    group: Vec<GroupedJob>,
+) {
+    let txn = match Transaction::new(conn, TransactionBehavior::Immediate) {
+        Ok(txn) => txn,
+        Err(e) => {
+            let message = e.to_string();
+            for job in group {
+                let deliver = job(Err(StoreError::GroupedWrite(message.clone())));
+                deliver(Err(StoreError::GroupedWrite(message.clone())));
+            }
+            return;
+        }
+    };
+    let mut delivers = Vec::with_capacity(group.len());
+    for job in group {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&txn)))) {
+            Ok(deliver) => delivers.push(deliver),
+            // The job's savepoint is still open: undo its work, keep the rest.
+            Err(_) => {
+                let _ = txn.execute_batch("ROLLBACK TO grouped_write; RELEASE grouped_write");
+            }
+        }
+    }
+    let committed = txn.commit().map_err(StoreError::from);
+    let failure = committed.as_ref().err().map(|e| e.to_string());
+    for deliver in delivers {
+        deliver(match &failure {
+            None => Ok(()),
+            Some(message) => Err(StoreError::GroupedWrite(message.clone())),
+        });
+    }
 }
 
 fn spawn_reader(
@@ -248,11 +332,11 @@ impl Db {
     /// done: a large import fills it, and an appliance that imports nightly
     /// should not hold that memory all day.
     pub fn release_writer_cache(&self) {
-        let job: WriteJob = Box::new(|conn: &mut Connection| {
+        let job = WriteJob::Alone(Box::new(|conn: &mut Connection| {
             if let Err(e) = conn.execute_batch("PRAGMA shrink_memory") {
                 tracing::warn!(error = %e, "releasing the writer's page cache failed");
             }
-        });
+        }));
         let _ = self.submit(&self.inner.writer, job);
     }
 
@@ -265,7 +349,7 @@ impl Db {
         E: From<StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: WriteJob = Box::new(move |conn: &mut Connection| {
+        let job = WriteJob::Alone(Box::new(move |conn: &mut Connection| {
             let outcome = (|| {
                 let txn = Transaction::new(conn, TransactionBehavior::Immediate)
                     .map_err(StoreError::from)?;
@@ -274,7 +358,47 @@ impl Db {
                 Ok(value)
             })();
             let _ = reply.send(outcome);
-        });
+        }));
+        self.submit(&self.inner.writer, job)?;
+        answer.await.map_err(|_| E::from(StoreError::Closed))?
+    }
+
+    /// Like [`Db::write`] for many small concurrent writes (SCIM requests):
+    /// writes queued together share one transaction and one commit (group
+    /// commit), each in a savepoint of its own, so an `Err` undoes only its own
+    /// work. Each answers once the shared commit is durable.
+    pub async fn write_grouped<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<T, E>>();
+        let job = WriteJob::Grouped(Box::new(move |conn: Result<&Connection, StoreError>| {
+            let outcome: Result<T, E> = match conn {
+                Err(e) => Err(E::from(e)),
+                Ok(conn) => match conn.execute_batch("SAVEPOINT grouped_write") {
+                    Err(e) => Err(E::from(StoreError::from(e))),
+                    Ok(()) => match work(conn) {
+                        Ok(value) => conn
+                            .execute_batch("RELEASE grouped_write")
+                            .map(|()| value)
+                            .map_err(|e| E::from(StoreError::from(e))),
+                        Err(e) => {
+                            let _ = conn
+                                .execute_batch("ROLLBACK TO grouped_write; RELEASE grouped_write");
+                            Err(e)
+                        }
+                    },
+                },
+            };
+            Box::new(move |committed: Result<(), StoreError>| {
+                let _ = reply.send(match committed {
+                    Ok(()) => outcome,
+                    Err(e) => Err(E::from(e)),
+                });
+            })
+        }));
         self.submit(&self.inner.writer, job)?;
         answer.await.map_err(|_| E::from(StoreError::Closed))?
     }

@@ -32,6 +32,10 @@ pub enum StoreError {
     NewerSchema { found: i64, known: i64 },
     #[error("the database is closed")]
     Closed,
+    /// A shared (grouped) transaction failed to begin or commit; each write
+    /// in it gets this copy of SQLite's message.
+    #[error("the write transaction failed: {0}")]
+    GroupedWrite(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

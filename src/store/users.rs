@@ -244,22 +244,28 @@ pub fn list(
         .fetch(conn, "id", limit, from_row)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StaffCounts {
     pub total: i64,
     pub active: i64,
 }
 
+/// The enterprise's staff and active staff, kept by triggers (V9).
 pub fn staff_counts(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<StaffCounts> {
-    conn.prepare_cached(
-        "SELECT COUNT(*), COALESCE(SUM(active), 0) FROM users
-          WHERE enterprise_account_id = ?1 AND role <> 'it_admin'",
-    )?
-    .query_row([enterprise], |row| {
-        Ok(StaffCounts {
-            total: row.get(0)?,
-            active: row.get(1)?,
+    conn.prepare_cached("SELECT total, active FROM staff_counts WHERE enterprise_account_id = ?1")?
+        .query_row([enterprise], |row| {
+            Ok(StaffCounts {
+                total: row.get(0)?,
+                active: row.get(1)?,
+            })
         })
-    })
+        .optional()
+        .map(|counts| {
+            counts.unwrap_or(StaffCounts {
+                total: 0,
+                active: 0,
+            })
+        })
 }
 
 /// A person as an import sees them: what rows can match and change, without

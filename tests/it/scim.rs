@@ -847,3 +847,71 @@ async fn seats_bound_scim_creations_as_any_import() {
         .unwrap();
     assert_eq!(failed, 1);
 }
+
+#[tokio::test]
+async fn staff_counts_follow_every_source() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let (_, key) = app.key(&idp.admin, &["users:write", "stores:write"]).await;
+    let store = app
+        .call(
+            Method::POST,
+            "/api/enterprise/stores/bulk-import",
+            &crate::support::Auth::Key(&key),
+            Some(json!({"stores": [{"name": "Lyon", "external_id": "LYON"}]})),
+        )
+        .await;
+    assert_eq!(store.status(), StatusCode::OK);
+    let imported = app
+        .call(
+            Method::POST,
+            "/api/enterprise/users/bulk-import",
+            &crate::support::Auth::Key(&key),
+            Some(json!({"users": [
+                {"email": "a@acme.example", "name": "A", "role": "seller", "store_id": "LYON"},
+                {"email": "b@acme.example", "name": "B", "role": "manager"},
+                {"email": "c@acme.example", "name": "C", "role": "seller", "store_id": "LYON", "active": false}
+            ]})),
+        )
+        .await;
+    assert_eq!(imported.status(), StatusCode::OK);
+    let created = idp.create("/Users", fixture("okta_create_user", &[])).await;
+    idp.patch(
+        &format!("/Users/{}", id(&created)),
+        fixture("entra_patch_string_boolean", &[]),
+    )
+    .await;
+    idp.create("/Users", fixture("entra_create_user", &[]))
+        .await;
+    let counts = |conn: &rusqlite::Connection| -> ((i64, i64), (i64, i64)) {
+        let kept = conn
+            .query_row(
+                "SELECT total, active FROM staff_counts WHERE enterprise_account_id = ?1",
+                [&idp.admin.enterprise_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let counted = conn
+            .query_row(
+                "SELECT count(*), sum(active) FROM users WHERE enterprise_account_id = ?1 AND role <> 'it_admin'",
+                [&idp.admin.enterprise_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        (kept, counted)
+    };
+    let (kept, counted) = counts(&app.raw_db());
+    assert_eq!(kept, counted);
+    assert_eq!(kept, (5, 3));
+    let status: Value = app
+        .get(
+            "/api/enterprise/sync-status",
+            &crate::support::Auth::Bearer(&idp.admin.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["seats_used"], json!(3));
+    assert_eq!(status["total_users"], json!(5));
+}
