@@ -12,9 +12,15 @@ use std::time::Instant;
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, base, token, count, concurrency] = &args[..] else {
-        eprintln!("usage: scim_load BASE TOKEN COUNT CONCURRENCY");
-        std::process::exit(2);
+    let (base, token, count, concurrency, prefix) = match &args[..] {
+        [_, base, token, count, concurrency] => (base, token, count, concurrency, "u"),
+        [_, base, token, count, concurrency, prefix] => {
+            (base, token, count, concurrency, prefix.as_str())
+        }
+        _ => {
+            eprintln!("usage: scim_load BASE TOKEN COUNT CONCURRENCY [NAME_PREFIX]");
+            std::process::exit(2);
+        }
     };
     let count: usize = count.parse().expect("COUNT");
     let concurrency: usize = concurrency.parse().expect("CONCURRENCY");
@@ -25,6 +31,7 @@ async fn main() {
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (next, failed, url, token) = (next.clone(), failed.clone(), url.clone(), token.clone());
+        let prefix = prefix.to_string();
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
@@ -35,13 +42,13 @@ async fn main() {
                 if n >= count {
                     break;
                 }
-                let name = format!("u{n}@bench.example");
+                let name = format!("{prefix}{n}@bench.example");
                 let body = serde_json::json!({
                     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                     "userName": name,
                     "name": {"givenName": format!("Given{n}"), "familyName": format!("Family{n}")},
                     "emails": [{"primary": true, "value": name, "type": "work"}],
-                    "externalId": format!("ext-{n}"),
+                    "externalId": format!("ext-{prefix}{n}"),
                     "password": "x",
                     "groups": [],
                     "active": true,

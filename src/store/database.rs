@@ -187,10 +187,7 @@ fn spawn_writer(
 
 /// Runs grouped writes in one `BEGIN IMMEDIATE` transaction, each in its own
 /// savepoint, commits once, then tells each its outcome.
-fn run_group(
-    conn: &mut Connection,
-    group: Vec<GroupedJob>,
-) {
+fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
     let txn = match Transaction::new(conn, TransactionBehavior::Immediate) {
         Ok(txn) => txn,
         Err(e) => {

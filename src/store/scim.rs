@@ -474,6 +474,7 @@ fn display_path(path: &AttrPath) -> String {
 
 /// A WHERE clause under construction with its parameters, in order.
 struct Sql {
+    enterprise: EnterpriseId,
     where_sql: String,
     params: Vec<SqlValue>,
     /// Aliases of nested json_each scans.
@@ -502,6 +503,7 @@ fn time_param(value: &Value) -> Result<String, FilterSqlError> {
 impl Sql {
     fn new(enterprise: EnterpriseId) -> Sql {
         Sql {
+            enterprise,
             where_sql: String::new(),
             params: vec![SqlValue::Text(enterprise.to_string())],
             depth: 0,
@@ -669,10 +671,15 @@ impl Sql {
                     self.push("0");
                     return Ok(());
                 };
-                // Two probes: the SCIM name's index, then the email's.
+                // Two index probes (the SCIM name's, then the email's) in a
+                // subquery: written as an OR, SQLite scans the enterprise.
                 self.push(
-                    "(u.user_name = ? COLLATE NOCASE OR (u.user_name IS NULL AND u.email = ?))",
+                    "u.id IN (SELECT id FROM users WHERE enterprise_account_id = ?
+                                 AND user_name = ? COLLATE NOCASE AND scim_deleted_at IS NULL
+                              UNION ALL
+                              SELECT id FROM users WHERE email = ? AND user_name IS NULL)",
                 );
+                self.param(self.enterprise.to_string());
                 self.param(text.clone());
                 self.param(text.trim().to_lowercase());
                 Ok(())
