@@ -44,3 +44,7 @@ BEGIN
            active = active + (NEW.role <> 'it_admin' AND NEW.active)
      WHERE enterprise_account_id = NEW.enterprise_account_id;
 END;
+
+-- V7's index only served the staff count the triggers now keep; every insert
+-- and every change of role or active paid for it.
+DROP INDEX users_enterprise_role_active;

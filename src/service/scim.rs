@@ -340,27 +340,17 @@ pub async fn create_user(
 ) -> Result<ScimUser, ScimError> {
     let doc = document::read(&USER_TYPE, &body)?;
     write(svc, move |txn, context, runs| {
-        let write = users::read(&doc)?;
-        // A person deleted through SCIM and created again comes back as themselves.
-        let revived = match &write.email {
+        // A person deleted through SCIM and created again comes back as
+        // themselves; anyone else answering to the userName is a conflict,
+        // found by save_user.
+        let revived = match users::read(&doc)?.email {
             Some(email) => store::scim::tombstone_with_email(
                 txn,
                 caller.enterprise,
-                &crate::domain::email::normalize(email),
+                &crate::domain::email::normalize(&email),
             )?,
             None => None,
         };
-        if revived.is_none() {
-            if let Some(owner) =
-                store::scim::user_name_owner(txn, caller.enterprise, &write.user_name)?
-            {
-                let _ = owner;
-                return Err(ScimError::uniqueness(format!(
-                    "userName {:?} is already taken",
-                    write.user_name
-                )));
-            }
-        }
         let id = revived.unwrap_or_else(UserId::generate);
         save_user(
             txn,
