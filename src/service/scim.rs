@@ -118,20 +118,34 @@ fn record_metrics(svc: &Services, runs: &Runs) {
     }
 }
 
+/// A SCIM write in progress: its transaction, caller, and the runs it made.
+struct Tx<'a> {
+    conn: &'a Connection,
+    caller: ScimCaller,
+    context: ApplyContext,
+    runs: Runs,
+}
+
 async fn write<T: Send + 'static>(
     svc: &Services,
-    work: impl FnOnce(&Connection, &ApplyContext, &mut Runs) -> Result<T, ScimError> + Send + 'static,
+    caller: ScimCaller,
+    work: impl FnOnce(&mut Tx<'_>) -> Result<T, ScimError> + Send + 'static,
 ) -> Result<T, ScimError> {
     let context = ApplyContext::of(svc);
     let outcome = svc
         .db
-        .write_grouped(move |txn| {
-            let mut runs = Vec::new();
-            match work(txn, &context, &mut runs) {
-                Ok(value) => Ok(Written::Done(value, runs)),
+        .write_grouped(move |conn| {
+            let mut tx = Tx {
+                conn,
+                caller,
+                context,
+                runs: Vec::new(),
+            };
+            match work(&mut tx) {
+                Ok(value) => Ok(Written::Done(value, tx.runs)),
                 // The engine refused the rows: its failed run is kept.
-                Err(refusal @ ScimError::Scim { .. }) if !runs.is_empty() => {
-                    Ok(Written::Refused(refusal, runs))
+                Err(refusal @ ScimError::Scim { .. }) if !tx.runs.is_empty() => {
+                    Ok(Written::Refused(refusal, tx.runs))
                 }
                 Err(e) => Err(e),
             }
@@ -165,33 +179,25 @@ fn refusal(report: &ImportReport) -> Option<ScimError> {
 }
 
 fn run_users(
-    txn: &Connection,
-    caller: &ScimCaller,
+    tx: &mut Tx<'_>,
     rows: Vec<UserRecord>,
     operation: &'static str,
-    context: &ApplyContext,
-    runs: &mut Runs,
 ) -> Result<(), ScimError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let report = import::users::import_in(txn, caller.request(rows), operation, context)?;
+    let request = tx.caller.request(rows);
+    let report = import::users::import_in(tx.conn, request, operation, &tx.context)?;
     let refused = refusal(&report);
-    runs.push(report);
+    tx.runs.push(report);
     refused.map_or(Ok(()), Err)
 }
 
-fn run_stores(
-    txn: &Connection,
-    caller: &ScimCaller,
-    row: StoreRecord,
-    operation: &'static str,
-    context: &ApplyContext,
-    runs: &mut Runs,
-) -> Result<(), ScimError> {
-    let report = import::stores::import_in(txn, caller.request(vec![row]), operation, context)?;
+fn run_stores(tx: &mut Tx<'_>, row: StoreRecord, operation: &'static str) -> Result<(), ScimError> {
+    let request = tx.caller.request(vec![row]);
+    let report = import::stores::import_in(tx.conn, request, operation, &tx.context)?;
     let refused = refusal(&report);
-    runs.push(report);
+    tx.runs.push(report);
     refused.map_or(Ok(()), Err)
 }
 
@@ -246,7 +252,7 @@ pub async fn list_users(
 /// The manager reference resolved: our id of a Retail Performer manager of
 /// the enterprise, or nothing (the product's manager is then cleared).
 fn resolve_manager(
-    txn: &Connection,
+    conn: &Connection,
     enterprise: EnterpriseId,
     reference: Option<&str>,
 ) -> Result<Option<UserId>, ScimError> {
@@ -254,7 +260,7 @@ fn resolve_manager(
         return Ok(None);
     };
     let found = match reference.parse::<UserId>() {
-        Ok(id) => store::scim::get_user(txn, enterprise, id)?,
+        Ok(id) => store::scim::get_user(conn, enterprise, id)?,
         Err(_) => None,
     };
     Ok(found
@@ -276,19 +282,17 @@ fn named_a_store(user: &ScimUser) -> bool {
 
 /// Writes a User document as person `id` (created when new) and answers the
 /// resource as stored.
-#[allow(clippy::too_many_arguments)]
 fn save_user(
-    txn: &Connection,
-    caller: &ScimCaller,
+    tx: &mut Tx<'_>,
     id: UserId,
     current: Option<&ScimUser>,
     doc: &Doc,
     operation: &'static str,
-    context: &ApplyContext,
-    runs: &mut Runs,
 ) -> Result<ScimUser, ScimError> {
     let write = users::read(doc)?;
-    if let Some(owner) = store::scim::user_name_owner(txn, caller.enterprise, &write.user_name)? {
+    if let Some(owner) =
+        store::scim::user_name_owner(tx.conn, tx.caller.enterprise, &write.user_name)?
+    {
         if owner != id {
             return Err(ScimError::uniqueness(format!(
                 "userName {:?} is already taken",
@@ -305,7 +309,7 @@ fn save_user(
                 "a person needs an email: send emails, or a userName that is an email address",
             )
         })?;
-    let manager = resolve_manager(txn, caller.enterprise, write.manager_ref.as_deref())?;
+    let manager = resolve_manager(tx.conn, tx.caller.enterprise, write.manager_ref.as_deref())?;
     let role = write
         .role
         .or(current.map(|c| c.user.role))
@@ -326,10 +330,16 @@ fn save_user(
             external_id: write.external_id.is_none(),
         },
     };
-    run_users(txn, caller, vec![row], operation, context, runs)?;
+    run_users(tx, vec![row], operation)?;
     let attributes = Value::Object(write.attributes).to_string();
-    store::scim::set_user_attributes(txn, caller.enterprise, id, &write.user_name, &attributes)?;
-    store::scim::get_user(txn, caller.enterprise, id)?
+    store::scim::set_user_attributes(
+        tx.conn,
+        tx.caller.enterprise,
+        id,
+        &write.user_name,
+        &attributes,
+    )?;
+    store::scim::get_user(tx.conn, tx.caller.enterprise, id)?
         .ok_or_else(|| ScimError::not_found("User", &id.to_string()))
 }
 
@@ -339,29 +349,20 @@ pub async fn create_user(
     body: Value,
 ) -> Result<ScimUser, ScimError> {
     let doc = document::read(&USER_TYPE, &body)?;
-    write(svc, move |txn, context, runs| {
+    write(svc, caller, move |tx| {
         // A person deleted through SCIM and created again comes back as
         // themselves; anyone else answering to the userName is a conflict,
         // found by save_user.
         let revived = match users::read(&doc)?.email {
             Some(email) => store::scim::tombstone_with_email(
-                txn,
+                tx.conn,
                 caller.enterprise,
                 &crate::domain::email::normalize(&email),
             )?,
             None => None,
         };
         let id = revived.unwrap_or_else(UserId::generate);
-        save_user(
-            txn,
-            &caller,
-            id,
-            None,
-            &doc,
-            "scim_user_create",
-            context,
-            runs,
-        )
+        save_user(tx, id, None, &doc, "scim_user_create")
     })
     .await
 }
@@ -374,18 +375,9 @@ pub async fn replace_user(
 ) -> Result<ScimUser, ScimError> {
     let doc = document::read(&USER_TYPE, &body)?;
     let id = parse_user_id(id)?;
-    write(svc, move |txn, context, runs| {
-        let current = live_user(txn, caller.enterprise, id)?;
-        save_user(
-            txn,
-            &caller,
-            id,
-            Some(&current),
-            &doc,
-            "scim_user_replace",
-            context,
-            runs,
-        )
+    write(svc, caller, move |tx| {
+        let current = live_user(tx.conn, caller.enterprise, id)?;
+        save_user(tx, id, Some(&current), &doc, "scim_user_replace")
     })
     .await
 }
@@ -396,11 +388,11 @@ fn parse_user_id(id: &str) -> Result<UserId, ScimError> {
 }
 
 fn live_user(
-    txn: &Connection,
+    conn: &Connection,
     enterprise: EnterpriseId,
     id: UserId,
 ) -> Result<ScimUser, ScimError> {
-    store::scim::get_user(txn, enterprise, id)?
+    store::scim::get_user(conn, enterprise, id)?
         .ok_or_else(|| ScimError::not_found("User", &id.to_string()))
 }
 
@@ -428,8 +420,8 @@ pub async fn patch_user(
 ) -> Result<ScimUser, ScimError> {
     check_operations(&operations)?;
     let id = parse_user_id(id)?;
-    write(svc, move |txn, context, runs| {
-        let current = live_user(txn, caller.enterprise, id)?;
+    write(svc, caller, move |tx| {
+        let current = live_user(tx.conn, caller.enterprise, id)?;
         let mut doc = users::render(&current, &base);
         for operation in &operations {
             document::apply(
@@ -445,16 +437,7 @@ pub async fn patch_user(
         for server_side in ["id", "meta", "schemas", "groups"] {
             doc.remove(server_side);
         }
-        save_user(
-            txn,
-            &caller,
-            id,
-            Some(&current),
-            &doc,
-            "scim_user_patch",
-            context,
-            runs,
-        )
+        save_user(tx, id, Some(&current), &doc, "scim_user_patch")
     })
     .await
 }
@@ -468,15 +451,15 @@ pub async fn delete_user(
     meta: RequestMeta,
 ) -> Result<(), ScimError> {
     let id = parse_user_id(id)?;
-    write(svc, move |txn, context, runs| {
-        let current = live_user(txn, caller.enterprise, id)?;
+    write(svc, caller, move |tx| {
+        let current = live_user(tx.conn, caller.enterprise, id)?;
         let row = UserRecord {
             id: Some(id),
             active: Some(false),
             ..UserRecord::default()
         };
-        run_users(txn, &caller, vec![row], "scim_user_delete", context, runs)?;
-        store::scim::tombstone_user(txn, caller.enterprise, id, context.now)?;
+        run_users(tx, vec![row], "scim_user_delete")?;
+        store::scim::tombstone_user(tx.conn, caller.enterprise, id, tx.context.now)?;
         let event = AuditEvent::new("scim.user.deleted", Outcome::Success, caller.actor())
             .in_enterprise(caller.enterprise)
             .target("user", id)
@@ -484,7 +467,7 @@ pub async fn delete_user(
                 "user_name": current.user_name.unwrap_or(current.user.email),
                 "external_id": current.user.external_id,
             }));
-        audit::append(txn, &event, &meta, context.now)?;
+        audit::append(tx.conn, &event, &meta, tx.context.now)?;
         Ok(())
     })
     .await
@@ -584,19 +567,17 @@ pub async fn list_groups(
 /// Writes a Group document as store `id` (created when new): its name and
 /// external id through the store import, then its membership through the
 /// user import (people added move here; people left out lose their store).
-#[allow(clippy::too_many_arguments)]
 fn save_group(
-    txn: &Connection,
-    caller: &ScimCaller,
+    tx: &mut Tx<'_>,
     id: StoreId,
     doc: &Doc,
     members_given: bool,
     operation: &'static str,
-    context: &ApplyContext,
-    runs: &mut Runs,
 ) -> Result<ScimGroup, ScimError> {
     let write = groups::read(doc)?;
-    if let Some(owner) = store::scim::store_named(txn, caller.enterprise, &write.display_name)? {
+    if let Some(owner) =
+        store::scim::store_named(tx.conn, tx.caller.enterprise, &write.display_name)?
+    {
         if owner != id {
             return Err(ScimError::uniqueness(format!(
                 "a group named {:?} already exists",
@@ -612,11 +593,11 @@ fn save_group(
         active: Some(true),
         ..StoreRecord::default()
     };
-    run_stores(txn, caller, row, operation, context, runs)?;
-    store::scim::revive_store(txn, caller.enterprise, id)?;
+    run_stores(tx, row, operation)?;
+    store::scim::revive_store(tx.conn, tx.caller.enterprise, id)?;
     if members_given {
-        let wanted = store::scim::live_staff(txn, caller.enterprise, &write.members)?;
-        let current: Vec<UserId> = store::scim::members(txn, caller.enterprise, &[id])?
+        let wanted = store::scim::live_staff(tx.conn, tx.caller.enterprise, &write.members)?;
+        let current: Vec<UserId> = store::scim::members(tx.conn, tx.caller.enterprise, &[id])?
             .into_iter()
             .map(|m| m.user)
             .collect();
@@ -642,9 +623,9 @@ fn save_group(
                 });
             }
         }
-        run_users(txn, caller, rows, operation, context, runs)?;
+        run_users(tx, rows, operation)?;
     }
-    load_group(txn, caller.enterprise, id, true)
+    load_group(tx.conn, tx.caller.enterprise, id, true)
 }
 
 pub async fn create_group(
@@ -653,24 +634,15 @@ pub async fn create_group(
     body: Value,
 ) -> Result<ScimGroup, ScimError> {
     let doc = document::read(&GROUP_TYPE, &body)?;
-    write(svc, move |txn, context, runs| {
+    write(svc, caller, move |tx| {
         let write = groups::read(&doc)?;
-        if store::scim::store_named(txn, caller.enterprise, &write.display_name)?.is_some() {
+        if store::scim::store_named(tx.conn, caller.enterprise, &write.display_name)?.is_some() {
             return Err(ScimError::uniqueness(format!(
                 "a group named {:?} already exists",
                 write.display_name
             )));
         }
-        save_group(
-            txn,
-            &caller,
-            StoreId::generate(),
-            &doc,
-            true,
-            "scim_group_create",
-            context,
-            runs,
-        )
+        save_group(tx, StoreId::generate(), &doc, true, "scim_group_create")
     })
     .await
 }
@@ -683,19 +655,10 @@ pub async fn replace_group(
 ) -> Result<ScimGroup, ScimError> {
     let doc = document::read(&GROUP_TYPE, &body)?;
     let id = parse_store_id(id)?;
-    write(svc, move |txn, context, runs| {
-        store::scim::get_store(txn, caller.enterprise, id)?
+    write(svc, caller, move |tx| {
+        store::scim::get_store(tx.conn, caller.enterprise, id)?
             .ok_or_else(|| ScimError::not_found("Group", &id.to_string()))?;
-        save_group(
-            txn,
-            &caller,
-            id,
-            &doc,
-            true,
-            "scim_group_replace",
-            context,
-            runs,
-        )
+        save_group(tx, id, &doc, true, "scim_group_replace")
     })
     .await
 }
@@ -709,7 +672,7 @@ pub async fn patch_group(
 ) -> Result<ScimGroup, ScimError> {
     check_operations(&operations)?;
     let id = parse_store_id(id)?;
-    write(svc, move |txn, context, runs| {
+    write(svc, caller, move |tx| {
         let touches_members = operations.iter().any(|o| match &o.path {
             Some(path) => path
                 .trim_start()
@@ -721,7 +684,7 @@ pub async fn patch_group(
                 .and_then(Value::as_object)
                 .is_some_and(|v| v.keys().any(|k| k.eq_ignore_ascii_case("members"))),
         });
-        let current = load_group(txn, caller.enterprise, id, touches_members)?;
+        let current = load_group(tx.conn, caller.enterprise, id, touches_members)?;
         let mut doc = groups::render(&current.store, current.members.as_deref(), &base);
         for operation in &operations {
             document::apply(
@@ -732,16 +695,7 @@ pub async fn patch_group(
                 operation.value.as_ref(),
             )?;
         }
-        save_group(
-            txn,
-            &caller,
-            id,
-            &doc,
-            touches_members,
-            "scim_group_patch",
-            context,
-            runs,
-        )
+        save_group(tx, id, &doc, touches_members, "scim_group_patch")
     })
     .await
 }
@@ -755,8 +709,8 @@ pub async fn delete_group(
     meta: RequestMeta,
 ) -> Result<(), ScimError> {
     let id = parse_store_id(id)?;
-    write(svc, move |txn, context, runs| {
-        let current = load_group(txn, caller.enterprise, id, true)?;
+    write(svc, caller, move |tx| {
+        let current = load_group(tx.conn, caller.enterprise, id, true)?;
         let rows: Vec<UserRecord> = current
             .members
             .iter()
@@ -770,14 +724,14 @@ pub async fn delete_group(
                 ..UserRecord::default()
             })
             .collect();
-        run_users(txn, &caller, rows, "scim_group_delete", context, runs)?;
+        run_users(tx, rows, "scim_group_delete")?;
         let row = StoreRecord {
             id: Some(id),
             active: Some(false),
             ..StoreRecord::default()
         };
-        run_stores(txn, &caller, row, "scim_group_delete", context, runs)?;
-        store::scim::tombstone_store(txn, caller.enterprise, id, context.now)?;
+        run_stores(tx, row, "scim_group_delete")?;
+        store::scim::tombstone_store(tx.conn, caller.enterprise, id, tx.context.now)?;
         let event = AuditEvent::new("scim.group.deleted", Outcome::Success, caller.actor())
             .in_enterprise(caller.enterprise)
             .target("store", id)
@@ -785,7 +739,7 @@ pub async fn delete_group(
                 "display_name": current.store.name,
                 "external_id": current.store.external_id,
             }));
-        audit::append(txn, &event, &meta, context.now)?;
+        audit::append(tx.conn, &event, &meta, tx.context.now)?;
         Ok(())
     })
     .await

@@ -915,3 +915,120 @@ async fn staff_counts_follow_every_source() {
     assert_eq!(status["seats_used"], json!(3));
     assert_eq!(status["total_users"], json!(5));
 }
+
+#[tokio::test]
+async fn our_extension_sets_the_role_and_the_store_and_patches_are_atomic() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let store = app.seed_store(&idp.admin.enterprise_id, "Nice").await;
+    let user = idp
+        .create(
+            "/Users",
+            json!({
+                "userName": "okta.custom@acme.example",
+                RETAIL: {"role": "manager", "store": "EXT-Nice"}
+            }),
+        )
+        .await;
+    assert_eq!(
+        user[RETAIL],
+        json!({"role": "manager", "store": "EXT-Nice"})
+    );
+    assert_eq!(user["groups"][0]["value"], json!(store));
+    let (role, store_id): (String, Option<String>) = app
+        .raw_db()
+        .query_row(
+            "SELECT role, store_id FROM users WHERE id = ?1",
+            [id(&user)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((role.as_str(), store_id), ("manager", Some(store.clone())));
+
+    // An unknown store is refused, naming it.
+    let (status, body) = idp
+        .json(
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "x@acme.example", RETAIL: {"store": "NOPE"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["detail"].as_str().unwrap().contains("NOPE"), "{body}");
+
+    // Several operations apply together or not at all.
+    let path = format!("/Users/{}", id(&user));
+    let (status, body) = idp
+        .json(
+            Method::PATCH,
+            &path,
+            Some(json!({"Operations": [
+                {"op": "replace", "path": "displayName", "value": "Changed"},
+                {"op": "replace", "path": "active", "value": "perhaps"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (_, unchanged) = idp.get(&path).await;
+    assert_eq!(unchanged["displayName"], user["displayName"]);
+    assert_eq!(
+        unchanged["meta"]["lastModified"],
+        user["meta"]["lastModified"]
+    );
+
+    // Removing the extension's store takes the person out of it.
+    let patched = idp
+        .patch(
+            &path,
+            json!({"Operations": [{"op": "remove", "path": format!("{RETAIL}:store")}]}),
+        )
+        .await;
+    assert!(patched.get("groups").is_none(), "{patched}");
+    assert_eq!(patched[RETAIL], json!({"role": "manager"}));
+}
+
+#[tokio::test]
+async fn group_reads_and_patches_honour_excluded_members() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let member = idp.create("/Users", fixture("okta_create_user", &[])).await;
+    let group = idp
+        .create(
+            "/Groups",
+            json!({"displayName": "Lille", "members": [{"value": id(&member)}]}),
+        )
+        .await;
+    assert_eq!(group["members"][0]["value"], member["id"]);
+    let path = format!("/Groups/{}", id(&group));
+    let (_, full) = idp.get(&path).await;
+    assert_eq!(full["members"].as_array().unwrap().len(), 1);
+    let (_, lean) = idp.get(&format!("{path}?excludedAttributes=members")).await;
+    assert!(lean.get("members").is_none());
+    assert_eq!(lean["displayName"], json!("Lille"));
+    let (status, patched) = idp
+        .json(
+            Method::PATCH,
+            &format!("{path}?excludedAttributes=members"),
+            Some(json!({"Operations": [{"op": "replace", "path": "displayName", "value": "Lille Europe"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(patched.get("members").is_none());
+    assert_eq!(patched["displayName"], json!("Lille Europe"));
+    let (_, after) = idp.get(&path).await;
+    assert_eq!(after["members"][0]["value"], member["id"]);
+    // Root search spans both resource types.
+    let (status, found) = idp
+        .json(
+            Method::POST,
+            "/.search",
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                        "filter": format!("id eq \"{}\"", id(&group))}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["totalResults"], json!(1));
+    assert_eq!(found["Resources"][0]["displayName"], json!("Lille Europe"));
+}
