@@ -19,6 +19,10 @@ CREATE UNIQUE INDEX users_enterprise_user_name
     ON users (enterprise_account_id, user_name COLLATE NOCASE)
     WHERE user_name IS NOT NULL AND scim_deleted_at IS NULL;
 
+-- Unfiltered lists count the staff from the kept counts (V9) less these.
+CREATE INDEX users_enterprise_tombstones ON users (enterprise_account_id)
+    WHERE scim_deleted_at IS NOT NULL;
+
 ALTER TABLE stores ADD COLUMN scim_deleted_at TEXT;
 -- Group displayName lookups (`displayName eq "…"`, uniqueness) are
 -- case-insensitive.

@@ -514,6 +514,12 @@ fn split_path(word: &str) -> Result<AttrPath, FilterError> {
     })
 }
 
+impl fmt::Display for AttrPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&path_text(self))
+    }
+}
+
 fn path_text(path: &AttrPath) -> String {
     let mut text = String::new();
     if let Some(schema) = &path.schema {

@@ -532,27 +532,20 @@ pub async fn list_groups(
                 count,
             )
             .map_err(filter_error)?;
-            let mut members = if with_members {
+            // One query for the page's members, dealt out by store.
+            let mut by_store: std::collections::HashMap<StoreId, Vec<Member>> =
+                std::collections::HashMap::new();
+            if with_members {
                 let ids: Vec<StoreId> = stores.iter().map(|s| s.id).collect();
-                store::scim::members(conn, caller.enterprise, &ids)?
-            } else {
-                Vec::new()
-            };
+                for member in store::scim::members(conn, caller.enterprise, &ids)? {
+                    by_store.entry(member.store).or_default().push(member);
+                }
+            }
             let items = stores
                 .into_iter()
-                .map(|store| {
-                    let mine = with_members.then(|| {
-                        let (these, rest): (Vec<Member>, Vec<Member>) =
-                            std::mem::take(&mut members)
-                                .into_iter()
-                                .partition(|m| m.store == store.id);
-                        members = rest;
-                        these
-                    });
-                    ScimGroup {
-                        store,
-                        members: mine,
-                    }
+                .map(|store| ScimGroup {
+                    members: with_members.then(|| by_store.remove(&store.id).unwrap_or_default()),
+                    store,
                 })
                 .collect();
             Ok(Page {

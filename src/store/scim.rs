@@ -75,9 +75,14 @@ pub fn list_users(
     limit: usize,
 ) -> Result<(usize, Vec<ScimUser>), ListError> {
     let mut sql = Sql::new(enterprise);
-    if let Some(filter) = filter {
-        sql.where_sql.push_str(" AND ");
-        sql.filter(filter, &Subject::User)?;
+    match filter {
+        Some(filter) => {
+            sql.where_sql.push_str(" AND ");
+            sql.filter(filter, &Subject::User)?;
+        }
+        // Everyone: the kept staff count less the tombstones, rather than a
+        // count of the enterprise on every page.
+        None => sql.known_total = Some(live_staff_count(conn, enterprise)?),
     }
     sql.page(
         conn,
@@ -88,6 +93,18 @@ pub fn list_users(
         limit,
         scim_user,
     )
+}
+
+/// The staff SCIM shows: all of it but the tombstones.
+fn live_staff_count(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<usize> {
+    let staff = super::users::staff_counts(conn, enterprise)?.total;
+    let tombstones: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM users WHERE enterprise_account_id = ?1
+                AND scim_deleted_at IS NOT NULL AND role <> 'it_admin'",
+        )?
+        .query_row(params![enterprise], |row| row.get(0))?;
+    Ok(usize::try_from(staff - tombstones).unwrap_or(0))
 }
 
 pub fn get_store(
@@ -350,7 +367,7 @@ fn json_attr(extension: Option<&str>, name: &str, sub: Option<&str>) -> String {
 
 fn user_column(path: &AttrPath) -> Result<Column, FilterSqlError> {
     use crate::domain::scim_schema::{self as s, Type};
-    let unknown = || FilterSqlError(format!("cannot filter on {}", display_path(path)));
+    let unknown = || FilterSqlError(format!("cannot filter on {path}"));
     let urn = path.schema.as_deref();
     let in_core = urn.is_none_or(|u| u.eq_ignore_ascii_case(s::USER));
     if in_core {
@@ -442,7 +459,7 @@ fn user_column(path: &AttrPath) -> Result<Column, FilterSqlError> {
 
 fn group_column(path: &AttrPath) -> Result<Column, FilterSqlError> {
     use crate::domain::scim_schema as s;
-    let unknown = || FilterSqlError(format!("cannot filter on {}", display_path(path)));
+    let unknown = || FilterSqlError(format!("cannot filter on {path}"));
     if !path.in_schema(s::GROUP) {
         return Err(unknown());
     }
@@ -458,23 +475,11 @@ fn group_column(path: &AttrPath) -> Result<Column, FilterSqlError> {
     })
 }
 
-fn display_path(path: &AttrPath) -> String {
-    let mut text = String::new();
-    if let Some(urn) = &path.schema {
-        text.push_str(urn);
-        text.push(':');
-    }
-    text.push_str(&path.name);
-    if let Some(sub) = &path.sub {
-        text.push('.');
-        text.push_str(sub);
-    }
-    text
-}
-
 /// A WHERE clause under construction with its parameters, in order.
 struct Sql {
     enterprise: EnterpriseId,
+    /// The number of matches when known without counting them.
+    known_total: Option<usize>,
     where_sql: String,
     params: Vec<SqlValue>,
     /// Aliases of nested json_each scans.
@@ -504,6 +509,7 @@ impl Sql {
     fn new(enterprise: EnterpriseId) -> Sql {
         Sql {
             enterprise,
+            known_total: None,
             where_sql: String::new(),
             params: vec![SqlValue::Text(enterprise.to_string())],
             depth: 0,
@@ -518,7 +524,12 @@ impl Sql {
         self.params.push(value.into());
     }
 
-    fn filter(&mut self, filter: &Filter, subject: &Subject) -> Result<(), FilterSqlError> {
+    /// Writes `and`/`or`/`not` around the comparisons, which `leaf` writes.
+    fn logic(
+        &mut self,
+        filter: &Filter,
+        leaf: &mut dyn FnMut(&mut Sql, &Filter) -> Result<(), FilterSqlError>,
+    ) -> Result<(), FilterSqlError> {
         match filter {
             Filter::And(a, b) | Filter::Or(a, b) => {
                 let joiner = if matches!(filter, Filter::And(..)) {
@@ -527,36 +538,41 @@ impl Sql {
                     " OR "
                 };
                 self.push("(");
-                self.filter(a, subject)?;
+                self.logic(a, leaf)?;
                 self.push(joiner);
-                self.filter(b, subject)?;
+                self.logic(b, leaf)?;
                 self.push(")");
             }
+            // NULL (an absent attribute) counts as false, so `not` matches it.
             Filter::Not(inner) => {
                 self.push("NOT coalesce(");
-                self.filter(inner, subject)?;
+                self.logic(inner, leaf)?;
                 self.push(", 0)");
             }
-            Filter::Present(path) => {
-                let column = self.column(path, subject)?;
-                self.present(&column, path.sub.as_deref())?;
-            }
-            Filter::Compare(path, op, value) => {
-                let column = self.column(path, subject)?;
-                self.compare(&column, path.sub.as_deref(), *op, value)?;
-            }
-            Filter::ValuePath(path, inner) => {
-                let column = self.column(path, subject)?;
-                let Column::Multi(source) = column else {
-                    return Err(FilterSqlError(format!(
-                        "{} is not multi-valued",
-                        display_path(path)
-                    )));
-                };
-                self.exists(&source, |sql, element| sql.element_filter(inner, element))?;
-            }
+            comparison => leaf(self, comparison)?,
         }
         Ok(())
+    }
+
+    fn filter(&mut self, filter: &Filter, subject: &Subject) -> Result<(), FilterSqlError> {
+        self.logic(filter, &mut |sql, leaf| match leaf {
+            Filter::Present(path) => {
+                let column = sql.column(path, subject)?;
+                sql.present(&column, path.sub.as_deref())
+            }
+            Filter::Compare(path, op, value) => {
+                let column = sql.column(path, subject)?;
+                sql.compare(&column, path.sub.as_deref(), *op, value)
+            }
+            Filter::ValuePath(path, inner) => {
+                let column = sql.column(path, subject)?;
+                let Column::Multi(source) = column else {
+                    return Err(FilterSqlError(format!("{path} is not multi-valued")));
+                };
+                sql.exists(&source, |sql, element| sql.element_filter(inner, element))
+            }
+            Filter::And(..) | Filter::Or(..) | Filter::Not(_) => Ok(()),
+        })
     }
 
     fn column(&self, path: &AttrPath, subject: &Subject) -> Result<Column, FilterSqlError> {
@@ -602,37 +618,20 @@ impl Sql {
     }
 
     fn element_filter(&mut self, filter: &Filter, element: &Element) -> Result<(), FilterSqlError> {
-        match filter {
-            Filter::And(a, b) | Filter::Or(a, b) => {
-                let joiner = if matches!(filter, Filter::And(..)) {
-                    " AND "
-                } else {
-                    " OR "
-                };
-                self.push("(");
-                self.element_filter(a, element)?;
-                self.push(joiner);
-                self.element_filter(b, element)?;
-                self.push(")");
-            }
-            Filter::Not(inner) => {
-                self.push("NOT coalesce(");
-                self.element_filter(inner, element)?;
-                self.push(", 0)");
-            }
+        self.logic(filter, &mut |sql, leaf| match leaf {
             Filter::Present(path) => {
-                let (sql, _) = element.field(path.sub.as_deref().unwrap_or(&path.name))?;
-                self.push(&format!("({sql} IS NOT NULL AND {sql} <> '')"));
+                let (field, _) = element.field(path.sub.as_deref().unwrap_or(&path.name))?;
+                sql.push(&format!("({field} IS NOT NULL AND {field} <> '')"));
+                Ok(())
             }
             Filter::Compare(path, op, value) => {
-                let (sql, case_exact) = element.field(path.sub.as_deref().unwrap_or(&path.name))?;
-                self.text_compare(&sql, case_exact, *op, value)?;
+                let (field, case_exact) =
+                    element.field(path.sub.as_deref().unwrap_or(&path.name))?;
+                sql.text_compare(&field, case_exact, *op, value)
             }
-            Filter::ValuePath(..) => {
-                return Err(FilterSqlError("value filters do not nest".into()));
-            }
-        }
-        Ok(())
+            Filter::ValuePath(..) => Err(FilterSqlError("value filters do not nest".into())),
+            Filter::And(..) | Filter::Or(..) | Filter::Not(_) => Ok(()),
+        })
     }
 
     fn present(&mut self, column: &Column, sub: Option<&str>) -> Result<(), FilterSqlError> {
@@ -812,17 +811,24 @@ impl Sql {
         limit: usize,
         read: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<(usize, Vec<T>), ListError> {
-        let from = if order.starts_with("u.") {
-            "users u"
-        } else {
-            "stores s"
+        let total = match self.known_total {
+            Some(total) => total,
+            None => {
+                let from = if order.starts_with("u.") {
+                    "users u"
+                } else {
+                    "stores s"
+                };
+                let count_sql =
+                    format!("SELECT count(*) FROM {from} WHERE {live}{}", self.where_sql);
+                let counted: i64 = conn
+                    .prepare_cached(&count_sql)?
+                    .query_row(params_from_iter(self.params.iter()), |row| row.get(0))?;
+                usize::try_from(counted).unwrap_or(0)
+            }
         };
-        let count_sql = format!("SELECT count(*) FROM {from} WHERE {live}{}", self.where_sql);
-        let total: i64 = conn
-            .prepare_cached(&count_sql)?
-            .query_row(params_from_iter(self.params.iter()), |row| row.get(0))?;
         if limit == 0 {
-            return Ok((total as usize, Vec::new()));
+            return Ok((total, Vec::new()));
         }
         // Literal LIMIT and OFFSET: SQLite plans a bound LIMIT worse.
         let page_sql = format!(
@@ -831,7 +837,7 @@ impl Sql {
         );
         let mut statement = conn.prepare_cached(&page_sql)?;
         let rows = statement.query_map(params_from_iter(self.params.iter()), read)?;
-        Ok((total as usize, rows.collect::<rusqlite::Result<Vec<T>>>()?))
+        Ok((total, rows.collect::<rusqlite::Result<Vec<T>>>()?))
     }
 }
 

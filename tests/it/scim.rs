@@ -565,6 +565,8 @@ async fn delete_removes_from_scim_keeps_an_audited_tombstone_and_create_revives(
             .await["totalResults"],
         json!(0)
     );
+    let (_, everyone) = idp.get("/Users").await;
+    assert_eq!(everyone["totalResults"], json!(0), "{everyone}");
     let (active, deleted): (bool, Option<String>) = app
         .raw_db()
         .query_row(

@@ -365,7 +365,7 @@ N1,n1@acme.example,New One,seller,S2,M3
             .map(Result::unwrap)
             .collect()
     };
-    assert_eq!(indexes(&memory).len(), 5);
+    assert_eq!(indexes(&memory).len(), 6);
     assert_eq!(indexes(&memory), indexes(&staged));
     assert_eq!(indexes(&memory), indexes(&in_sql));
     memory.app.stop().await;
