@@ -619,6 +619,14 @@ pub fn apply(
            FROM temp.staged_users WHERE failed = 0 AND verb = 'created' ORDER BY row",
     )?
     .execute(params![enterprise, sync_mode, now])?;
+    // The kept staff counts (V9): imports never create IT admins.
+    let (created, created_active): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(n_active), 0) FROM temp.staged_users
+              WHERE failed = 0 AND verb = 'created'",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    super::users::add_to_staff_counts(conn, enterprise, created, created_active)?;
     if !rebuilt.is_empty() {
         // A sort takes as much memory as the page cache may: with both at
         // their size, the service would hold twice the cache during the build.

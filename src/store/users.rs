@@ -38,6 +38,40 @@ pub fn insert(conn: &Connection, new: &NewUser<'_>) -> rusqlite::Result<()> {
         new.password_hash,
         ts(new.now)
     ])?;
+    count_inserted(conn, std::slice::from_ref(new))
+}
+
+/// Adds inserted people (always active at insert; staff unless IT admins) to
+/// the kept staff counts (V9), once per statement rather than a trigger per row.
+fn count_inserted(conn: &Connection, users: &[NewUser<'_>]) -> rusqlite::Result<()> {
+    let mut per_enterprise: Vec<(EnterpriseId, i64)> = Vec::new();
+    for user in users.iter().filter(|u| u.role != Role::ItAdmin) {
+        match per_enterprise
+            .iter_mut()
+            .find(|(e, _)| *e == user.enterprise_account_id)
+        {
+            Some((_, n)) => *n += 1,
+            None => per_enterprise.push((user.enterprise_account_id, 1)),
+        }
+    }
+    for (enterprise, added) in per_enterprise {
+        add_to_staff_counts(conn, enterprise, added, added)?;
+    }
+    Ok(())
+}
+
+/// Moves the kept staff counts by `total` people, `active` of them active.
+pub fn add_to_staff_counts(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    total: i64,
+    active: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE staff_counts SET total = total + ?2, active = active + ?3
+          WHERE enterprise_account_id = ?1",
+    )?
+    .execute(params![enterprise, total, active])?;
     Ok(())
 }
 
@@ -89,6 +123,7 @@ pub fn insert_many(conn: &Connection, users: &[NewUser<'_>]) -> rusqlite::Result
             }
             statement.execute(rusqlite::params_from_iter(values))?;
         }
+        count_inserted(conn, &users[..users.len() - chunks.remainder().len()])?;
     }
     for user in chunks.remainder() {
         insert(conn, user)?;

@@ -353,6 +353,25 @@ N1,n1@acme.example,New One,seller,S2,M3
         .as_array()
         .unwrap()
         .contains(&json!(["user.deactivated", "E16"])));
+    // Every mode keeps the staff counts (V9) true to the users table.
+    for side in [&memory, &staged, &in_sql] {
+        let conn = side.app.raw_db();
+        let (kept, counted): ((i64, i64), (i64, i64)) = (
+            conn.query_row(
+                "SELECT sum(total), sum(active) FROM staff_counts",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap(),
+            conn.query_row(
+                "SELECT count(*), coalesce(sum(active), 0) FROM users WHERE role <> 'it_admin'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap(),
+        );
+        assert_eq!(kept, counted);
+    }
     // The staged mode rebuilds the users indexes after a bulk insert: all there.
     let indexes = |side: &Side| -> Vec<(String, String)> {
         let conn = side.app.raw_db();
