@@ -442,10 +442,11 @@ pub const DEFAULT_PAGE: usize = 100;
 /// Operations one PATCH request may carry.
 pub const MAX_PATCH_OPERATIONS: usize = 1000;
 
-pub fn service_provider_config(base: &str, docs: &str) -> Value {
+/// No documentationUri: the guide (docs/scim.md) ships with the package, not
+/// at an address this appliance knows.
+pub fn service_provider_config(base: &str) -> Value {
     json!({
         "schemas": [SERVICE_PROVIDER_CONFIG],
-        "documentationUri": docs,
         "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": MAX_PAGE},

@@ -196,8 +196,7 @@ impl FromRequest<AppState> for ScimBody {
 
 async fn service_provider_config(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = base_url(&state, &headers);
-    let docs = "https://github.com/retail-performer/enterprise-sync/blob/main/docs/scim.md";
-    scim_json(StatusCode::OK, schema::service_provider_config(&base, docs))
+    scim_json(StatusCode::OK, schema::service_provider_config(&base))
 }
 
 fn list_response(resources: Vec<Value>, total: usize, start_index: usize) -> Value {

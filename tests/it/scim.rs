@@ -738,6 +738,19 @@ async fn authentication_and_scope_errors_are_scim_errors() {
         "400",
         Some("invalidSyntax"),
     );
+    // Bodies are bounded like every other input.
+    let limit = app.services().config.http.max_body_bytes;
+    let huge = json!({"userName": "big@acme.example", "nickName": "x".repeat(limit + 1)});
+    let (status, body) = idp.json(Method::POST, "/Users", Some(huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_scim_error(&body, "413", None);
+    // A filter is bounded too.
+    let long = format!("userName eq \"{}\"", "a".repeat(5000));
+    let (status, body) = idp
+        .get(&format!("/Users?filter={}", urlencode(&long)))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_scim_error(&body, "400", Some("invalidFilter"));
 }
 
 #[tokio::test]
