@@ -40,6 +40,32 @@ pub struct Config {
     pub dropdir: DropDirConfig,
     pub backup: BackupConfig,
     pub metrics: MetricsConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook deliveries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Whether this service delivers webhooks (messages queue either way).
+    pub enabled: bool,
+    /// Longest wait for a receiver's answer.
+    pub timeout_secs: u64,
+    /// Deliveries in flight at once, across endpoints.
+    pub max_concurrent: usize,
+    /// How often due retries are looked for; new events go out at once.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            enabled: true,
+            timeout_secs: 10,
+            max_concurrent: 4,
+            poll_interval_ms: 1000,
+        }
+    }
 }
 
 /// Prometheus metrics at `/metrics`.
@@ -313,6 +339,7 @@ impl Default for Config {
             dropdir: DropDirConfig::default(),
             backup: BackupConfig::default(),
             metrics: MetricsConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }

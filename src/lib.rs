@@ -15,6 +15,7 @@ pub mod dropdir;
 pub mod error;
 pub mod healthcheck;
 pub mod metrics;
+pub mod outbound;
 pub mod scim;
 pub mod server;
 pub mod service;

@@ -148,6 +148,12 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
             }
         }),
     ]);
+    if services.config.webhooks.enabled {
+        background.push(crate::outbound::webhooks::spawn(
+            services.clone(),
+            shutdown.clone(),
+        ));
+    }
     if services.config.backup.enabled {
         let every = Duration::from_secs(services.config.backup.interval_hours.max(1) * 3600);
         background.push(spawn_periodic(shutdown.clone(), every, {

@@ -19,6 +19,7 @@ mod pagination;
 pub mod rate_limit_headers;
 mod sessions;
 mod sync;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -69,6 +70,7 @@ fn route_groups(config: &Config) -> Routes {
             .merge(audit::router())
             .merge(files::router())
             .merge(drop_config::router())
+            .merge(webhooks::router())
             .merge(imports::router(config)),
     }
 }

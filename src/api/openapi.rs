@@ -31,6 +31,7 @@ use super::error::ErrorBody;
         (name = "directory", description = "Users and stores"),
         (name = "imports", description = "Bulk imports: the REST adapter of the import engine"),
         (name = "sync", description = "Sync status, runs and their changes"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks), their delivery log, and notification settings (IT admins)"),
         (name = "files", description = "The drop directory's files"),
         (name = "drop-config", description = "The enterprise's drop-directory profile"),
         (name = "audit", description = "The audit trail (IT admins)"),

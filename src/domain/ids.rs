@@ -64,3 +64,4 @@ id_type!(EnterpriseId);
 id_type!(UserId);
 id_type!(StoreId);
 id_type!(ApiKeyId);
+id_type!(WebhookId);

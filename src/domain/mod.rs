@@ -7,12 +7,15 @@ pub mod email;
 pub mod ids;
 pub mod import;
 pub mod import_body;
+pub mod net_guard;
+pub mod notifications;
 pub mod password;
 pub mod records;
 pub mod scim_filter;
 pub mod scim_schema;
 pub mod scope;
+pub mod webhook;
 
-pub use ids::{ApiKeyId, EnterpriseId, StoreId, UserId};
+pub use ids::{ApiKeyId, EnterpriseId, StoreId, UserId, WebhookId};
 pub use records::{Enterprise, EnterpriseSyncMode, RecordSyncMode, Role, Store, User};
 pub use scope::{Scope, ScopeSet};

@@ -493,8 +493,24 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
         );
         let (row_count, full_export) = (ending.row_count, ending.full_export);
         let sync_log = ending.report.as_ref().and_then(|r| r.sync_log_id.clone());
+        let (enterprise, display_name) = (file.folders.enterprise, file.display_name.to_string());
         svc.db
             .write(move |txn| {
+                // A run tells of itself; a file that failed before any run is told here.
+                if state == "failed" && sync_log.is_none() {
+                    crate::service::notifications::file_failed(
+                        txn,
+                        &crate::service::notifications::FileFailure {
+                            enterprise,
+                            file_id: &id,
+                            file: &display_name,
+                            reason: reason
+                                .as_deref()
+                                .unwrap_or("the file could not be imported"),
+                        },
+                        now,
+                    )?;
+                }
                 store::drop_files::finish(
                     txn,
                     &id,
@@ -514,6 +530,7 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
                 .map_err(AppError::from)
             })
             .await?;
+        svc.outbound.wake_webhooks();
     }
     // The row first: a crash before the move leaves a file that recovery
     // moves where its row says.

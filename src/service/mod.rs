@@ -13,6 +13,8 @@ pub mod import;
 pub mod invitations;
 pub mod jwt;
 pub mod metrics;
+pub mod notification_settings;
+pub mod notifications;
 pub mod passwords;
 pub mod rate_limit;
 pub mod reload;
@@ -21,6 +23,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod sync_logs;
 pub mod sync_status;
+pub mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -46,6 +49,10 @@ pub struct Services {
     pub scim_activity: scim::ScimActivity,
     /// The drop-directory task, once started (not in `check-config`, nor when disabled).
     pub drop_dir: std::sync::OnceLock<crate::dropdir::DropDir>,
+    /// Seals webhook signing secrets at rest.
+    pub webhook_secrets: secrets::SealingKey,
+    /// Wakes the outbound workers when a transaction queued something.
+    pub outbound: crate::outbound::Wakeups,
 }
 
 impl Services {
@@ -64,6 +71,11 @@ impl Services {
             metrics,
             scim_activity: scim::ScimActivity::default(),
             drop_dir: std::sync::OnceLock::new(),
+            webhook_secrets: secrets::SealingKey::derive(
+                &secrets.api_key_pepper,
+                "webhook secrets",
+            ),
+            outbound: crate::outbound::Wakeups::default(),
             live: std::sync::RwLock::new(config.clone()),
             config,
             clock,
@@ -73,6 +85,18 @@ impl Services {
 }
 
 impl Services {
+    /// After an import committed: its metrics, and the webhooks it queued go out.
+    pub fn import_committed(
+        &self,
+        source: &'static str,
+        report: &crate::domain::import::ImportReport,
+    ) {
+        self.metrics
+            .import_recorded(source, import::run_status(report), report);
+        self.outbound.wake_webhooks();
+        self.outbound.wake_email();
+    }
+
     /// The configuration as last loaded, for the keys [`reload`] can change.
     pub fn settings(&self) -> Arc<Config> {
         match self.live.read() {

@@ -113,8 +113,7 @@ enum Written<T> {
 
 fn record_metrics(svc: &Services, runs: &Runs) {
     for report in runs {
-        svc.metrics
-            .import_recorded("scim", import::run_status(report), report);
+        svc.import_committed("scim", report);
     }
 }
 

@@ -99,9 +99,92 @@ fn load_or_create(path: &Path, create_missing: bool) -> Result<SecretBytes, Secr
     Ok(SecretBytes(trimmed))
 }
 
+/// Encrypts small secrets the service must read back (webhook signing
+/// secrets) with AES-256-GCM under a key derived from a secret file, so the
+/// database alone does not hold them in clear.
+pub struct SealingKey(ring::aead::LessSafeKey);
+
+impl SealingKey {
+    /// A key for one purpose; other purposes derive other keys from the same file.
+    pub fn derive(material: &SecretBytes, purpose: &'static str) -> SealingKey {
+        use ring::{aead, hkdf};
+        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"enterprise-sync sealing");
+        let info = [purpose.as_bytes()];
+        let prk = salt.extract(material.expose());
+        // expand only fails for outputs longer than 255 hash lengths; 32 bytes is not.
+        let key = match prk.expand(&info, &aead::AES_256_GCM) {
+            Ok(okm) => aead::UnboundKey::from(okm),
+            Err(_) => unreachable_key(),
+        };
+        SealingKey(aead::LessSafeKey::new(key))
+    }
+
+    /// Nonce followed by the ciphertext and tag; `context` (the row's id) must
+    /// be given again to open it, so sealed values cannot be swapped between rows.
+    pub fn seal(&self, plain: &[u8], context: &str) -> Result<Vec<u8>, SecretError> {
+        use ring::aead;
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| SecretError::Random)?;
+        let mut sealed = plain.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(context.as_bytes()),
+                &mut sealed,
+            )
+            .map_err(|_| SecretError::Random)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    pub fn open(&self, sealed: &[u8], context: &str) -> Option<Vec<u8>> {
+        use ring::aead;
+        let (nonce, body) = sealed.split_at_checked(aead::NONCE_LEN)?;
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut body = body.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, aead::Aad::from(context.as_bytes()), &mut body)
+            .ok()?;
+        Some(plain.to_vec())
+    }
+}
+
+/// A fixed key for the impossible expansion failure, so `derive` stays infallible.
+fn unreachable_key() -> ring::aead::UnboundKey {
+    tracing::error!("deriving a sealing key failed");
+    let fallback = [0u8; 32];
+    match ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &fallback) {
+        Ok(key) => key,
+        Err(_) => std::process::abort(),
+    }
+}
+
 #[cfg(test)]
 impl SecretBytes {
     pub fn from_test(bytes: &[u8]) -> SecretBytes {
         SecretBytes(bytes.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_context() {
+        let key = SealingKey::derive(&SecretBytes::from_test(&[7; 32]), "webhooks");
+        let sealed = key.seal(b"whsec_abc", "endpoint-1").unwrap();
+        assert!(!sealed.windows(9).any(|w| w == b"whsec_abc"));
+        assert_eq!(key.open(&sealed, "endpoint-1").unwrap(), b"whsec_abc");
+        assert!(key.open(&sealed, "endpoint-2").is_none());
+        let other = SealingKey::derive(&SecretBytes::from_test(&[8; 32]), "webhooks");
+        assert!(other.open(&sealed, "endpoint-1").is_none());
+        let other_purpose = SealingKey::derive(&SecretBytes::from_test(&[7; 32]), "other");
+        assert!(other_purpose.open(&sealed, "endpoint-1").is_none());
+        assert!(key.open(&sealed[..5], "endpoint-1").is_none());
     }
 }

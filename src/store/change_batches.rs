@@ -25,7 +25,8 @@ fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-pub fn insert(conn: &Connection, batch: &NewBatch<'_>) -> rusqlite::Result<()> {
+/// Writes the batch and returns its sequence number.
+pub fn insert(conn: &Connection, batch: &NewBatch<'_>) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO change_batches (enterprise_account_id, run_id, first_index, event_count,
                                      created_count, updated_count, deactivated_count, events, created_at)
@@ -42,7 +43,24 @@ pub fn insert(conn: &Connection, batch: &NewBatch<'_>) -> rusqlite::Result<()> {
         batch.events_json,
         super::ts(batch.now)
     ])?;
-    Ok(())
+    Ok(conn.last_insert_rowid())
+}
+
+/// One batch by its sequence number: its run, first index and events.
+pub fn by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Option<(String, Batch)>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached("SELECT run_id, first_index, events FROM change_batches WHERE seq = ?1")?
+        .query_row([seq], |row| {
+            let first: i64 = row.get(1)?;
+            Ok((
+                row.get(0)?,
+                Batch {
+                    first_index: usize::try_from(first).unwrap_or(0),
+                    events_json: row.get(2)?,
+                },
+            ))
+        })
+        .optional()
 }
 
 pub struct Batch {

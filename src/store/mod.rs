@@ -14,11 +14,13 @@ pub mod import_staging;
 pub mod invitations;
 mod list_query;
 pub mod migrations;
+pub mod notification_settings;
 pub mod refresh_tokens;
 pub mod scim;
 pub mod stores;
 pub mod sync_logs;
 pub mod users;
+pub mod webhooks;
 
 pub use database::{Db, DbOptions};
 

@@ -194,6 +194,20 @@ impl TestApp {
         }
     }
 
+    /// Signs the admin in again (after the clock moved past their tokens).
+    pub async fn login_admin(&self, admin: &Admin) -> Admin {
+        let login = self.login(&admin.email, PASSWORD).await;
+        assert_eq!(login.status(), StatusCode::OK);
+        let tokens: Value = login.json().await.unwrap();
+        Admin {
+            enterprise_id: admin.enterprise_id.clone(),
+            user_id: admin.user_id.clone(),
+            email: admin.email.clone(),
+            access_token: tokens["access_token"].as_str().unwrap().to_string(),
+            refresh_token: tokens["refresh_token"].as_str().unwrap().to_string(),
+        }
+    }
+
     /// Generates a key; returns (id, key).
     pub async fn key(&self, admin: &Admin, scopes: &[&str]) -> (String, String) {
         let response = self

@@ -366,8 +366,7 @@ where
         svc.db.release_writer_cache();
     }
     if let Ok(report) = &outcome {
-        svc.metrics
-            .import_recorded(source, run::run_status(report), report);
+        svc.import_committed(source, report);
     }
     outcome
 }

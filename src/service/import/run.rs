@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::import::ImportReport;
+use crate::domain::webhook::EventType;
+use crate::service::notifications;
+use crate::service::webhooks::Subscribers;
 use crate::store::change_batches::{NewBatch, VerbCounts};
 use crate::store::{self, sync_logs::NewSyncLog};
 
@@ -188,6 +191,21 @@ pub fn record_entry(
             timestamp: now,
         },
     )?;
+    notifications::run_recorded(
+        conn,
+        &notifications::RunFacts {
+            enterprise,
+            run_id: &run_id,
+            source: source.kind.sync_type(),
+            operation,
+            initiated_by: &source.initiated_by,
+            status,
+            report,
+            error_message: error_message.as_deref(),
+            details: extra_details,
+        },
+        now,
+    )?;
     Ok(RunSummary { run_id })
 }
 
@@ -203,6 +221,10 @@ pub struct BatchWriter<'c> {
     pending: usize,
     counts: VerbCounts,
     written: usize,
+    /// Endpoints to queue each batch for, read at the first batch.
+    subscribers: Option<Subscribers>,
+    /// The event types in the pending batch, in [`EventType::ALL`] order.
+    present: [bool; EventType::ALL.len()],
 }
 
 impl<'c> BatchWriter<'c> {
@@ -221,6 +243,8 @@ impl<'c> BatchWriter<'c> {
             pending: 0,
             counts: VerbCounts::default(),
             written: 0,
+            subscribers: None,
+            present: [false; EventType::ALL.len()],
         }
     }
 
@@ -241,6 +265,9 @@ impl<'c> BatchWriter<'c> {
             },
         )
         .map_err(|e| crate::AppError::Internal(format!("change batch: {e}")))?;
+        if let Some(index) = EventType::ALL.iter().position(|t| t.as_str() == event_type) {
+            self.present[index] = true;
+        }
         match verb {
             Verb::Created => self.counts.created += 1,
             Verb::Updated => self.counts.updated += 1,
@@ -264,7 +291,7 @@ impl<'c> BatchWriter<'c> {
         self.json.push(b']');
         let events_json = std::str::from_utf8(&self.json)
             .map_err(|e| crate::AppError::Internal(format!("change batch: {e}")))?;
-        store::change_batches::insert(
+        let seq = store::change_batches::insert(
             self.conn,
             &NewBatch {
                 enterprise: self.enterprise,
@@ -276,6 +303,21 @@ impl<'c> BatchWriter<'c> {
                 now: self.now,
             },
         )?;
+        let subscribers = match &self.subscribers {
+            Some(loaded) => loaded,
+            None => self
+                .subscribers
+                .insert(Subscribers::load(self.conn, self.enterprise)?),
+        };
+        if !subscribers.is_empty() {
+            let present: Vec<EventType> = EventType::ALL
+                .into_iter()
+                .zip(self.present)
+                .filter_map(|(event_type, seen)| seen.then_some(event_type))
+                .collect();
+            subscribers.batch(self.conn, seq, &present, self.now)?;
+        }
+        self.present = [false; EventType::ALL.len()];
         self.written += self.pending;
         self.pending = 0;
         self.counts = VerbCounts::default();

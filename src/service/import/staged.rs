@@ -93,8 +93,7 @@ pub async fn import_users(
     svc.db.release_writer_cache();
     match outcome {
         Ok(report) => {
-            svc.metrics
-                .import_recorded(source, run::run_status(&report), &report);
+            svc.import_committed(source, &report);
             Ok(StagedOutcome::Applied(report))
         }
         Err(AppError::BadRequest {

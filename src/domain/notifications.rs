@@ -1,0 +1,52 @@
+//! What an enterprise chose about its notifications.
+
+use serde::{Deserialize, Serialize};
+
+use super::net_guard::Network;
+
+/// Language of the emails an enterprise's people and admins receive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Fr,
+    En,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Fr => "fr",
+            Language::En => "en",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Language> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "fr" => Some(Language::Fr),
+            "en" => Some(Language::En),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotificationSettings {
+    pub language: Language,
+    /// `None`: the enterprise's active IT admins.
+    pub alert_recipients: Option<Vec<String>>,
+    /// Alert on runs where some rows failed, not only on failed runs.
+    pub alert_on_partial: bool,
+    /// Alert when no sync succeeded for this many hours; `None`: never.
+    pub stale_after_hours: Option<u32>,
+    /// Networks webhooks may reach although the SSRF guard refuses them.
+    pub webhook_allowed_networks: Vec<Network>,
+}
+
+impl NotificationSettings {
+    pub fn allows(&self, address: std::net::IpAddr) -> bool {
+        self.webhook_allowed_networks
+            .iter()
+            .any(|network| network.contains(address))
+    }
+}
