@@ -41,6 +41,56 @@ pub struct Config {
     pub backup: BackupConfig,
     pub metrics: MetricsConfig,
     pub webhooks: WebhooksConfig,
+    pub email: EmailConfig,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (required), usually port 587.
+    Starttls,
+    /// TLS from the first byte (SMTPS), usually port 465.
+    Tls,
+    /// No encryption: only for a relay on this host or a trusted network.
+    None,
+}
+
+/// Invitation and alert emails.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// The SMTP server; without it no email is sent (they wait in the outbox).
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_security: SmtpSecurity,
+    pub smtp_username: Option<String>,
+    /// A file holding the SMTP password (or the systemd credential `smtp-password`).
+    pub smtp_password_file: Option<PathBuf>,
+    /// The sender, e.g. `Retail Performer <no-reply@example.com>`.
+    pub from: String,
+    /// Longest wait for the SMTP server, per command.
+    pub timeout_secs: u64,
+    /// How often emails whose retry fell due are looked for.
+    pub poll_interval_ms: u64,
+    /// How often enterprises are checked for the no-successful-sync alert.
+    pub stale_check_interval_secs: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: SmtpSecurity::Starttls,
+            smtp_username: None,
+            smtp_password_file: None,
+            from: "Retail Performer <no-reply@localhost>".into(),
+            timeout_secs: 30,
+            poll_interval_ms: 5000,
+            stale_check_interval_secs: 900,
+        }
+    }
 }
 
 /// Webhook deliveries.
@@ -340,6 +390,7 @@ impl Default for Config {
             backup: BackupConfig::default(),
             metrics: MetricsConfig::default(),
             webhooks: WebhooksConfig::default(),
+            email: EmailConfig::default(),
         }
     }
 }
@@ -524,6 +575,22 @@ impl Config {
             )));
         }
         self.dropdir.check_profiles()?;
+        if let Err(e) = self.email.from.parse::<lettre::message::Mailbox>() {
+            return Err(ConfigError::Invalid(format!(
+                "email.from {:?} is not an address (\"Name <user@example.com>\" or user@example.com): {e}",
+                self.email.from
+            )));
+        }
+        if self
+            .email
+            .smtp_host
+            .as_deref()
+            .is_some_and(|h| h.trim().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "email.smtp_host is empty; remove it to turn email off".into(),
+            ));
+        }
         if self.backup.enabled && (self.backup.interval_hours == 0 || self.backup.keep == 0) {
             return Err(ConfigError::Invalid(
                 "backup.interval_hours and backup.keep must be at least 1".into(),
@@ -581,6 +648,17 @@ impl Config {
 
     pub fn pepper_path(&self) -> PathBuf {
         self.secret_path(self.api_keys.pepper_file.as_deref(), "api-key-pepper")
+    }
+
+    /// The SMTP password's file, when there is one: the configured file, else
+    /// the systemd credential `smtp-password`.
+    pub fn smtp_password_path(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.email.smtp_password_file {
+            return Some(path.clone());
+        }
+        let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+        let candidate = Path::new(&dir).join("smtp-password");
+        candidate.exists().then_some(candidate)
     }
 }
 

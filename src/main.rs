@@ -81,6 +81,12 @@ enum Command {
         #[arg(long)]
         replace_database: bool,
     },
+    /// Send a test email now through the configured SMTP server (email.*),
+    /// and say what the server answered.
+    SendTestEmail {
+        /// The address to send it to.
+        address: String,
+    },
     /// Set an enterprise's request limits (requests per minute, or "default").
     SetRateLimit {
         /// The enterprise account id.
@@ -200,6 +206,18 @@ fn run(command: Command, config: Config, source: ConfigSource) -> anyhow::Result
                 "{}",
                 enterprise_sync::api::openapi::document().to_pretty_json()?
             );
+            Ok(())
+        }
+        Command::SendTestEmail { address } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(enterprise_sync::outbound::email::send_test(
+                    &config, &address,
+                ))
+                .map_err(anyhow::Error::msg)?;
+            println!("test email accepted by the SMTP server for {address}");
             Ok(())
         }
         Command::VerifyAudit => {

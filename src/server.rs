@@ -154,6 +154,34 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
             shutdown.clone(),
         ));
     }
+    match crate::outbound::email::transport(&services.config) {
+        Ok(Some(transport)) => background.push(crate::outbound::email::spawn(
+            services.clone(),
+            transport,
+            shutdown.clone(),
+        )),
+        Ok(None) => tracing::info!(
+            "email is off (no email.smtp_host): invitations and alerts wait in the outbox"
+        ),
+        Err(e) => anyhow::bail!("email: {e}"),
+    }
+    background.push(spawn_periodic(
+        shutdown.clone(),
+        Duration::from_secs(services.config.email.stale_check_interval_secs.max(1)),
+        {
+            let services = services.clone();
+            move || {
+                let services = services.clone();
+                async move {
+                    match crate::service::alerts::check_stale(&services).await {
+                        Ok(0) => {}
+                        Ok(raised) => tracing::warn!(raised, "no-successful-sync alerts raised"),
+                        Err(e) => tracing::warn!(error = %e, "checking for stale syncs failed"),
+                    }
+                }
+            }
+        },
+    ));
     if services.config.backup.enabled {
         let every = Duration::from_secs(services.config.backup.interval_hours.max(1) * 3600);
         background.push(spawn_periodic(shutdown.clone(), every, {

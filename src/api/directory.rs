@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users))
         .routes(routes!(show_user))
         .routes(routes!(issue_invitation))
+        .routes(routes!(send_invitation))
         .routes(routes!(list_stores))
         .routes(routes!(show_store))
 }
@@ -214,4 +215,31 @@ async fn issue_invitation(
     let id = parse_id(&id, "user")?;
     let issued = crate::service::invitations::reissue(&svc, &admin, &meta, id).await?;
     Ok((axum::http::StatusCode::CREATED, Json(issued)))
+}
+
+/// Sends a person's invitation email again, with a new link (earlier links
+/// stop working when it goes out). Audited.
+#[utoipa::path(
+    post,
+    operation_id = "sendInvitation",
+    path = "/api/enterprise/users/{id}/invitation/send",
+    tag = "directory",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The person's id")),
+    responses(
+        (status = 202, description = "Queued in the email outbox", body = crate::service::emails::QueuedInvitation),
+        (status = 404, description = "No such person in this enterprise", body = ErrorBody),
+        (status = 409, description = "The person has already set a password (`already_accepted`), or is inactive (`user_inactive`)", body = ErrorBody),
+    )
+)]
+async fn send_invitation(
+    State(svc): State<AppState>,
+    Auth(principal): Auth,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let admin = principal.require_admin()?;
+    let id = parse_id(&id, "user")?;
+    let queued = crate::service::emails::resend_invitation(&svc, &admin, &meta, id).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(queued)))
 }

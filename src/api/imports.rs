@@ -162,9 +162,9 @@ async fn import_users(
     let mut parsed = import_body::parse_users(&body, svc.config.imports.max_rows)?;
     // The records hold what the import needs; the raw body need not outlive them.
     drop(body);
-    if parsed.send_invitations {
+    if parsed.send_invitations && svc.config.email.smtp_host.is_none() {
         parsed.warnings.push(
-            "invitation emails are not sent yet; an IT admin gets each link from POST /api/enterprise/users/{id}/invitation"
+            "this appliance has no SMTP server configured: invitation emails wait in the outbox until one is; meanwhile an IT admin gets each link from POST /api/enterprise/users/{id}/invitation"
                 .into(),
         );
     }

@@ -12,6 +12,7 @@ pub mod extract;
 mod files;
 mod health;
 mod imports;
+mod invitation_page;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
@@ -61,7 +62,7 @@ fn route_groups(config: &Config) -> Routes {
     Routes {
         public,
         register: accounts::router(),
-        login: sessions::public_router(),
+        login: sessions::public_router().merge(invitation_page::router()),
         authenticated: OpenApiRouter::new()
             .merge(sessions::router())
             .merge(api_keys::router())
@@ -153,14 +154,18 @@ async fn not_found() -> AppError {
 /// empty bodies; give them the same JSON error shape as everything else.
 async fn json_for_bare_errors(response: Response) -> Response {
     let status = response.status();
-    // application/json, or a +json type such as SCIM's application/scim+json.
-    let is_json = response
+    // application/json, a +json type such as SCIM's application/scim+json, or
+    // a page that tells its reader the problem in HTML.
+    let is_answer = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim() == "application/json" || v.trim().ends_with("+json"));
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        .is_some_and(|v| {
+            let v = v.trim();
+            v == "application/json" || v.ends_with("+json") || v == "text/html"
+        });
+    if is_answer || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let (code, message) = match status {

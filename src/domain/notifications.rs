@@ -1,5 +1,6 @@
 //! What an enterprise chose about its notifications.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::net_guard::Network;
@@ -49,4 +50,36 @@ impl NotificationSettings {
             .iter()
             .any(|network| network.contains(address))
     }
+}
+
+/// What an alert email says, stored with it in the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlertFacts {
+    SyncFailed {
+        run_id: Option<String>,
+        source: String,
+        file: Option<String>,
+        error: String,
+        at: DateTime<Utc>,
+    },
+    SyncPartial {
+        run_id: String,
+        source: String,
+        file: Option<String>,
+        failed: usize,
+        total: usize,
+        at: DateTime<Utc>,
+    },
+    FileHeld {
+        file: String,
+        file_id: Option<String>,
+        reason: String,
+        would_deactivate: usize,
+        at: DateTime<Utc>,
+    },
+    SyncStale {
+        hours: u32,
+        last_success_at: DateTime<Utc>,
+    },
 }

@@ -1,8 +1,10 @@
-//! What the service sends out: webhooks, from the persistent outbox that
-//! imports write in their own transactions. Workers wake when a commit queued
+//! What the service sends out: webhooks and emails, from the persistent
+//! outboxes that imports (and alerts) write in their own transactions. Workers wake when a commit queued
 //! something and otherwise poll for retries that fell due; a restart loses
 //! nothing, since every message and its next attempt are in the database.
 
+pub mod email;
+pub mod templates;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -30,6 +32,10 @@ impl Wakeups {
 
     pub(crate) fn webhooks(&self) -> Arc<Notify> {
         self.webhooks.clone()
+    }
+
+    pub(crate) fn email(&self) -> Arc<Notify> {
+        self.email.clone()
     }
 }
 

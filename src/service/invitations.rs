@@ -12,7 +12,7 @@ use super::audit::{self, AuditEvent};
 use super::sessions::SessionUser;
 use super::{RequestMeta, Services};
 use crate::domain::audit::{ActorType, Outcome};
-use crate::domain::{password, EnterpriseId, Role, UserId};
+use crate::domain::{password, EnterpriseId, UserId};
 use crate::store::{self, invitations::NewInvitation};
 use crate::AppError;
 
@@ -56,12 +56,8 @@ pub struct IssuedInvitation {
     pub expires_at: DateTime<Utc>,
 }
 
-fn invitation_url(svc: &Services, token: &str) -> String {
-    let base = svc
-        .config
-        .public_base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", svc.config.listen));
+/// The link that accepts an invitation, under the service's public address.
+pub fn link(base: &str, token: &str) -> String {
     format!(
         "{}/invitations/accept?token={token}",
         base.trim_end_matches('/')
@@ -87,32 +83,15 @@ pub async fn reissue(
     let token = svc
         .db
         .write(move |txn| {
-            let person = store::users::get(txn, enterprise, user)?
-                .filter(|p| p.role != Role::ItAdmin)
-                .ok_or(AppError::NotFound { resource: "user" })?;
-            if !person.active {
-                return Err(AppError::Conflict {
-                    code: "user_inactive",
-                    field: None,
-                    message: "This user is deactivated; reactivate them through an import first"
-                        .into(),
-                });
-            }
-            if store::users::has_password(txn, user)? {
-                return Err(AppError::Conflict {
-                    code: "already_accepted",
-                    field: None,
-                    message: "This user has already set a password".into(),
-                });
-            }
+            super::emails::invitable(txn, enterprise, user)?;
             let token = issue(txn, enterprise, user, ttl, now)?;
             audit::append(txn, &event, &meta_c, now)?;
-            Ok(token)
+            Ok::<_, AppError>(token)
         })
         .await?;
     Ok(IssuedInvitation {
         user_id: user,
-        invitation_url: invitation_url(svc, &token),
+        invitation_url: link(&svc.public_base_url(), &token),
         token,
         expires_at: now + chrono::Duration::hours(i64::from(ttl)),
     })
@@ -129,6 +108,84 @@ fn refused(code: &'static str, message: &str) -> AppError {
         code,
         message: message.into(),
     }
+}
+
+/// Why an invitation can no longer be used, if it cannot.
+fn still_valid(
+    invitation: &store::invitations::InvitationRow,
+    user: &crate::domain::User,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if invitation.used {
+        return Err(refused(
+            "invitation_used",
+            "This invitation has already been used; sign in with your password",
+        ));
+    }
+    if invitation.revoked {
+        return Err(refused(
+            "invitation_replaced",
+            "A newer invitation replaced this one; use the latest link",
+        ));
+    }
+    if invitation.expires_at.is_none_or(|e| e <= now) {
+        return Err(refused(
+            "invitation_expired",
+            "This invitation has expired; ask your IT administrator for a new one",
+        ));
+    }
+    if !user.active {
+        return Err(refused(
+            "invitation_invalid",
+            "This invitation link is not valid",
+        ));
+    }
+    Ok(())
+}
+
+/// What the invitation page shows before the person chooses a password.
+pub struct InvitationPage {
+    /// The enterprise's email language, when the token names an enterprise.
+    pub language: Option<crate::domain::notifications::Language>,
+    /// The person's name, or why the link cannot be used.
+    pub state: Result<String, AppError>,
+}
+
+pub async fn page(svc: &Services, token: &str) -> Result<InvitationPage, AppError> {
+    if token.is_empty() || token.len() > 256 {
+        return Ok(InvitationPage {
+            language: None,
+            state: Err(refused(
+                "invitation_invalid",
+                "This invitation link is not valid",
+            )),
+        });
+    }
+    let lookup = hash(token);
+    let now = svc.clock.now();
+    svc.db
+        .read(move |conn| {
+            let Some(invitation) = store::invitations::find_by_hash(conn, &lookup)? else {
+                return Ok(InvitationPage {
+                    language: None,
+                    state: Err(refused(
+                        "invitation_invalid",
+                        "This invitation link is not valid",
+                    )),
+                });
+            };
+            let enterprise = invitation.enterprise_account_id;
+            let language = Some(store::notification_settings::get(conn, enterprise)?.language);
+            let state = match store::users::get(conn, enterprise, invitation.user_id)? {
+                Some(user) => still_valid(&invitation, &user, now).map(|()| user.name),
+                None => Err(refused(
+                    "invitation_invalid",
+                    "This invitation link is not valid",
+                )),
+            };
+            Ok(InvitationPage { language, state })
+        })
+        .await
 }
 
 /// Sets the person's password from a valid invitation; the token is spent.
@@ -165,30 +222,7 @@ pub async fn accept(
             "This invitation link is not valid",
         ));
     };
-    if invitation.used {
-        return Err(refused(
-            "invitation_used",
-            "This invitation has already been used; sign in with your password",
-        ));
-    }
-    if invitation.revoked {
-        return Err(refused(
-            "invitation_replaced",
-            "A newer invitation replaced this one; use the latest link",
-        ));
-    }
-    if invitation.expires_at.is_none_or(|e| e <= now) {
-        return Err(refused(
-            "invitation_expired",
-            "This invitation has expired; ask your IT administrator for a new one",
-        ));
-    }
-    if !user.active {
-        return Err(refused(
-            "invitation_invalid",
-            "This invitation link is not valid",
-        ));
-    }
+    still_valid(&invitation, &user, now)?;
     if let Some(problem) = password::problem(&password, &[&user.email, &user.name]) {
         return Err(AppError::field(
             "password",

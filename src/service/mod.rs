@@ -2,11 +2,13 @@
 
 pub mod access;
 pub mod accounts;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod backups;
 pub mod directory;
 pub mod drop_config;
+pub mod emails;
 pub mod enterprise_settings;
 pub mod files;
 pub mod import;
@@ -95,6 +97,16 @@ impl Services {
             .import_recorded(source, import::run_status(report), report);
         self.outbound.wake_webhooks();
         self.outbound.wake_email();
+    }
+
+    /// Where people reach this service, for links in emails.
+    pub fn public_base_url(&self) -> String {
+        self.config
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.config.listen))
+            .trim_end_matches('/')
+            .to_string()
     }
 
     /// The configuration as last loaded, for the keys [`reload`] can change.

@@ -1,14 +1,16 @@
 //! What a sync run or a drop file tells the outside world, decided inside the
 //! transaction that records it: webhook messages (`sync.completed`,
-//! `sync.failed`, `file.held`) are queued there, so a rolled-back import
-//! sends nothing and a committed one cannot lose its events.
+//! `sync.failed`, `file.held`) and alert emails are queued there, so a
+//! rolled-back import sends nothing and a committed one cannot lose them.
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::json;
 
+use super::alerts;
 use super::webhooks::Subscribers;
 use crate::domain::import::ImportReport;
+use crate::domain::notifications::AlertFacts;
 use crate::domain::webhook::EventType;
 use crate::domain::EnterpriseId;
 use crate::service::import::FULL_EXPORT_HELD;
@@ -35,51 +37,86 @@ pub fn run_recorded(
     run: &RunFacts<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
+    let report = run.report;
+    let file = run
+        .details
+        .get("file")
+        .and_then(|f| f.as_str())
+        .map(str::to_string);
     let subscribers = Subscribers::load(conn, run.enterprise)?;
-    if subscribers.is_empty() {
-        return Ok(());
-    }
-    let held = run
-        .report
+    let held = report
         .not_applied
         .as_ref()
         .filter(|n| n.code == FULL_EXPORT_HELD);
     if let Some(held) = held {
+        let file_id = run.details.get("file_id").and_then(|f| f.as_str());
+        if !subscribers.is_empty() {
+            let data = json!({
+                "enterprise_id": run.enterprise,
+                "file_id": file_id,
+                "file": file,
+                "run_id": run.run_id,
+                "reason": held.message,
+                "would_deactivate": report.deactivated,
+            });
+            subscribers.event(conn, EventType::FileHeld, &data, now)?;
+        }
+        let facts = AlertFacts::FileHeld {
+            file: file.unwrap_or_default(),
+            file_id: file_id.map(str::to_string),
+            reason: held.message.clone(),
+            would_deactivate: report.deactivated,
+            at: now,
+        };
+        return alerts::raise(conn, run.enterprise, file_id, &facts, now);
+    }
+    if !subscribers.is_empty() {
         let data = json!({
             "enterprise_id": run.enterprise,
-            "file_id": run.details.get("file_id"),
-            "file": run.details.get("file"),
             "run_id": run.run_id,
-            "reason": held.message,
-            "would_deactivate": run.report.deactivated,
+            "source": run.source,
+            "operation": run.operation,
+            "initiated_by": run.initiated_by,
+            "status": run.status,
+            "total_processed": report.total_processed,
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "deactivated": report.deactivated,
+            "failed": report.failed,
+            "error_message": run.error_message,
+            "source_details": run.details,
         });
-        subscribers.event(conn, EventType::FileHeld, &data, now)?;
-        return Ok(());
+        let event_type = if run.status == "failed" {
+            EventType::SyncFailed
+        } else {
+            EventType::SyncCompleted
+        };
+        subscribers.event(conn, event_type, &data, now)?;
     }
-    let report = run.report;
-    let data = json!({
-        "enterprise_id": run.enterprise,
-        "run_id": run.run_id,
-        "source": run.source,
-        "operation": run.operation,
-        "initiated_by": run.initiated_by,
-        "status": run.status,
-        "total_processed": report.total_processed,
-        "created": report.created,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-        "deactivated": report.deactivated,
-        "failed": report.failed,
-        "error_message": run.error_message,
-        "source_details": run.details,
-    });
-    let event_type = if run.status == "failed" {
-        EventType::SyncFailed
-    } else {
-        EventType::SyncCompleted
+    let facts = match run.status {
+        "failed" => AlertFacts::SyncFailed {
+            run_id: Some(run.run_id.to_string()),
+            source: run.source.to_string(),
+            file,
+            error: run.error_message.unwrap_or_default().to_string(),
+            at: now,
+        },
+        "partial"
+            if crate::store::notification_settings::get(conn, run.enterprise)?.alert_on_partial =>
+        {
+            AlertFacts::SyncPartial {
+                run_id: run.run_id.to_string(),
+                source: run.source.to_string(),
+                file,
+                failed: report.failed,
+                total: report.total_processed,
+                at: now,
+            }
+        }
+        _ => return Ok(()),
     };
-    subscribers.event(conn, event_type, &data, now)?;
-    Ok(())
+    alerts::raise(conn, run.enterprise, Some(run.run_id), &facts, now)
 }
 
 /// A drop file that failed before any run (unreadable, wrong encoding, …).
@@ -96,17 +133,23 @@ pub fn file_failed(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let subscribers = Subscribers::load(conn, file.enterprise)?;
-    if subscribers.is_empty() {
-        return Ok(());
+    if !subscribers.is_empty() {
+        let data = json!({
+            "enterprise_id": file.enterprise,
+            "run_id": null,
+            "source": "file",
+            "status": "failed",
+            "error_message": file.reason,
+            "source_details": { "file_id": file.file_id, "file": file.file },
+        });
+        subscribers.event(conn, EventType::SyncFailed, &data, now)?;
     }
-    let data = json!({
-        "enterprise_id": file.enterprise,
-        "run_id": null,
-        "source": "file",
-        "status": "failed",
-        "error_message": file.reason,
-        "source_details": { "file_id": file.file_id, "file": file.file },
-    });
-    subscribers.event(conn, EventType::SyncFailed, &data, now)?;
-    Ok(())
+    let facts = AlertFacts::SyncFailed {
+        run_id: None,
+        source: "file".into(),
+        file: Some(file.file.to_string()),
+        error: file.reason.to_string(),
+        at: now,
+    };
+    alerts::raise(conn, file.enterprise, Some(file.file_id), &facts, now)
 }

@@ -2,6 +2,7 @@
 //! writer on a dedicated thread (every write is a `BEGIN IMMEDIATE` transaction)
 //! and a small pool of read-only connections, both used off the async runtime.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod audit_log;
 pub mod backup;
@@ -9,6 +10,7 @@ pub mod change_batches;
 mod database;
 pub mod drop_files;
 pub mod drop_profiles;
+pub mod email_outbox;
 pub mod enterprises;
 pub mod import_staging;
 pub mod invitations;

@@ -93,6 +93,21 @@ pub fn last_success(
     .optional()
 }
 
+/// The last run that applied something (`success` or `partial`): its id and time.
+pub fn last_applied_run(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<Option<(String, String)>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached(
+        "SELECT id, timestamp FROM sync_logs
+         WHERE enterprise_account_id = ?1 AND run_id IS NULL AND status IN ('success', 'partial')
+         ORDER BY seq DESC LIMIT 1",
+    )?
+    .query_row([enterprise], |row| Ok((row.get(0)?, row.get(1)?)))
+    .optional()
+}
+
 pub struct NewSyncLog<'a> {
     pub id: &'a str,
     pub enterprise_account_id: EnterpriseId,

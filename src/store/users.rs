@@ -512,3 +512,14 @@ pub fn has_password(conn: &Connection, id: UserId) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT password_hash IS NOT NULL FROM users WHERE id = ?1")?
         .query_row([id], |row| row.get(0))
 }
+
+/// The emails of an enterprise's active IT admins: the default alert recipients.
+pub fn admin_emails(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT email FROM users
+          WHERE enterprise_account_id = ?1 AND role = 'it_admin' AND active = 1
+          ORDER BY created_at",
+    )?;
+    let rows = statement.query_map([enterprise], |row| row.get(0))?;
+    rows.collect()
+}

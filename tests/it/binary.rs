@@ -880,3 +880,42 @@ async fn sighup_reloads_what_can_change_and_names_what_needs_a_restart() {
     let log = terminate(process);
     assert!(log.contains("these changed keys take effect at the next restart"));
 }
+
+#[tokio::test]
+async fn send_test_email_says_whether_the_smtp_server_took_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let run = |port: u16| {
+        command(&dir.path().join("data"))
+            .args(["send-test-email", "ops@acme.example"])
+            .env("ENTERPRISE_SYNC_EMAIL__SMTP_HOST", "127.0.0.1")
+            .env("ENTERPRISE_SYNC_EMAIL__SMTP_PORT", port.to_string())
+            .env("ENTERPRISE_SYNC_EMAIL__SMTP_SECURITY", "none")
+            .env("ENTERPRISE_SYNC_EMAIL__FROM", "IT <it@acme.example>")
+            .output()
+            .unwrap()
+    };
+    let sent = run(smtp.port);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert!(String::from_utf8_lossy(&sent.stdout).contains("accepted by the SMTP server"));
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails[0].header("To"), "ops@acme.example");
+    assert!(mails[0].text().contains("email delivery works"));
+
+    let nobody = crate::smtp::free_port();
+    let refused = run(nobody);
+    assert!(!refused.status.success());
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(error.contains(&format!("127.0.0.1:{nobody}")), "{error}");
+
+    let off = command(&dir.path().join("data"))
+        .args(["send-test-email", "ops@acme.example"])
+        .output()
+        .unwrap();
+    assert!(!off.status.success());
+    assert!(String::from_utf8_lossy(&off.stderr).contains("email.smtp_host"));
+}

@@ -683,6 +683,29 @@ async fn full_exports_deactivate_leavers_within_the_guard_and_are_held_beyond_it
     );
     assert_eq!(active_count(&app, &drop).await, 19);
     let id = held["id"].as_str().unwrap();
+    // One alert for the held file, queued for the IT admin (email is off here).
+    let alerts: Vec<(String, String)> = {
+        let conn = app.raw_db();
+        let mut statement = conn
+            .prepare("SELECT kind, subject_id FROM alerts WHERE kind = 'file_held'")
+            .unwrap();
+        statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(alerts, [("file_held".to_string(), id.to_string())]);
+    let queued: (String, String) = app
+        .raw_db()
+        .query_row(
+            "SELECT recipient, payload FROM email_outbox WHERE payload LIKE '%file_held%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(queued.0, drop.admin.email);
+    assert!(queued.1.contains("users_full_4.csv"), "{}", queued.1);
     let by_key = app
         .call(
             Method::POST,

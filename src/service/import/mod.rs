@@ -298,14 +298,12 @@ const LARGE_IMPORT_ROWS: usize = 10_000;
 /// Settings the apply step needs.
 pub struct ApplyContext {
     pub now: DateTime<Utc>,
-    pub invitation_ttl_hours: u32,
 }
 
 impl ApplyContext {
     pub fn of(svc: &Services) -> Self {
         ApplyContext {
             now: svc.clock.now(),
-            invitation_ttl_hours: svc.config.auth.invitation_ttl_hours,
         }
     }
 }

@@ -620,13 +620,13 @@ fn apply(
                 context.now,
             )?;
         } else if request.invite_new_users {
-            // The clear token travels only in the invitation email (outbox
-            // to come); until then an IT admin re-issues the link.
-            crate::service::invitations::issue(
+            // The token is issued when the email goes out: the outbox never
+            // holds a usable link.
+            crate::service::emails::queue_invitation(
                 txn,
                 request.enterprise,
                 user.id,
-                context.invitation_ttl_hours,
+                &user.email,
                 context.now,
             )?;
             plan.report.invited += 1;

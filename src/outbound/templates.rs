@@ -1,0 +1,331 @@
+//! The emails' words, in French and English, as plain text and HTML. Every
+//! value from the database or an import is escaped in the HTML part.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::notifications::{AlertFacts, Language};
+
+/// An email ready for the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Header fields cannot carry line breaks (no header injection through a
+/// company or file name).
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn page(language: Language, paragraphs: &[String], footer: &str) -> String {
+    let body: String = paragraphs.iter().map(|p| format!("<p>{p}</p>\n")).collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"></head>\n<body style=\"font-family: sans-serif; max-width: 40em\">\n{body}<hr>\n<p style=\"color: #666; font-size: small\">{}</p>\n</body></html>\n",
+        language.as_str(),
+        escape(footer)
+    )
+}
+
+fn date(language: Language, at: DateTime<Utc>) -> String {
+    match language {
+        Language::Fr => at.format("%d/%m/%Y à %H:%M UTC").to_string(),
+        Language::En => at.format("%Y-%m-%d at %H:%M UTC").to_string(),
+    }
+}
+
+pub struct Invitation<'a> {
+    pub company: &'a str,
+    pub person: &'a str,
+    pub link: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub fn invitation(language: Language, invitation: &Invitation<'_>) -> Rendered {
+    let (company, person, link) = (invitation.company, invitation.person, invitation.link);
+    let expires = date(language, invitation.expires_at);
+    match language {
+        Language::Fr => Rendered {
+            subject: one_line(&format!("{company} vous invite sur Retail Performer")),
+            text: format!(
+                "Bonjour {person},\n\n{company} vous a créé un compte Retail Performer.\n\nChoisissez votre mot de passe avec ce lien (valable une seule fois, jusqu'au {expires}) :\n\n{link}\n\nSi vous n'attendiez pas cette invitation, ignorez ce message.\n"
+            ),
+            html: page(
+                language,
+                &[
+                    format!("Bonjour {},", escape(person)),
+                    format!("{} vous a créé un compte Retail Performer.", escape(company)),
+                    format!(
+                        "<a href=\"{}\">Choisir mon mot de passe</a><br>(lien valable une seule fois, jusqu'au {})",
+                        escape(link),
+                        escape(&expires)
+                    ),
+                    format!("Si le bouton ne marche pas, copiez ce lien : {}", escape(link)),
+                ],
+                "Si vous n'attendiez pas cette invitation, ignorez ce message.",
+            ),
+        },
+        Language::En => Rendered {
+            subject: one_line(&format!("{company} invites you to Retail Performer")),
+            text: format!(
+                "Hello {person},\n\n{company} created a Retail Performer account for you.\n\nChoose your password with this link (it works once, until {expires}):\n\n{link}\n\nIf you did not expect this invitation, ignore this message.\n"
+            ),
+            html: page(
+                language,
+                &[
+                    format!("Hello {},", escape(person)),
+                    format!("{} created a Retail Performer account for you.", escape(company)),
+                    format!(
+                        "<a href=\"{}\">Choose my password</a><br>(the link works once, until {})",
+                        escape(link),
+                        escape(&expires)
+                    ),
+                    format!("If the link does not open, copy it: {}", escape(link)),
+                ],
+                "If you did not expect this invitation, ignore this message.",
+            ),
+        },
+    }
+}
+
+fn source_name(language: Language, source: &str, file: Option<&str>) -> String {
+    match (language, source, file) {
+        (Language::Fr, "file", Some(file)) => format!("le fichier « {file} »"),
+        (Language::En, "file", Some(file)) => format!("the file \"{file}\""),
+        (Language::Fr, "api", _) => "l'import par API".into(),
+        (Language::En, "api", _) => "the API import".into(),
+        (Language::Fr, "scim", _) => "la synchronisation SCIM".into(),
+        (Language::En, "scim", _) => "the SCIM provisioning".into(),
+        (Language::Fr, _, _) => "l'import par fichier".into(),
+        (Language::En, _, _) => "the file import".into(),
+    }
+}
+
+/// `base`: where the API answers, to name the run's sync log.
+pub fn alert(language: Language, company: &str, facts: &AlertFacts, base: &str) -> Rendered {
+    let run_link = |run_id: &Option<String>| {
+        run_id
+            .as_ref()
+            .map(|id| format!("{base}/api/enterprise/sync-logs/{id}"))
+    };
+    let (subject, lines, link): (String, Vec<String>, Option<String>) = match (language, facts) {
+        (Language::Fr, AlertFacts::SyncFailed { run_id, source, file, error, at }) => (
+            format!("[{company}] Échec de synchronisation"),
+            vec![
+                format!("{} a échoué le {} : rien n'a été appliqué.", capitalise(&source_name(language, source, file.as_deref())), date(language, *at)),
+                format!("Cause : {error}"),
+            ],
+            run_link(run_id),
+        ),
+        (Language::En, AlertFacts::SyncFailed { run_id, source, file, error, at }) => (
+            format!("[{company}] Sync failed"),
+            vec![
+                format!("{} failed on {}: nothing was applied.", capitalise(&source_name(language, source, file.as_deref())), date(language, *at)),
+                format!("Cause: {error}"),
+            ],
+            run_link(run_id),
+        ),
+        (Language::Fr, AlertFacts::SyncPartial { run_id, source, file, failed, total, at }) => (
+            format!("[{company}] Synchronisation partielle : {failed} ligne(s) en erreur"),
+            vec![format!(
+                "{} du {} : {failed} ligne(s) sur {total} n'ont pas été appliquées ; les autres l'ont été.",
+                capitalise(&source_name(language, source, file.as_deref())),
+                date(language, *at)
+            )],
+            run_link(&Some(run_id.clone())),
+        ),
+        (Language::En, AlertFacts::SyncPartial { run_id, source, file, failed, total, at }) => (
+            format!("[{company}] Partial sync: {failed} row(s) failed"),
+            vec![format!(
+                "{} on {}: {failed} of {total} row(s) were not applied; the others were.",
+                capitalise(&source_name(language, source, file.as_deref())),
+                date(language, *at)
+            )],
+            run_link(&Some(run_id.clone())),
+        ),
+        (Language::Fr, AlertFacts::FileHeld { file, file_id, reason, would_deactivate, at }) => (
+            format!("[{company}] Fichier en attente d'approbation : {file}"),
+            vec![
+                format!("L'export complet « {file} » reçu le {} désactiverait {would_deactivate} personne(s) ; il attend l'approbation d'un administrateur.", date(language, *at)),
+                format!("Motif : {reason}"),
+                "Vérifiez le fichier, puis approuvez-le ou déposez un export corrigé.".into(),
+            ],
+            file_id.as_ref().map(|id| format!("{base}/api/enterprise/files/{id}")),
+        ),
+        (Language::En, AlertFacts::FileHeld { file, file_id, reason, would_deactivate, at }) => (
+            format!("[{company}] File held for approval: {file}"),
+            vec![
+                format!("The full export \"{file}\" received on {} would deactivate {would_deactivate} people; it waits for an administrator's approval.", date(language, *at)),
+                format!("Reason: {reason}"),
+                "Check the file, then approve it or drop a corrected export.".into(),
+            ],
+            file_id.as_ref().map(|id| format!("{base}/api/enterprise/files/{id}")),
+        ),
+        (Language::Fr, AlertFacts::SyncStale { hours, last_success_at }) => (
+            format!("[{company}] Aucune synchronisation réussie depuis {hours} h"),
+            vec![format!(
+                "La dernière synchronisation réussie date du {} : plus de {hours} heures sans données à jour. Vérifiez l'export du SIRH ou de l'ERP, le dépôt SFTP ou le fournisseur d'identité.",
+                date(language, *last_success_at)
+            )],
+            None,
+        ),
+        (Language::En, AlertFacts::SyncStale { hours, last_success_at }) => (
+            format!("[{company}] No successful sync for {hours} hours"),
+            vec![format!(
+                "The last successful sync was on {}: more than {hours} hours without fresh data. Check the HR or ERP export, the SFTP drop or the identity provider.",
+                date(language, *last_success_at)
+            )],
+            None,
+        ),
+    };
+    let footer = match language {
+        Language::Fr => "Alerte envoyée par enterprise-sync. Les destinataires se règlent dans les paramètres de notification de l'entreprise.",
+        Language::En => "Alert sent by enterprise-sync. Recipients are set in the enterprise's notification settings.",
+    };
+    let details = match language {
+        Language::Fr => "Détails",
+        Language::En => "Details",
+    };
+    let mut text = lines.join("\n\n");
+    let mut paragraphs: Vec<String> = lines.iter().map(|l| escape(l)).collect();
+    if let Some(link) = &link {
+        text.push_str(&format!("\n\n{details} : {link}"));
+        paragraphs.push(format!("{details} : {}", escape(link)));
+    }
+    text.push_str(&format!("\n\n-- \n{footer}\n"));
+    Rendered {
+        subject: one_line(&subject),
+        text,
+        html: page(language, &paragraphs, footer),
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// `enterprise-sync send-test-email`: both languages, so one email checks both.
+pub fn test_email(host: &str) -> Rendered {
+    let fr = format!("Ce message de test a été envoyé par enterprise-sync ({host}) : l'envoi d'emails fonctionne.");
+    let en =
+        format!("This test message was sent by enterprise-sync ({host}): email delivery works.");
+    Rendered {
+        subject: "enterprise-sync: test email / email de test".into(),
+        text: format!("{en}\n\n{fr}\n"),
+        html: page(Language::En, &[escape(&en), escape(&fr)], "enterprise-sync"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn invitations_escape_names_in_html_and_keep_subjects_on_one_line() {
+        let rendered = invitation(
+            Language::En,
+            &Invitation {
+                company: "Acme <b>\r\nBcc: x@evil.example",
+                person: "Zoë <script>",
+                link: "https://sync.example.com/invitations/accept?token=abc&x=1",
+                expires_at: at(),
+            },
+        );
+        assert!(!rendered.subject.contains('\n') && !rendered.subject.contains('\r'));
+        assert!(rendered.html.contains("Zoë &lt;script&gt;"));
+        assert!(!rendered.html.contains("<script>"));
+        assert!(rendered.html.contains("token=abc&amp;x=1"));
+        assert!(rendered
+            .text
+            .contains("https://sync.example.com/invitations/accept?token=abc&x=1"));
+        assert!(rendered.text.contains("2026-03-01"));
+        let french = invitation(
+            Language::Fr,
+            &Invitation {
+                company: "Acme",
+                person: "Zoë",
+                link: "https://x/",
+                expires_at: at(),
+            },
+        );
+        assert!(french.subject.contains("vous invite"));
+        assert!(french.text.contains("01/03/2026"));
+    }
+
+    #[test]
+    fn every_alert_renders_in_both_languages() {
+        let facts = [
+            AlertFacts::SyncFailed {
+                run_id: Some("r1".into()),
+                source: "api".into(),
+                file: None,
+                error: "2 of 2 rows failed".into(),
+                at: at(),
+            },
+            AlertFacts::SyncPartial {
+                run_id: "r2".into(),
+                source: "file".into(),
+                file: Some("users.csv".into()),
+                failed: 1,
+                total: 10,
+                at: at(),
+            },
+            AlertFacts::FileHeld {
+                file: "users_full.csv".into(),
+                file_id: Some("f1".into()),
+                reason: "would deactivate 40 %".into(),
+                would_deactivate: 40,
+                at: at(),
+            },
+            AlertFacts::SyncStale {
+                hours: 26,
+                last_success_at: at(),
+            },
+        ];
+        for fact in &facts {
+            let json = serde_json::to_string(fact).unwrap();
+            assert_eq!(&serde_json::from_str::<AlertFacts>(&json).unwrap(), fact);
+            for language in [Language::Fr, Language::En] {
+                let rendered = alert(language, "Acme", fact, "https://sync.example.com");
+                assert!(
+                    rendered.subject.starts_with("[Acme]"),
+                    "{}",
+                    rendered.subject
+                );
+                assert!(rendered.html.starts_with("<!DOCTYPE html>"));
+                assert!(rendered.text.len() > 40);
+            }
+        }
+        let failed = alert(Language::En, "Acme", &facts[0], "https://sync.example.com");
+        assert!(failed
+            .text
+            .contains("https://sync.example.com/api/enterprise/sync-logs/r1"));
+    }
+}
