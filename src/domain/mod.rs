@@ -11,6 +11,7 @@ pub mod net_guard;
 pub mod notifications;
 pub mod password;
 pub mod records;
+pub mod retry;
 pub mod scim_filter;
 pub mod scim_schema;
 pub mod scope;

@@ -531,6 +531,7 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
             })
             .await?;
         svc.outbound.wake_webhooks();
+        svc.outbound.wake_email();
     }
     // The row first: a crash before the move leaves a file that recovery
     // moves where its row says.

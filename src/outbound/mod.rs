@@ -1,17 +1,15 @@
 //! What the service sends out: webhooks and emails, from the persistent
-//! outboxes that imports (and alerts) write in their own transactions. Workers wake when a commit queued
-//! something and otherwise poll for retries that fell due; a restart loses
-//! nothing, since every message and its next attempt are in the database.
+//! outboxes that imports (and alerts) write in their own transactions.
+//! Workers wake when a commit queued something and otherwise poll for retries
+//! that fell due; a restart loses nothing, since every message and its next
+//! attempt are in the database. The schedules are `domain::retry`.
 
 pub mod email;
 pub mod templates;
 pub mod webhooks;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::Notify;
 
 /// Wakes a worker; a wake-up while it works is kept for its next wait.
@@ -36,73 +34,5 @@ impl Wakeups {
 
     pub(crate) fn email(&self) -> Arc<Notify> {
         self.email.clone()
-    }
-}
-
-/// Waits after each failed attempt of a webhook message: the Standard
-/// Webhooks schedule (then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h,
-/// 24 h), ten attempts over about three days.
-pub const WEBHOOK_RETRY_DELAYS: [Duration; 9] = [
-    Duration::from_secs(5),
-    Duration::from_secs(5 * 60),
-    Duration::from_secs(30 * 60),
-    Duration::from_secs(2 * 3600),
-    Duration::from_secs(5 * 3600),
-    Duration::from_secs(10 * 3600),
-    Duration::from_secs(14 * 3600),
-    Duration::from_secs(20 * 3600),
-    Duration::from_secs(24 * 3600),
-];
-
-/// Jitter spreads retries of many messages failed together: each delay is
-/// stretched by a random factor in [1.0, 1.2).
-pub const JITTER: f64 = 0.2;
-
-/// When the attempt after `failed_attempts` failures is due, or `None` when
-/// the schedule is over. `at_least` (a receiver's `Retry-After`) can push it later.
-pub fn next_attempt(
-    schedule: &[Duration],
-    failed_attempts: u32,
-    now: DateTime<Utc>,
-    at_least: Option<Duration>,
-) -> Option<DateTime<Utc>> {
-    let index = usize::try_from(failed_attempts).ok()?.checked_sub(1)?;
-    let base = *schedule.get(index)?;
-    let mut random = [0u8; 4];
-    let fraction = match SystemRandom::new().fill(&mut random) {
-        Ok(()) => f64::from(u32::from_le_bytes(random)) / (f64::from(u32::MAX) + 1.0),
-        Err(_) => 0.5,
-    };
-    let delay = base
-        .mul_f64(1.0 + JITTER * fraction)
-        .max(at_least.unwrap_or_default());
-    chrono::Duration::from_std(delay).ok().map(|d| now + d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_schedule_spans_about_three_days_with_bounded_jitter() {
-        let total: Duration = WEBHOOK_RETRY_DELAYS.iter().sum();
-        assert!(total > Duration::from_secs(3 * 24 * 3600));
-        assert!(total < Duration::from_secs(4 * 24 * 3600));
-        let now = Utc::now();
-        for (i, base) in WEBHOOK_RETRY_DELAYS.iter().enumerate() {
-            let failed = u32::try_from(i + 1).unwrap();
-            for _ in 0..50 {
-                let at = next_attempt(&WEBHOOK_RETRY_DELAYS, failed, now, None).unwrap();
-                let waited = (at - now).to_std().unwrap();
-                assert!(
-                    waited >= *base && waited <= base.mul_f64(1.0 + JITTER),
-                    "{waited:?}"
-                );
-            }
-        }
-        assert_eq!(next_attempt(&WEBHOOK_RETRY_DELAYS, 10, now, None), None);
-        assert_eq!(next_attempt(&WEBHOOK_RETRY_DELAYS, 0, now, None), None);
-        let pushed = next_attempt(&WEBHOOK_RETRY_DELAYS, 1, now, Some(Duration::from_secs(60)));
-        assert!(pushed.unwrap() - now >= chrono::Duration::seconds(60));
     }
 }

@@ -12,8 +12,8 @@ use serde_json::json;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use super::{next_attempt, WEBHOOK_RETRY_DELAYS};
 use crate::domain::audit::{ActorType, Outcome};
+use crate::domain::retry::{next_attempt, WEBHOOK_RETRY_DELAYS};
 use crate::domain::webhook;
 use crate::domain::WebhookId;
 use crate::service::access::Actor;
@@ -342,7 +342,7 @@ fn system() -> Actor {
 async fn record(svc: &Services, message: &DueMessage, facts: AttemptFacts) -> Result<(), AppError> {
     let now = svc.clock.now();
     let attempt = message.attempts + 1;
-    let (message, config_window) = (message.clone(), WEBHOOK_RETRY_DELAYS);
+    let message = message.clone();
     svc.db
         .write(move |txn| {
             let (final_state, next, disable) = match facts.ending {
@@ -353,7 +353,7 @@ async fn record(svc: &Services, message: &DueMessage, facts: AttemptFacts) -> Re
                     Some(("gone", "the receiver answered 410 Gone".to_string())),
                 ),
                 Ending::Retry { retry_after } => {
-                    match next_attempt(&config_window, attempt, now, retry_after) {
+                    match next_attempt(&WEBHOOK_RETRY_DELAYS, attempt, now, retry_after) {
                         Some(next) => (None, Some(next), None),
                         None => {
                             // Disable only an endpoint that stayed dead through the

@@ -14,25 +14,10 @@ use super::audit::{self, AuditEvent};
 use super::{invitations, RequestMeta, Services};
 use crate::domain::audit::Outcome;
 use crate::domain::notifications::{AlertFacts, Language};
+use crate::domain::retry;
 use crate::domain::{EnterpriseId, Role, UserId};
 use crate::store::{self, email_outbox::DueEmail};
 use crate::AppError;
-
-/// Waits after each failed attempt at sending an email (a mail server down
-/// for a weekend still gets its invitations out): 1 min, 5 min, 15 min, 1 h,
-/// 2 h, 4 h, 8 h, 12 h, then daily, about three days in all.
-pub const EMAIL_RETRY_DELAYS: [std::time::Duration; 10] = [
-    std::time::Duration::from_secs(60),
-    std::time::Duration::from_secs(5 * 60),
-    std::time::Duration::from_secs(15 * 60),
-    std::time::Duration::from_secs(3600),
-    std::time::Duration::from_secs(2 * 3600),
-    std::time::Duration::from_secs(4 * 3600),
-    std::time::Duration::from_secs(8 * 3600),
-    std::time::Duration::from_secs(12 * 3600),
-    std::time::Duration::from_secs(24 * 3600),
-    std::time::Duration::from_secs(24 * 3600),
-];
 
 /// Queues a person's invitation email inside the caller's transaction.
 pub fn queue_invitation(
@@ -224,7 +209,7 @@ pub async fn record(svc: &Services, email: &DueEmail, sent: Sent) -> Result<(), 
         Sent::Refused(why) => (Some("failed"), None, Some(why)),
         Sent::Cancelled(why) => (Some("cancelled"), None, Some(why)),
         Sent::Failed(why) => {
-            match crate::outbound::next_attempt(&EMAIL_RETRY_DELAYS, attempts, now, None) {
+            match retry::next_attempt(&retry::EMAIL_RETRY_DELAYS, attempts, now, None) {
                 Some(next) => (None, Some(next), Some(why)),
                 None => (Some("failed"), None, Some(why)),
             }

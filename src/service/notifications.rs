@@ -94,6 +94,12 @@ pub fn run_recorded(
         };
         subscribers.event(conn, event_type, &data, now)?;
     }
+    // A refused SCIM request is part of the protocol (the identity provider
+    // shows it and retries): only a lack of seats, which the IT admin must
+    // act on, is an incident.
+    if run.source == "scim" && !report.errors.iter().any(|e| e.code == "seat_limit_reached") {
+        return Ok(());
+    }
     let facts = match run.status {
         "failed" => AlertFacts::SyncFailed {
             run_id: Some(run.run_id.to_string()),

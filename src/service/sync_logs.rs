@@ -343,13 +343,18 @@ pub async fn run_changes(
 }
 
 /// Drops per-record history past `imports.record_log_retention_days`: the runs'
-/// change batches (and with them the per-record entries); run entries stay.
+/// change batches (and with them the per-record entries), and the webhook
+/// messages and emails that finished before then, with their attempts; run
+/// entries, alerts and the audit trail stay.
 pub async fn prune_record_logs(svc: &Services) -> Result<usize, AppError> {
     let days = i64::from(svc.config.imports.record_log_retention_days);
     let cutoff = svc.clock.now() - chrono::Duration::days(days);
     svc.db
         .write(move |txn| {
-            store::change_batches::prune_older_than(txn, cutoff).map_err(AppError::from)
+            let batches = store::change_batches::prune_older_than(txn, cutoff)?;
+            let messages = store::webhooks::prune_finished_before(txn, cutoff)?;
+            let emails = store::email_outbox::prune_finished_before(txn, cutoff)?;
+            Ok::<_, AppError>(batches + messages + emails)
         })
         .await
 }

@@ -112,3 +112,9 @@ pub fn counts(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<[
         Ok([row.get(0)?, row.get(1)?, row.get(2)?])
     })
 }
+
+/// Deletes emails that ended before `cutoff`.
+pub fn prune_finished_before(conn: &Connection, cutoff: DateTime<Utc>) -> rusqlite::Result<usize> {
+    conn.prepare_cached("DELETE FROM email_outbox WHERE state <> 'pending' AND finished_at < ?1")?
+        .execute([ts(cutoff)])
+}

@@ -413,3 +413,11 @@ pub fn message_counts(conn: &Connection, endpoint: WebhookId) -> rusqlite::Resul
         Ok([row.get(0)?, row.get(1)?, row.get(2)?])
     })
 }
+
+/// Deletes messages that ended before `cutoff`, with their attempts.
+pub fn prune_finished_before(conn: &Connection, cutoff: DateTime<Utc>) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM webhook_messages WHERE state <> 'pending' AND finished_at < ?1",
+    )?
+    .execute([ts(cutoff)])
+}

@@ -861,6 +861,25 @@ async fn seats_bound_scim_creations_as_any_import() {
         )
         .unwrap();
     assert_eq!(failed, 1);
+    // The lack of seats alerts the IT admins; SCIM's ordinary refusals do not.
+    let (status, _) = idp
+        .json(
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": "second@acme.example", "active": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let alerts: Vec<String> = {
+        let conn = app.raw_db();
+        let mut statement = conn.prepare("SELECT kind FROM alerts").unwrap();
+        statement
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(alerts, ["sync_failed"]);
 }
 
 #[tokio::test]

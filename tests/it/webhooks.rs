@@ -748,3 +748,58 @@ async fn notification_settings_validate_and_are_audited() {
     assert_eq!(updates, 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn finished_messages_are_pruned_with_the_record_logs_and_pending_ones_kept() {
+    let app = TestApp::start_with(|c| c.imports.record_log_retention_days = 20).await;
+    let (admin, key) = setup(&app, "Acme").await;
+    let receiver = Receiver::start().await;
+    allow_loopback(&app, &admin).await;
+    let (id, _) = endpoint(&app, &admin, &receiver, &["sync.completed", "sync.failed"]).await;
+    assert_eq!(
+        import_users(&app, &key, &["a@acme.example"]).await,
+        StatusCode::OK
+    );
+    let delivered = wait_for_attempts(&app, &admin, &id, 1).await[0]["message_id"].clone();
+    // A failed run: its alert email waits (email is off here), as does its
+    // webhook, which the receiver refuses for now.
+    receiver.answer(&[500]);
+    let bad = app
+        .call(
+            Method::POST,
+            "/api/enterprise/users/bulk-import",
+            &Auth::Key(&key),
+            Some(json!({ "users": [{ "email": "b@acme.example", "name": "B", "role": "seller", "store_id": "NOPE" }] })),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::OK);
+    wait_for_attempts(&app, &admin, &id, 2).await;
+    let count = |sql: &str| -> i64 { app.raw_db().query_row(sql, [], |r| r.get(0)).unwrap() };
+    app.advance(Duration::from_secs(21 * 24 * 3600));
+    enterprise_sync::service::sync_logs::prune_record_logs(app.services())
+        .await
+        .unwrap();
+    // The delivered message went with its attempt; the one still retrying
+    // when the clock moved (it may have been retried since) stays.
+    let kept: Vec<String> = {
+        let conn = app.raw_db();
+        let mut statement = conn.prepare("SELECT id FROM webhook_messages").unwrap();
+        statement
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(kept.len(), 1);
+    assert_ne!(kept[0], delivered.as_str().unwrap());
+    assert_eq!(
+        count("SELECT COUNT(*) FROM webhook_attempts WHERE message_seq NOT IN (SELECT seq FROM webhook_messages)"),
+        0,
+        "attempts go with their message"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM email_outbox WHERE state = 'pending'"),
+        1
+    );
+    app.stop().await;
+}
