@@ -346,17 +346,31 @@ pub async fn list(svc: &Services, admin: &AdminCtx) -> Result<Vec<WebhookView>, 
         .await
 }
 
+/// The enterprise's endpoint `id`, or not found (another enterprise's too).
+fn endpoint_of(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    id: WebhookId,
+) -> Result<Endpoint, AppError> {
+    store::webhooks::endpoint(conn, enterprise, id)?.ok_or(AppError::NotFound {
+        resource: "webhook",
+    })
+}
+
+fn load_view(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    id: WebhookId,
+) -> Result<WebhookView, AppError> {
+    let endpoint = endpoint_of(conn, enterprise, id)?;
+    let counts = store::webhooks::message_counts(conn, id)?;
+    Ok(view(endpoint, counts))
+}
+
 pub async fn get(svc: &Services, admin: &AdminCtx, id: WebhookId) -> Result<WebhookView, AppError> {
     let enterprise = admin.enterprise();
     svc.db
-        .read(move |conn| {
-            let endpoint =
-                store::webhooks::endpoint(conn, enterprise, id)?.ok_or(AppError::NotFound {
-                    resource: "webhook",
-                })?;
-            let counts = store::webhooks::message_counts(conn, id)?;
-            Ok(view(endpoint, counts))
-        })
+        .read(move |conn| load_view(conn, enterprise, id))
         .await
 }
 
@@ -373,10 +387,7 @@ pub async fn delete(
         .target("webhook", id);
     svc.db
         .write(move |txn| {
-            let endpoint =
-                store::webhooks::endpoint(txn, enterprise, id)?.ok_or(AppError::NotFound {
-                    resource: "webhook",
-                })?;
+            let endpoint = endpoint_of(txn, enterprise, id)?;
             store::webhooks::delete_endpoint(txn, enterprise, id)?;
             audit::append(
                 txn,
@@ -404,21 +415,12 @@ pub async fn enable(
     let enabled = svc
         .db
         .write(move |txn| {
-            let endpoint =
-                store::webhooks::endpoint(txn, enterprise, id)?.ok_or(AppError::NotFound {
-                    resource: "webhook",
-                })?;
-            if endpoint.disabled_at.is_some() {
+            if endpoint_of(txn, enterprise, id)?.disabled_at.is_some() {
                 store::webhooks::enable_endpoint(txn, enterprise, id)?;
                 store::webhooks::restart_pending(txn, id, now)?;
                 audit::append(txn, &event, &meta, now)?;
             }
-            let counts = store::webhooks::message_counts(txn, id)?;
-            let endpoint =
-                store::webhooks::endpoint(txn, enterprise, id)?.ok_or(AppError::NotFound {
-                    resource: "webhook",
-                })?;
-            Ok::<_, AppError>(view(endpoint, counts))
+            load_view(txn, enterprise, id)
         })
         .await?;
     svc.outbound.wake_webhooks();
@@ -438,9 +440,7 @@ pub async fn attempts(
     let limit = limit.unwrap_or(50).clamp(1, MAX_ATTEMPTS_PAGE);
     svc.db
         .read(move |conn| {
-            store::webhooks::endpoint(conn, enterprise, id)?.ok_or(AppError::NotFound {
-                resource: "webhook",
-            })?;
+            endpoint_of(conn, enterprise, id)?;
             let rows = store::webhooks::attempts(conn, id, before, limit)?;
             Ok(rows
                 .into_iter()
