@@ -12,8 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{AppState, Meta, QueryParams};
+use crate::domain::html::escape;
 use crate::domain::notifications::Language;
-use crate::outbound::templates::escape;
 use crate::service::invitations::{self, Acceptance};
 use crate::AppError;
 

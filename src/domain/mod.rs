@@ -4,6 +4,7 @@ pub mod api_key_token;
 pub mod audit;
 pub mod drop_profile;
 pub mod email;
+pub mod html;
 pub mod ids;
 pub mod import;
 pub mod import_body;

@@ -196,6 +196,35 @@ impl From<Network> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// An IPv4 address is judged the same in every IPv6 form that carries it.
+        #[test]
+        fn ipv6_forms_of_an_ipv4_address_are_judged_alike(octets in any::<[u8; 4]>()) {
+            let v4 = Ipv4Addr::from(octets);
+            let verdict = refusal(IpAddr::V4(v4)).is_some();
+            let [a, b, c, d] = octets;
+            let hi = u16::from_be_bytes([a, b]);
+            let lo = u16::from_be_bytes([c, d]);
+            for v6 in [
+                v4.to_ipv6_mapped(),
+                Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo),
+                Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1),
+            ] {
+                prop_assert_eq!(refusal(IpAddr::V6(v6)).is_some(), verdict, "{}", v6);
+            }
+        }
+
+        /// Whatever an admin types, the network parser answers without panicking,
+        /// and what it accepts prints back to itself.
+        #[test]
+        fn any_text_parses_as_a_network_or_is_refused(text in "\\PC{0,40}") {
+            if let Ok(network) = text.parse::<Network>() {
+                prop_assert_eq!(network.to_string().parse::<Network>(), Ok(network));
+            }
+        }
+    }
 
     fn host_of(url: &str) -> IpAddr {
         match url::Url::parse(url).unwrap().host().unwrap() {

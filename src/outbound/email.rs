@@ -119,12 +119,17 @@ async fn send_due(
         .inspect_err(|e| tracing::warn!(error = %e, "reading due emails failed"))?;
     let taken = due.len();
     for email in due {
-        if stop.is_cancelled() {
-            break;
-        }
-        let sent = match emails::prepare(svc, &email).await {
-            Ok(outgoing) => deliver(svc, transport, &email.recipient, outgoing).await,
-            Err(e) => Sent::Failed(format!("preparing the email failed: {e}")),
+        let attempt = async {
+            match emails::prepare(svc, &email).await {
+                Ok(outgoing) => deliver(svc, transport, &email.recipient, outgoing).await,
+                Err(e) => Sent::Failed(format!("preparing the email failed: {e}")),
+            }
+        };
+        // Shutting down does not wait for a slow mail server: the email stays
+        // due and goes out after the restart.
+        let sent = tokio::select! {
+            sent = attempt => sent,
+            _ = stop.cancelled() => break,
         };
         if let Err(e) = emails::record(svc, &email, sent).await {
             tracing::warn!(error = %e, "recording an email attempt failed");
