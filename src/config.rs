@@ -67,6 +67,9 @@ pub struct EmailConfig {
     pub smtp_username: Option<String>,
     /// A file holding the SMTP password (or the systemd credential `smtp-password`).
     pub smtp_password_file: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust for the SMTP server, besides the
+    /// system's (an internal relay with the company's own CA).
+    pub smtp_ca_file: Option<PathBuf>,
     /// The sender, e.g. `Retail Performer <no-reply@example.com>`.
     pub from: String,
     /// Longest wait for the SMTP server, per command.
@@ -85,6 +88,7 @@ impl Default for EmailConfig {
             smtp_security: SmtpSecurity::Starttls,
             smtp_username: None,
             smtp_password_file: None,
+            smtp_ca_file: None,
             from: "Retail Performer <no-reply@localhost>".into(),
             timeout_secs: 30,
             poll_interval_ms: 5000,

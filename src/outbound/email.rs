@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -29,13 +30,26 @@ pub fn transport(config: &Config) -> Result<Option<Transport>, String> {
     let Some(host) = settings.smtp_host.as_deref().map(str::trim) else {
         return Ok(None);
     };
-    let builder = match settings.smtp_security {
-        SmtpSecurity::Starttls => Transport::starttls_relay(host),
-        SmtpSecurity::Tls => Transport::relay(host),
-        SmtpSecurity::None => Ok(Transport::builder_dangerous(host)),
-    }
-    .map_err(|e| format!("email.smtp_host {host:?}: {e}"))?;
-    let mut builder = builder
+    let tls = || -> Result<TlsParameters, String> {
+        let mut parameters = TlsParameters::builder(host.to_string());
+        if let Some(path) = &settings.smtp_ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("reading email.smtp_ca_file {}: {e}", path.display()))?;
+            let certificate = Certificate::from_pem(&pem)
+                .map_err(|e| format!("email.smtp_ca_file {}: {e}", path.display()))?;
+            parameters = parameters.add_root_certificate(certificate);
+        }
+        parameters
+            .build_rustls()
+            .map_err(|e| format!("TLS settings for {host}: {e}"))
+    };
+    let tls = match settings.smtp_security {
+        SmtpSecurity::Starttls => Tls::Required(tls()?),
+        SmtpSecurity::Tls => Tls::Wrapper(tls()?),
+        SmtpSecurity::None => Tls::None,
+    };
+    let mut builder = Transport::builder_dangerous(host)
+        .tls(tls)
         .port(settings.smtp_port)
         .timeout(Some(Duration::from_secs(settings.timeout_secs.max(1))));
     if let Some(username) = &settings.smtp_username {

@@ -919,3 +919,35 @@ async fn send_test_email_says_whether_the_smtp_server_took_it() {
     assert!(!off.status.success());
     assert!(String::from_utf8_lossy(&off.stderr).contains("email.smtp_host"));
 }
+
+#[tokio::test]
+async fn starttls_checks_the_server_certificate_against_the_configured_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, certificate, key) = crate::smtp::certificates(dir.path());
+    let smtp = crate::smtp::SmtpServer::start_tls(certificate, key).await;
+    let send = |ca: Option<&Path>| {
+        let mut command = command(&dir.path().join("data"));
+        command
+            .args(["send-test-email", "ops@acme.example"])
+            .env("ENTERPRISE_SYNC_EMAIL__SMTP_HOST", "127.0.0.1")
+            .env("ENTERPRISE_SYNC_EMAIL__SMTP_PORT", smtp.port.to_string())
+            .env("ENTERPRISE_SYNC_EMAIL__SMTP_SECURITY", "starttls");
+        if let Some(ca) = ca {
+            command.env("ENTERPRISE_SYNC_EMAIL__SMTP_CA_FILE", ca);
+        }
+        command.output().unwrap()
+    };
+    // The server's certificate comes from a CA the system does not know.
+    let untrusted = send(None);
+    assert!(!untrusted.status.success());
+    let error = String::from_utf8_lossy(&untrusted.stderr).to_lowercase();
+    assert!(error.contains("certificate"), "{error}");
+    assert!(smtp.messages().is_empty());
+    let trusted = send(Some(&ca));
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    smtp.wait_for(1).await;
+}

@@ -118,6 +118,77 @@ pub struct SmtpServer {
     pub port: u16,
     maildir: TempDir,
     child: Option<Child>,
+    /// With STARTTLS: the server's certificate and key.
+    tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1 (openssl).
+/// Returns (the CA's PEM, the server's certificate, its key).
+pub fn certificates(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl (scripts/test installs it)");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=enterprise-sync test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
 }
 
 impl SmtpServer {
@@ -131,6 +202,19 @@ impl SmtpServer {
             port,
             maildir,
             child: None,
+            tls: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    /// A server that requires STARTTLS, with this certificate and key.
+    pub async fn start_tls(certificate: PathBuf, key: PathBuf) -> SmtpServer {
+        let mut server = SmtpServer {
+            port: free_port(),
+            maildir: tempfile::tempdir().unwrap(),
+            child: None,
+            tls: Some((certificate, key)),
         };
         server.restart().await;
         server
@@ -138,9 +222,18 @@ impl SmtpServer {
 
     /// Starts (again) on the same port, keeping the messages received.
     pub async fn restart(&mut self) {
-        let child = Command::new(python())
+        let mut command = Command::new(python());
+        command
             .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("127.0.0.1:{}", self.port));
+        if let Some((certificate, key)) = &self.tls {
+            command
+                .arg("--tlscert")
+                .arg(certificate)
+                .arg("--tlskey")
+                .arg(key);
+        }
+        let child = command
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(self.maildir.path().join("mail"))
             .stdout(Stdio::null())
