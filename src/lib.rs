@@ -22,5 +22,6 @@ pub mod service;
 pub mod store;
 pub mod systemd;
 pub mod telemetry;
+pub mod web;
 
 pub use error::AppError;

@@ -112,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         .split_for_parts();
     router
         .merge(crate::scim::http::router(state.clone()))
+        .merge(crate::web::router(state.clone()))
         .fallback(not_found)
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(http.max_body_bytes))

@@ -25,6 +25,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod sync_logs;
 pub mod sync_status;
+pub mod web_sessions;
 pub mod webhooks;
 
 use std::net::IpAddr;

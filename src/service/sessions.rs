@@ -65,7 +65,8 @@ fn hash_refresh(token: &str) -> Vec<u8> {
     digest(&SHA256, token.as_bytes()).as_ref().to_vec()
 }
 
-fn new_refresh_token() -> Result<String, AppError> {
+/// 256 random bits, URL-safe: refresh tokens, dashboard session ids, CSRF tokens.
+pub(crate) fn new_refresh_token() -> Result<String, AppError> {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     SystemRandom::new()
@@ -108,11 +109,23 @@ fn lock_for(failures: u32, threshold: u32, max_secs: u64) -> Option<chrono::Dura
     ))
 }
 
-pub async fn login(
+/// A person whose email and password matched.
+pub(crate) struct Verified {
+    pub user: User,
+    pub token_version: i64,
+    /// A new hash when the stored one used older parameters.
+    pub rehash: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// Checks an email and password: the same answer and work for unknown emails,
+/// temporary lockout after repeated failures, failures audited. The caller
+/// records the success with [`record_success`] in its own transaction.
+pub(crate) async fn verify_password(
     svc: &Services,
     meta: &RequestMeta,
     input: Credentials,
-) -> Result<TokenPair, AppError> {
+) -> Result<Verified, AppError> {
     let email = email::normalize(input.email.as_deref().unwrap_or_default());
     let password = input.password.unwrap_or_default();
     if email.is_empty()
@@ -199,25 +212,54 @@ pub async fn login(
         }
         _ => None,
     };
-    let refresh = new_refresh_token()?;
-    let (refresh_c, meta_c, ttl) = (refresh.clone(), meta.clone(), svc.tokens.refresh_ttl_secs);
+    Ok(Verified {
+        user,
+        token_version: record.token_version,
+        rehash,
+        now,
+    })
+}
+
+/// Inside the sign-in's transaction: failures reset, a newer hash stored, the
+/// success audited (`via`: `api` or `dashboard`).
+pub(crate) fn record_success(
+    txn: &rusqlite::Connection,
+    verified: &Verified,
+    via: &str,
+    meta: &RequestMeta,
+) -> Result<(), AppError> {
+    let user = &verified.user;
+    store::users::record_login_success(txn, user.id)?;
+    if let Some(hash) = &verified.rehash {
+        store::users::replace_password_hash(txn, user.id, hash)?;
+    }
     let event = AuditEvent::new("auth.login", Outcome::Success, user_actor(user.id))
         .in_enterprise(user.enterprise_account_id)
-        .target("user", user.id);
-    let id = user.id;
-    svc.db
+        .target("user", user.id)
+        .changes(serde_json::json!({ "via": via }));
+    audit::append(txn, &event, meta, verified.now)?;
+    Ok(())
+}
+
+pub async fn login(
+    svc: &Services,
+    meta: &RequestMeta,
+    input: Credentials,
+) -> Result<TokenPair, AppError> {
+    let verified = verify_password(svc, meta, input).await?;
+    let refresh = new_refresh_token()?;
+    let (refresh_c, meta_c, ttl) = (refresh.clone(), meta.clone(), svc.tokens.refresh_ttl_secs);
+    let (id, now) = (verified.user.id, verified.now);
+    let verified = svc
+        .db
         .write(move |txn| {
-            store::users::record_login_success(txn, id)?;
-            if let Some(hash) = &rehash {
-                store::users::replace_password_hash(txn, id, hash)?;
-            }
+            record_success(txn, &verified, "api", &meta_c)?;
             let family = uuid::Uuid::now_v7().to_string();
             store_refresh(txn, ttl, &family, id, &refresh_c, now)?;
-            audit::append(txn, &event, &meta_c, now)?;
-            Ok::<_, AppError>(())
+            Ok::<_, AppError>(verified)
         })
         .await?;
-    token_pair(svc, &user, record.token_version, refresh, now)
+    token_pair(svc, &verified.user, verified.token_version, refresh, now)
 }
 
 fn token_pair(

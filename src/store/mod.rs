@@ -22,6 +22,7 @@ pub mod scim;
 pub mod stores;
 pub mod sync_logs;
 pub mod users;
+pub mod web_sessions;
 pub mod webhooks;
 
 pub use database::{Db, DbOptions};

@@ -6,6 +6,8 @@ mod api_keys;
 mod audit;
 mod backups;
 mod binary;
+mod browser;
+mod dashboard;
 mod directory;
 mod docs;
 mod drop_profiles;

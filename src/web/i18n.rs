@@ -1,0 +1,127 @@
+//! The dashboard's words in French and English, handed to templates as `t`.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use crate::domain::notifications::Language;
+
+const WORDS: &[Word] = &[
+    ("app", "Retail Performer · synchronisation", "Retail Performer · sync"),
+    ("sign_in", "Connexion", "Sign in"),
+    ("sign_out", "Déconnexion", "Sign out"),
+    ("email", "Adresse email", "Email address"),
+    ("password", "Mot de passe", "Password"),
+    ("invalid_credentials", "Email ou mot de passe incorrect.", "Wrong email or password."),
+    ("too_many_attempts", "Trop de tentatives : réessayez dans une minute.", "Too many attempts: try again in a minute."),
+    ("form_expired", "Ce formulaire a expiré : rechargez la page et recommencez.", "This form has expired: reload the page and try again."),
+    ("forbidden", "Cette page est réservée aux administrateurs informatiques.", "This page is for IT administrators."),
+    ("not_found", "Cette page n'existe pas, ou plus.", "This page does not exist, or no longer does."),
+    ("overview", "Vue d'ensemble", "Overview"),
+    ("api_keys", "Clés d'API", "API keys"),
+    ("language", "Langue", "Language"),
+    ("seats", "Licences", "Seats"),
+    ("seats_used_of", "utilisées sur", "used of"),
+    ("users", "Collaborateurs", "Staff"),
+    ("active", "actifs", "active"),
+    ("stores", "Magasins", "Stores"),
+    ("last_sync", "Dernière synchronisation", "Last sync"),
+    ("never", "jamais", "never"),
+    ("status_success", "réussie", "succeeded"),
+    ("status_partial", "partielle", "partial"),
+    ("status_failed", "en échec", "failed"),
+    ("recent_runs", "Dernières synchronisations", "Recent runs"),
+    ("when", "Quand", "When"),
+    ("source", "Source", "Source"),
+    ("operation", "Opération", "Operation"),
+    ("status", "État", "Status"),
+    ("created", "créés", "created"),
+    ("updated", "modifiés", "updated"),
+    ("deactivated", "désactivés", "deactivated"),
+    ("failed_rows", "en erreur", "failed"),
+    ("no_runs", "Aucune synchronisation pour l'instant.", "No sync yet."),
+    ("scim", "SCIM", "SCIM"),
+    ("scim_on", "activé", "on"),
+    ("scim_off", "pas de jeton SCIM", "no SCIM token"),
+    ("scim_last_call", "dernier appel", "last call"),
+    ("profile", "Mon profil", "My profile"),
+    ("name", "Nom", "Name"),
+    ("role", "Rôle", "Role"),
+    ("role_it_admin", "Administrateur informatique", "IT administrator"),
+    ("role_manager", "Manager", "Manager"),
+    ("role_seller", "Vendeur", "Seller"),
+    ("generate_key", "Générer une clé", "Generate a key"),
+    ("key_name", "Nom de la clé", "Key name"),
+    ("scopes", "Droits", "Scopes"),
+    ("expires_in_days", "Expire dans (jours)", "Expires in (days)"),
+    ("generate", "Générer", "Generate"),
+    ("key_once", "Copiez cette clé maintenant : elle ne sera plus jamais affichée.", "Copy this key now: it will never be shown again."),
+    ("copy", "Copier", "Copy"),
+    ("copied", "Copié", "Copied"),
+    ("prefix", "Préfixe", "Prefix"),
+    ("state", "État", "State"),
+    ("state_active", "active", "active"),
+    ("state_expired", "expirée", "expired"),
+    ("state_revoked", "révoquée", "revoked"),
+    ("last_used", "Dernière utilisation", "Last used"),
+    ("expires", "Expire", "Expires"),
+    ("revoke", "Révoquer", "Revoke"),
+    ("revoke_confirm", "Révoquer cette clé ? Les systèmes qui l'utilisent seront refusés dans les secondes qui suivent.", "Revoke this key? Systems that use it are refused within seconds."),
+    ("cancel", "Annuler", "Cancel"),
+    ("no_keys", "Aucune clé pour l'instant.", "No key yet."),
+    ("invalid_form", "Vérifiez le formulaire", "Check the form"),
+];
+
+/// A word in its languages: (key, French, English).
+type Word = (&'static str, &'static str, &'static str);
+
+fn table(language: Language) -> &'static BTreeMap<&'static str, &'static str> {
+    static FR: OnceLock<BTreeMap<&str, &str>> = OnceLock::new();
+    static EN: OnceLock<BTreeMap<&str, &str>> = OnceLock::new();
+    let (cell, pick): (_, fn(&Word) -> &'static str) = match language {
+        Language::Fr => (&FR, |w| w.1),
+        Language::En => (&EN, |w| w.2),
+    };
+    cell.get_or_init(|| WORDS.iter().map(|w| (w.0, pick(w))).collect())
+}
+
+/// Every word of a language, for templates.
+pub fn words(language: Language) -> &'static BTreeMap<&'static str, &'static str> {
+    table(language)
+}
+
+/// One word; the key itself when it has none (a test catches that).
+pub fn word(language: Language, key: &str) -> &'static str {
+    table(language).get(key).copied().unwrap_or("?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_every_word_is_translated() {
+        let mut keys: Vec<&str> = WORDS.iter().map(|w| w.0).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), WORDS.len());
+        assert!(WORDS.iter().all(|w| !w.1.is_empty() && !w.2.is_empty()));
+    }
+
+    #[test]
+    fn every_key_a_template_uses_exists() {
+        for source in super::super::TEMPLATES.iter().map(|t| t.1) {
+            for (at, _) in source.match_indices("t.") {
+                // `t.` starting a name, not the end of one (`layout.html`).
+                let before = source[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let key: String = source[at + 2..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(words(Language::En).contains_key(key.as_str()), "t.{key}");
+            }
+        }
+    }
+}

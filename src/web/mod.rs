@@ -1,0 +1,235 @@
+//! The IT admin's dashboard: server-rendered pages (minijinja templates and
+//! assets embedded in the binary), in French and English, over the same
+//! services and authorization rules as the API.
+//!
+//! Sessions live in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the
+//! public URL is https); every form that changes something carries the
+//! session's CSRF token; the Content-Security-Policy allows no inline script
+//! or style.
+
+mod pages;
+
+use std::sync::OnceLock;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::api::AppState;
+use crate::domain::notifications::Language;
+use crate::service::web_sessions::WebUser;
+use crate::AppError;
+
+pub mod i18n;
+
+/// Every template, embedded: (name, source).
+pub(crate) const TEMPLATES: [(&str, &str); 7] = [
+    ("layout.html", include_str!("templates/layout.html")),
+    ("sign_in.html", include_str!("templates/sign_in.html")),
+    ("message.html", include_str!("templates/message.html")),
+    ("profile.html", include_str!("templates/profile.html")),
+    ("overview.html", include_str!("templates/overview.html")),
+    ("api_keys.html", include_str!("templates/api_keys.html")),
+    ("revoke_key.html", include_str!("templates/revoke_key.html")),
+];
+
+pub const STYLESHEET: &str = include_str!("assets/app.css");
+pub const SCRIPT: &str = include_str!("assets/app.js");
+
+const SESSION_COOKIE: &str = "es_session";
+const PRESESSION_COOKIE: &str = "es_signin";
+const LANGUAGE_COOKIE: &str = "es_lang";
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn templates() -> &'static Environment<'static> {
+    static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
+    ENVIRONMENT.get_or_init(|| {
+        let mut environment = Environment::new();
+        for (name, source) in TEMPLATES {
+            if let Err(e) = environment.add_template(name, source) {
+                tracing::error!(template = name, error = %e, "a dashboard template does not parse");
+            }
+        }
+        environment
+    })
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    // Password guesses through the form count against the same per-IP limit
+    // as the API's login.
+    let throttled = axum::middleware::from_fn_with_state(state, crate::api::auth::throttle_login);
+    Router::new()
+        .route("/", get(pages::home))
+        .route(
+            "/sign-in",
+            get(pages::sign_in_form).merge(post(pages::sign_in).route_layer(throttled)),
+        )
+        .route("/sign-out", post(pages::sign_out))
+        .route("/lang/{code}", get(pages::switch_language))
+        .route("/api-keys", get(pages::api_keys).post(pages::generate_key))
+        .route(
+            "/api-keys/{id}/revoke",
+            get(pages::confirm_revoke).post(pages::revoke_key),
+        )
+        .route("/assets/app.css", get(stylesheet))
+        .route("/assets/app.js", get(script))
+}
+
+async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Assets change with the binary; an hour of caching spares the reloads.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+/// A cookie's value from the request.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// The reader's language: the cookie set by the switch, else the browser's
+/// first of French or English, else French.
+pub(crate) fn language(headers: &HeaderMap) -> Language {
+    if let Some(chosen) = cookie(headers, LANGUAGE_COOKIE).and_then(Language::parse) {
+        return chosen;
+    }
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|tag| Language::parse(tag.split(';').next()?.trim().get(..2)?))
+        .next()
+        .unwrap_or_default()
+}
+
+/// `Set-Cookie` for a dashboard cookie.
+pub(crate) fn set_cookie(secure: bool, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("es_invalid=1"))
+}
+
+/// What every page's layout needs.
+#[derive(Serialize)]
+pub(crate) struct Frame<'a> {
+    pub lang: &'static str,
+    pub t: &'static std::collections::BTreeMap<&'static str, &'static str>,
+    pub title: &'a str,
+    pub page: &'a str,
+    /// The path the language switch comes back to.
+    pub back: String,
+    pub user: Option<FrameUser>,
+    pub csrf: &'a str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct FrameUser {
+    pub name: String,
+    pub email: String,
+    pub is_admin: bool,
+}
+
+impl<'a> Frame<'a> {
+    pub fn new(
+        language: Language,
+        page: &'a str,
+        path: &str,
+        user: Option<&WebUser>,
+        csrf: &'a str,
+    ) -> Self {
+        Frame {
+            lang: language.as_str(),
+            t: i18n::words(language),
+            title: i18n::word(language, page),
+            page,
+            back: percent_encode(path),
+            user: user.map(|u| FrameUser {
+                name: u.session.name.clone(),
+                email: u.session.email.clone(),
+                is_admin: u.is_admin(),
+            }),
+            csrf,
+        }
+    }
+}
+
+fn percent_encode(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Renders a template with the frame and the page's own values, with the
+/// dashboard's security headers.
+pub(crate) fn render(
+    status: StatusCode,
+    template: &str,
+    frame: &Frame<'_>,
+    page: impl Serialize,
+) -> Response {
+    use minijinja::value::{Serde, Value};
+    let context = minijinja::context! { ..Value::from(Serde(frame)), ..Value::from(Serde(&page)) };
+    let rendered = templates()
+        .get_template(template)
+        .and_then(|t| t.render(context));
+    match rendered {
+        Ok(html) => html_response(status, html),
+        Err(e) => {
+            tracing::error!(template, error = %e, "rendering a dashboard page failed");
+            AppError::internal("rendering a page failed").into_response()
+        }
+    }
+}
+
+pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    response
+}
+
+/// See-other to a page of ours.
+pub(crate) fn redirect(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}

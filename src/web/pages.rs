@@ -1,0 +1,474 @@
+//! The dashboard's pages. Each handler finds the session, checks what the
+//! person may do with the same capability checks as the API, calls the
+//! services and renders a template.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    cookie, language, redirect, render, set_cookie, Frame, PRESESSION_COOKIE, SESSION_COOKIE,
+};
+use crate::api::extract::{parse_id, Meta};
+use crate::api::AppState;
+use crate::domain::notifications::Language;
+use crate::domain::{ApiKeyId, Scope};
+use crate::service::access::AdminCtx;
+use crate::service::api_keys::{self, GenerateKey};
+use crate::service::web_sessions::{self, WebUser, SESSION_HOURS};
+use crate::service::{sessions, sync_status, Services};
+use crate::AppError;
+
+/// Cookies are `Secure` when people reach the service over https.
+fn secure(svc: &Services) -> bool {
+    svc.public_base_url().starts_with("https://")
+}
+
+async fn signed_in(svc: &Services, headers: &HeaderMap) -> Result<Option<WebUser>, AppError> {
+    match cookie(headers, SESSION_COOKIE) {
+        Some(id) => web_sessions::find(svc, id).await,
+        None => Ok(None),
+    }
+}
+
+/// Constant-time comparison of a form's CSRF token with the expected one.
+fn same_token(expected: &str, given: &str) -> bool {
+    expected.len() == given.len()
+        && !expected.is_empty()
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn message(
+    status: StatusCode,
+    language: Language,
+    path: &str,
+    user: Option<&WebUser>,
+    key: &str,
+) -> Response {
+    let csrf = user
+        .map(|u| u.session.csrf_token.clone())
+        .unwrap_or_default();
+    let frame = Frame::new(language, key, path, user, &csrf);
+    render(
+        status,
+        "message.html",
+        &frame,
+        json!({ "message": super::i18n::word(language, key) }),
+    )
+}
+
+/// The person's session, or the sign-in page.
+enum Access {
+    Admin(WebUser, AdminCtx),
+    Denied(Response),
+}
+
+async fn admin(svc: &Services, headers: &HeaderMap, path: &str) -> Result<Access, AppError> {
+    let language = language(headers);
+    let Some(user) = signed_in(svc, headers).await? else {
+        return Ok(Access::Denied(redirect("/sign-in")));
+    };
+    match user.principal().require_admin() {
+        Ok(ctx) => Ok(Access::Admin(user, ctx)),
+        Err(_) => Ok(Access::Denied(message(
+            StatusCode::FORBIDDEN,
+            language,
+            path,
+            Some(&user),
+            "forbidden",
+        ))),
+    }
+}
+
+/// Reads an `application/x-www-form-urlencoded` body, repeated fields kept.
+fn form_fields(body: &Bytes) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+pub async fn home(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let Some(user) = signed_in(&svc, &headers).await? else {
+        return Ok(redirect("/sign-in"));
+    };
+    let csrf = user.session.csrf_token.clone();
+    if !user.is_admin() {
+        // Managers and sellers see their own profile, nothing of the enterprise.
+        let frame = Frame::new(language, "profile", uri.path(), Some(&user), &csrf);
+        let role = super::i18n::word(language, &format!("role_{}", user.session.role.as_str()));
+        return Ok(render(
+            StatusCode::OK,
+            "profile.html",
+            &frame,
+            json!({ "role": role }),
+        ));
+    }
+    let ctx = user.principal().require_scope(Scope::SyncRead)?;
+    let status = sync_status::status(&svc, &ctx).await?;
+    let seats_percent = if status.seats_purchased > 0 {
+        (status.seats_used * 100 / status.seats_purchased).clamp(0, 100)
+    } else {
+        0
+    };
+    let frame = Frame::new(language, "overview", uri.path(), Some(&user), &csrf);
+    Ok(render(
+        StatusCode::OK,
+        "overview.html",
+        &frame,
+        json!({ "status": status, "seats_percent": seats_percent }),
+    ))
+}
+
+fn sign_in_page(
+    svc: &Services,
+    status: StatusCode,
+    language: Language,
+    email: &str,
+    problem: Option<&str>,
+) -> Result<Response, AppError> {
+    // Login CSRF: the form's token must match a cookie only this site can set.
+    let token = sessions::new_refresh_token()?;
+    let frame = Frame::new(language, "sign_in", "/sign-in", None, &token);
+    let mut response = render(
+        status,
+        "sign_in.html",
+        &frame,
+        json!({ "email": email, "problem": problem }),
+    );
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(secure(svc), PRESESSION_COOKIE, &token, 3600),
+    );
+    Ok(response)
+}
+
+pub async fn sign_in_form(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if signed_in(&svc, &headers).await?.is_some() {
+        return Ok(redirect("/"));
+    }
+    sign_in_page(&svc, StatusCode::OK, language(&headers), "", None)
+}
+
+pub async fn sign_in(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let fields = form_fields(&body);
+    let email = field(&fields, "email").to_string();
+    let expected = cookie(&headers, PRESESSION_COOKIE).unwrap_or_default();
+    if !same_token(expected, field(&fields, "csrf")) {
+        let problem = super::i18n::word(language, "form_expired");
+        return sign_in_page(&svc, StatusCode::FORBIDDEN, language, &email, Some(problem));
+    }
+    let password = field(&fields, "password").to_string();
+    match web_sessions::sign_in(&svc, &meta, email.clone(), password).await {
+        Ok(started) => {
+            let mut response = redirect("/");
+            let secure = secure(&svc);
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(
+                    secure,
+                    SESSION_COOKIE,
+                    &started.cookie,
+                    SESSION_HOURS * 3600,
+                ),
+            );
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(secure, PRESESSION_COOKIE, "", 0),
+            );
+            Ok(response)
+        }
+        Err(AppError::Unauthenticated { .. }) => {
+            let problem = super::i18n::word(language, "invalid_credentials");
+            sign_in_page(
+                &svc,
+                StatusCode::UNAUTHORIZED,
+                language,
+                &email,
+                Some(problem),
+            )
+        }
+        Err(other) => Err(other),
+    }
+}
+
+pub async fn sign_out(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let Some(user) = signed_in(&svc, &headers).await? else {
+        return Ok(redirect("/sign-in"));
+    };
+    let fields = form_fields(&body);
+    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            language,
+            "/",
+            Some(&user),
+            "form_expired",
+        ));
+    }
+    let id = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    web_sessions::sign_out(&svc, &meta, &user, id).await?;
+    let mut response = redirect("/sign-in");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(secure(&svc), SESSION_COOKIE, "", 0),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct Back {
+    to: Option<String>,
+}
+
+pub async fn switch_language(
+    State(svc): State<AppState>,
+    Path(code): Path<String>,
+    Query(back): Query<Back>,
+) -> Response {
+    let language = Language::parse(&code).unwrap_or_default();
+    // Back to a page of ours only: a path, never another site.
+    let to = back
+        .to
+        .filter(|to| to.starts_with('/') && !to.starts_with("//") && !to.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let mut response = redirect(&to);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            secure(&svc),
+            super::LANGUAGE_COOKIE,
+            language.as_str(),
+            365 * 24 * 3600,
+        ),
+    );
+    response
+}
+
+async fn keys_page(
+    svc: &Services,
+    user: &WebUser,
+    ctx: &AdminCtx,
+    language: Language,
+    status: StatusCode,
+    generated: Option<api_keys::GeneratedKey>,
+    problem: Option<String>,
+) -> Result<Response, AppError> {
+    let keys = api_keys::list(svc, ctx).await?;
+    let csrf = user.session.csrf_token.clone();
+    let frame = Frame::new(language, "api_keys", "/api-keys", Some(user), &csrf);
+    let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+    Ok(render(
+        status,
+        "api_keys.html",
+        &frame,
+        json!({
+            "keys": keys,
+            "generated": generated,
+            "problem": problem,
+            "scopes": scopes,
+            "default_days": svc.config.api_keys.default_expiry_days,
+            "max_days": svc.config.api_keys.max_expiry_days,
+        }),
+    ))
+}
+
+pub async fn api_keys(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let (user, ctx) = match admin(&svc, &headers, "/api-keys").await? {
+        Access::Admin(user, ctx) => (user, ctx),
+        Access::Denied(response) => return Ok(response),
+    };
+    keys_page(
+        &svc,
+        &user,
+        &ctx,
+        language(&headers),
+        StatusCode::OK,
+        None,
+        None,
+    )
+    .await
+}
+
+pub async fn generate_key(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let (user, ctx) = match admin(&svc, &headers, "/api-keys").await? {
+        Access::Admin(user, ctx) => (user, ctx),
+        Access::Denied(response) => return Ok(response),
+    };
+    let fields = form_fields(&body);
+    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            language,
+            "/api-keys",
+            Some(&user),
+            "form_expired",
+        ));
+    }
+    let request = GenerateKey {
+        name: Some(field(&fields, "name").to_string()),
+        scopes: Some(
+            fields
+                .iter()
+                .filter(|(k, _)| k == "scopes")
+                .map(|(_, v)| v.clone())
+                .collect(),
+        ),
+        expires_in_days: field(&fields, "expires_in_days").trim().parse().ok(),
+    };
+    match api_keys::generate(&svc, &ctx, &meta, request).await {
+        Ok(generated) => {
+            keys_page(
+                &svc,
+                &user,
+                &ctx,
+                language,
+                StatusCode::CREATED,
+                Some(generated),
+                None,
+            )
+            .await
+        }
+        Err(AppError::Validation(problems)) => {
+            let problem = problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            keys_page(
+                &svc,
+                &user,
+                &ctx,
+                language,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(problem),
+            )
+            .await
+        }
+        Err(other) => Err(other),
+    }
+}
+
+pub async fn confirm_revoke(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let (user, ctx) = match admin(&svc, &headers, uri.path()).await? {
+        Access::Admin(user, ctx) => (user, ctx),
+        Access::Denied(response) => return Ok(response),
+    };
+    let key = match parse_id::<ApiKeyId>(&id, "api key") {
+        Ok(id) => api_keys::get(&svc, &ctx, id).await,
+        Err(e) => Err(e),
+    };
+    let key = match key {
+        Ok(key) => key,
+        Err(AppError::NotFound { .. }) => {
+            return Ok(message(
+                StatusCode::NOT_FOUND,
+                language,
+                uri.path(),
+                Some(&user),
+                "not_found",
+            ))
+        }
+        Err(other) => return Err(other),
+    };
+    let csrf = user.session.csrf_token.clone();
+    let frame = Frame::new(language, "revoke", uri.path(), Some(&user), &csrf);
+    Ok(render(
+        StatusCode::OK,
+        "revoke_key.html",
+        &frame,
+        json!({ "key": key }),
+    ))
+}
+
+pub async fn revoke_key(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let (user, ctx) = match admin(&svc, &headers, uri.path()).await? {
+        Access::Admin(user, ctx) => (user, ctx),
+        Access::Denied(response) => return Ok(response),
+    };
+    let fields = form_fields(&body);
+    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            language,
+            uri.path(),
+            Some(&user),
+            "form_expired",
+        ));
+    }
+    let revoked = match parse_id::<ApiKeyId>(&id, "api key") {
+        Ok(id) => api_keys::revoke(&svc, &ctx, &meta, id).await,
+        Err(e) => Err(e),
+    };
+    match revoked {
+        Ok(_) => Ok(redirect("/api-keys")),
+        Err(AppError::NotFound { .. }) => Ok(message(
+            StatusCode::NOT_FOUND,
+            language,
+            uri.path(),
+            Some(&user),
+            "not_found",
+        )),
+        Err(other) => Err(other),
+    }
+    .map(IntoResponse::into_response)
+}

@@ -1,0 +1,219 @@
+//! Browser tests: Debian's Chromium, driven through chromedriver (both
+//! installed by scripts/test), against the real server. Each step writes a
+//! screenshot to target/screenshots/ (not committed) for people to look at.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::support::{TestApp, PASSWORD};
+
+fn program(variable: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(variable)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    assert!(
+        path.exists(),
+        "the browser tests need {} (run scripts/test, which installs Debian's chromium and chromium-driver)",
+        path.display()
+    );
+    path
+}
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+    shots: PathBuf,
+}
+
+impl Browser {
+    pub async fn start() -> Browser {
+        let chromedriver = program("CHROMEDRIVER", "/usr/bin/chromedriver");
+        let chromium = program("CHROMIUM", "/usr/bin/chromium");
+        let port = crate::smtp::free_port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                    "--window-size=1280,900", "--lang=fr-FR",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+                "prefs": { "intl.accept_languages": "fr-FR,fr" }
+            }
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("chromedriver starts a headless Chromium");
+        let shots = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots"));
+        std::fs::create_dir_all(&shots).unwrap();
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+            shots,
+        }
+    }
+
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// The element, once the page that has it has loaded (up to 10 s).
+    pub async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.element(css).await.text().await.unwrap()
+    }
+
+    /// Waits (up to 10 s) until the element's text contains `needle`: the
+    /// page a click led to has loaded.
+    pub async fn wait_text(&self, css: &str, needle: &str) {
+        for _ in 0..500 {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                if element.text().await.is_ok_and(|t| t.contains(needle)) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{css} never showed {needle:?}");
+    }
+
+    pub async fn fill(&self, css: &str, value: &str) {
+        let field = self.element(css).await;
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.element(css).await.click().await.unwrap();
+    }
+
+    pub async fn sign_in(&self, app: &TestApp, email: &str) {
+        self.client.goto(&app.url("/sign-in")).await.unwrap();
+        self.fill("input[name=email]", email).await;
+        self.fill("input[name=password]", PASSWORD).await;
+        self.click("#sign-in").await;
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test]
+async fn an_admin_signs_in_makes_a_key_sees_it_once_revokes_it_and_switches_language() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    let browser = Browser::start().await;
+
+    browser.client.goto(&app.url("/")).await.unwrap();
+    assert!(browser
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/sign-in"));
+    browser.screenshot("sign-in").await;
+    browser.sign_in(&app, &admin.email).await;
+    browser.wait_text("#seats", "Licences").await;
+    assert_eq!(browser.client.current_url().await.unwrap().path(), "/");
+    assert!(browser.text("h1").await.contains("Acme"));
+    assert!(browser.text("#seats").await.contains("Licences"));
+    browser.screenshot("overview").await;
+
+    // A key, shown once with its copy button (the script reveals it).
+    browser.click("a[href='/api-keys']").await;
+    browser.wait_text("h1", "Clés").await;
+    browser.fill("input[name=name]", "ERP nightly").await;
+    browser.click("input[value='users:write']").await;
+    browser.click("#generate").await;
+    let key = browser.text("#new-key-value").await;
+    assert!(key.starts_with("ent_"), "{key}");
+    let copy = browser.element("button[data-copy]").await;
+    assert!(
+        copy.is_displayed().await.unwrap(),
+        "the script shows the copy button"
+    );
+    browser.screenshot("api-key-generated").await;
+    browser.client.goto(&app.url("/api-keys")).await.unwrap();
+    let source = browser.client.source().await.unwrap();
+    assert!(!source.contains(&key), "the key is shown once");
+    assert!(browser.text("#keys").await.contains("ERP nightly"));
+
+    // Revoke, confirmed on a page of its own.
+    browser.click("#keys a.button").await;
+    browser.wait_text("h1", "Révoquer").await;
+    browser.screenshot("api-key-revoke").await;
+    browser.click("#confirm-revoke").await;
+    browser.wait_text("#keys .state-revoked", "révoquée").await;
+    let listed = app
+        .get(
+            "/api/enterprise/api-keys",
+            &crate::support::Auth::Bearer(&admin.access_token),
+        )
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"][0]["state"], "revoked");
+
+    // English, and it stays so.
+    browser.click("#switch-language").await;
+    browser.wait_text("h1", "API keys").await;
+    assert_eq!(
+        browser
+            .element("html")
+            .await
+            .attr("lang")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("en")
+    );
+    browser.client.goto(&app.url("/")).await.unwrap();
+    browser.wait_text("h1", "Overview").await;
+    browser.screenshot("overview-en").await;
+
+    browser.close().await;
+    app.stop().await;
+}

@@ -1,0 +1,332 @@
+//! The dashboard over plain HTTP: sessions, CSRF, roles and tenancy. The
+//! browser tests (tests/it/browser.rs) drive the same pages in Chromium.
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+
+use crate::support::{Admin, Auth, TestApp, PASSWORD};
+
+/// A browser's cookie jar, by hand: the test sees every cookie.
+#[derive(Default, Clone)]
+pub struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn take(&mut self, response: &Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.0.retain(|(n, _)| n != name);
+            if !text.contains("Max-Age=0") {
+                self.0.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub async fn page(app: &TestApp, jar: &mut Jar, path: &str) -> (StatusCode, String) {
+    let response = client()
+        .get(app.url(path))
+        .header(COOKIE, jar.header())
+        .send()
+        .await
+        .unwrap();
+    jar.take(&response);
+    (response.status(), response.text().await.unwrap())
+}
+
+pub async fn submit(app: &TestApp, jar: &mut Jar, path: &str, form: &[(&str, &str)]) -> Response {
+    let response = client()
+        .post(app.url(path))
+        .header(COOKIE, jar.header())
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    jar.take(&response);
+    response
+}
+
+/// The value of the first `name="csrf"` hidden field of a page.
+pub fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+pub async fn sign_in(app: &TestApp, email: &str) -> Jar {
+    let mut jar = Jar::default();
+    let (status, html) = page(app, &mut jar, "/sign-in").await;
+    assert_eq!(status, StatusCode::OK);
+    let token = csrf(&html);
+    let response = submit(
+        app,
+        &mut jar,
+        "/sign-in",
+        &[("csrf", &token), ("email", email), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap()
+    );
+    assert!(jar.get("es_session").is_some());
+    jar
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_strict_http_only_cookie_and_shows_the_overview() {
+    let app = TestApp::start().await;
+    let admin: Admin = app.admin("Acme").await;
+    let mut jar = Jar::default();
+    let (status, _) = page(&app, &mut jar, "/").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "no session: to the sign-in page"
+    );
+
+    let (_, html) = page(&app, &mut jar, "/sign-in").await;
+    let token = csrf(&html);
+    // Without the sign-in cookie's token (login CSRF): refused.
+    let mut stranger = Jar::default();
+    let refused = submit(
+        &app,
+        &mut stranger,
+        "/sign-in",
+        &[
+            ("csrf", &token),
+            ("email", &admin.email),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    // A wrong password: the form again, with the message.
+    let wrong = submit(
+        &app,
+        &mut jar,
+        "/sign-in",
+        &[
+            ("csrf", &token),
+            ("email", &admin.email),
+            ("password", "nope"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().await.unwrap().contains("incorrect"));
+
+    let (_, html) = page(&app, &mut jar, "/sign-in").await;
+    let response = submit(
+        &app,
+        &mut jar,
+        "/sign-in",
+        &[
+            ("csrf", &csrf(&html)),
+            ("email", &admin.email),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], "/");
+    let set: Vec<&str> = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let session = set.iter().find(|c| c.starts_with("es_session=")).unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    assert!(!session.contains("Secure"), "plain http here");
+
+    let (status, html) = page(&app, &mut jar, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Vue d&#x27;ensemble") && html.contains("Acme"),
+        "{html}"
+    );
+    assert!(app
+        .audit_actions()
+        .contains(&("auth.login".into(), "success".into())));
+
+    // Sign out needs the session's CSRF token.
+    let forged = submit(&app, &mut jar, "/sign-out", &[("csrf", "forged")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let out = submit(&app, &mut jar, "/sign-out", &[("csrf", &csrf(&html))]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let (status, _) = page(&app, &mut jar, "/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_https() {
+    let app =
+        TestApp::start_with(|c| c.public_base_url = Some("https://sync.example".into())).await;
+    let mut jar = Jar::default();
+    let response = client().get(app.url("/sign-in")).send().await.unwrap();
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    jar.take(&response);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_change_nothing() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    let mut jar = sign_in(&app, &admin.email).await;
+    let (_, html) = page(&app, &mut jar, "/api-keys").await;
+    let token = csrf(&html);
+    for form in [
+        vec![("name", "k"), ("scopes", "users:read")],
+        vec![("csrf", "x"), ("name", "k"), ("scopes", "users:read")],
+    ] {
+        let response = submit(&app, &mut jar, "/api-keys", &form).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+    let keys: serde_json::Value = app
+        .get(
+            "/api/enterprise/api-keys",
+            &Auth::Bearer(&admin.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["data"].as_array().unwrap().len(), 0);
+    // With it: the key, shown once.
+    let response = submit(
+        &app,
+        &mut jar,
+        "/api-keys",
+        &[
+            ("csrf", &token),
+            ("name", "ERP"),
+            ("scopes", "users:read"),
+            ("scopes", "users:write"),
+            ("expires_in_days", "30"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("ent_"), "the key is on the page once");
+    let (_, again) = page(&app, &mut jar, "/api-keys").await;
+    let key = html
+        .split("id=\"new-key-value\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert!(!again.contains(key), "and never again");
+    assert!(again.contains("users:read, users:write"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_sees_nothing_of_another_enterprise_and_staff_see_their_profile_only() {
+    let app = TestApp::start().await;
+    let acme = app.admin("Acme").await;
+    let globex = app.admin("Globex").await;
+    let (acme_key, _) = app.key(&acme, &["users:read"]).await;
+    let mut jar = sign_in(&app, &globex.email).await;
+    let (status, html) = page(&app, &mut jar, &format!("/api-keys/{acme_key}/revoke")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let token = csrf(&html);
+    let response = submit(
+        &app,
+        &mut jar,
+        &format!("/api-keys/{acme_key}/revoke"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let (_, keys) = page(&app, &mut jar, "/api-keys").await;
+    assert!(!keys.contains(&acme_key));
+    let state: serde_json::Value = app
+        .get(
+            &format!("/api/enterprise/api-keys/{acme_key}"),
+            &Auth::Bearer(&acme.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["state"], "active");
+
+    let store = app.seed_store(&acme.enterprise_id, "Lyon").await;
+    app.seed_user(
+        &acme.enterprise_id,
+        "seller@acme.example",
+        enterprise_sync::domain::Role::Seller,
+        Some(&store),
+    )
+    .await;
+    let mut seller = sign_in(&app, "seller@acme.example").await;
+    let (status, html) = page(&app, &mut seller, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("seller@acme.example") && html.contains("Vendeur"),
+        "{html}"
+    );
+    assert!(!html.contains("Licences"));
+    let (status, _) = page(&app, &mut seller, "/api-keys").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_language_follows_the_browser_then_the_switch() {
+    let app = TestApp::start().await;
+    let response = client()
+        .get(app.url("/sign-in"))
+        .header("accept-language", "en-US,en;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.text().await.unwrap().contains("Sign in"));
+    let mut jar = Jar::default();
+    let (status, _) = page(&app, &mut jar, "/lang/en?to=/sign-in").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html) = page(&app, &mut jar, "/sign-in").await;
+    assert!(html.contains("<html lang=\"en\">") && html.contains("Email address"));
+    // The switch sends back to a page of ours only.
+    let response = client()
+        .get(app.url("/lang/fr?to=//evil.example/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[LOCATION], "/");
+    app.stop().await;
+}
