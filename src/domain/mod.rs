@@ -16,6 +16,7 @@ pub mod retry;
 pub mod scim_filter;
 pub mod scim_schema;
 pub mod scope;
+pub mod spreadsheet;
 pub mod webhook;
 
 pub use ids::{ApiKeyId, EnterpriseId, StoreId, UserId, WebhookId};

@@ -594,15 +594,8 @@ fn report_json(file: &Claimed, ending: &Ending) -> String {
 }
 
 /// A spreadsheet opens this: a cell starting with = + - @ would be a formula.
-fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    }
-}
-
 fn errors_csv(errors: &[RowError]) -> Vec<u8> {
+    use crate::domain::spreadsheet::safe_cell as cell;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let _ = writer.write_record(["record", "key", "field", "code", "message"]);
     for e in errors {

@@ -277,6 +277,23 @@ pub async fn logs(
         .await
 }
 
+/// Run entries only (no per-record entries), newest first, below `before_seq`.
+pub async fn runs(
+    svc: &Services,
+    ctx: &EnterpriseCtx,
+    filter: SyncLogFilter,
+    before_seq: Option<i64>,
+    limit: usize,
+) -> Result<Vec<SyncLog>, AppError> {
+    let enterprise = ctx.enterprise();
+    svc.db
+        .read(move |conn| {
+            store::sync_logs::list(conn, enterprise, &filter, before_seq, limit)
+                .map_err(AppError::from)
+        })
+        .await
+}
+
 pub async fn run(svc: &Services, ctx: &EnterpriseCtx, id: String) -> Result<SyncLog, AppError> {
     let enterprise = ctx.enterprise();
     svc.db

@@ -26,7 +26,7 @@ use crate::AppError;
 pub mod i18n;
 
 /// Every template, embedded: (name, source).
-pub(crate) const TEMPLATES: [(&str, &str); 7] = [
+pub(crate) const TEMPLATES: [(&str, &str); 9] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("message.html", include_str!("templates/message.html")),
@@ -34,6 +34,8 @@ pub(crate) const TEMPLATES: [(&str, &str); 7] = [
     ("overview.html", include_str!("templates/overview.html")),
     ("api_keys.html", include_str!("templates/api_keys.html")),
     ("revoke_key.html", include_str!("templates/revoke_key.html")),
+    ("runs.html", include_str!("templates/runs.html")),
+    ("run.html", include_str!("templates/run.html")),
 ];
 
 pub const STYLESHEET: &str = include_str!("assets/app.css");
@@ -75,6 +77,9 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api-keys/{id}/revoke",
             get(pages::confirm_revoke).post(pages::revoke_key),
         )
+        .route("/runs", get(pages::runs))
+        .route("/runs/{id}", get(pages::run))
+        .route("/runs/{id}/errors.csv", get(pages::run_errors_csv))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
 }

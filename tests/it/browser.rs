@@ -217,3 +217,53 @@ async fn an_admin_signs_in_makes_a_key_sees_it_once_revokes_it_and_switches_lang
     browser.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_reads_a_failed_runs_errors_and_another_enterprise_cannot_open_it() {
+    let app = TestApp::start().await;
+    let acme = app.admin("Acme").await;
+    let globex = app.admin("Globex").await;
+    let (_, key) = app.key(&acme, &["users:write"]).await;
+    let report: serde_json::Value = app
+        .call(
+            reqwest::Method::POST,
+            "/api/enterprise/users/bulk-import",
+            &crate::support::Auth::Key(&key),
+            Some(json!({ "users": [
+                { "email": "a@acme.example", "name": "Ann", "role": "seller", "store_id": "NOPE", "external_id": "E-1" },
+                { "email": "b@acme.example", "name": "Bob", "role": "seller", "store_id": "NOPE", "external_id": "E-2" },
+            ]})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let run = report["sync_log_id"].as_str().unwrap().to_string();
+
+    let browser = Browser::start().await;
+    browser.sign_in(&app, &acme.email).await;
+    browser.wait_text("#seats", "Licences").await;
+    browser.click("a[href='/runs']").await;
+    browser.wait_text("#runs", "en échec").await;
+    browser.screenshot("runs").await;
+    browser.click(&format!("a[href='/runs/{run}']")).await;
+    browser.wait_text("#errors", "E-2").await;
+    assert!(browser.text("#errors").await.contains("E-1"));
+    assert!(browser.text("#run").await.contains("2 of 2 rows failed"));
+    browser.screenshot("run-errors").await;
+    browser.close().await;
+
+    let browser = Browser::start().await;
+    browser.sign_in(&app, &globex.email).await;
+    browser.wait_text("#seats", "Licences").await;
+    browser
+        .client
+        .goto(&app.url(&format!("/runs/{run}")))
+        .await
+        .unwrap();
+    browser.wait_text("main", "n'existe pas").await;
+    assert!(!browser.client.source().await.unwrap().contains("E-1"));
+    browser.screenshot("run-other-enterprise").await;
+    browser.close().await;
+    app.stop().await;
+}

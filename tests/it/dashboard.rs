@@ -330,3 +330,64 @@ async fn the_language_follows_the_browser_then_the_switch() {
     assert_eq!(response.headers()[LOCATION], "/");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn runs_list_filters_and_a_failed_runs_errors_download_as_safe_csv() {
+    let app = TestApp::start().await;
+    let acme = app.admin("Acme").await;
+    let globex = app.admin("Globex").await;
+    let (_, key) = app.key(&acme, &["users:write"]).await;
+    let response = app
+        .call(
+            reqwest::Method::POST,
+            "/api/enterprise/users/bulk-import",
+            &Auth::Key(&key),
+            Some(serde_json::json!({ "users": [
+                { "email": "x@acme.example", "name": "=HYPERLINK(\"http://evil\")", "role": "seller", "store_id": "NOPE", "external_id": "+33-E1" },
+            ]})),
+        )
+        .await;
+    let report: serde_json::Value = response.json().await.unwrap();
+    let run = report["sync_log_id"].as_str().unwrap().to_string();
+
+    let mut jar = sign_in(&app, &acme.email).await;
+    let (status, html) = page(&app, &mut jar, "/runs?status=failed").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&format!("/runs/{run}")), "{html}");
+    let (_, html) = page(&app, &mut jar, "/runs?status=success").await;
+    assert!(!html.contains(&format!("/runs/{run}")));
+    let (status, html) = page(&app, &mut jar, "/runs?since=not-a-date").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Date invalide"));
+
+    let (status, html) = page(&app, &mut jar, &format!("/runs/{run}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<table id=\"errors\">") && html.contains("+33-E1"),
+        "{html}"
+    );
+    let csv = client()
+        .get(app.url(&format!("/runs/{run}/errors.csv")))
+        .header(COOKIE, jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    assert!(text.starts_with("row,key,field,code,message\n"), "{text}");
+    assert!(
+        text.contains("'+33-E1"),
+        "formula-like cells are neutralised: {text}"
+    );
+
+    // Another enterprise's admin: not found, by page or by CSV.
+    let mut other = sign_in(&app, &globex.email).await;
+    let (status, _) = page(&app, &mut other, &format!("/runs/{run}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = page(&app, &mut other, &format!("/runs/{run}/errors.csv")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body.contains("+33-E1"));
+    let (_, list) = page(&app, &mut other, "/runs").await;
+    assert!(!list.contains(&run));
+    app.stop().await;
+}
