@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod notification_settings;
 pub mod notifications;
+pub mod overview;
 pub mod passwords;
 pub mod rate_limit;
 pub mod reload;

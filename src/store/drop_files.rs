@@ -222,3 +222,15 @@ pub fn list(
     )?;
     rows.collect()
 }
+
+/// How many of an enterprise's files are in `state` (`held`: waiting for approval).
+pub fn count_in_state(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    state: &str,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM drop_files WHERE enterprise_account_id = ?1 AND state = ?2",
+    )?
+    .query_row(rusqlite::params![enterprise, state], |row| row.get(0))
+}

@@ -155,3 +155,55 @@ pub fn prune_record_entries(
     conn.prepare_cached("DELETE FROM sync_logs WHERE run_id IS NOT NULL AND timestamp < ?1")?
         .execute([super::ts(before)])
 }
+
+/// Runs that ended `failed` since `since`.
+pub fn failed_since(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    since: &str,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM sync_logs
+          WHERE enterprise_account_id = ?1 AND run_id IS NULL AND status = 'failed' AND timestamp >= ?2",
+    )?
+    .query_row(rusqlite::params![enterprise, since], |row| row.get(0))
+}
+
+/// The rows a day's runs changed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DayCounts {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub created: i64,
+    pub updated: i64,
+    pub deactivated: i64,
+    pub failed: i64,
+}
+
+/// Rows per day (UTC) since `since`, days with runs only.
+pub fn daily_counts(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    since: &str,
+) -> rusqlite::Result<Vec<DayCounts>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT substr(timestamp, 1, 10) AS day,
+                SUM(COALESCE(json_extract(details, '$.created'), 0)),
+                SUM(COALESCE(json_extract(details, '$.updated'), 0)),
+                SUM(COALESCE(json_extract(details, '$.deactivated'), 0)),
+                SUM(COALESCE(json_extract(details, '$.failed'), 0))
+           FROM sync_logs
+          WHERE enterprise_account_id = ?1 AND run_id IS NULL AND timestamp >= ?2
+          GROUP BY day ORDER BY day",
+    )?;
+    let rows = statement.query_map(rusqlite::params![enterprise, since], |row| {
+        Ok(DayCounts {
+            day: row.get(0)?,
+            created: row.get(1)?,
+            updated: row.get(2)?,
+            deactivated: row.get(3)?,
+            failed: row.get(4)?,
+        })
+    })?;
+    rows.collect()
+}

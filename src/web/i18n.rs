@@ -94,6 +94,11 @@ const WORDS: &[Word] = &[
     ("message", "Message", "Message"),
     ("warnings", "Avertissements", "Warnings"),
     ("invalid_date", "Date invalide", "Invalid date"),
+    ("held_files", "Fichiers en attente", "Files held"),
+    ("held_files_hint", "exports complets à approuver", "full exports to approve"),
+    ("failed_7_days", "Échecs sur 7 jours", "Failed runs, 7 days"),
+    ("last_by_source", "Dernière synchronisation par source", "Last sync per source"),
+    ("rows_per_day", "Lignes traitées par jour (30 jours)", "Rows per day (30 days)"),
 ];
 
 /// A word in its languages: (key, French, English).

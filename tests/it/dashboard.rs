@@ -391,3 +391,67 @@ async fn runs_list_filters_and_a_failed_runs_errors_download_as_safe_csv() {
     assert!(!list.contains(&run));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_overview_counts_runs_per_source_failures_and_rows_per_day() {
+    let app = TestApp::start().await;
+    let acme = app.admin("Acme").await;
+    let (_, key) = app.key(&acme, &["users:write", "stores:write"]).await;
+    let import = |body: serde_json::Value, what: &'static str| {
+        let (app, key) = (&app, &key);
+        async move {
+            app.call(
+                reqwest::Method::POST,
+                &format!("/api/enterprise/{what}/bulk-import"),
+                &Auth::Key(key),
+                Some(body),
+            )
+            .await
+            .status()
+        }
+    };
+    let stores = serde_json::json!({ "stores": [{ "name": "Lyon", "external_id": "S1" }] });
+    assert_eq!(import(stores, "stores").await, StatusCode::OK);
+    app.advance(std::time::Duration::from_secs(24 * 3600));
+    let users = serde_json::json!({ "users": [
+        { "email": "a@acme.example", "name": "Ann", "role": "seller", "store_id": "S1" },
+        { "email": "b@acme.example", "name": "Bob", "role": "seller", "store_id": "NOPE" },
+    ]});
+    assert_eq!(import(users, "users").await, StatusCode::OK);
+    let mut jar = sign_in(&app, &acme.email).await;
+    let (status, html) = page(&app, &mut jar, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    let section = |id: &str| {
+        let start = html
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("#{id}"));
+        html[start..]
+            .split("</table>")
+            .next()
+            .unwrap()
+            .split("</figure>")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let by_source = section("last-by-source");
+    assert!(
+        by_source.contains("partielle") && by_source.contains("jamais"),
+        "{by_source}"
+    );
+    assert!(section("failed-runs").contains(">0<"));
+    assert!(section("held-files").contains(">0<"));
+    let chart = section("chart");
+    assert_eq!(chart.matches("<g>").count(), 30, "one bar slot per day");
+    assert_eq!(
+        chart.matches("class=\"bar-created\"").count(),
+        2,
+        "stores one day, users the next"
+    );
+    assert_eq!(chart.matches("class=\"bar-failed\"").count(), 1);
+    assert!(
+        chart.contains("1 créés, 0 modifiés, 0 désactivés, 1 en erreur"),
+        "{chart}"
+    );
+    app.stop().await;
+}
