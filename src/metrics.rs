@@ -196,6 +196,11 @@ impl Metrics {
         self.imports
             .get_or_create(&ImportLabels { source, status })
             .inc();
+        // A run that applied nothing (a held or rejected file) counts only
+        // as a run: its row counts say what it would have done.
+        if report.not_applied.is_some() {
+            return;
+        }
         for (outcome, rows) in [
             ("created", report.created),
             ("updated", report.updated),

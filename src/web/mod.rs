@@ -26,7 +26,7 @@ use crate::AppError;
 pub mod i18n;
 
 /// Every template, embedded: (name, source).
-pub(crate) const TEMPLATES: [(&str, &str); 9] = [
+pub(crate) const TEMPLATES: [(&str, &str); 11] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("message.html", include_str!("templates/message.html")),
@@ -36,6 +36,8 @@ pub(crate) const TEMPLATES: [(&str, &str); 9] = [
     ("revoke_key.html", include_str!("templates/revoke_key.html")),
     ("runs.html", include_str!("templates/runs.html")),
     ("run.html", include_str!("templates/run.html")),
+    ("files.html", include_str!("templates/files.html")),
+    ("file.html", include_str!("templates/file.html")),
 ];
 
 pub const STYLESHEET: &str = include_str!("assets/app.css");
@@ -80,6 +82,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/runs", get(pages::runs))
         .route("/runs/{id}", get(pages::run))
         .route("/runs/{id}/errors.csv", get(pages::run_errors_csv))
+        .route("/files", get(pages::files))
+        .route("/files/{id}", get(pages::file))
+        .route("/files/{id}/approve", post(pages::approve_file))
+        .route("/files/{id}/retry", post(pages::retry_file))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
 }

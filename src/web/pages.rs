@@ -709,3 +709,196 @@ pub async fn run_errors_csv(
     )
         .into_response())
 }
+
+/// Files the dashboard asked to run again and that are still running: their
+/// pages show progress and refresh until the run ends.
+fn running() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
+    static RUNNING: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    RUNNING.get_or_init(Default::default)
+}
+
+fn is_running(id: &str) -> bool {
+    running()
+        .lock()
+        .map(|set| set.contains(id))
+        .unwrap_or(false)
+}
+
+pub async fn files(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let user = match admin(&svc, &headers, uri.path()).await? {
+        Access::Admin(user, _) => user,
+        Access::Denied(response) => return Ok(response),
+    };
+    let ctx = user.principal().require_scope(Scope::SyncRead)?;
+    let files = crate::service::files::list(&svc, &ctx, 100).await?;
+    let refresh = files
+        .iter()
+        .any(|f| f.state == "processing" || is_running(&f.id));
+    let csrf = user.session.csrf_token.clone();
+    let frame = Frame::new(language, "files", uri.path(), Some(&user), &csrf);
+    Ok(render(
+        StatusCode::OK,
+        "files.html",
+        &frame,
+        json!({ "files": files, "enabled": svc.drop_dir.get().is_some(), "refresh": refresh }),
+    ))
+}
+
+pub async fn file(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let user = match admin(&svc, &headers, uri.path()).await? {
+        Access::Admin(user, _) => user,
+        Access::Denied(response) => return Ok(response),
+    };
+    let ctx = user.principal().require_scope(Scope::SyncRead)?;
+    let file = match crate::service::files::get(&svc, &ctx, id).await {
+        Ok(file) => file,
+        Err(AppError::NotFound { .. }) => {
+            return Ok(message(
+                StatusCode::NOT_FOUND,
+                language,
+                uri.path(),
+                Some(&user),
+                "not_found",
+            ))
+        }
+        Err(other) => return Err(other),
+    };
+    // A held export's run says how many people it would deactivate.
+    let would_deactivate = match (&file.sync_log_id, file.state.as_str()) {
+        (Some(run), "held") => crate::service::sync_logs::run(&svc, &ctx, run.clone())
+            .await
+            .ok()
+            .and_then(|run| run.details["deactivated"].as_i64()),
+        _ => None,
+    };
+    let running = file.state == "processing" || is_running(&file.id);
+    let csrf = user.session.csrf_token.clone();
+    let frame = Frame::new(language, "file", uri.path(), Some(&user), &csrf);
+    Ok(render(
+        StatusCode::OK,
+        "file.html",
+        &frame,
+        json!({ "file": file, "would_deactivate": would_deactivate, "running": running }),
+    ))
+}
+
+/// Approve (a held full export) or retry (a failed file): the run goes on in
+/// the background and the file's page shows its progress.
+async fn rerun_file(
+    svc: AppState,
+    meta: crate::service::RequestMeta,
+    headers: HeaderMap,
+    id: String,
+    path: &str,
+    body: Bytes,
+    how: crate::service::files::Rerun,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let (user, ctx) = match admin(&svc, &headers, path).await? {
+        Access::Admin(user, ctx) => (user, ctx),
+        Access::Denied(response) => return Ok(response),
+    };
+    let fields = form_fields(&body);
+    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            language,
+            path,
+            Some(&user),
+            "form_expired",
+        ));
+    }
+    let read = user.principal().require_scope(Scope::SyncRead)?;
+    if let Err(AppError::NotFound { .. }) =
+        crate::service::files::get(&svc, &read, id.clone()).await
+    {
+        return Ok(message(
+            StatusCode::NOT_FOUND,
+            language,
+            path,
+            Some(&user),
+            "not_found",
+        ));
+    }
+    if svc.drop_dir.get().is_none() {
+        return Ok(message(
+            StatusCode::CONFLICT,
+            language,
+            path,
+            Some(&user),
+            "dropdir_off",
+        ));
+    }
+    let newly = running()
+        .lock()
+        .map(|mut set| set.insert(id.clone()))
+        .unwrap_or(false);
+    if newly {
+        let principal = user.principal();
+        let file = id.clone();
+        tokio::spawn(async move {
+            let outcome =
+                crate::service::files::rerun(&svc, &principal, &ctx, file.clone(), how, &meta)
+                    .await;
+            if let Err(e) = outcome {
+                tracing::warn!(file = %file, error = %e, "a file run again from the dashboard ended in error");
+            }
+            if let Ok(mut set) = running().lock() {
+                set.remove(&file);
+            }
+        });
+    }
+    Ok(redirect(&format!("/files/{id}")))
+}
+
+pub async fn approve_file(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    rerun_file(
+        svc,
+        meta,
+        headers,
+        id,
+        uri.path(),
+        body,
+        crate::service::files::Rerun::Approve,
+    )
+    .await
+}
+
+pub async fn retry_file(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    rerun_file(
+        svc,
+        meta,
+        headers,
+        id,
+        uri.path(),
+        body,
+        crate::service::files::Rerun::Retry,
+    )
+    .await
+}

@@ -267,3 +267,48 @@ async fn an_admin_reads_a_failed_runs_errors_and_another_enterprise_cannot_open_
     browser.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_approves_a_held_full_export_after_seeing_who_it_deactivates() {
+    use crate::dropdir::{active_count, setup, staff_csv, with_drop_dir};
+    use enterprise_sync::config::CompletionPolicy;
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    std::fs::write(
+        drop.incoming().join("users_full_1.csv"),
+        staff_csv(0..20, None),
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    // Five leavers of twenty: beyond the guard, held.
+    std::fs::write(
+        drop.incoming().join("users_full_2.csv"),
+        staff_csv(0..15, None),
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    assert_eq!(active_count(&app, &drop).await, 20);
+
+    let browser = Browser::start().await;
+    browser.sign_in(&app, &drop.admin.email).await;
+    browser.wait_text("#held-files", "1").await;
+    browser.click("a[href='/files']").await;
+    browser
+        .wait_text("#files", "en attente d'approbation")
+        .await;
+    browser.screenshot("files").await;
+    browser.click("#files tr:first-child a").await;
+    browser.wait_text("h1", "users_full_2").await;
+    browser.wait_text("#would-deactivate", "5").await;
+    browser.screenshot("file-held").await;
+    browser.click("#approve").await;
+    // The page follows the run (refreshing by itself) until the file is applied.
+    browser.wait_text("#file", "appliqué").await;
+    browser.screenshot("file-approved").await;
+    assert_eq!(active_count(&app, &drop).await, 15);
+    assert!(app
+        .audit_actions()
+        .contains(&("drop_file.approve".into(), "success".into())));
+    browser.close().await;
+    app.stop().await;
+}

@@ -412,7 +412,11 @@ fn run_staged(
                 report.deactivated += leavers;
                 with_leavers = true;
             }
-            Err(not_applied) => report.not_applied = Some(not_applied),
+            Err(not_applied) => {
+                // What the held file would do, for the admin who approves it.
+                report.deactivated += leavers;
+                report.not_applied = Some(not_applied);
+            }
         }
     }
     super::reject_whole(request.all_or_nothing, &mut report);

@@ -180,15 +180,19 @@ pub(super) fn unnamed_active(
         .count()
 }
 
-/// A full export: the active staff it does not name leave. Returns them, or why
-/// the file must not apply (see [`full_export_guard`]).
+/// A full export: the active staff it does not name leave. Returns them, and
+/// why the file must not apply if it must not (see [`full_export_guard`]); a
+/// held file's report still counts them, as what it would do.
 pub(super) fn full_export_leavers<'a>(
     full: &super::FullExport,
     people: &'a [Person],
     candidates: &[Candidate<'_>],
     errors: &Errors,
     rows: usize,
-) -> Result<Vec<&'a Person>, crate::domain::import::NotApplied> {
+) -> (
+    Vec<&'a Person>,
+    Result<(), crate::domain::import::NotApplied>,
+) {
     let named: std::collections::HashSet<UserId> = candidates
         .iter()
         .filter_map(|c| c.existing.map(|p| p.id))
@@ -201,14 +205,14 @@ pub(super) fn full_export_leavers<'a>(
         .iter()
         .filter(|p| p.role != Role::ItAdmin && p.active && !named.contains(&p.id))
         .collect();
-    full_export_guard(
+    let verdict = full_export_guard(
         full,
         errors.failed_rows(),
         leavers.len(),
         active_staff,
         rows,
-    )?;
-    Ok(leavers)
+    );
+    (leavers, verdict)
 }
 
 /// Why a full export must not apply: any row error (a skipped row must not

@@ -528,7 +528,7 @@ fn plan(
             &errors,
             request.rows.len(),
         ) {
-            Ok(leavers) => {
+            (leavers, Ok(())) => {
                 for leaver in leavers {
                     report.deactivated += 1;
                     changes.push(Change::user(
@@ -541,7 +541,10 @@ fn plan(
                     updates.push(deactivation);
                 }
             }
-            Err(not_applied) => report.not_applied = Some(not_applied),
+            (leavers, Err(not_applied)) => {
+                report.deactivated += leavers.len();
+                report.not_applied = Some(not_applied);
+            }
         }
     }
     errors.into_report(&mut report);
