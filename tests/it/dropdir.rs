@@ -706,6 +706,7 @@ async fn full_exports_deactivate_leavers_within_the_guard_and_are_held_beyond_it
         .unwrap();
     assert_eq!(queued.0, drop.admin.email);
     assert!(queued.1.contains("users_full_4.csv"), "{}", queued.1);
+    assert!(queued.1.contains("\"would_deactivate\":5"), "{}", queued.1);
     let by_key = app
         .call(
             Method::POST,
