@@ -94,6 +94,7 @@ async fn list_users(
         store_id,
         external_id: query.external_id,
         email: query.email.map(|e| crate::domain::email::normalize(&e)),
+        search: None,
     };
     let page = directory::list_users(&svc, &ctx, filter, after, limit).await?;
     Ok(Json(PageBody {
@@ -160,6 +161,7 @@ async fn list_stores(
     let filter = StoreFilter {
         active: query.active,
         external_id: query.external_id,
+        search: None,
     };
     let page = directory::list_stores(&svc, &ctx, filter, after, limit).await?;
     Ok(Json(PageBody {

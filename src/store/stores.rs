@@ -46,6 +46,8 @@ pub fn get(
 pub struct StoreFilter {
     pub active: Option<bool>,
     pub external_id: Option<String>,
+    /// Part of the name, location or external id, any case.
+    pub search: Option<String>,
 }
 
 pub fn list(
@@ -58,6 +60,10 @@ pub fn list(
     ListQuery::new(&format!("SELECT {COLUMNS} FROM stores"), enterprise)
         .equals("active", filter.active)
         .equals("external_id", filter.external_id.clone())
+        .compare_opt(
+            "instr(lower(name || ' ' || coalesce(location, '') || ' ' || coalesce(external_id, '')), ?) > 0",
+            filter.search.as_ref().map(|s| s.to_lowercase()),
+        )
         .compare_opt("id > ?", after.map(|a| a.to_string()))
         .fetch(conn, "id", limit, from_row)
 }

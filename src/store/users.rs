@@ -258,6 +258,9 @@ pub struct UserFilter {
     pub store_id: Option<StoreId>,
     pub external_id: Option<String>,
     pub email: Option<String>,
+    /// Part of the name, email or external id, any case (the dashboard's
+    /// search box): a scan of the enterprise's staff.
+    pub search: Option<String>,
 }
 
 /// One page in id order (ids are time-ordered), starting after `after`.
@@ -275,6 +278,10 @@ pub fn list(
         .equals("store_id", filter.store_id.map(|s| s.to_string()))
         .equals("external_id", filter.external_id.clone())
         .equals("email", filter.email.clone())
+        .compare_opt(
+            "instr(lower(name || ' ' || email || ' ' || coalesce(external_id, '')), ?) > 0",
+            filter.search.as_ref().map(|s| s.to_lowercase()),
+        )
         .compare_opt("id > ?", after.map(|a| a.to_string()))
         .fetch(conn, "id", limit, from_row)
 }

@@ -26,7 +26,7 @@ use crate::AppError;
 pub mod i18n;
 
 /// Every template, embedded: (name, source).
-pub(crate) const TEMPLATES: [(&str, &str); 11] = [
+pub(crate) const TEMPLATES: [(&str, &str); 14] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("message.html", include_str!("templates/message.html")),
@@ -38,6 +38,9 @@ pub(crate) const TEMPLATES: [(&str, &str); 11] = [
     ("run.html", include_str!("templates/run.html")),
     ("files.html", include_str!("templates/files.html")),
     ("file.html", include_str!("templates/file.html")),
+    ("users.html", include_str!("templates/users.html")),
+    ("stores.html", include_str!("templates/stores.html")),
+    ("audit.html", include_str!("templates/audit.html")),
 ];
 
 pub const STYLESHEET: &str = include_str!("assets/app.css");
@@ -86,6 +89,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/files/{id}", get(pages::file))
         .route("/files/{id}/approve", post(pages::approve_file))
         .route("/files/{id}/retry", post(pages::retry_file))
+        .route("/users", get(pages::users))
+        .route("/stores", get(pages::stores))
+        .route("/audit", get(pages::audit))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
 }
