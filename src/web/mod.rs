@@ -26,7 +26,7 @@ use crate::AppError;
 pub mod i18n;
 
 /// Every template, embedded: (name, source).
-pub(crate) const TEMPLATES: [(&str, &str); 14] = [
+pub(crate) const TEMPLATES: [(&str, &str); 15] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("message.html", include_str!("templates/message.html")),
@@ -41,6 +41,7 @@ pub(crate) const TEMPLATES: [(&str, &str); 14] = [
     ("users.html", include_str!("templates/users.html")),
     ("stores.html", include_str!("templates/stores.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("scim.html", include_str!("templates/scim.html")),
 ];
 
 pub const STYLESHEET: &str = include_str!("assets/app.css");
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/users", get(pages::users))
         .route("/stores", get(pages::stores))
         .route("/audit", get(pages::audit))
+        .route("/scim", get(pages::scim).post(pages::generate_scim_token))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
 }

@@ -1085,3 +1085,114 @@ pub async fn audit(
         }),
     ))
 }
+
+async fn scim_page(
+    svc: &Services,
+    user: &WebUser,
+    ctx: &AdminCtx,
+    language: Language,
+    status: StatusCode,
+    generated: Option<api_keys::GeneratedKey>,
+    problem: Option<String>,
+) -> Result<Response, AppError> {
+    let read = user.principal().require_scope(Scope::SyncRead)?;
+    let sync = crate::service::sync_status::status(svc, &read).await?;
+    let keys: Vec<_> = api_keys::list(svc, ctx)
+        .await?
+        .into_iter()
+        .filter(|k| k.scopes.contains(&Scope::Scim))
+        .collect();
+    let csrf = user.session.csrf_token.clone();
+    let frame = Frame::new(language, "scim", "/scim", Some(user), &csrf);
+    Ok(render(
+        status,
+        "scim.html",
+        &frame,
+        json!({
+            "status": sync,
+            "keys": keys,
+            "generated": generated,
+            "problem": problem,
+            "base_url": format!("{}/scim/v2", svc.public_base_url()),
+            "max_days": svc.config.api_keys.max_expiry_days,
+        }),
+    ))
+}
+
+pub async fn scim(State(svc): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let (user, ctx) = match admin(&svc, &headers, "/scim").await? {
+        Access::Admin(user, ctx) => (user, ctx),
+        Access::Denied(response) => return Ok(response),
+    };
+    scim_page(
+        &svc,
+        &user,
+        &ctx,
+        language(&headers),
+        StatusCode::OK,
+        None,
+        None,
+    )
+    .await
+}
+
+/// A token for the identity provider: an API key with the `scim` scope alone.
+pub async fn generate_scim_token(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let (user, ctx) = match admin(&svc, &headers, "/scim").await? {
+        Access::Admin(user, ctx) => (user, ctx),
+        Access::Denied(response) => return Ok(response),
+    };
+    let fields = form_fields(&body);
+    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            language,
+            "/scim",
+            Some(&user),
+            "form_expired",
+        ));
+    }
+    let request = GenerateKey {
+        name: Some(field(&fields, "name").to_string()),
+        scopes: Some(vec![Scope::Scim.as_str().to_string()]),
+        expires_in_days: field(&fields, "expires_in_days").trim().parse().ok(),
+    };
+    match api_keys::generate(&svc, &ctx, &meta, request).await {
+        Ok(generated) => {
+            scim_page(
+                &svc,
+                &user,
+                &ctx,
+                language,
+                StatusCode::CREATED,
+                Some(generated),
+                None,
+            )
+            .await
+        }
+        Err(AppError::Validation(problems)) => {
+            let problem = problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            scim_page(
+                &svc,
+                &user,
+                &ctx,
+                language,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(problem),
+            )
+            .await
+        }
+        Err(other) => Err(other),
+    }
+}

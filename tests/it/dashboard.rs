@@ -533,3 +533,67 @@ async fn users_stores_and_the_audit_trail_are_searchable_paged_and_the_enterpris
     assert!(!other.contains(&acme.user_id));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_scim_page_gives_the_base_url_and_a_scim_only_token_shown_once() {
+    let app =
+        TestApp::start_with(|c| c.public_base_url = Some("https://sync.example/".into())).await;
+    let acme = app.admin("Acme").await;
+    let mut jar = Jar::default();
+    // Behind https the cookie is Secure: a plain-http test client sends it anyway.
+    let (_, html) = page(&app, &mut jar, "/sign-in").await;
+    let response = submit(
+        &app,
+        &mut jar,
+        "/sign-in",
+        &[
+            ("csrf", &csrf(&html)),
+            ("email", &acme.email),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, html) = page(&app, &mut jar, "/scim").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("https:&#x2f;&#x2f;sync.example&#x2f;scim&#x2f;v2")
+            || html.contains("https://sync.example/scim/v2"),
+        "{html}"
+    );
+    let response = submit(
+        &app,
+        &mut jar,
+        "/scim",
+        &[
+            ("csrf", &csrf(&html)),
+            ("name", "Okta"),
+            ("expires_in_days", "365"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let html = response.text().await.unwrap();
+    let token = html
+        .split("id=\"new-key-value\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    // The token works on SCIM, and only there.
+    let scim = app
+        .client
+        .get(app.url("/scim/v2/Users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scim.status(), StatusCode::OK);
+    let rest = app.get("/api/enterprise/users", &Auth::Key(&token)).await;
+    assert_eq!(rest.status(), StatusCode::FORBIDDEN);
+    let (_, again) = page(&app, &mut jar, "/scim").await;
+    assert!(!again.contains(&token) && again.contains("Okta"));
+    app.stop().await;
+}
