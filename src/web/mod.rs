@@ -26,7 +26,7 @@ use crate::AppError;
 pub mod i18n;
 
 /// Every template, embedded: (name, source).
-pub(crate) const TEMPLATES: [(&str, &str); 15] = [
+pub(crate) const TEMPLATES: [(&str, &str); 17] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("message.html", include_str!("templates/message.html")),
@@ -42,6 +42,8 @@ pub(crate) const TEMPLATES: [(&str, &str); 15] = [
     ("stores.html", include_str!("templates/stores.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("scim.html", include_str!("templates/scim.html")),
+    ("webhooks.html", include_str!("templates/webhooks.html")),
+    ("webhook.html", include_str!("templates/webhook.html")),
 ];
 
 pub const STYLESHEET: &str = include_str!("assets/app.css");
@@ -94,6 +96,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/stores", get(pages::stores))
         .route("/audit", get(pages::audit))
         .route("/scim", get(pages::scim).post(pages::generate_scim_token))
+        .route(
+            "/webhooks",
+            get(pages::webhooks).post(pages::register_webhook),
+        )
+        .route(
+            "/webhooks/settings",
+            post(pages::save_notification_settings),
+        )
+        .route("/webhooks/{id}", get(pages::webhook))
+        .route("/webhooks/{id}/enable", post(pages::enable_webhook))
+        .route("/webhooks/{id}/delete", post(pages::delete_webhook))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
 }

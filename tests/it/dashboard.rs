@@ -597,3 +597,152 @@ async fn the_scim_page_gives_the_base_url_and_a_scim_only_token_shown_once() {
     assert!(!again.contains(&token) && again.contains("Okta"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn webhooks_and_alert_settings_are_managed_from_the_dashboard() {
+    let app = TestApp::start().await;
+    let acme = app.admin("Acme").await;
+    let globex = app.admin("Globex").await;
+    let (_, key) = app.key(&acme, &["users:write"]).await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let mut jar = sign_in(&app, &acme.email).await;
+    let (_, html) = page(&app, &mut jar, "/webhooks").await;
+    let token = csrf(&html);
+    // Refused before its network is allowed, with the guard's reason.
+    let refused = submit(
+        &app,
+        &mut jar,
+        "/webhooks",
+        &[
+            ("csrf", &token),
+            ("url", &receiver.url),
+            ("events", "sync.failed"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("loopback"));
+    let saved = submit(
+        &app,
+        &mut jar,
+        "/webhooks/settings",
+        &[
+            ("csrf", &token),
+            ("language", "en"),
+            ("alert_recipients", "ops@acme.example\nit@acme.example"),
+            ("alert_on_partial", "true"),
+            ("stale_after_hours", "26"),
+            ("webhook_allowed_networks", "127.0.0.1/32"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let settings: serde_json::Value = app
+        .get(
+            "/api/enterprise/notification-settings",
+            &Auth::Bearer(&acme.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        settings["alert_recipients"],
+        serde_json::json!(["ops@acme.example", "it@acme.example"])
+    );
+    assert_eq!(settings["stale_after_hours"], 26);
+    assert_eq!(settings["language"], "en");
+    let bad = submit(
+        &app,
+        &mut jar,
+        "/webhooks/settings",
+        &[
+            ("csrf", &token),
+            ("language", "en"),
+            ("stale_after_hours", "lots"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let created = submit(
+        &app,
+        &mut jar,
+        "/webhooks",
+        &[
+            ("csrf", &token),
+            ("url", &receiver.url),
+            ("events", "sync.failed"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let html = created.text().await.unwrap();
+    let secret = html
+        .split("id=\"new-secret-value\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(secret.starts_with("whsec_"));
+    let (_, listed) = page(&app, &mut jar, "/webhooks").await;
+    assert!(!listed.contains(&secret));
+    let id: String = app
+        .raw_db()
+        .query_row("SELECT id FROM webhook_endpoints", [], |r| r.get(0))
+        .unwrap();
+    assert!(listed.contains(&id));
+
+    let status = app
+        .call(
+            reqwest::Method::POST,
+            "/api/enterprise/users/bulk-import",
+            &Auth::Key(&key),
+            Some(serde_json::json!({ "users": [{ "email": "x@acme.example", "name": "X", "role": "seller", "store_id": "NOPE" }] })),
+        )
+        .await
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    let delivered = receiver.wait_for(1).await;
+    let mut logged = false;
+    for _ in 0..500 {
+        let (_, log) = page(&app, &mut jar, &format!("/webhooks/{id}")).await;
+        if log.contains(&delivered[0].header("webhook-id")) {
+            assert!(log.contains("sync.failed"));
+            logged = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        logged,
+        "the delivery log shows the attempt and its webhook-id"
+    );
+
+    let mut other = sign_in(&app, &globex.email).await;
+    let (status, _) = page(&app, &mut other, &format!("/webhooks/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, other_page) = page(&app, &mut other, "/webhooks").await;
+    let gone = submit(
+        &app,
+        &mut other,
+        &format!("/webhooks/{id}/delete"),
+        &[("csrf", &csrf(&other_page))],
+    )
+    .await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+
+    let deleted = submit(
+        &app,
+        &mut jar,
+        &format!("/webhooks/{id}/delete"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    let (_, listed) = page(&app, &mut jar, "/webhooks").await;
+    assert!(!listed.contains(&receiver.url));
+    app.stop().await;
+}
