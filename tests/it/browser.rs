@@ -312,3 +312,60 @@ async fn an_admin_approves_a_held_full_export_after_seeing_who_it_deactivates() 
     browser.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_page_renders_in_chromium_with_its_screenshot() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    let store = app.seed_store(&admin.enterprise_id, "Lyon").await;
+    app.seed_user(
+        &admin.enterprise_id,
+        "seller@acme.example",
+        enterprise_sync::domain::Role::Seller,
+        Some(&store),
+    )
+    .await;
+    let browser = Browser::start().await;
+    browser.sign_in(&app, &admin.email).await;
+    browser.wait_text("#seats", "Licences").await;
+    for (path, name, heading) in [
+        ("/", "page-overview", "Vue d'ensemble"),
+        ("/runs", "page-runs", "Synchronisations"),
+        ("/files", "page-files", "Fichiers"),
+        ("/api-keys", "page-api-keys", "Clés d'API"),
+        ("/scim", "page-scim", "SCIM"),
+        ("/webhooks", "page-webhooks", "Webhooks et alertes"),
+        ("/users", "page-users", "Collaborateurs"),
+        ("/stores", "page-stores", "Magasins"),
+        ("/audit", "page-audit", "Journal d'audit"),
+    ] {
+        browser.client.goto(&app.url(path)).await.unwrap();
+        browser.wait_text("h1", heading).await;
+        let source = browser.client.source().await.unwrap();
+        for needle in ["None", "value=\"none\"", ">none<"] {
+            if let Some(at) = source.find(needle) {
+                panic!(
+                    "{path} shows an empty value as none: {}",
+                    &source[at.saturating_sub(200)..at + 20]
+                );
+            }
+        }
+        browser.screenshot(name).await;
+    }
+    browser.click("#switch-language").await;
+    browser.wait_text("h1", "Audit trail").await;
+    browser.screenshot("page-audit-en").await;
+    browser.close().await;
+
+    // A seller sees their profile only.
+    let browser = Browser::start().await;
+    browser.sign_in(&app, "seller@acme.example").await;
+    browser.wait_text("h1", "Mon profil").await;
+    browser.screenshot("page-profile").await;
+    browser.client.goto(&app.url("/runs")).await.unwrap();
+    browser
+        .wait_text("main", "réservée aux administrateurs")
+        .await;
+    browser.close().await;
+    app.stop().await;
+}
