@@ -85,3 +85,95 @@ pub async fn rerun(
     outcome?;
     get(svc, &ctx, id).await
 }
+
+/// Where an uploaded file lands, and what the admin is told.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Uploaded {
+    /// The name the file has in the drop folder.
+    pub name: String,
+    pub size_bytes: usize,
+}
+
+/// An IT admin hands a file over through the dashboard: it is written into
+/// the enterprise's `incoming/` folder (a hidden temporary name, synced, then
+/// renamed, as an SFTP client finishing an upload), so the drop directory
+/// imports it like any other file. `kind` names it `users…`/`stores…` when its
+/// name does not say. Audited.
+pub async fn upload(
+    svc: &Services,
+    admin: &AdminCtx,
+    meta: &RequestMeta,
+    file_name: &str,
+    kind: crate::dropdir::formats::Kind,
+    bytes: Vec<u8>,
+) -> Result<Uploaded, AppError> {
+    use crate::dropdir::{formats::Kind, layout};
+    let drop_dir = svc
+        .drop_dir
+        .get()
+        .ok_or_else(|| AppError::Unavailable("the drop directory is disabled".into()))?;
+    if bytes.is_empty() {
+        return Err(AppError::field("file", "empty", "the file is empty"));
+    }
+    let limit = usize::try_from(svc.config.dropdir.max_file_bytes).unwrap_or(usize::MAX);
+    if bytes.len() > limit {
+        return Err(AppError::PayloadTooLarge { limit });
+    }
+    let mut name = layout::safe_name(std::ffi::OsStr::new(
+        file_name.rsplit(['/', '\\']).next().unwrap_or(file_name),
+    ));
+    if Kind::of(&name, &svc.config.dropdir) != Some(kind) {
+        let prefix = match kind {
+            Kind::Users => svc.config.dropdir.users_file_prefixes.first(),
+            Kind::Stores => svc.config.dropdir.stores_file_prefixes.first(),
+        }
+        .cloned()
+        .unwrap_or_else(|| kind.as_str().to_string());
+        name = format!("{prefix}_{name}");
+    }
+    let folders = layout::Folders::of(&svc.config, admin.enterprise());
+    let (incoming, target, size) = (folders.incoming.clone(), name.clone(), bytes.len());
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write;
+        std::fs::create_dir_all(&incoming)?;
+        let temp = incoming.join(format!(
+            ".{target}.{}.upload",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let mut out = std::fs::File::create(&temp)?;
+        out.write_all(&bytes)?;
+        out.sync_all()?;
+        // A name already waiting in incoming/ is not overwritten.
+        if incoming.join(&target).exists() {
+            std::fs::remove_file(&temp)?;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists",
+            ));
+        }
+        std::fs::rename(&temp, incoming.join(&target))
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => AppError::Conflict {
+            code: "file_waiting",
+            field: Some("file"),
+            message: format!("a file named {name} is already waiting to be imported"),
+        },
+        _ => AppError::Internal(format!("writing an uploaded file: {e}")),
+    })?;
+    drop_dir.wake();
+    audit::record(
+        svc,
+        AuditEvent::new("drop_file.upload", Outcome::Success, admin.actor())
+            .in_enterprise(admin.enterprise())
+            .changes(serde_json::json!({ "name": name, "size_bytes": size })),
+        meta,
+    )
+    .await?;
+    Ok(Uploaded {
+        name,
+        size_bytes: size,
+    })
+}

@@ -69,6 +69,17 @@ fn templates() -> &'static Environment<'static> {
 }
 
 pub fn router(state: AppState) -> Router<AppState> {
+    // Uploads may be as large as a dropped file, within the service's
+    // outermost body limit.
+    let upload_limit = usize::try_from(state.config.dropdir.max_file_bytes)
+        .unwrap_or(usize::MAX)
+        .min(
+            state
+                .config
+                .http
+                .max_body_bytes
+                .max(state.config.imports.max_body_bytes),
+        );
     // Password guesses through the form count against the same per-IP limit
     // as the API's login.
     let throttled = axum::middleware::from_fn_with_state(state, crate::api::auth::throttle_login);
@@ -89,6 +100,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/runs/{id}", get(pages::run))
         .route("/runs/{id}/errors.csv", get(pages::run_errors_csv))
         .route("/files", get(pages::files))
+        .route(
+            "/files/upload",
+            post(pages::upload_file).layer(axum::extract::DefaultBodyLimit::max(
+                upload_limit + 64 * 1024,
+            )),
+        )
         .route("/files/{id}", get(pages::file))
         .route("/files/{id}/approve", post(pages::approve_file))
         .route("/files/{id}/retry", post(pages::retry_file))

@@ -725,29 +725,147 @@ fn is_running(id: &str) -> bool {
         .unwrap_or(false)
 }
 
+#[derive(Deserialize, Default)]
+pub struct FilesQuery {
+    uploaded: Option<String>,
+}
+
 pub async fn files(
     State(svc): State<AppState>,
     headers: HeaderMap,
+    Query(query): Query<FilesQuery>,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let language = language(&headers);
     let user = match admin(&svc, &headers, uri.path()).await? {
         Access::Admin(user, _) => user,
         Access::Denied(response) => return Ok(response),
     };
-    let ctx = user.principal().require_scope(Scope::SyncRead)?;
-    let files = crate::service::files::list(&svc, &ctx, 100).await?;
-    let refresh = files
-        .iter()
-        .any(|f| f.state == "processing" || is_running(&f.id));
-    let csrf = user.session.csrf_token.clone();
-    let frame = Frame::new(language, "files", uri.path(), Some(&user), &csrf);
-    Ok(render(
+    files_page(
+        &svc,
+        &user,
+        language(&headers),
         StatusCode::OK,
+        query.uploaded,
+        None,
+    )
+    .await
+}
+
+async fn files_page(
+    svc: &Services,
+    user: &WebUser,
+    language: Language,
+    status: StatusCode,
+    uploaded: Option<String>,
+    problem: Option<String>,
+) -> Result<Response, AppError> {
+    let ctx = user.principal().require_scope(Scope::SyncRead)?;
+    let files = crate::service::files::list(svc, &ctx, 100).await?;
+    // An upload shows progress until its file has been claimed and has ended.
+    let upload_pending = uploaded.as_ref().is_some_and(|name| {
+        !files
+            .iter()
+            .any(|f| &f.display_name == name && f.state != "processing")
+    });
+    let refresh = upload_pending
+        || files
+            .iter()
+            .any(|f| f.state == "processing" || is_running(&f.id));
+    let csrf = user.session.csrf_token.clone();
+    let frame = Frame::new(language, "files", "/files", Some(user), &csrf);
+    Ok(render(
+        status,
         "files.html",
         &frame,
-        json!({ "files": files, "enabled": svc.drop_dir.get().is_some(), "refresh": refresh }),
+        json!({
+            "files": files,
+            "enabled": svc.drop_dir.get().is_some(),
+            "refresh": refresh,
+            "uploaded": uploaded,
+            "problem": problem,
+        }),
     ))
+}
+
+/// A file uploaded through the page, handed to the drop directory.
+pub async fn upload_file(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, AppError> {
+    use crate::dropdir::formats::Kind;
+    let language = language(&headers);
+    let (user, ctx) = match admin(&svc, &headers, "/files").await? {
+        Access::Admin(user, ctx) => (user, ctx),
+        Access::Denied(response) => return Ok(response),
+    };
+    let (mut csrf, mut kind, mut file) = (String::new(), Kind::Users, None);
+    let unreadable = |e: axum::extract::multipart::MultipartError| AppError::BadRequest {
+        code: "invalid_upload",
+        message: format!("the upload could not be read: {e}"),
+    };
+    while let Some(part) = form.next_field().await.map_err(unreadable)? {
+        match part.name().unwrap_or_default() {
+            "csrf" => csrf = part.text().await.map_err(unreadable)?,
+            "kind" => {
+                kind = match part.text().await.map_err(unreadable)?.as_str() {
+                    "stores" => Kind::Stores,
+                    _ => Kind::Users,
+                };
+            }
+            "file" => {
+                let name = part.file_name().unwrap_or("upload.csv").to_string();
+                file = Some((name, part.bytes().await.map_err(unreadable)?.to_vec()));
+            }
+            _ => {}
+        }
+    }
+    if !same_token(&user.session.csrf_token, &csrf) {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            language,
+            "/files",
+            Some(&user),
+            "form_expired",
+        ));
+    }
+    let Some((name, bytes)) = file else {
+        let problem = Some(super::i18n::word(language, "invalid_form").to_string());
+        return files_page(
+            &svc,
+            &user,
+            language,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            problem,
+        )
+        .await;
+    };
+    match crate::service::files::upload(&svc, &ctx, &meta, &name, kind, bytes).await {
+        Ok(uploaded) => {
+            let mut link = url::form_urlencoded::Serializer::new(String::new());
+            link.append_pair("uploaded", &uploaded.name);
+            Ok(redirect(&format!("/files?{}", link.finish())))
+        }
+        Err(
+            error @ (AppError::Validation(_)
+            | AppError::Conflict { .. }
+            | AppError::PayloadTooLarge { .. }),
+        ) => {
+            let problem = problems(&error).unwrap_or_else(|| error.to_string());
+            files_page(
+                &svc,
+                &user,
+                language,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(problem),
+            )
+            .await
+        }
+        Err(other) => Err(other),
+    }
 }
 
 pub async fn file(

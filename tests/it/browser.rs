@@ -369,3 +369,42 @@ async fn every_page_renders_in_chromium_with_its_screenshot() {
     browser.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_file_uploaded_through_the_page_is_imported_with_its_progress_shown() {
+    use crate::dropdir::{active_count, setup, staff_csv, with_drop_dir};
+    use enterprise_sync::config::CompletionPolicy;
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    let dir = tempfile::tempdir().unwrap();
+    // Its name says nothing of its kind: the page's choice names it.
+    let path = dir.path().join("export nuit.csv");
+    std::fs::write(&path, staff_csv(0..7, None)).unwrap();
+
+    let browser = Browser::start().await;
+    browser.sign_in(&app, &drop.admin.email).await;
+    browser.wait_text("#seats", "Licences").await;
+    browser.client.goto(&app.url("/files")).await.unwrap();
+    browser.wait_text("h1", "Fichiers").await;
+    browser
+        .element("input[type=file]")
+        .await
+        .send_keys(&path.display().to_string())
+        .await
+        .unwrap();
+    browser.click("#upload").await;
+    browser
+        .wait_text("#uploaded", "users_export_nuit.csv")
+        .await;
+    browser.screenshot("file-uploaded").await;
+    // The drop directory picks it up; the page refreshes itself until it is done.
+    app.drop_dir().scan_now().await;
+    browser.wait_text("#files", "appliqué").await;
+    browser.screenshot("file-upload-applied").await;
+    assert_eq!(active_count(&app, &drop).await, 7);
+    assert!(app
+        .audit_actions()
+        .contains(&("drop_file.upload".into(), "success".into())));
+    browser.close().await;
+    app.stop().await;
+}
