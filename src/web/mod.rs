@@ -26,7 +26,7 @@ use crate::AppError;
 pub mod i18n;
 
 /// Every template, embedded: (name, source).
-pub(crate) const TEMPLATES: [(&str, &str); 17] = [
+pub(crate) const TEMPLATES: [(&str, &str); 18] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("message.html", include_str!("templates/message.html")),
@@ -44,6 +44,10 @@ pub(crate) const TEMPLATES: [(&str, &str); 17] = [
     ("scim.html", include_str!("templates/scim.html")),
     ("webhooks.html", include_str!("templates/webhooks.html")),
     ("webhook.html", include_str!("templates/webhook.html")),
+    (
+        "profile_editor.html",
+        include_str!("templates/profile_editor.html"),
+    ),
 ];
 
 pub const STYLESHEET: &str = include_str!("assets/app.css");
@@ -104,6 +108,12 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/files/upload",
             post(pages::upload_file).layer(axum::extract::DefaultBodyLimit::max(
                 upload_limit + 64 * 1024,
+            )),
+        )
+        .route(
+            "/files/profile",
+            get(pages::profile_editor).merge(post(pages::profile_submit).layer(
+                axum::extract::DefaultBodyLimit::max(upload_limit + 64 * 1024),
             )),
         )
         .route("/files/{id}", get(pages::file))

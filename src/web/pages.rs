@@ -1636,3 +1636,202 @@ pub async fn enable_webhook(
 ) -> Result<Response, AppError> {
     webhook_action(svc, meta, headers, id, uri.path(), body, false).await
 }
+
+#[allow(clippy::too_many_arguments)]
+async fn profile_page(
+    svc: &Services,
+    user: &WebUser,
+    language: Language,
+    status: StatusCode,
+    profile_text: Option<String>,
+    preview: Option<crate::service::drop_config::Preview>,
+    problem: Option<String>,
+    saved: bool,
+) -> Result<Response, AppError> {
+    let ctx = user.principal().require_scope(Scope::SyncRead)?;
+    let config = crate::service::drop_config::get(svc, &ctx).await?;
+    let profile_text = profile_text
+        .unwrap_or_else(|| serde_json::to_string_pretty(&config.profile).unwrap_or_default());
+    let effective_text = serde_json::to_string_pretty(&config.effective).unwrap_or_default();
+    // The preview's columns, in the order of its first row.
+    let preview_keys: Vec<String> = preview
+        .as_ref()
+        .and_then(|p| p.rows.first())
+        .and_then(|row| row.as_object())
+        .map(|row| row.keys().cloned().collect())
+        .unwrap_or_default();
+    let csrf = user.session.csrf_token.clone();
+    let frame = Frame::new(
+        language,
+        "mapping_profile",
+        "/files/profile",
+        Some(user),
+        &csrf,
+    );
+    Ok(render(
+        status,
+        "profile_editor.html",
+        &frame,
+        json!({
+            "config": config,
+            "profile_text": profile_text,
+            "effective_text": effective_text,
+            "preview": preview,
+            "preview_keys": preview_keys,
+            "problem": problem,
+            "saved": saved,
+        }),
+    ))
+}
+
+pub async fn profile_editor(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let user = match admin(&svc, &headers, "/files/profile").await? {
+        Access::Admin(user, _) => user,
+        Access::Denied(response) => return Ok(response),
+    };
+    profile_page(
+        &svc,
+        &user,
+        language(&headers),
+        StatusCode::OK,
+        None,
+        None,
+        None,
+        false,
+    )
+    .await
+}
+
+/// The editor's form: try the profile on a sample file, or save it.
+pub async fn profile_submit(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, AppError> {
+    use crate::dropdir::formats::Kind;
+    let language = language(&headers);
+    let (user, ctx) = match admin(&svc, &headers, "/files/profile").await? {
+        Access::Admin(user, ctx) => (user, ctx),
+        Access::Denied(response) => return Ok(response),
+    };
+    let unreadable = |e: axum::extract::multipart::MultipartError| AppError::BadRequest {
+        code: "invalid_upload",
+        message: format!("the form could not be read: {e}"),
+    };
+    let (mut csrf, mut text, mut action, mut kind, mut sample) = (
+        String::new(),
+        String::new(),
+        String::new(),
+        Kind::Users,
+        None,
+    );
+    while let Some(part) = form.next_field().await.map_err(unreadable)? {
+        match part.name().unwrap_or_default() {
+            "csrf" => csrf = part.text().await.map_err(unreadable)?,
+            "profile" => text = part.text().await.map_err(unreadable)?,
+            "action" => action = part.text().await.map_err(unreadable)?,
+            "kind" => {
+                kind = match part.text().await.map_err(unreadable)?.as_str() {
+                    "stores" => Kind::Stores,
+                    _ => Kind::Users,
+                };
+            }
+            "file" => {
+                let name = part.file_name().unwrap_or("sample.csv").to_string();
+                let bytes = part.bytes().await.map_err(unreadable)?.to_vec();
+                sample = (!bytes.is_empty()).then_some((name, bytes));
+            }
+            _ => {}
+        }
+    }
+    if !same_token(&user.session.csrf_token, &csrf) {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            language,
+            "/files/profile",
+            Some(&user),
+            "form_expired",
+        ));
+    }
+    let profile = match serde_json::from_str::<crate::domain::drop_profile::DropProfile>(&text) {
+        Ok(profile) => profile,
+        Err(e) => {
+            let problem = format!("{}: {e}", super::i18n::word(language, "profile_json"));
+            return profile_page(
+                &svc,
+                &user,
+                language,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(text),
+                None,
+                Some(problem),
+                false,
+            )
+            .await;
+        }
+    };
+    let outcome = if action == "save" {
+        crate::service::drop_config::put(&svc, &ctx, profile, &meta)
+            .await
+            .map(|_| (None, true))
+    } else {
+        match sample {
+            None => Err(AppError::field(
+                "file",
+                "required",
+                super::i18n::word(language, "sample"),
+            )),
+            Some((file_name, bytes)) => {
+                let read = user.principal().require_scope(Scope::SyncRead)?;
+                crate::service::drop_config::preview(
+                    &svc,
+                    &read,
+                    crate::service::drop_config::Sample {
+                        file_name,
+                        kind: Some(kind),
+                        bytes,
+                        profile: Some(profile),
+                    },
+                )
+                .await
+                .map(|preview| (Some(preview), false))
+            }
+        }
+    };
+    match outcome {
+        Ok((preview, saved)) => {
+            let kept = (!saved).then_some(text);
+            profile_page(
+                &svc,
+                &user,
+                language,
+                StatusCode::OK,
+                kept,
+                preview,
+                None,
+                saved,
+            )
+            .await
+        }
+        Err(error) => match problems(&error) {
+            Some(problem) => {
+                profile_page(
+                    &svc,
+                    &user,
+                    language,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some(text),
+                    None,
+                    Some(problem),
+                    false,
+                )
+                .await
+            }
+            None => Err(error),
+        },
+    }
+}

@@ -408,3 +408,82 @@ async fn a_file_uploaded_through_the_page_is_imported_with_its_progress_shown() 
     browser.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_tries_a_mapping_profile_on_a_sample_then_saves_it() {
+    use crate::dropdir::{setup, with_drop_dir};
+    use enterprise_sync::config::CompletionPolicy;
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("hr.csv");
+    std::fs::write(
+        &sample,
+        "PERNR;NOM;MAIL;MAG\n0042;Zoé Martin;zoe@acme.example;S1\n0043;Paul;not-an-email;S1\n",
+    )
+    .unwrap();
+    let profile = json!({
+        "delimiter": ";",
+        "users": { "columns": {
+            "external_id": {"column": "PERNR", "strip_leading_zeros": true},
+            "name": "NOM", "email": "MAIL", "store_id": "MAG"
+        }}
+    });
+
+    let browser = Browser::start().await;
+    browser.sign_in(&app, &drop.admin.email).await;
+    browser.wait_text("#seats", "Licences").await;
+    browser
+        .client
+        .goto(&app.url("/files/profile"))
+        .await
+        .unwrap();
+    browser.wait_text("h1", "Profil").await;
+    browser.fill("#profile", &profile.to_string()).await;
+    browser
+        .element("input[type=file]")
+        .await
+        .send_keys(&sample.display().to_string())
+        .await
+        .unwrap();
+    browser.click("#preview").await;
+    browser.wait_text("#preview-facts", "2 lignes").await;
+    assert!(browser.text("#preview-rows").await.contains("Zoé Martin"));
+    assert!(browser.text("#preview-rows").await.contains("42"));
+    let errors = browser.text("#preview-errors").await;
+    assert!(
+        errors.contains("not-an-email") || errors.contains("email"),
+        "{errors}"
+    );
+    browser.screenshot("profile-preview").await;
+    // Nothing was imported by the preview; saving stores the profile.
+    let users: serde_json::Value = app
+        .get(
+            "/api/enterprise/users",
+            &crate::support::Auth::Key(&drop.key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["data"], json!([]));
+    browser.click("#save-profile").await;
+    browser.wait_text("main", "Enregistré").await;
+    let config: serde_json::Value = app
+        .get(
+            "/api/enterprise/drop-config",
+            &crate::support::Auth::Bearer(&drop.admin.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["profile"]["delimiter"], ";");
+    assert_eq!(config["source"], "api");
+    // A profile that is not JSON is refused with the reason, nothing saved.
+    browser.fill("#profile", "{ not json").await;
+    browser.click("#save-profile").await;
+    browser.wait_text("#profile-problem", "JSON").await;
+    browser.close().await;
+    app.stop().await;
+}
