@@ -1,0 +1,174 @@
+//! The dashboard's pages, one module per part of the dashboard. Each handler
+//! finds the session, checks what the person may do with the same capability
+//! checks as the API, calls the services and renders a template; the helpers
+//! they share are here.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    cookie, language, redirect, render, set_cookie, Frame, PRESESSION_COOKIE, SESSION_COOKIE,
+};
+use crate::api::extract::{parse_id, Meta};
+use crate::api::AppState;
+use crate::domain::notifications::Language;
+use crate::domain::{ApiKeyId, Scope};
+use crate::service::access::AdminCtx;
+use crate::service::api_keys::{self, GenerateKey};
+use crate::service::web_sessions::{self, WebUser, SESSION_HOURS};
+use crate::service::{sessions, Services};
+use crate::AppError;
+
+mod directory;
+mod files;
+mod keys;
+mod overview;
+mod runs;
+mod session;
+mod webhooks;
+
+pub use directory::*;
+pub use files::*;
+pub use keys::*;
+pub use overview::*;
+pub use runs::*;
+pub use session::*;
+pub use webhooks::*;
+
+/// Cookies are `Secure` when people reach the service over https.
+fn secure(svc: &Services) -> bool {
+    svc.public_base_url().starts_with("https://")
+}
+
+async fn signed_in(svc: &Services, headers: &HeaderMap) -> Result<Option<WebUser>, AppError> {
+    match cookie(headers, SESSION_COOKIE) {
+        Some(id) => web_sessions::find(svc, id).await,
+        None => Ok(None),
+    }
+}
+
+/// Constant-time comparison of a form's CSRF token with the expected one.
+fn same_token(expected: &str, given: &str) -> bool {
+    expected.len() == given.len()
+        && !expected.is_empty()
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn message(
+    status: StatusCode,
+    language: Language,
+    path: &str,
+    user: Option<&WebUser>,
+    key: &str,
+) -> Response {
+    let csrf = user
+        .map(|u| u.session.csrf_token.clone())
+        .unwrap_or_default();
+    let frame = Frame::new(language, key, path, user, &csrf);
+    render(
+        status,
+        "message.html",
+        &frame,
+        json!({ "message": crate::web::i18n::word(language, key) }),
+    )
+}
+
+/// The person's session, or the sign-in page.
+enum Access {
+    Admin(WebUser, AdminCtx),
+    Denied(Response),
+}
+
+async fn admin(svc: &Services, headers: &HeaderMap, path: &str) -> Result<Access, AppError> {
+    let language = language(headers);
+    let Some(user) = signed_in(svc, headers).await? else {
+        return Ok(Access::Denied(redirect("/sign-in")));
+    };
+    match user.principal().require_admin() {
+        Ok(ctx) => Ok(Access::Admin(user, ctx)),
+        Err(_) => Ok(Access::Denied(message(
+            StatusCode::FORBIDDEN,
+            language,
+            path,
+            Some(&user),
+            "forbidden",
+        ))),
+    }
+}
+
+/// Reads an `application/x-www-form-urlencoded` body, repeated fields kept.
+fn form_fields(body: &Bytes) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+/// Rows per page of the directory and the audit trail.
+const LIST_PAGE: usize = 50;
+
+/// A `YYYY-MM-DD` from a date field, as the start of that day (UTC).
+fn day_start(raw: Option<&str>, plus_days: i64) -> Result<Option<String>, ()> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(text) => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map(|day| {
+                let start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+                Some(crate::store::ts(start + chrono::Duration::days(plus_days)))
+            })
+            .map_err(|_| ()),
+    }
+}
+
+fn problems(error: &AppError) -> Option<String> {
+    match error {
+        AppError::Validation(problems) => Some(
+            problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        AppError::Conflict { message, .. } => Some(message.clone()),
+        _ => None,
+    }
+}
+
+/// The admin's session and the form's fields, once its CSRF token checked.
+async fn admin_form(
+    svc: &Services,
+    headers: &HeaderMap,
+    path: &str,
+    body: &Bytes,
+) -> Result<Result<(WebUser, AdminCtx, Vec<(String, String)>), Response>, AppError> {
+    let (user, ctx) = match admin(svc, headers, path).await? {
+        Access::Admin(user, ctx) => (user, ctx),
+        Access::Denied(response) => return Ok(Err(response)),
+    };
+    let fields = form_fields(body);
+    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
+        return Ok(Err(message(
+            StatusCode::FORBIDDEN,
+            language(headers),
+            path,
+            Some(&user),
+            "form_expired",
+        )));
+    }
+    Ok(Ok((user, ctx, fields)))
+}

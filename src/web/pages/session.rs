@@ -1,0 +1,144 @@
+//! Signing in and out, and the language switch.
+
+use super::*;
+
+fn sign_in_page(
+    svc: &Services,
+    status: StatusCode,
+    language: Language,
+    email: &str,
+    problem: Option<&str>,
+) -> Result<Response, AppError> {
+    // Login CSRF: the form's token must match a cookie only this site can set.
+    let token = sessions::new_refresh_token()?;
+    let frame = Frame::new(language, "sign_in", "/sign-in", None, &token);
+    let mut response = render(
+        status,
+        "sign_in.html",
+        &frame,
+        json!({ "email": email, "problem": problem }),
+    );
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(secure(svc), PRESESSION_COOKIE, &token, 3600),
+    );
+    Ok(response)
+}
+
+pub async fn sign_in_form(
+    State(svc): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if signed_in(&svc, &headers).await?.is_some() {
+        return Ok(redirect("/"));
+    }
+    sign_in_page(&svc, StatusCode::OK, language(&headers), "", None)
+}
+
+pub async fn sign_in(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let fields = form_fields(&body);
+    let email = field(&fields, "email").to_string();
+    let expected = cookie(&headers, PRESESSION_COOKIE).unwrap_or_default();
+    if !same_token(expected, field(&fields, "csrf")) {
+        let problem = crate::web::i18n::word(language, "form_expired");
+        return sign_in_page(&svc, StatusCode::FORBIDDEN, language, &email, Some(problem));
+    }
+    let password = field(&fields, "password").to_string();
+    match web_sessions::sign_in(&svc, &meta, email.clone(), password).await {
+        Ok(started) => {
+            let mut response = redirect("/");
+            let secure = secure(&svc);
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(
+                    secure,
+                    SESSION_COOKIE,
+                    &started.cookie,
+                    SESSION_HOURS * 3600,
+                ),
+            );
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(secure, PRESESSION_COOKIE, "", 0),
+            );
+            Ok(response)
+        }
+        Err(AppError::Unauthenticated { .. }) => {
+            let problem = crate::web::i18n::word(language, "invalid_credentials");
+            sign_in_page(
+                &svc,
+                StatusCode::UNAUTHORIZED,
+                language,
+                &email,
+                Some(problem),
+            )
+        }
+        Err(other) => Err(other),
+    }
+}
+
+pub async fn sign_out(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let language = language(&headers);
+    let Some(user) = signed_in(&svc, &headers).await? else {
+        return Ok(redirect("/sign-in"));
+    };
+    let fields = form_fields(&body);
+    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
+        return Ok(message(
+            StatusCode::FORBIDDEN,
+            language,
+            "/",
+            Some(&user),
+            "form_expired",
+        ));
+    }
+    let id = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    web_sessions::sign_out(&svc, &meta, &user, id).await?;
+    let mut response = redirect("/sign-in");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(secure(&svc), SESSION_COOKIE, "", 0),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct Back {
+    to: Option<String>,
+}
+
+pub async fn switch_language(
+    State(svc): State<AppState>,
+    Path(code): Path<String>,
+    Query(back): Query<Back>,
+) -> Response {
+    let language = Language::parse(&code).unwrap_or_default();
+    // Back to a page of ours only: a path, never another site.
+    let to = back
+        .to
+        .filter(|to| to.starts_with('/') && !to.starts_with("//") && !to.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let mut response = redirect(&to);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            secure(&svc),
+            crate::web::LANGUAGE_COOKIE,
+            language.as_str(),
+            365 * 24 * 3600,
+        ),
+    );
+    response
+}
