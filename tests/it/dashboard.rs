@@ -356,6 +356,10 @@ async fn runs_list_filters_and_a_failed_runs_errors_download_as_safe_csv() {
     assert!(html.contains(&format!("/runs/{run}")), "{html}");
     let (_, html) = page(&app, &mut jar, "/runs?status=success").await;
     assert!(!html.contains(&format!("/runs/{run}")));
+    let (_, html) = page(&app, &mut jar, "/runs?operation=bulk_user_import").await;
+    assert!(html.contains(&format!("/runs/{run}")));
+    let (_, html) = page(&app, &mut jar, "/runs?operation=file_import").await;
+    assert!(!html.contains(&format!("/runs/{run}")));
     let (status, html) = page(&app, &mut jar, "/runs?since=not-a-date").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Date invalide"));

@@ -2,12 +2,28 @@
 
 use super::*;
 
+/// The operations runs record, offered by the filter.
+const OPERATIONS: [&str; 11] = [
+    "bulk_user_import",
+    "bulk_store_import",
+    "file_import",
+    "scim_user_create",
+    "scim_user_replace",
+    "scim_user_patch",
+    "scim_user_delete",
+    "scim_group_create",
+    "scim_group_replace",
+    "scim_group_patch",
+    "scim_group_delete",
+];
+
 /// Runs shown per page.
 const RUNS_PAGE: usize = 50;
 
 #[derive(Deserialize, Default)]
 pub struct RunsQuery {
     status: Option<String>,
+    operation: Option<String>,
     sync_type: Option<String>,
     since: Option<String>,
     until: Option<String>,
@@ -33,13 +49,22 @@ pub async fn runs(
             .map(str::to_string)
     };
     let status = pick(&query.status, &["success", "partial", "failed"]);
+    // The API's operation filter: an exact name, such as those offered.
+    let operation = query
+        .operation
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| {
+            !o.is_empty() && o.len() <= 64 && o.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        })
+        .map(str::to_string);
     let sync_type = pick(&query.sync_type, &["api", "file", "scim"]);
     let since = day_start(query.since.as_deref(), 0);
     let until = day_start(query.until.as_deref(), 1);
     let problem = (since.is_err() || until.is_err())
         .then(|| crate::web::i18n::word(language, "invalid_date"));
     let filter = crate::store::sync_logs::SyncLogFilter {
-        operation: None,
+        operation: operation.clone(),
         status: status.clone(),
         sync_type: sync_type.clone(),
         since: since.unwrap_or_default(),
@@ -53,6 +78,7 @@ pub async fn runs(
         let mut link = url::form_urlencoded::Serializer::new(String::new());
         for (name, value) in [
             ("status", status.as_deref()),
+            ("operation", operation.as_deref()),
             ("sync_type", sync_type.as_deref()),
             ("since", query.since.as_deref()),
             ("until", query.until.as_deref()),
@@ -74,7 +100,9 @@ pub async fn runs(
             "runs": found,
             "older": older,
             "problem": problem,
+            "operations": OPERATIONS,
             "filter": {
+                "operation": operation,
                 "status": status,
                 "sync_type": sync_type,
                 "since_date": query.since,
