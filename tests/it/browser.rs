@@ -32,6 +32,11 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Browser {
+        Browser::start_sized(1280, 900).await
+    }
+
+    /// A browser with this window size (a tablet: 820 × 1180).
+    pub async fn start_sized(width: u32, height: u32) -> Browser {
         let chromedriver = program("CHROMEDRIVER", "/usr/bin/chromedriver");
         let chromium = program("CHROMIUM", "/usr/bin/chromium");
         let port = crate::smtp::free_port();
@@ -58,7 +63,7 @@ impl Browser {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    "--window-size=1280,900", "--lang=fr-FR",
+                    format!("--window-size={width},{height}"), "--lang=fr-FR",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
                 "prefs": { "intl.accept_languages": "fr-FR,fr" }
@@ -484,6 +489,49 @@ async fn an_admin_tries_a_mapping_profile_on_a_sample_then_saves_it() {
     browser.fill("#profile", "{ not json").await;
     browser.click("#save-profile").await;
     browser.wait_text("#profile-problem", "JSON").await;
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_fit_a_tablet_without_sideways_scrolling() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    let store = app.seed_store(&admin.enterprise_id, "Lyon Part-Dieu").await;
+    app.seed_user(
+        &admin.enterprise_id,
+        "a.very.long.address.for.a.seller@acme.example",
+        enterprise_sync::domain::Role::Seller,
+        Some(&store),
+    )
+    .await;
+    let browser = Browser::start_sized(820, 1180).await;
+    browser.sign_in(&app, &admin.email).await;
+    browser.wait_text("#seats", "Licences").await;
+    for (path, heading) in [
+        ("/", "Vue d'ensemble"),
+        ("/users", "Collaborateurs"),
+        ("/api-keys", "Clés d'API"),
+        ("/webhooks", "Webhooks"),
+    ] {
+        browser.client.goto(&app.url(path)).await.unwrap();
+        browser.wait_text("h1", heading).await;
+        let overflow = browser
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{path} scrolls sideways by {overflow}px on a tablet"
+        );
+        browser
+            .screenshot(&format!("tablet{}", path.replace('/', "-")))
+            .await;
+    }
     browser.close().await;
     app.stop().await;
 }
