@@ -132,6 +132,12 @@ pub async fn upload(
         name = format!("{prefix}_{name}");
     }
     let folders = layout::Folders::of(&svc.config, admin.enterprise());
+    // Under the marker policy a file counts only once its `.done` is there,
+    // which an upload through the page writes too.
+    let marker = super::drop_config::settings_of(svc, admin.enterprise())
+        .await?
+        .completion
+        == crate::config::CompletionPolicy::Marker;
     let (incoming, target, size) = (folders.incoming.clone(), name.clone(), bytes.len());
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         use std::io::Write;
@@ -151,7 +157,11 @@ pub async fn upload(
                 "exists",
             ));
         }
-        std::fs::rename(&temp, incoming.join(&target))
+        std::fs::rename(&temp, incoming.join(&target))?;
+        if marker {
+            std::fs::File::create(incoming.join(format!("{target}.done")))?.sync_all()?;
+        }
+        Ok(())
     })
     .await
     .map_err(AppError::internal)?

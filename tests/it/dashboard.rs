@@ -750,3 +750,41 @@ async fn webhooks_and_alert_settings_are_managed_from_the_dashboard() {
     assert!(!listed.contains(&receiver.url));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_upload_completes_itself_under_the_marker_policy() {
+    use crate::dropdir::{active_count, setup, staff_csv, with_drop_dir};
+    use enterprise_sync::config::CompletionPolicy;
+    use enterprise_sync::service::access::Principal;
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Marker)).await;
+    let drop = setup(&app, "Acme").await;
+    let admin = Principal::User {
+        user: drop.admin.user_id.parse().unwrap(),
+        enterprise: drop.admin.enterprise_id.parse().unwrap(),
+        role: enterprise_sync::domain::Role::ItAdmin,
+    }
+    .require_admin()
+    .unwrap();
+    let uploaded = enterprise_sync::service::files::upload(
+        app.services(),
+        &admin,
+        &Default::default(),
+        "../../etc/staff.csv",
+        enterprise_sync::dropdir::formats::Kind::Users,
+        staff_csv(0..3, None).into_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        uploaded.name, "users_staff.csv",
+        "named by its kind, never outside incoming/"
+    );
+    // Its marker came with it: the drop directory takes it (the watcher may
+    // already have).
+    app.drop_dir().scan_now().await;
+    let files = crate::dropdir::files(&app, &drop).await;
+    assert_eq!(files[0]["name"], "users_staff.csv");
+    assert_eq!(files[0]["state"], "applied", "{files:?}");
+    assert_eq!(active_count(&app, &drop).await, 3);
+    app.stop().await;
+}
