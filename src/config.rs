@@ -322,6 +322,20 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub max_concurrent_requests: usize,
+    /// A request's header must arrive within this; an idle keep-alive
+    /// connection is closed after it too.
+    pub header_read_timeout_secs: u64,
+    /// A request body that sends nothing for this long is cut (408).
+    pub body_idle_timeout_secs: u64,
+    /// Past its first `body_idle_timeout_secs`, a body must keep this average rate.
+    pub body_min_bytes_per_sec: u64,
+    /// Connections open at once on a listener.
+    pub max_connections: usize,
+    /// Connections one client address may hold (trusted proxies excepted).
+    pub max_connections_per_client: usize,
+    /// Requests one client (after `X-Forwarded-For` from trusted proxies) may
+    /// have in flight; more get 429.
+    pub max_requests_per_client: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -331,6 +345,9 @@ pub struct DatabaseConfig {
     pub path: Option<PathBuf>,
     pub read_connections: usize,
     pub busy_timeout_ms: u64,
+    /// How long one enterprise's read (a SCIM filter, a list) may run before
+    /// it is interrupted.
+    pub read_budget_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -405,6 +422,12 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             max_concurrent_requests: 512,
+            header_read_timeout_secs: 10,
+            body_idle_timeout_secs: 10,
+            body_min_bytes_per_sec: 1024,
+            max_connections: 4096,
+            max_connections_per_client: 64,
+            max_requests_per_client: 32,
         }
     }
 }
@@ -415,6 +438,7 @@ impl Default for DatabaseConfig {
             path: None,
             read_connections: 4,
             busy_timeout_ms: 5000,
+            read_budget_ms: 10_000,
         }
     }
 }

@@ -58,6 +58,9 @@ pub enum AppError {
     },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A read stopped at its time budget (`database.read_budget_ms`).
+    #[error("the query ran past its time budget")]
+    QueryBudgetSpent,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -106,6 +109,7 @@ impl AppError {
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
+            AppError::QueryBudgetSpent => "query_budget_exceeded",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -149,6 +153,7 @@ impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Closed => AppError::Unavailable("database is closed".into()),
+            crate::store::StoreError::ReadBudgetSpent => AppError::QueryBudgetSpent,
             other => AppError::Internal(other.to_string()),
         }
     }

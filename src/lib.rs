@@ -14,6 +14,7 @@ pub mod domain;
 pub mod dropdir;
 pub mod error;
 pub mod healthcheck;
+pub mod listener;
 pub mod metrics;
 pub mod outbound;
 pub mod scim;

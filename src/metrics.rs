@@ -53,6 +53,16 @@ struct PolicyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EffectLabels {
+    effect: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EnterpriseLabels {
     enterprise_id: String,
 }
@@ -79,6 +89,35 @@ pub struct Metrics {
     drop_queue_files: Gauge,
     drop_oldest_pending: Gauge<f64, AtomicU64>,
     last_success: Family<EnterpriseLabels, Gauge>,
+    drop_events: Family<EffectLabels, Counter>,
+    drop_wakeups: Family<ReasonLabels, Counter>,
+    drop_scans: Counter,
+    connections_refused: Family<ReasonLabels, Counter>,
+    slow_bodies: Counter,
+}
+
+/// Why the drop-directory scanner woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeReason {
+    /// A file-system event that means a file arrived.
+    Event,
+    /// The periodic safety scan.
+    Timer,
+    /// A file under the quiet policy reached its quiet period.
+    Due,
+    /// Asked for: an API call, a new enterprise, the CLI.
+    Request,
+}
+
+impl WakeReason {
+    fn label(self) -> &'static str {
+        match self {
+            WakeReason::Event => "event",
+            WakeReason::Timer => "timer",
+            WakeReason::Due => "due",
+            WakeReason::Request => "request",
+        }
+    }
 }
 
 /// What a scrape reads from the database and the disk.
@@ -154,6 +193,38 @@ impl Metrics {
             "Unix time of each enterprise's last import run that ended success",
             last_success.clone(),
         );
+        let drop_events = Family::<EffectLabels, Counter>::default();
+        registry.register(
+            "dropdir_fs_events",
+            "File-system events on the drop folders, by effect: wake (a file arrived) or ignored \
+             (reads, writes in progress, the scanner's own moves)",
+            drop_events.clone(),
+        );
+        let drop_wakeups = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "dropdir_wakeups",
+            "Times the drop-directory scanner woke, by reason (event, timer, due, request)",
+            drop_wakeups.clone(),
+        );
+        let drop_scans = Counter::default();
+        registry.register(
+            "dropdir_scans",
+            "Scans of every enterprise's incoming/ folder",
+            drop_scans.clone(),
+        );
+        let connections_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "http_connections_refused",
+            "Connections closed as they arrived, by reason (per_client: the address holds its \
+             share; listener_full)",
+            connections_refused.clone(),
+        );
+        let slow_bodies = Counter::default();
+        registry.register(
+            "http_slow_bodies",
+            "Request bodies cut for sending too slowly (408)",
+            slow_bodies.clone(),
+        );
         registry.register(
             "build",
             "The running version",
@@ -171,7 +242,47 @@ impl Metrics {
             drop_queue_files,
             drop_oldest_pending,
             last_success,
+            drop_events,
+            drop_wakeups,
+            drop_scans,
+            connections_refused,
+            slow_bodies,
         }
+    }
+
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub fn slow_body(&self) {
+        self.slow_bodies.inc();
+    }
+
+    /// A file-system event seen by the drop-directory watcher.
+    pub fn dropdir_event(&self, woke: bool) {
+        let effect = if woke { "wake" } else { "ignored" };
+        self.drop_events
+            .get_or_create(&EffectLabels { effect })
+            .inc();
+    }
+
+    pub fn dropdir_wakeup(&self, reason: WakeReason) {
+        self.drop_wakeups
+            .get_or_create(&ReasonLabels {
+                reason: reason.label(),
+            })
+            .inc();
+    }
+
+    pub fn dropdir_scan(&self) {
+        self.drop_scans.inc();
+    }
+
+    /// Scans so far (tests and benchmarks read it).
+    pub fn dropdir_scans(&self) -> u64 {
+        self.drop_scans.get()
     }
 
     /// `route` is the matched route template (`/api/enterprise/users/{id}`),

@@ -28,6 +28,7 @@ pub fn open_database(config: &Config) -> anyhow::Result<Db> {
         path: path.clone(),
         read_connections: config.database.read_connections,
         busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
+        read_budget: Duration::from_millis(config.database.read_budget_ms.max(1)),
     })
     .with_context(|| format!("while opening the database {}", path.display()))
 }
@@ -79,10 +80,13 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
             let bound = listener.local_addr()?;
             let app = crate::api::metrics::standalone(services.clone());
             let stop = shutdown.clone();
+            let limits = crate::listener::ConnectionLimits::of(
+                &services.config.http,
+                &services.config.trusted_proxies,
+            );
+            let metrics = services.metrics.clone();
             background.push(tokio::spawn(async move {
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await;
+                let served = crate::listener::serve(listener, app, limits, stop, metrics).await;
                 if let Err(e) = served {
                     tracing::error!(error = %e, "the metrics listener failed");
                 }
@@ -94,14 +98,12 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
     };
     let app = crate::api::app(services.clone());
     let stop = shutdown.clone();
-    let http = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-    });
+    let limits = crate::listener::ConnectionLimits::of(
+        &services.config.http,
+        &services.config.trusted_proxies,
+    );
+    let metrics = services.metrics.clone();
+    let http = tokio::spawn(crate::listener::serve(listener, app, limits, stop, metrics));
     background.extend([
         spawn_periodic(
             shutdown.clone(),

@@ -22,7 +22,7 @@ pub fn status_of(error: &AppError) -> StatusCode {
         }
         AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Unavailable(_) | AppError::QueryBudgetSpent => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -80,6 +80,9 @@ fn public_message(error: &AppError) -> String {
         }
         // The cause stays in the log; the client gets the request id header to quote.
         AppError::Unavailable(_) => "The service is temporarily unavailable; retry shortly".into(),
+        AppError::QueryBudgetSpent => "The query ran past its time budget (database.read_budget_ms) \
+            and was stopped; narrow it (a filter on an indexed attribute, a smaller page) or retry later"
+            .into(),
         AppError::Internal(_) => {
             "Internal error; quote the x-request-id header when reporting it".into()
         }
@@ -110,6 +113,9 @@ impl IntoResponse for AppError {
                 let secs = retry_after_secs(*retry_after);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 rate_limit_headers::insert(headers, policy, *limit, *window_secs, 0, secs);
+            }
+            AppError::QueryBudgetSpent => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}
         }

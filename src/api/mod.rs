@@ -5,6 +5,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 pub mod auth;
+pub mod client_limits;
 mod directory;
 mod drop_config;
 pub mod error;
@@ -22,6 +23,7 @@ mod sessions;
 mod sync;
 mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -46,6 +48,9 @@ use utoipa_axum::routes;
 
 /// The routes by who may call them; each group gets its middleware in [`app`].
 struct Routes {
+    /// Health, readiness and metrics: outside every concurrency limit, so a
+    /// busy or attacked service still answers its supervisor.
+    probes: OpenApiRouter<AppState>,
     public: OpenApiRouter<AppState>,
     register: OpenApiRouter<AppState>,
     login: OpenApiRouter<AppState>,
@@ -53,13 +58,13 @@ struct Routes {
 }
 
 fn route_groups(config: &Config) -> Routes {
-    let mut public = OpenApiRouter::new()
-        .merge(health::router())
-        .routes(routes!(openapi::serve_document));
+    let public = OpenApiRouter::new().routes(routes!(openapi::serve_document));
+    let mut probes = health::router();
     if config.metrics.enabled && config.metrics.listen.is_none() {
-        public = public.merge(metrics::router());
+        probes = probes.merge(metrics::router());
     }
     Routes {
+        probes,
         public,
         register: accounts::router(),
         login: sessions::public_router().merge(invitation_page::router()),
@@ -81,6 +86,7 @@ fn route_groups(config: &Config) -> Routes {
 pub fn routes(config: &Config) -> OpenApiRouter<AppState> {
     let groups = route_groups(config);
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(groups.probes)
         .merge(groups.public)
         .merge(groups.register)
         .merge(groups.login)
@@ -110,7 +116,8 @@ pub fn app(state: AppState) -> Router {
                 .route_layer(from_fn_with_state(state.clone(), auth::authenticate)),
         )
         .split_for_parts();
-    router
+    let in_flight = Arc::new(client_limits::InFlight::default());
+    let served = router
         .merge(crate::scim::http::router(state.clone()))
         .merge(crate::web::router(state.clone()))
         .fallback(not_found)
@@ -122,6 +129,10 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(
             http.max_body_bytes.max(imports_limit),
         ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            client_limits::pace_bodies,
+        ))
         .layer(GlobalConcurrencyLimitLayer::new(
             http.max_concurrent_requests,
         ))
@@ -129,6 +140,16 @@ pub fn app(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(http.request_timeout_secs),
         ))
+        // Outside the global limit: a client over its share is refused at
+        // once instead of queueing for a slot others need.
+        .layer(from_fn_with_state(
+            (state.clone(), in_flight),
+            client_limits::limit_per_client,
+        ));
+    let (probes, _) = groups.probes.split_for_parts();
+    Router::new()
+        .merge(probes.with_state(state.clone()))
+        .merge(served)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -121,6 +121,23 @@ pub struct RowError {
     pub message: String,
 }
 
+impl RowError {
+    /// The error as stored in a sync log: its texts bounded.
+    pub fn bounded(&self) -> RowError {
+        use crate::domain::text::{clip, MAX_TEXT_CHARS};
+        RowError {
+            row: self.row,
+            key: self.key.as_deref().map(|key| clip(key, MAX_TEXT_CHARS)),
+            field: self
+                .field
+                .as_deref()
+                .map(|field| clip(field, MAX_TEXT_CHARS)),
+            code: self.code,
+            message: clip(&self.message, MAX_TEXT_CHARS),
+        }
+    }
+}
+
 #[derive(utoipa::ToSchema, Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
     pub success: bool,

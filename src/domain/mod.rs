@@ -17,6 +17,7 @@ pub mod scim_filter;
 pub mod scim_schema;
 pub mod scope;
 pub mod spreadsheet;
+pub mod text;
 pub mod webhook;
 
 pub use ids::{ApiKeyId, EnterpriseId, StoreId, UserId, WebhookId};

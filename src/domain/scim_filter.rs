@@ -38,6 +38,25 @@ pub enum Filter {
     ValuePath(AttrPath, Box<Filter>),
 }
 
+/// Most comparisons one filter may make. An identity provider asks for one or
+/// two (`userName eq "…"`); each comparison on a multi-valued or JSON-held
+/// attribute is a pass over the enterprise's people, so a long filter is
+/// refused before it runs rather than left to its time budget.
+pub const MAX_FILTER_TERMS: usize = 10;
+
+impl Filter {
+    /// The comparisons (`pr` and `op value`) the filter makes; a value path
+    /// (`emails[…]`) counts as one more than its own.
+    pub fn terms(&self) -> usize {
+        match self {
+            Filter::And(left, right) | Filter::Or(left, right) => left.terms() + right.terms(),
+            Filter::Not(inner) => inner.terms(),
+            Filter::Present(_) | Filter::Compare(..) => 1,
+            Filter::ValuePath(_, inner) => 1 + inner.terms(),
+        }
+    }
+}
+
 /// `[schema URN ":"] name ["." sub]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttrPath {
@@ -587,6 +606,15 @@ mod tests {
 
     fn s(text: &str) -> Value {
         Value::String(text.into())
+    }
+
+    #[test]
+    fn terms_count_every_comparison() {
+        let filter = parse_filter(
+            r#"userName eq "a" or (emails[value co "x" or type pr] and not (active eq true))"#,
+        )
+        .unwrap();
+        assert_eq!(filter.terms(), 5);
     }
 
     #[test]

@@ -193,6 +193,9 @@ fn flag(value: &str) -> Result<Option<bool>, ()> {
 pub(crate) trait FileRow: Default {
     const KIND: &'static str;
     const FIELDS: &'static [&'static str];
+    /// Fields of which a header must feed at least one: without any, no row
+    /// could name whom (or which store) it is about.
+    const KEYS: &'static [&'static str];
     fn set(&mut self, field: &str, value: String) -> Result<(), String>;
     /// What names the row for people: the external id, else the email (users)
     /// or the name (stores).
@@ -256,6 +259,9 @@ pub(crate) struct ReadRecord<R> {
     pub validity: Option<Validity>,
 }
 
+/// Longest header line read: real headers are well under 1 KiB.
+const MAX_HEADER_BYTES: u64 = 64 * 1024;
+
 /// A CSV source read record by record: the header, the mapping resolved
 /// against it, then one row per record. The whole-file reader and the
 /// streaming one share it.
@@ -283,14 +289,34 @@ impl<S: std::io::Read, R: FileRow> CsvRecords<S, R> {
             .flexible(true)
             .buffer_capacity(256 * 1024)
             .from_reader(source);
-        let headers: Vec<String> = reader
+        let raw_headers = reader
             .headers()
             .map_err(|e| FileProblem(format!("the header line cannot be read: {e}")))?
+            .clone();
+        // A quote left open in the header swallows the lines after it into
+        // one "column": refuse the file rather than read a header of megabytes.
+        if reader.position().byte() > MAX_HEADER_BYTES {
+            return Err(FileProblem(format!(
+                "the header line is longer than {} KiB: a quote left open in it (e.g. \
+                 email,\"name,…) makes the rest of the file part of the header",
+                MAX_HEADER_BYTES / 1024
+            )));
+        }
+        if raw_headers
             .iter()
-            .map(normalise_header)
-            .collect();
+            .any(|column| column.contains(['\n', '\r']))
+        {
+            return Err(FileProblem(
+                "the header line has a quote left open: a column name runs over several \
+                 lines"
+                    .into(),
+            ));
+        }
+        let headers: Vec<String> = raw_headers.iter().map(normalise_header).collect();
         if headers.iter().all(|h| h.is_empty()) {
-            return Err(FileProblem("the file has no header line".into()));
+            return Err(FileProblem(
+                "the file is empty: it has no header line".into(),
+            ));
         }
         if let Some(forbidden) = headers
             .iter()
@@ -301,10 +327,32 @@ impl<S: std::io::Read, R: FileRow> CsvRecords<S, R> {
             )));
         }
         let compiled = Compiled::new(&headers, R::FIELDS, R::KIND, mapping)?;
+        if !R::KEYS.iter().any(|key| compiled.reads_column_for(key)) {
+            const SHOWN: usize = 10;
+            let mut found = headers
+                .iter()
+                .take(SHOWN)
+                .map(|h| format!("{:?}", crate::domain::text::clip(h, 64)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if headers.len() > SHOWN {
+                found.push_str(&format!(" and {} more", headers.len() - SHOWN));
+            }
+            return Err(FileProblem(format!(
+                "the header line has none of the columns a {} file needs ({}), after the \
+                 profile's mapping; it has: {found}",
+                R::KIND,
+                R::KEYS.join(" or ")
+            )));
+        }
         let mut warnings = Vec::new();
         if !compiled.unused.is_empty() {
             const SHOWN: usize = 20;
-            let mut names = compiled.unused[..compiled.unused.len().min(SHOWN)].join(", ");
+            let mut names = compiled.unused[..compiled.unused.len().min(SHOWN)]
+                .iter()
+                .map(|name| crate::domain::text::clip(name, 64))
+                .collect::<Vec<_>>()
+                .join(", ");
             if compiled.unused.len() > SHOWN {
                 names.push_str(&format!(" and {} more", compiled.unused.len() - SHOWN));
             }
@@ -496,6 +544,7 @@ fn keep_rows_valid_today<R: FileRow>(
 impl FileRow for UserRecord {
     const KIND: &'static str = "users";
     const FIELDS: &'static [&'static str] = &USER_COLUMNS;
+    const KEYS: &'static [&'static str] = &["email", "external_id"];
 
     fn set(&mut self, field: &str, value: String) -> Result<(), String> {
         match field {
@@ -540,6 +589,7 @@ impl FileRow for UserRecord {
 impl FileRow for StoreRecord {
     const KIND: &'static str = "stores";
     const FIELDS: &'static [&'static str] = &STORE_COLUMNS;
+    const KEYS: &'static [&'static str] = &["name", "external_id"];
 
     fn set(&mut self, field: &str, value: String) -> Result<(), String> {
         match field {
@@ -646,6 +696,14 @@ pub enum FileRecords {
 }
 
 impl FileRecords {
+    /// Neither a row nor a row error: a file that says nothing.
+    pub fn says_nothing(&self) -> bool {
+        match self {
+            FileRecords::Users(file) => file.rows.is_empty() && file.row_errors.is_empty(),
+            FileRecords::Stores(file) => file.rows.is_empty() && file.row_errors.is_empty(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             FileRecords::Users(rows) => rows.rows.len(),
@@ -807,8 +865,12 @@ mod tests {
     fn a_configured_delimiter_beats_the_detection() {
         // The header has more commas than semicolons; the file uses semicolons.
         let text = "email;name, first, last\na@x.example;Jean, Paul, Dupont\n";
-        let detected = read_users("users.csv", text, 10, &plain()).unwrap();
-        assert_eq!(detected.delimiter, Some(','));
+        // Read with commas, the header has no email column: refused, naming it.
+        let detected = read_users("users.csv", text, 10, &plain()).err().unwrap();
+        assert!(detected
+            .0
+            .contains("none of the columns a users file needs (email or external_id)"));
+        assert!(detected.0.contains("\"email;name\""), "{}", detected.0);
         let options = ReadOptions {
             delimiter: Some(b';'),
             ..plain()

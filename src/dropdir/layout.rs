@@ -45,16 +45,19 @@ impl Folders {
         self.incoming.parent().unwrap_or(&self.incoming)
     }
 
-    /// Creates what is missing. `incoming/` is group-writable (the SFTP accounts
-    /// share the service's group), `results/` group-readable, work folders private.
+    /// Creates what is missing, whoever made the rest (the operator may have
+    /// made the drop folder by hand). `incoming/` is group-writable (the SFTP
+    /// accounts share the service's group), `results/` group-readable, work
+    /// folders private. The work folders come first: they are the service's
+    /// own, and must exist even while the drop folder cannot be made.
     pub fn provision(&self) -> std::io::Result<()> {
         for (dir, mode) in [
-            (&self.incoming, 0o770),
-            (&self.results, 0o750),
             (&self.processing, 0o700),
             (&self.archive, 0o700),
             (&self.failed, 0o700),
             (&self.held, 0o700),
+            (&self.incoming, 0o770),
+            (&self.results, 0o750),
         ] {
             if !dir.is_dir() {
                 std::fs::DirBuilder::new()

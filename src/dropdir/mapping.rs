@@ -91,6 +91,13 @@ pub struct Compiled {
 }
 
 impl Compiled {
+    /// Whether `field` is read from the file's columns (not a constant).
+    pub fn reads_column_for(&self, field: &str) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.field == field && matches!(f.source, Source::Column(_) | Source::Joined(..)))
+    }
+
     /// Resolves `mapping` (or none) for `headers`; a rule naming a column the
     /// header lacks refuses the file, naming both.
     pub fn new(

@@ -15,7 +15,7 @@ pub mod settings;
 pub mod stream;
 mod watch;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::EnterpriseId;
+use crate::metrics::WakeReason;
 use crate::service::Services;
 use crate::store;
 use crate::AppError;
@@ -53,7 +54,8 @@ enum Command {
 #[derive(Clone)]
 pub struct DropDir {
     commands: mpsc::Sender<Command>,
-    wake: mpsc::Sender<()>,
+    /// Wake-ups asked for by the service (not file-system events).
+    requests: mpsc::Sender<()>,
 }
 
 impl DropDir {
@@ -67,9 +69,9 @@ impl DropDir {
             .await
             .map_err(|e| e.to_string())??;
         let (commands, command_rx) = mpsc::channel(8);
-        let (wake, wake_rx) = mpsc::channel(1);
-        let task = tokio::spawn(run(svc, command_rx, wake.clone(), wake_rx));
-        Ok((DropDir { commands, wake }, task))
+        let (requests, request_rx) = mpsc::channel(1);
+        let task = tokio::spawn(run(svc, command_rx, request_rx));
+        Ok((DropDir { commands, requests }, task))
     }
 
     /// Scans now and returns once every ready file has been run.
@@ -110,7 +112,7 @@ impl DropDir {
 
     /// Asks for a scan soon (a new enterprise's folders, a retried file).
     pub fn wake(&self) {
-        let _ = self.wake.try_send(());
+        let _ = self.requests.try_send(());
     }
 
     pub async fn stop(&self) {
@@ -122,26 +124,37 @@ struct State {
     svc: Arc<Services>,
     watchlists: HashMap<EnterpriseId, Watchlist>,
     wakeups: watch::Wakeups,
+    /// Enterprises whose `processing/` may hold a file to take back: every one
+    /// at start, then one whose file stopped on a service error (disk, database).
+    to_recover: HashSet<EnterpriseId>,
+    /// The last problem logged per enterprise's folders: a problem is logged
+    /// when it starts or changes, and its end once, not at every scan.
+    folder_problems: HashMap<EnterpriseId, String>,
+    /// Earliest monotonic time a file under the quiet policy becomes ready.
+    next_due: Option<Duration>,
 }
+
+/// How long a burst of file-system events may go on before one scan answers it
+/// (an upload of many files, a client writing in small chunks).
+const DEBOUNCE: Duration = Duration::from_millis(250);
 
 async fn run(
     svc: Arc<Services>,
     mut commands: mpsc::Receiver<Command>,
-    wake: mpsc::Sender<()>,
-    mut wakeups: mpsc::Receiver<()>,
+    mut requests: mpsc::Receiver<()>,
 ) {
+    let (events, mut event_rx) = mpsc::channel(1);
     let mut state = State {
-        wakeups: watch::Wakeups::new(wake),
+        wakeups: watch::Wakeups::new(events, svc.metrics.clone()),
         svc: svc.clone(),
         watchlists: HashMap::new(),
+        to_recover: HashSet::new(),
+        folder_problems: HashMap::new(),
+        next_due: None,
     };
     // Watch first, then scan: a file arriving in between is seen by one or the other.
-    if let Err(e) = state.prepare_folders().await {
-        tracing::error!(error = %e, "preparing the drop folders failed");
-    }
-    if let Err(e) = state.recover().await {
-        tracing::error!(error = %e, "taking back files left in processing failed");
-    }
+    state.prepare_folders().await;
+    state.recover().await;
     let mut every = Duration::from_secs(svc.config.dropdir.scan_interval_secs);
     if layout::is_remote_filesystem(&svc.config.drop_root()) && every > REMOTE_SCAN_INTERVAL {
         tracing::warn!(
@@ -152,10 +165,15 @@ async fn run(
         every = REMOTE_SCAN_INTERVAL;
     }
     let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let reply = tokio::select! {
+        // The clock may be a test's: wait for what it says is left, in real time.
+        let due_in = state
+            .next_due
+            .map(|due| due.saturating_sub(svc.clock.monotonic()));
+        let (reply, reason) = tokio::select! {
             command = commands.recv() => match command {
-                Some(Command::ScanNow(reply)) => Some(reply),
+                Some(Command::ScanNow(reply)) => (Some(reply), WakeReason::Request),
                 Some(Command::Retry(enterprise, id, reply)) => {
                     let _ = reply.send(state.run_again(enterprise, &id, None).await);
                     continue;
@@ -166,12 +184,20 @@ async fn run(
                 }
                 Some(Command::Stop) | None => break,
             },
-            _ = wakeups.recv() => None,
-            _ = ticks.tick() => None,
+            Some(()) = event_rx.recv() => {
+                // Let the burst end, then answer all of it with one scan.
+                tokio::time::sleep(DEBOUNCE).await;
+                while event_rx.try_recv().is_ok() {}
+                (None, WakeReason::Event)
+            }
+            Some(()) = requests.recv() => (None, WakeReason::Request),
+            _ = ticks.tick() => (None, WakeReason::Timer),
+            _ = tokio::time::sleep(due_in.unwrap_or_default()), if due_in.is_some() => {
+                (None, WakeReason::Due)
+            }
         };
-        if let Err(e) = state.cycle().await {
-            tracing::error!(error = %e, "drop directory scan failed");
-        }
+        svc.metrics.dropdir_wakeup(reason);
+        state.cycle().await;
         if let Some(reply) = reply {
             let _ = reply.send(());
         }
@@ -186,23 +212,96 @@ impl State {
             .await
     }
 
-    async fn prepare_folders(&mut self) -> Result<(), AppError> {
-        for enterprise in self.enterprises().await? {
+    /// Each enterprise on its own: one whose folders cannot be made yet does
+    /// not keep the others from being watched.
+    async fn prepare_folders(&mut self) {
+        let enterprises = match self.enterprises().await {
+            Ok(enterprises) => enterprises,
+            Err(e) => {
+                tracing::error!(error = %e, "listing the enterprises for the drop folders failed");
+                return;
+            }
+        };
+        for enterprise in enterprises {
+            self.to_recover.insert(enterprise);
             let folders = Folders::of(&self.svc.config, enterprise);
-            let incoming = folders.incoming.clone();
-            tokio::task::spawn_blocking(move || folders.provision())
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?
-                .map_err(|e| AppError::Internal(format!("creating drop folders: {e}")))?;
-            self.wakeups.ensure(&incoming);
+            if self.provide(&folders).await {
+                self.wakeups.ensure(&folders.incoming);
+            }
         }
-        Ok(())
+    }
+
+    /// Creates whatever folder is missing (the operator may have made some by
+    /// hand); whether `incoming/` is there to be listed.
+    async fn provide(&mut self, folders: &Folders) -> bool {
+        let wanted = folders.clone();
+        let provided = tokio::task::spawn_blocking(move || wanted.provision())
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        match provided {
+            Ok(()) => {
+                self.folder_state(folders, None);
+                true
+            }
+            Err(e) => {
+                self.folder_state(
+                    folders,
+                    Some(format!(
+                        "creating the enterprise's drop folders failed ({e}); when the drop \
+                         root belongs to root, create them as docs/sftp.md shows"
+                    )),
+                );
+                false
+            }
+        }
+    }
+
+    /// Logs a folder problem when it starts or changes and its end once: a
+    /// missing folder must not write a warning at every scan.
+    fn folder_state(&mut self, folders: &Folders, problem: Option<String>) {
+        let enterprise = folders.enterprise;
+        match problem {
+            Some(problem) => {
+                if self.folder_problems.get(&enterprise) != Some(&problem) {
+                    tracing::warn!(
+                        %enterprise,
+                        folder = %folders.drop_folder().display(),
+                        "{problem}; its files wait"
+                    );
+                    self.folder_problems.insert(enterprise, problem);
+                }
+            }
+            None => {
+                if self.folder_problems.remove(&enterprise).is_some() {
+                    tracing::info!(
+                        %enterprise,
+                        folder = %folders.drop_folder().display(),
+                        "the enterprise's drop folder is usable again"
+                    );
+                }
+            }
+        }
     }
 
     /// Files in `processing/` belong to a run a crash interrupted: an applied
     /// one is only archived, any other is run again.
-    async fn recover(&mut self) -> Result<(), AppError> {
-        for enterprise in self.enterprises().await? {
+    async fn recover(&mut self) {
+        let mut pending: Vec<EnterpriseId> = self.to_recover.drain().collect();
+        pending.sort();
+        for enterprise in pending {
+            if let Err(e) = self.recover_enterprise(enterprise).await {
+                tracing::warn!(
+                    %enterprise,
+                    error = %e,
+                    "taking back a file left in processing/ failed; tried again at the next scan"
+                );
+                self.to_recover.insert(enterprise);
+            }
+        }
+    }
+
+    async fn recover_enterprise(&mut self, enterprise: EnterpriseId) -> Result<(), AppError> {
+        {
             let folders = Folders::of(&self.svc.config, enterprise);
             let processing = folders.processing.clone();
             let mut names: Vec<OsString> = tokio::task::spawn_blocking(move || {
@@ -385,121 +484,146 @@ impl State {
         .await
     }
 
-    async fn cycle(&mut self) -> Result<(), AppError> {
-        // Files a crash or a retry left in processing/ go first.
-        self.recover().await?;
-        for enterprise in self.enterprises().await? {
-            let folders = Folders::of(&self.svc.config, enterprise);
-            // Each enterprise's own completion policy (its profile or the defaults).
-            let settings = match crate::service::drop_config::settings_of(&self.svc, enterprise)
-                .await
-            {
-                Ok(settings) => settings,
-                Err(e) => {
-                    tracing::warn!(%enterprise, error = %e, "cannot read the drop profile; its files wait");
-                    continue;
-                }
-            };
-            let now = self.svc.clock.monotonic();
-            // The folder checks and the listing touch the disk: off the runtime.
-            let provided = {
-                let folders = folders.clone();
-                tokio::task::spawn_blocking(move || provide_folders(&folders))
-                    .await
-                    .map_err(|e| AppError::Internal(e.to_string()))?
-            };
-            if let Err(e) = provided {
+    /// One scan of every enterprise's `incoming/`, each on its own: a file that
+    /// stops on a service error (disk, database) holds up only its enterprise.
+    async fn cycle(&mut self) {
+        self.svc.metrics.dropdir_scan();
+        self.recover().await;
+        let enterprises = match self.enterprises().await {
+            Ok(enterprises) => enterprises,
+            Err(e) => {
+                tracing::error!(error = %e, "listing the enterprises for a drop scan failed");
+                return;
+            }
+        };
+        self.next_due = None;
+        for enterprise in enterprises {
+            if let Err(e) = self.cycle_enterprise(enterprise).await {
                 tracing::warn!(
                     %enterprise,
-                    folder = %folders.incoming.display(),
                     error = %e,
-                    "creating the enterprise's drop folders failed; when the drop root \
-                     belongs to root, create them as docs/sftp.md shows"
+                    "the enterprise's drop files stopped on a service error; taken back at the \
+                     next scan"
                 );
-                continue;
+                self.to_recover.insert(enterprise);
             }
-            // Watch first, then list: a file arriving in between is seen by one or the other.
-            self.wakeups.ensure(&folders.incoming);
-            // The watchlist is lent to the blocking thread and taken back.
-            let mut list = self.watchlists.remove(&enterprise).unwrap_or_default();
-            let incoming = folders.incoming.clone();
-            let (list, found) = tokio::task::spawn_blocking(move || {
-                let found = list.scan(&incoming, settings.completion, settings.quiet, now);
-                (list, found)
+        }
+    }
+
+    async fn cycle_enterprise(&mut self, enterprise: EnterpriseId) -> Result<(), AppError> {
+        let folders = Folders::of(&self.svc.config, enterprise);
+        // Each enterprise's own completion policy (its profile or the defaults).
+        let settings = match crate::service::drop_config::settings_of(&self.svc, enterprise).await {
+            Ok(settings) => settings,
+            Err(e) => {
+                tracing::warn!(%enterprise, error = %e, "cannot read the drop profile; its files wait");
+                return Ok(());
+            }
+        };
+        if !self.provide(&folders).await {
+            return Ok(());
+        }
+        // Watch first, then list: a file arriving in between is seen by one or the other.
+        self.wakeups.ensure(&folders.incoming);
+        let now = self.svc.clock.monotonic();
+        // The watchlist is lent to the blocking thread and taken back.
+        let mut list = self.watchlists.remove(&enterprise).unwrap_or_default();
+        let incoming = folders.incoming.clone();
+        let (list, found) = tokio::task::spawn_blocking(move || {
+            let found = list.scan(&incoming, settings.completion, settings.quiet, now);
+            (list, found)
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        if settings.completion == crate::config::CompletionPolicy::Quiet {
+            if let Some(due) = list.next_due(settings.quiet, now) {
+                self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
+            }
+        }
+        self.watchlists.insert(enterprise, list);
+        let found = match found {
+            Ok(found) => {
+                self.folder_state(&folders, None);
+                found
+            }
+            Err(e) => {
+                self.folder_state(
+                    &folders,
+                    Some(format!("cannot list {}: {e}", folders.incoming.display())),
+                );
+                return Ok(());
+            }
+        };
+        // Refusals first, then stores before users: users refer to stores.
+        let rank = |found: &Found| match found {
+            Found::Refuse(_) => 0,
+            Found::Ready(name) => {
+                match formats::Kind::of(&name.to_string_lossy(), &self.svc.config.dropdir) {
+                    Some(formats::Kind::Stores) => 1,
+                    Some(formats::Kind::Users) => 2,
+                    None => 3,
+                }
+            }
+        };
+        let mut found = found;
+        found.sort_by_key(rank);
+        for entry in found {
+            let name = match &entry {
+                Found::Ready(name) | Found::Refuse(name) => name.clone(),
+            };
+            if let Some(list) = self.watchlists.get_mut(&enterprise) {
+                list.forget(&name);
+            }
+            let id = uuid::Uuid::now_v7().to_string();
+            let stored = format!("{id}__{}", layout::safe_name(&name));
+            let (incoming, processing, raw, target) = (
+                folders.incoming.clone(),
+                folders.processing.clone(),
+                name.clone(),
+                stored.clone(),
+            );
+            let (facts, claimed) = tokio::task::spawn_blocking(move || {
+                let facts = FileFacts::of(&incoming.join(&raw));
+                (facts, claim::claim(&incoming, &raw, &processing, &target))
             })
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?;
-            self.watchlists.insert(enterprise, list);
-            let found = match found {
-                Ok(found) => found,
-                Err(e) => {
-                    tracing::warn!(dir = %folders.incoming.display(), error = %e, "cannot list");
-                    continue;
+            if let Err(e) = claimed {
+                // A file deleted or renamed meanwhile is no news; anything else
+                // keeps the file in incoming/ and must be seen.
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && !folders.incoming.join(&name).exists()
+                {
+                    tracing::debug!(file = %layout::display_name(&name), error = %e, "gone before its claim");
+                } else {
+                    tracing::warn!(
+                        %enterprise,
+                        file = %layout::display_name(&name),
+                        error = %e,
+                        "claiming a dropped file failed; it stays in incoming/ and is tried again \
+                         at the next scan"
+                    );
                 }
-            };
-            // Refusals first, then stores before users: users refer to stores.
-            let rank = |found: &Found| match found {
-                Found::Refuse(_) => 0,
-                Found::Ready(name) => {
-                    match formats::Kind::of(&name.to_string_lossy(), &self.svc.config.dropdir) {
-                        Some(formats::Kind::Stores) => 1,
-                        Some(formats::Kind::Users) => 2,
-                        None => 3,
-                    }
-                }
-            };
-            let mut found = found;
-            found.sort_by_key(rank);
-            for entry in found {
-                let name = match &entry {
-                    Found::Ready(name) | Found::Refuse(name) => name.clone(),
-                };
-                if let Some(list) = self.watchlists.get_mut(&enterprise) {
-                    list.forget(&name);
-                }
-                let id = uuid::Uuid::now_v7().to_string();
-                let stored = format!("{id}__{}", layout::safe_name(&name));
-                let (incoming, processing, raw, target) = (
-                    folders.incoming.clone(),
-                    folders.processing.clone(),
-                    name.clone(),
-                    stored.clone(),
-                );
-                let (facts, claimed) = tokio::task::spawn_blocking(move || {
-                    let facts = FileFacts::of(&incoming.join(&raw));
-                    (facts, claim::claim(&incoming, &raw, &processing, &target))
-                })
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?;
-                if let Err(e) = claimed {
-                    // Gone meanwhile (renamed, deleted): the next scan sees what is left.
-                    tracing::debug!(file = %layout::display_name(&name), error = %e, "claim failed");
-                    continue;
-                }
-                let claimed = Claimed {
-                    folders: folders.clone(),
-                    id,
-                    stored_name: stored,
-                    display_name: layout::display_name(&name),
-                };
-                self.record_claim(enterprise, &claimed, name.as_bytes(), facts)
-                    .await?;
-                if let Some(marker) = marker_of(&folders.incoming, &name) {
-                    let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(marker)).await;
-                }
-                process::process(&self.svc, claimed).await?;
+                continue;
             }
+            let claimed = Claimed {
+                folders: folders.clone(),
+                id,
+                stored_name: stored,
+                display_name: layout::display_name(&name),
+            };
+            self.record_claim(enterprise, &claimed, name.as_bytes(), facts)
+                .await?;
+            if let Some(marker) = marker_of(&folders.incoming, &name) {
+                let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(marker)).await;
+            }
+            let display = claimed.display_name.clone();
+            process::process(&self.svc, claimed)
+                .await
+                .map_err(|e| AppError::Internal(format!("file {display}: {e}")))?;
         }
         Ok(())
     }
-}
-
-/// Creates the enterprise's folders when `incoming/` is missing.
-fn provide_folders(folders: &Folders) -> std::io::Result<()> {
-    if folders.incoming.is_dir() {
-        return Ok(());
-    }
-    folders.provision()
 }
 
 /// What the directory entry said of a file when it was claimed.

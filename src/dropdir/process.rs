@@ -14,6 +14,7 @@ use super::settings::DropSettings;
 use super::stream;
 use crate::domain::drop_profile::RowErrorPolicy;
 use crate::domain::import::{ImportReport, ImportSource, RowError, SourceKind};
+use crate::domain::text;
 use crate::service::import::{self, ImportRequest};
 use crate::service::Services;
 use crate::store;
@@ -448,6 +449,18 @@ async fn import_file(
         Err(problem) => return Ok(ending("failed", Some(problem.0), None, None)),
         Ok(records) => records,
     };
+    if records.says_nothing() {
+        // Applying nothing would look like success to whoever reads the results.
+        return Ok(ending(
+            "failed",
+            Some(match records.columns() {
+                [] => "the file holds no rows".to_string(),
+                _ => "the file has a header line and no rows".to_string(),
+            }),
+            None,
+            Some(0),
+        ));
+    }
     details.insert("delimiter".into(), json!(records.delimiter()));
     let rows = records.len();
     let hook = mark_applied(file, applied_facts(svc, kind, &sha256, encoding, is_full));
@@ -489,7 +502,10 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
             ending.kind.map(Kind::as_str),
             ending.sha256.clone(),
             ending.encoding,
-            ending.reason.clone(),
+            ending
+                .reason
+                .as_deref()
+                .map(|reason| text::clip(reason, text::MAX_TEXT_CHARS)),
         );
         let (row_count, full_export) = (ending.row_count, ending.full_export);
         let sync_log = ending.report.as_ref().and_then(|r| r.sync_log_id.clone());
@@ -564,7 +580,7 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
         file = %file.display_name,
         id = %file.id,
         state = ending.state,
-        reason = ending.reason.as_deref().unwrap_or(""),
+        reason = %text::clip(ending.reason.as_deref().unwrap_or(""), text::MAX_TEXT_CHARS),
         "drop file done"
     );
     Ok(())
@@ -572,11 +588,12 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
 
 fn report_json(file: &Claimed, ending: &Ending) -> String {
     let report = ending.report.as_ref();
-    json!({
+    let has_errors_file = report.is_some_and(|r| !r.errors.is_empty());
+    let mut json = json!({
         "file": file.display_name,
         "id": file.id,
         "state": ending.state,
-        "reason": ending.reason,
+        "reason": ending.reason.as_deref().map(|reason| text::clip(reason, text::MAX_TEXT_CHARS)),
         "kind": ending.kind.map(Kind::as_str),
         "sha256": ending.sha256,
         "encoding": ending.encoding,
@@ -586,11 +603,16 @@ fn report_json(file: &Claimed, ending: &Ending) -> String {
         "unchanged": report.map(|r| r.unchanged),
         "deactivated": report.map(|r| r.deactivated),
         "failed": report.map(|r| r.failed),
-        "warnings": report.map(|r| r.warnings.clone()),
+        "warnings": report.map(|r| text::bounded_warnings(&r.warnings)),
         "sync_log_id": report.and_then(|r| r.sync_log_id.clone()),
-        "errors": "see the .errors.csv file beside this one (record 1 is the first line after the header)",
-    })
-    .to_string()
+    });
+    // Only where the errors CSV is written beside this report.
+    if has_errors_file {
+        json["errors"] = json!(
+            "see the .errors.csv file beside this one (record 1 is the first line after the header)"
+        );
+    }
+    json.to_string()
 }
 
 /// A spreadsheet opens this: a cell starting with = + - @ would be a formula.
@@ -598,7 +620,7 @@ fn errors_csv(errors: &[RowError]) -> Vec<u8> {
     use crate::domain::spreadsheet::safe_cell as cell;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let _ = writer.write_record(["record", "key", "field", "code", "message"]);
-    for e in errors {
+    for e in errors.iter().map(RowError::bounded) {
         let _ = writer.write_record([
             e.row.to_string(),
             cell(e.key.as_deref().unwrap_or("")),

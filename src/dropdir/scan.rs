@@ -180,6 +180,17 @@ impl Watchlist {
         Ok(found)
     }
 
+    /// Under the quiet policy: the earliest time a file seen changing will have
+    /// been quiet long enough, if one is still waiting for it. A file already
+    /// quiet is not due again (a claim that failed waits for the next scan).
+    pub fn next_due(&self, quiet: Duration, now: Duration) -> Option<Duration> {
+        self.seen
+            .values()
+            .map(|observation| observation.stable_since + quiet)
+            .filter(|due| *due > now)
+            .min()
+    }
+
     /// Forgets a file once it has been claimed.
     pub fn forget(&mut self, name: &OsStr) {
         self.seen.remove(name);
@@ -235,7 +246,9 @@ mod tests {
         std::fs::write(&file, "email\na@b.example\n").unwrap();
         assert!(scan(&mut list, at(31)).is_empty());
         assert!(scan(&mut list, at(60)).is_empty());
+        assert_eq!(list.next_due(quiet, at(60)), Some(at(61)));
         assert_eq!(scan(&mut list, at(61)), [Found::Ready("users.csv".into())]);
+        assert_eq!(list.next_due(quiet, at(61)), None);
     }
 
     #[test]

@@ -281,8 +281,19 @@ impl ListQuery {
             .map(str::trim)
             .filter(|f| !f.is_empty())
             .map(|f| {
-                scim_filter::parse_filter(f)
-                    .map_err(|e| ScimError::bad("invalidFilter", format!("filter {f:?}: {e}")))
+                let filter = scim_filter::parse_filter(f)
+                    .map_err(|e| ScimError::bad("invalidFilter", format!("filter {f:?}: {e}")))?;
+                if filter.terms() > scim_filter::MAX_FILTER_TERMS {
+                    return Err(ScimError::bad(
+                        "tooMany",
+                        format!(
+                            "the filter makes {} comparisons; at most {} are served",
+                            filter.terms(),
+                            scim_filter::MAX_FILTER_TERMS
+                        ),
+                    ));
+                }
+                Ok(filter)
             })
             .transpose()?;
         Ok(ListQuery {

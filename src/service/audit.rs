@@ -146,7 +146,7 @@ pub async fn list(
     let enterprise = admin.enterprise();
     let rows = svc
         .db
-        .read(move |conn| {
+        .read_for(enterprise, move |conn| {
             store::audit_log::list(conn, enterprise, &filter, cursor, limit).map_err(AppError::from)
         })
         .await?;

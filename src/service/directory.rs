@@ -34,7 +34,7 @@ pub async fn list_users(
     let enterprise = ctx.enterprise();
     let rows = svc
         .db
-        .read(move |conn| {
+        .read_for(enterprise, move |conn| {
             store::users::list(conn, enterprise, &filter, after, limit).map_err(AppError::from)
         })
         .await?;
@@ -44,7 +44,9 @@ pub async fn list_users(
 pub async fn get_user(svc: &Services, ctx: &EnterpriseCtx, id: UserId) -> Result<User, AppError> {
     let enterprise = ctx.enterprise();
     svc.db
-        .read(move |conn| store::users::get(conn, enterprise, id).map_err(AppError::from))
+        .read_for(enterprise, move |conn| {
+            store::users::get(conn, enterprise, id).map_err(AppError::from)
+        })
         .await?
         .filter(|user| user.role != crate::domain::Role::ItAdmin)
         .ok_or(AppError::NotFound { resource: "user" })
@@ -60,7 +62,7 @@ pub async fn list_stores(
     let enterprise = ctx.enterprise();
     let rows = svc
         .db
-        .read(move |conn| {
+        .read_for(enterprise, move |conn| {
             store::stores::list(conn, enterprise, &filter, after, limit).map_err(AppError::from)
         })
         .await?;
@@ -74,7 +76,9 @@ pub async fn get_store(
 ) -> Result<Store, AppError> {
     let enterprise = ctx.enterprise();
     svc.db
-        .read(move |conn| store::stores::get(conn, enterprise, id).map_err(AppError::from))
+        .read_for(enterprise, move |conn| {
+            store::stores::get(conn, enterprise, id).map_err(AppError::from)
+        })
         .await?
         .ok_or(AppError::NotFound { resource: "store" })
 }

@@ -215,7 +215,7 @@ pub async fn get_user(svc: &Services, caller: ScimCaller, id: &str) -> Result<Sc
     };
     let found = svc
         .db
-        .read(move |conn| {
+        .read_for(caller.enterprise, move |conn| {
             store::scim::get_user(conn, caller.enterprise, user_id).map_err(ScimError::from)
         })
         .await?;
@@ -230,7 +230,7 @@ pub async fn list_users(
     count: usize,
 ) -> Result<Page<ScimUser>, ScimError> {
     svc.db
-        .read(move |conn| {
+        .read_for(caller.enterprise, move |conn| {
             let (total, items) = store::scim::list_users(
                 conn,
                 caller.enterprise,
@@ -509,7 +509,9 @@ pub async fn get_group(
 ) -> Result<ScimGroup, ScimError> {
     let id = parse_store_id(id)?;
     svc.db
-        .read(move |conn| load_group(conn, caller.enterprise, id, with_members))
+        .read_for(caller.enterprise, move |conn| {
+            load_group(conn, caller.enterprise, id, with_members)
+        })
         .await
 }
 
@@ -522,7 +524,7 @@ pub async fn list_groups(
     with_members: bool,
 ) -> Result<Page<ScimGroup>, ScimError> {
     svc.db
-        .read(move |conn| {
+        .read_for(caller.enterprise, move |conn| {
             let (total, stores) = store::scim::list_stores(
                 conn,
                 caller.enterprise,

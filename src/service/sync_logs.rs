@@ -273,7 +273,9 @@ pub async fn logs(
 ) -> Result<SyncLogPage, AppError> {
     let enterprise = ctx.enterprise();
     svc.db
-        .read(move |conn| list(conn, enterprise, filter, from, limit))
+        .read_for(enterprise, move |conn| {
+            list(conn, enterprise, filter, from, limit)
+        })
         .await
 }
 
@@ -287,7 +289,7 @@ pub async fn runs(
 ) -> Result<Vec<SyncLog>, AppError> {
     let enterprise = ctx.enterprise();
     svc.db
-        .read(move |conn| {
+        .read_for(enterprise, move |conn| {
             store::sync_logs::list(conn, enterprise, &filter, before_seq, limit)
                 .map_err(AppError::from)
         })
@@ -297,7 +299,9 @@ pub async fn runs(
 pub async fn run(svc: &Services, ctx: &EnterpriseCtx, id: String) -> Result<SyncLog, AppError> {
     let enterprise = ctx.enterprise();
     svc.db
-        .read(move |conn| store::sync_logs::get(conn, enterprise, &id).map_err(AppError::from))
+        .read_for(enterprise, move |conn| {
+            store::sync_logs::get(conn, enterprise, &id).map_err(AppError::from)
+        })
         .await?
         .ok_or(AppError::NotFound {
             resource: "sync log",
@@ -320,7 +324,7 @@ pub async fn run_changes(
 ) -> Result<ChangePage, AppError> {
     let enterprise = ctx.enterprise();
     svc.db
-        .read(move |conn| {
+        .read_for(enterprise, move |conn| {
             store::sync_logs::get(conn, enterprise, &run_id)?.ok_or(AppError::NotFound {
                 resource: "sync log",
             })?;

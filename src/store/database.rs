@@ -1,7 +1,8 @@
+use std::collections::HashMap;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -11,13 +12,21 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{migrations, StoreError};
+use crate::domain::EnterpriseId;
 
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     pub path: PathBuf,
     pub read_connections: usize,
     pub busy_timeout: Duration,
+    /// How long one tenant's read ([`Db::read_for`]) may run before SQLite
+    /// interrupts it.
+    pub read_budget: Duration,
 }
+
+/// SQLite virtual-machine steps between two looks at a read's deadline and
+/// its caller: a few microseconds of work, so an interruption is prompt.
+const PROGRESS_STEPS: std::os::raw::c_int = 1000;
 
 /// WAL size (pages) past which a commit wakes the checkpointer; SQLite's own default.
 const CHECKPOINT_AFTER_PAGES: i32 = 1000;
@@ -43,7 +52,7 @@ enum WriteJob {
     /// transaction could not begin.
     Grouped(GroupedJob),
 }
-type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// Grouped writes sharing one commit, at most.
 const MAX_GROUPED_WRITES: usize = 64;
@@ -70,6 +79,52 @@ struct Inner {
     /// Statements sent to SQLite through this handle; lets tests prove that a
     /// request was refused without touching the database.
     operations: AtomicU64,
+    /// Read connections each enterprise may hold at once: all but one, so no
+    /// enterprise's reads can leave another without a reader.
+    fairness: Fairness,
+}
+
+/// Per-enterprise shares of the read connections.
+struct Fairness {
+    per_enterprise: usize,
+    shares: Mutex<HashMap<EnterpriseId, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl Fairness {
+    fn new(readers: usize) -> Fairness {
+        Fairness {
+            per_enterprise: readers.saturating_sub(1).max(1),
+            shares: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn enter(
+        &self,
+        enterprise: EnterpriseId,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+        let share = {
+            let mut shares = self.shares.lock().map_err(|_| StoreError::Closed)?;
+            // Forget the enterprises that read nothing now (the map stays small).
+            if shares.len() > 256 {
+                shares.retain(|_, share| Arc::strong_count(share) > 1);
+            }
+            shares
+                .entry(enterprise)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_enterprise)))
+                .clone()
+        };
+        share.acquire_owned().await.map_err(|_| StoreError::Closed)
+    }
+}
+
+/// Tells a queued or running read that its caller is gone (the request was
+/// cancelled, the client hung up): the reader skips it or interrupts it.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 fn configure(conn: &Connection, busy_timeout: Duration) -> Result<(), StoreError> {
@@ -221,7 +276,7 @@ fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
 
 fn spawn_reader(
     index: usize,
-    conn: Connection,
+    mut conn: Connection,
     jobs: Arc<Mutex<Receiver<Message<ReadJob>>>>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
@@ -235,7 +290,7 @@ fn spawn_reader(
             };
             match message {
                 Ok(Message::Job(job)) => {
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&conn)));
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
                 }
                 Ok(Message::Close) | Err(_) => break,
             }
@@ -293,8 +348,10 @@ impl Db {
                 read_jobs.clone(),
             )?);
         }
+        let fairness = Fairness::new(options.read_connections.max(1));
         Ok(Db {
             inner: Arc::new(Inner {
+                fairness,
                 options,
                 writer: Mutex::new(Some(writer)),
                 readers: Mutex::new(Some(readers)),
@@ -407,9 +464,61 @@ impl Db {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.read_within(None, None, work).await
+    }
+
+    /// A read made for one enterprise's request: it waits for the
+    /// enterprise's share of the readers, and is interrupted when it runs past
+    /// `read_budget` or its caller goes away (`StoreError::ReadBudgetSpent`).
+    pub async fn read_for<T, E, F>(&self, enterprise: EnterpriseId, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let share = self.inner.fairness.enter(enterprise).await?;
+        self.read_within(Some(share), Some(self.inner.options.read_budget), work)
+            .await
+    }
+
+    async fn read_within<T, E, F>(
+        &self,
+        share: Option<tokio::sync::OwnedSemaphorePermit>,
+        budget: Option<Duration>,
+        work: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(cancelled.clone());
         let (reply, answer) = oneshot::channel();
-        let job: ReadJob = Box::new(move |conn: &Connection| {
-            let _ = reply.send(work(conn));
+        let job: ReadJob = Box::new(move |conn: &mut Connection| {
+            let _share = share;
+            if cancelled.load(Ordering::Relaxed) {
+                return;
+            }
+            let deadline = budget.map(|budget| std::time::Instant::now() + budget);
+            let over = move || {
+                cancelled.load(Ordering::Relaxed)
+                    || deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline)
+            };
+            let stop = over.clone();
+            if let Err(e) = conn.progress_handler(PROGRESS_STEPS, Some(stop)) {
+                tracing::warn!(error = %e, "a read runs without its time budget");
+            }
+            let result = work(&*conn);
+            if let Err(e) = conn.progress_handler(0, None::<fn() -> bool>) {
+                tracing::warn!(error = %e, "removing a read's time budget failed");
+            }
+            // Whatever error the interrupted statement became, say why it stopped.
+            let result = match result {
+                Err(_) if over() => Err(E::from(StoreError::ReadBudgetSpent)),
+                result => result,
+            };
+            let _ = reply.send(result);
         });
         self.submit(&self.inner.readers, job)?;
         answer.await.map_err(|_| E::from(StoreError::Closed))?

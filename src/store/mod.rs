@@ -37,6 +37,9 @@ pub enum StoreError {
     NewerSchema { found: i64, known: i64 },
     #[error("the database is closed")]
     Closed,
+    /// A tenant's read ran past `database.read_budget_ms`, or its caller left.
+    #[error("the query ran past its time budget")]
+    ReadBudgetSpent,
     /// A shared (grouped) transaction failed to begin or commit; each write
     /// in it gets this copy of SQLite's message.
     #[error("the write transaction failed: {0}")]

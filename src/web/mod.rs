@@ -86,15 +86,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         );
     // Password guesses through the form count against the same per-IP limit
     // as the API's login.
-    let throttled = axum::middleware::from_fn_with_state(state, crate::api::auth::throttle_login);
+    let throttled =
+        axum::middleware::from_fn_with_state(state.clone(), crate::api::auth::throttle_login);
+    let signed_in = axum::middleware::from_fn_with_state(state, pages::session_before_body);
     Router::new()
         .route("/", get(pages::home))
-        .route(
-            "/sign-in",
-            get(pages::sign_in_form).merge(post(pages::sign_in).route_layer(throttled)),
-        )
         .route("/sign-out", post(pages::sign_out))
-        .route("/lang/{code}", get(pages::switch_language))
         .route("/api-keys", get(pages::api_keys).post(pages::generate_key))
         .route(
             "/api-keys/{id}/revoke",
@@ -134,6 +131,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/webhooks/{id}", get(pages::webhook))
         .route("/webhooks/{id}/enable", post(pages::enable_webhook))
         .route("/webhooks/{id}/delete", post(pages::delete_webhook))
+        // Every route above posts only with a session.
+        .route_layer(signed_in)
+        .route(
+            "/sign-in",
+            get(pages::sign_in_form).merge(post(pages::sign_in).route_layer(throttled)),
+        )
+        .route("/lang/{code}", get(pages::switch_language))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
 }

@@ -951,3 +951,88 @@ async fn starttls_checks_the_server_certificate_against_the_configured_ca() {
     );
     smtp.wait_for(1).await;
 }
+
+/// Clock ticks of CPU (user + system) the process has used.
+fn cpu_ticks(process: &Process) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", process.child.id())).unwrap();
+    // The command name is in parentheses and may hold spaces: count after it.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn an_idle_service_with_twenty_enterprises_stays_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let process = spawn_with(
+        &data,
+        "info",
+        &[(
+            "ENTERPRISE_SYNC_RATE_LIMIT__REGISTER_PER_IP_PER_HOUR",
+            "1000",
+        )],
+    );
+    let api = Api::new(&process);
+    for n in 0..20 {
+        let response = api
+            .post(
+                "/api/enterprise/register",
+                json!({
+                    "company_name": format!("Shop {n}"), "company_email": format!("it@shop{n}.example"),
+                    "sync_mode": "file", "it_admin_name": "Alice",
+                    "it_admin_email": format!("alice@shop{n}.example"),
+                    "it_admin_password": PASSWORD, "seats_purchased": 10,
+                }),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let scrape = || async {
+        api.http
+            .get(format!("{}/metrics", api.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = scrape().await;
+    let ticks_before = cpu_ticks(&process);
+    // Watching an idle service is the test: nothing happens, and nothing must.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let after = scrape().await;
+    let ticks = cpu_ticks(&process) - ticks_before;
+    let scans = metric(&after, "enterprise_sync_dropdir_scans_total")
+        - metric(&before, "enterprise_sync_dropdir_scans_total");
+    let woken = metric(
+        &after,
+        "enterprise_sync_dropdir_fs_events_total{effect=\"wake\"}",
+    ) - metric(
+        &before,
+        "enterprise_sync_dropdir_fs_events_total{effect=\"wake\"}",
+    );
+    let log = terminate(process);
+    // The registrations' own wake-up may land in the window; a loop would be thousands.
+    assert!(scans <= 3.0, "{scans} scans in 10 idle seconds\n{after}");
+    assert_eq!(woken, 0.0, "file-system events woke the scanner\n{after}");
+    // 10 s at 100 ticks/s: 1,000 ticks would be a full core; allow 2 %.
+    assert!(
+        ticks <= 20,
+        "{ticks} clock ticks of CPU in 10 idle seconds\n{log}"
+    );
+    // Its own scrapes listed incoming/: seen, and ignored.
+    assert!(
+        metric(&after, "enterprise_sync_dropdir_scans_total") >= 1.0,
+        "{after}"
+    );
+}

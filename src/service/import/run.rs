@@ -5,7 +5,8 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::import::ImportReport;
+use crate::domain::import::{ImportReport, RowError};
+use crate::domain::text;
 use crate::domain::webhook::EventType;
 use crate::service::notifications;
 use crate::service::webhooks::Subscribers;
@@ -154,19 +155,25 @@ pub fn record_entry(
         "unchanged": report.unchanged,
         "deactivated": report.deactivated,
         "failed": report.failed,
-        "errors": report.errors.iter().take(ERRORS_IN_LOG).collect::<Vec<_>>(),
+        "errors": report.errors.iter().take(ERRORS_IN_LOG).map(RowError::bounded).collect::<Vec<_>>(),
         "errors_truncated": report.errors.len() > ERRORS_IN_LOG,
-        "warnings": report.warnings,
+        "warnings": text::bounded_warnings(&report.warnings),
     });
     if let Some(fields) = details.as_object_mut() {
         if let Some(not_applied) = &report.not_applied {
-            fields.insert("not_applied".into(), json!(not_applied));
+            fields.insert(
+                "not_applied".into(),
+                json!({
+                    "code": not_applied.code,
+                    "message": text::clip(&not_applied.message, text::MAX_TEXT_CHARS),
+                }),
+            );
         }
         fields.extend(extra_details.clone());
     }
     let details = details.to_string();
     let error_message = match &report.not_applied {
-        Some(not_applied) => Some(not_applied.message.clone()),
+        Some(not_applied) => Some(text::clip(&not_applied.message, text::MAX_TEXT_CHARS)),
         None => (report.failed > 0).then(|| {
             format!(
                 "{} of {} rows failed",

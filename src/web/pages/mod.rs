@@ -51,6 +51,23 @@ async fn signed_in(svc: &Services, headers: &HeaderMap) -> Result<Option<WebUser
     }
 }
 
+/// A form posted without a live session goes back to the sign-in page before
+/// its body is read: only signed-in people can make the service wait for one.
+pub async fn session_before_body(
+    axum::extract::State(svc): axum::extract::State<crate::api::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, AppError> {
+    let reads_only = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if !reads_only && signed_in(&svc, request.headers()).await?.is_none() {
+        return Ok(redirect("/sign-in"));
+    }
+    Ok(next.run(request).await)
+}
+
 /// Constant-time comparison of a form's CSRF token with the expected one.
 fn same_token(expected: &str, given: &str) -> bool {
     expected.len() == given.len()
