@@ -348,6 +348,9 @@ pub struct DatabaseConfig {
     /// How long one enterprise's read (a SCIM filter, a list) may run before
     /// it is interrupted.
     pub read_budget_ms: u64,
+    /// Free space (MiB) the database's and the drop work root's filesystems
+    /// must keep; below it readiness fails and the log says so.
+    pub min_free_mb: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -439,6 +442,7 @@ impl Default for DatabaseConfig {
             read_connections: 4,
             busy_timeout_ms: 5000,
             read_budget_ms: 10_000,
+            min_free_mb: 512,
         }
     }
 }

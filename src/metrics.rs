@@ -63,6 +63,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FilesystemLabels {
+    filesystem: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EnterpriseLabels {
     enterprise_id: String,
 }
@@ -94,6 +99,8 @@ pub struct Metrics {
     drop_scans: Counter,
     connections_refused: Family<ReasonLabels, Counter>,
     slow_bodies: Counter,
+    free_bytes: Family<FilesystemLabels, Gauge>,
+    low_space: Gauge,
 }
 
 /// Why the drop-directory scanner woke up.
@@ -129,6 +136,10 @@ pub struct Snapshot {
     pub drop_oldest_pending: Option<Duration>,
     /// Per enterprise: the time of its last run that ended `success`.
     pub last_success: Vec<(String, i64)>,
+    /// Free bytes per filesystem the service writes to (`data`, `drop_work`).
+    pub free_bytes: Vec<(&'static str, u64)>,
+    /// Whether one of them is under `database.min_free_mb`.
+    pub low_space: bool,
 }
 
 impl Default for Metrics {
@@ -225,6 +236,20 @@ impl Metrics {
             "Request bodies cut for sending too slowly (408)",
             slow_bodies.clone(),
         );
+        let free_bytes = Family::<FilesystemLabels, Gauge>::default();
+        registry.register_with_unit(
+            "filesystem_free",
+            "Free space on the filesystems the service writes to (data: the database; \
+             drop_work: files being imported)",
+            Unit::Bytes,
+            free_bytes.clone(),
+        );
+        let low_space = Gauge::default();
+        registry.register(
+            "filesystem_low_space",
+            "1 when a filesystem the service writes to is under database.min_free_mb",
+            low_space.clone(),
+        );
         registry.register(
             "build",
             "The running version",
@@ -247,6 +272,8 @@ impl Metrics {
             drop_scans,
             connections_refused,
             slow_bodies,
+            free_bytes,
+            low_space,
         }
     }
 
@@ -351,6 +378,12 @@ impl Metrics {
                 })
                 .set(*at);
         }
+        for (filesystem, free) in &snapshot.free_bytes {
+            self.free_bytes
+                .get_or_create(&FilesystemLabels { filesystem })
+                .set(i64::try_from(*free).unwrap_or(i64::MAX));
+        }
+        self.low_space.set(i64::from(snapshot.low_space));
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             // Writing into a String cannot fail; an empty answer is still valid.
@@ -385,6 +418,8 @@ mod tests {
             drop_queue_files: 2,
             drop_oldest_pending: Some(Duration::from_secs(90)),
             last_success: vec![("e1".into(), 1_700_000_000)],
+            free_bytes: vec![("data", 1 << 30)],
+            low_space: false,
         });
         for expected in [
             "enterprise_sync_http_request_duration_seconds_bucket{le=\"0.005\",method=\"GET\",route=\"/api/enterprise/users/{id}\",status=\"200\"} 1",
@@ -395,6 +430,8 @@ mod tests {
             "enterprise_sync_database_size_bytes 4096",
             "enterprise_sync_dropdir_queue_files 2",
             "enterprise_sync_dropdir_oldest_pending_file_age_seconds 90.0",
+            "enterprise_sync_filesystem_free_bytes{filesystem=\"data\"} 1073741824",
+            "enterprise_sync_filesystem_low_space 0",
             "enterprise_sync_last_successful_sync_timestamp_seconds{enterprise_id=\"e1\"} 1700000000",
             "# EOF",
         ] {

@@ -150,6 +150,24 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
             }
         }),
     ]);
+    background.push(spawn_periodic(shutdown.clone(), Duration::from_secs(30), {
+        let services = services.clone();
+        let low = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        move || {
+            let services = services.clone();
+            let low = low.clone();
+            async move {
+                let was_low = low.load(std::sync::atomic::Ordering::Relaxed);
+                let checked = tokio::task::spawn_blocking(move || {
+                    crate::service::disk_space::check(&services, was_low)
+                })
+                .await;
+                if let Ok(now_low) = checked {
+                    low.store(now_low, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }));
     if services.config.webhooks.enabled {
         background.push(crate::outbound::webhooks::spawn(
             services.clone(),

@@ -27,15 +27,16 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers both a read and a write round trip, and the
-/// drop root (when the drop directory is on) is a folder the service can write.
+/// Readiness: the database answers both a read and a write round trip, the
+/// drop root (when the drop directory is on) is a folder the service can write,
+/// and the filesystems it writes to keep `database.min_free_mb` free.
 #[utoipa::path(
     get,
     operation_id = "readyz",
     path = "/readyz",
     tag = "operations",
     responses(
-        (status = 200, description = "`{\"status\": \"ok\", \"checks\": {\"database\": \"ok\", \"drop_root\": \"ok\" | \"disabled\"}}`"),
+        (status = 200, description = "`{\"status\": \"ok\", \"checks\": {\"database\": \"ok\", \"drop_root\": \"ok\" | \"disabled\", \"disk\": \"ok\"}, \"free_bytes\": {\"data\": n, \"drop_work\": n}}`"),
         (status = 503, description = "The same shape, naming the check that failed"),
     )
 )]
@@ -65,7 +66,23 @@ async fn readyz(State(svc): State<AppState>) -> impl IntoResponse {
     } else {
         "unavailable"
     };
-    let ready = database == "ok" && drop_root != "unavailable";
+    // Low space fails readiness before SQLite hits the wall.
+    let config = svc.config.clone();
+    let filesystems =
+        tokio::task::spawn_blocking(move || crate::service::disk_space::survey(&config))
+            .await
+            .unwrap_or_default();
+    let floor = crate::service::disk_space::min_free_bytes(&svc.config);
+    let disk = if filesystems.iter().any(|fs| fs.is_low(floor)) {
+        "low"
+    } else {
+        "ok"
+    };
+    let free_bytes: serde_json::Map<String, serde_json::Value> = filesystems
+        .iter()
+        .map(|fs| (fs.name.to_string(), json!(fs.free_bytes)))
+        .collect();
+    let ready = database == "ok" && drop_root != "unavailable" && disk == "ok";
     let status = if ready {
         StatusCode::OK
     } else {
@@ -75,7 +92,8 @@ async fn readyz(State(svc): State<AppState>) -> impl IntoResponse {
         status,
         Json(json!({
             "status": if ready { "ok" } else { "unavailable" },
-            "checks": { "database": database, "drop_root": drop_root },
+            "checks": { "database": database, "drop_root": drop_root, "disk": disk },
+            "free_bytes": free_bytes,
         })),
     )
 }

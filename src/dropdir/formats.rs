@@ -2,6 +2,9 @@
 //! (BOM, else strict UTF-8, else the configured fallback), then CSV with a header
 //! (delimiter detected from the header) or the bulk-import JSON body.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use encoding_rs::Encoding;
 
@@ -30,6 +33,15 @@ impl Kind {
         match self {
             Kind::Users => "users",
             Kind::Stores => "stores",
+        }
+    }
+
+    /// The kind as stored ([`Kind::as_str`]).
+    pub fn parse(stored: &str) -> Option<Kind> {
+        match stored {
+            "users" => Some(Kind::Users),
+            "stores" => Some(Kind::Stores),
+            _ => None,
         }
     }
 
@@ -262,11 +274,39 @@ pub(crate) struct ReadRecord<R> {
 /// Longest header line read: real headers are well under 1 KiB.
 const MAX_HEADER_BYTES: u64 = 64 * 1024;
 
+/// What the CSV reader may pull from the file before it has found the end of
+/// the header line: a few of its buffers. A quote left open in a 1 GB file
+/// must not make the header a 1 GB string in memory.
+const MAX_READ_FOR_HEADER: u64 = 1024 * 1024;
+
+/// A source that fails once `MAX_READ_FOR_HEADER` bytes were read without the
+/// header line being complete.
+struct HeaderBound<S> {
+    inner: S,
+    read: u64,
+    header_read: Arc<AtomicBool>,
+}
+
+impl<S: std::io::Read> std::io::Read for HeaderBound<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.header_read.load(Ordering::Relaxed) && self.read > MAX_READ_FOR_HEADER {
+            return Err(std::io::Error::other(format!(
+                "no end of the header line in the first {} KiB: a quote left open in it (e.g. \
+                 email,\"name,…) makes the rest of the file part of the header",
+                MAX_READ_FOR_HEADER / 1024
+            )));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 /// A CSV source read record by record: the header, the mapping resolved
 /// against it, then one row per record. The whole-file reader and the
 /// streaming one share it.
 pub(crate) struct CsvRecords<S: std::io::Read, R> {
-    reader: csv::Reader<S>,
+    reader: csv::Reader<HeaderBound<S>>,
     compiled: Compiled,
     record: csv::StringRecord,
     trim: bool,
@@ -284,6 +324,12 @@ impl<S: std::io::Read, R: FileRow> CsvRecords<S, R> {
         trim: bool,
         mapping: Option<&Mapping>,
     ) -> Result<Self, FileProblem> {
+        let header_read = Arc::new(AtomicBool::new(false));
+        let source = HeaderBound {
+            inner: source,
+            read: 0,
+            header_read: header_read.clone(),
+        };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)
@@ -293,6 +339,7 @@ impl<S: std::io::Read, R: FileRow> CsvRecords<S, R> {
             .headers()
             .map_err(|e| FileProblem(format!("the header line cannot be read: {e}")))?
             .clone();
+        header_read.store(true, Ordering::Relaxed);
         // A quote left open in the header swallows the lines after it into
         // one "column": refuse the file rather than read a header of megabytes.
         if reader.position().byte() > MAX_HEADER_BYTES {
@@ -954,6 +1001,32 @@ mod tests {
                     continue;
                 }
                 prop_assert_eq!(&row.name, &expected);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever bytes arrive, reading ends in rows or a problem, and a
+        /// problem or warning never carries the file back in its text.
+        #[test]
+        fn any_bytes_read_cleanly_with_short_messages(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            quote_header in proptest::prelude::any::<bool>(),
+        ) {
+            let mut bytes = bytes;
+            if quote_header {
+                let mut open = b"email,\"name,".to_vec();
+                open.extend_from_slice(&bytes);
+                bytes = open;
+            }
+            let decoded = decode(&bytes, encoding_rs::WINDOWS_1252);
+            match read_users("users.csv", &decoded.text, 100, &plain()) {
+                Ok(file) => {
+                    for warning in &file.warnings {
+                        proptest::prop_assert!(warning.len() < 2_000, "{}", warning.len());
+                    }
+                }
+                Err(problem) => proptest::prop_assert!(problem.0.len() < 2_000, "{}", problem.0.len()),
             }
         }
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::EnterpriseId;
+use crate::domain::{text, EnterpriseId};
 use crate::metrics::WakeReason;
 use crate::service::Services;
 use crate::store;
@@ -343,6 +343,9 @@ impl State {
                 match row.as_ref().map(|r| r.state.as_str()) {
                     Some("applied" | "duplicate") => {
                         tracing::info!(file = %stored, "archiving a file applied before a restart");
+                        if let Some(row) = &row {
+                            process::report_recovered(&self.svc, &claimed, row).await?;
+                        }
                         let to = folders.archive.join("recovered");
                         let from = folders.processing.clone();
                         tokio::task::spawn_blocking(move || claim::move_file(&from, &stored, &to))
@@ -352,7 +355,11 @@ impl State {
                     }
                     Some("processing") => {
                         tracing::info!(file = %stored, "running again a file a restart interrupted");
-                        process::process(&self.svc, claimed).await?;
+                        let id = claimed.id.clone();
+                        if let Err(e) = process::process(&self.svc, claimed).await {
+                            self.note_waiting(&id, &e).await;
+                            return Err(AppError::Internal(format!("file {stored}: {e}")));
+                        }
                     }
                     Some(state) => {
                         let to = if state == "held" {
@@ -377,6 +384,30 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// Records on the file why it waits in `processing/`; best effort, as
+    /// the cause (a full disk) may refuse this write too.
+    async fn note_waiting(&self, id: &str, error: &AppError) {
+        let reason = text::clip(
+            &format!(
+                "waiting: {error}; tried again at the next scan (every {} s) or when disk space \
+                 comes back",
+                self.svc.config.dropdir.scan_interval_secs
+            ),
+            text::MAX_TEXT_CHARS,
+        );
+        let id = id.to_string();
+        let noted = self
+            .svc
+            .db
+            .write(move |txn| {
+                store::drop_files::note_waiting(txn, &id, &reason).map_err(AppError::from)
+            })
+            .await;
+        if let Err(e) = noted {
+            tracing::debug!(error = %e, "noting why a file waits failed");
+        }
     }
 
     async fn record_claim(
@@ -617,10 +648,11 @@ impl State {
             if let Some(marker) = marker_of(&folders.incoming, &name) {
                 let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(marker)).await;
             }
-            let display = claimed.display_name.clone();
-            process::process(&self.svc, claimed)
-                .await
-                .map_err(|e| AppError::Internal(format!("file {display}: {e}")))?;
+            let (display, id) = (claimed.display_name.clone(), claimed.id.clone());
+            if let Err(e) = process::process(&self.svc, claimed).await {
+                self.note_waiting(&id, &e).await;
+                return Err(AppError::Internal(format!("file {display}: {e}")));
+            }
         }
         Ok(())
     }

@@ -586,6 +586,90 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
     Ok(())
 }
 
+/// The report of a file whose import committed before a crash stopped it
+/// on the way to its report: rebuilt from its row and its run, written unless
+/// the crash came after it was.
+pub async fn report_recovered(
+    svc: &Services,
+    file: &Claimed,
+    row: &store::drop_files::DropFile,
+) -> Result<(), AppError> {
+    let base = format!(
+        "{}.{}",
+        super::layout::safe_name(file.display_name.as_ref()),
+        file.id
+    );
+    let results = file.folders.results.clone();
+    let name = format!("{base}.result.json");
+    if blocking(move || results.join(name).exists()).await? {
+        return Ok(());
+    }
+    let run = match row.sync_log_id.clone() {
+        Some(id) => {
+            let enterprise = file.folders.enterprise;
+            svc.db
+                .read(move |conn| {
+                    store::sync_logs::get(conn, enterprise, &id).map_err(AppError::from)
+                })
+                .await?
+        }
+        None => None,
+    };
+    let report = run.map(|run| {
+        let count = |key: &str| {
+            run.details[key]
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0)
+        };
+        ImportReport {
+            success: run.status == "success",
+            total_processed: count("total_processed"),
+            created: count("created"),
+            updated: count("updated"),
+            unchanged: count("unchanged"),
+            deactivated: count("deactivated"),
+            failed: count("failed"),
+            warnings: run.details["warnings"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|w| w.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            sync_log_id: Some(run.id.clone()),
+            ..ImportReport::default()
+        }
+    });
+    let ending = Ending {
+        state: if row.state == "duplicate" {
+            "duplicate"
+        } else {
+            "applied"
+        },
+        reason: row.reason.clone(),
+        kind: row.kind.as_deref().and_then(Kind::parse),
+        sha256: row.sha256.clone(),
+        encoding: row
+            .encoding
+            .as_deref()
+            .and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes()))
+            .map(|encoding| encoding.name()),
+        report,
+        row_count: row.row_count.and_then(|n| usize::try_from(n).ok()),
+        full_export: row.full_export,
+    };
+    let report = report_json(file, &ending);
+    let results = file.folders.results.clone();
+    // Row errors stay in the run's sync log: a crash lost the full list.
+    blocking(move || write_results(&results, &base, &report, &[]))
+        .await?
+        .map_err(|e| AppError::Internal(format!("writing a result report: {e}")))?;
+    tracing::info!(file = %file.display_name, id = %file.id, "result report written after a restart");
+    Ok(())
+}
+
 fn report_json(file: &Claimed, ending: &Ending) -> String {
     let report = ending.report.as_ref();
     let has_errors_file = report.is_some_and(|r| !r.errors.is_empty());

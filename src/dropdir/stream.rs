@@ -188,12 +188,19 @@ pub fn users(
         ));
     }
     let warnings = records.warnings.clone();
+    let mut rows = Rows {
+        records,
+        held: VecDeque::new(),
+        skip_bottom: profile.skip_bottom_lines,
+    }
+    .peekable();
+    // Applying no rows would read as success (and a full export of none
+    // would deactivate everyone): a file with a header only fails.
+    if rows.peek().is_none() {
+        return Err(FileProblem("the file has a header line and no rows".into()));
+    }
     Ok(Streamed {
-        rows: Box::new(Rows {
-            records,
-            held: VecDeque::new(),
-            skip_bottom: profile.skip_bottom_lines,
-        }),
+        rows: Box::new(rows),
         delimiter: char::from(delimiter),
         warnings,
     })

@@ -50,7 +50,14 @@ pub async fn render(svc: &Services) -> Result<String, AppError> {
                 }
             }
         }
+        let filesystems = super::disk_space::survey(&config);
+        let floor = super::disk_space::min_free_bytes(&config);
         Snapshot {
+            free_bytes: filesystems
+                .iter()
+                .filter_map(|fs| fs.free_bytes.map(|free| (fs.name, free)))
+                .collect(),
+            low_space: filesystems.iter().any(|fs| fs.is_low(floor)),
             database_bytes,
             drop_queue_files: waiting.files,
             drop_oldest_pending: waiting

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod backups;
 pub mod directory;
+pub mod disk_space;
 pub mod drop_config;
 pub mod emails;
 pub mod enterprise_settings;

@@ -151,6 +151,16 @@ pub fn finish(conn: &Connection, id: &str, outcome: &Outcome<'_>) -> rusqlite::R
     Ok(())
 }
 
+/// Says why a file in `processing` waits (a full disk, a failing database):
+/// it is tried again without anyone's help.
+pub fn note_waiting(conn: &Connection, id: &str, reason: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE drop_files SET reason = ?2 WHERE id = ?1 AND state = 'processing'",
+    )?
+    .execute(params![id, reason])?;
+    Ok(())
+}
+
 /// Moves a file's row back to `processing` (a retry).
 pub fn requeue(conn: &Connection, id: &str, stored_name: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(

@@ -685,6 +685,54 @@ async fn a_file_interrupted_by_kill_9_is_applied_exactly_once_after_restart() {
     assert_eq!(runs["data"].as_array().unwrap().len(), 1, "one run: {runs}");
     assert!(std::fs::read_dir(&processing).unwrap().next().is_none());
     terminate(process);
+
+    // Now a crash just after the import committed, before the file moved on
+    // and its report was written: the file back in processing/, no report.
+    let results = data.join("drop").join(&enterprise).join("results");
+    for entry in std::fs::read_dir(&results).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let mut archived = Vec::new();
+    let mut folders = vec![data.join("drop-work").join(&enterprise).join("archive")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                archived.push(path);
+            }
+        }
+    }
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    std::fs::rename(
+        &archived[0],
+        processing.join(archived[0].file_name().unwrap()),
+    )
+    .unwrap();
+    let process = spawn_with(&data, "info", &env);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let written = std::fs::read_dir(&results)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().ends_with(".result.json"));
+        if let Some(written) = written {
+            break std::fs::read_to_string(written.path()).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no report after the restart");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["state"], "applied", "{report}");
+    assert_eq!(report["created"], rows, "{report}");
+    assert_eq!(report["kind"], "users", "{report}");
+    let log = terminate(process);
+    assert!(std::fs::read_dir(&processing).unwrap().next().is_none());
+    assert!(
+        log.contains("result report written after a restart"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

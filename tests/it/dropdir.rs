@@ -832,3 +832,98 @@ async fn configured_name_prefixes_say_what_a_file_holds() {
     );
     app.stop().await;
 }
+
+/// The page an ERP's monitoring polls, in bytes.
+async fn sync_logs_page_bytes(app: &TestApp, drop: &Drop) -> usize {
+    app.get("/api/enterprise/sync-logs?limit=50", &Auth::Key(&drop.key))
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn garbage_files_fail_loudly_and_keep_the_logs_small() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    let baseline = sync_logs_page_bytes(&app, &drop).await;
+    // A quote left open in the header, then 200,000 rows (~9 MB): the whole
+    // file would be one header "column".
+    let mut text = String::from("email,\"name,role,store_id\n");
+    for n in 0..200_000 {
+        text.push_str(&format!("p{n}@acme.example,Person {n},seller,S1\n"));
+    }
+    std::fs::write(drop.incoming().join("users_open_quote.csv"), &text).unwrap();
+    // UTF-8 text behind a UTF-16LE byte-order mark.
+    let mut utf16_bom = vec![0xFF, 0xFE];
+    utf16_bom.extend_from_slice(USERS_CSV.as_bytes());
+    std::fs::write(drop.incoming().join("users_bom.csv"), utf16_bom).unwrap();
+    std::fs::write(drop.incoming().join("users_empty.csv"), "").unwrap();
+    std::fs::write(
+        drop.incoming().join("users_header_only.csv"),
+        "external_id,email,name,role,store_id\n",
+    )
+    .unwrap();
+    // No column that says who a row is.
+    std::fs::write(
+        drop.incoming().join("users_no_key.csv"),
+        "nom,prenom\nDupont,Jean\n",
+    )
+    .unwrap();
+    // Thousands of unknown columns (under the header bound): applied, with a
+    // short warning.
+    let unknown: Vec<String> = (0..3000).map(|n| format!("extra_column_{n}")).collect();
+    std::fs::write(
+        drop.incoming().join("users_wide.csv"),
+        format!(
+            "external_id,email,name,role,store_id,{}\nE9,wide@acme.example,Wide,manager,S1\n",
+            unknown.join(",")
+        ),
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    let state_of = |name: &str| {
+        listed
+            .iter()
+            .find(|f| f["name"] == name)
+            .map(|f| {
+                (
+                    f["state"].as_str().unwrap().to_string(),
+                    f["reason"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .unwrap_or_else(|| panic!("{name} not listed: {listed:?}"))
+    };
+    for (name, reason) in [
+        ("users_open_quote.csv", "quote left open"),
+        ("users_bom.csv", "none of the columns a users file needs"),
+        ("users_empty.csv", "empty"),
+        ("users_header_only.csv", "a header line and no rows"),
+        (
+            "users_no_key.csv",
+            "none of the columns a users file needs (email or external_id)",
+        ),
+    ] {
+        let (state, why) = state_of(name);
+        assert_eq!(state, "failed", "{name}: {why}");
+        assert!(why.contains(reason), "{name}: {why}");
+        assert!(why.len() < 1_000, "{name}: a reason of {} bytes", why.len());
+    }
+    assert_eq!(state_of("users_wide.csv").0, "applied");
+    // Every result file is small too.
+    for entry in entries(&drop.folder.join("results")) {
+        let size = std::fs::metadata(drop.folder.join("results").join(&entry))
+            .unwrap()
+            .len();
+        assert!(size < 8 * 1024, "{entry}: {size} bytes");
+    }
+    // The runs' page stays small: one wide file adds a bounded warning.
+    let after = sync_logs_page_bytes(&app, &drop).await;
+    assert!(
+        after - baseline < 16 * 1024,
+        "the sync-logs page grew from {baseline} to {after} bytes"
+    );
+    app.stop().await;
+}

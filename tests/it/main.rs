@@ -9,6 +9,7 @@ mod binary;
 mod browser;
 mod dashboard;
 mod directory;
+mod disk_full;
 mod docs;
 mod drop_profiles;
 mod dropdir;
