@@ -16,10 +16,16 @@ use serde::{Deserialize, Serialize};
 pub fn refusal(address: IpAddr) -> Option<&'static str> {
     match address {
         IpAddr::V4(v4) => refusal_v4(v4),
-        IpAddr::V6(v6) => match embedded_v4(v6) {
-            Some(v4) => refusal_v4(v4),
-            None => refusal_v6(v6),
-        },
+        IpAddr::V6(v6) => {
+            let carried = embedded_v4(v6);
+            if carried.is_empty() {
+                refusal_v6(v6)
+            } else {
+                // A translated address reaches what it carries: every IPv4
+                // address it may stand for must be public.
+                carried.into_iter().find_map(refusal_v4)
+            }
+        }
     }
 }
 
@@ -84,25 +90,49 @@ fn refusal_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
 }
 
-/// The IPv4 address an IPv6 form carries: IPv4-mapped (`::ffff:a.b.c.d`),
-/// IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`).
-fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+/// The IPv4 addresses an IPv6 form carries, by translation prefix:
+/// IPv4-mapped (`::ffff:a.b.c.d`), SIIT (`::ffff:0:a.b.c.d`, RFC 6145),
+/// IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`, and the local-use
+/// `64:ff9b:1::/48` of RFC 8215 in both the /96 and the RFC 6052 /48 layouts),
+/// 6to4 (`2002::/16`), Teredo (`2001::/32`: the server and the obfuscated
+/// client) and ISATAP (`…:0:5efe:a.b.c.d`). Empty for any other address.
+fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
     let s = ip.segments();
-    let tail = |hi: u16, lo: u16| {
+    let pair = |hi: u16, lo: u16| {
         let [a, b] = hi.to_be_bytes();
         let [c, d] = lo.to_be_bytes();
         Ipv4Addr::new(a, b, c, d)
     };
     if let Some(v4) = ip.to_ipv4_mapped() {
-        Some(v4)
+        vec![v4]
+    } else if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        vec![pair(s[6], s[7])]
     } else if (s[..6] == [0; 6] && !(ip.is_loopback() || ip.is_unspecified()))
         || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4])
     {
-        Some(tail(s[6], s[7]))
+        vec![pair(s[6], s[7])]
+    } else if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        // A /96 inside the local-use prefix carries it in the last 32 bits; the
+        // RFC 6052 layout for the /48 itself in bits 48-63 and 72-87. Where
+        // both hold bits, both readings are judged.
+        let [_, c] = s[4].to_be_bytes();
+        let [d, _] = s[5].to_be_bytes();
+        let [a, b] = s[3].to_be_bytes();
+        let as_96 = pair(s[6], s[7]);
+        let as_48 = Ipv4Addr::new(a, b, c, d);
+        match (s[3..6] == [0; 3], s[6..] == [0; 2]) {
+            (true, _) => vec![as_96],
+            (false, true) => vec![as_48],
+            (false, false) => vec![as_96, as_48],
+        }
     } else if s[0] == 0x2002 {
-        Some(tail(s[1], s[2]))
+        vec![pair(s[1], s[2])]
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        vec![pair(s[2], s[3]), pair(!s[6], !s[7])]
+    } else if s[4] & 0xfcff == 0 && s[5] == 0x5efe {
+        vec![pair(s[6], s[7])]
     } else {
-        None
+        Vec::new()
     }
 }
 
@@ -207,10 +237,18 @@ mod tests {
             let [a, b, c, d] = octets;
             let hi = u16::from_be_bytes([a, b]);
             let lo = u16::from_be_bytes([c, d]);
+            // A public Teredo server (Microsoft's), so only the client decides.
+            let (server_hi, server_lo) = (0x4136, 0xe378);
             for v6 in [
                 v4.to_ipv6_mapped(),
+                Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, hi, lo),
                 Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo),
+                Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, hi, lo),
+                Ipv6Addr::new(0x64, 0xff9b, 1, hi, lo >> 8, (lo & 0xff) << 8, 0, 0),
                 Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1),
+                Ipv6Addr::new(0x2001, 0, server_hi, server_lo, 0x8000, 0x1234, !hi, !lo),
+                Ipv6Addr::new(0x2001, 0x4860, 0, 0, 0, 0x5efe, hi, lo),
+                Ipv6Addr::new(0x2001, 0x4860, 0, 0, 0x0200, 0x5efe, hi, lo),
             ] {
                 prop_assert_eq!(refusal(IpAddr::V6(v6)).is_some(), verdict, "{}", v6);
             }
@@ -252,6 +290,14 @@ mod tests {
             "http://[::127.0.0.1]/",
             "http://[64:ff9b::7f00:1]/",
             "http://[2002:7f00:1::]/",
+            "http://[::ffff:0:127.0.0.1]/",
+            "http://[::ffff:0:a9fe:a9fe]/",
+            "http://[64:ff9b:1::7f00:1]/",
+            "http://[64:ff9b:1::a9fe:a9fe]/",
+            "http://[64:ff9b:1:7f00:1::]/",
+            "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+            "http://[2001:0:a00:1:8000:63bf:3ffe:fffe]/",
+            "http://[2001:db9::5efe:7f00:1]/",
             "http://169.254.169.254/",
             "http://[::ffff:169.254.169.254]/",
             "http://10.1.2.3/",

@@ -312,3 +312,23 @@ async fn one_address_holds_a_bounded_number_of_connections() {
     drop(streams);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn api_and_scim_calls_without_credentials_are_refused_before_their_body() {
+    let app = start_with_default_client_limits(|_| {}).await;
+    for path in [
+        "/api/enterprise/users/bulk-import",
+        "/scim/v2/Users",
+        "/api/enterprise/api-keys/generate",
+    ] {
+        let mut stream = slow_body(addr_of(&app), path, 500_000, "").await.unwrap();
+        let mut answer = vec![0u8; 512];
+        let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("{path}: the server waited for the body"))
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(answer.starts_with("HTTP/1.1 401"), "{path}: {answer}");
+    }
+    app.stop().await;
+}

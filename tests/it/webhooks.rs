@@ -528,6 +528,12 @@ async fn internal_destinations_are_refused_in_every_spelling() {
         "https://172.20.0.1/".into(),
         "https://[fe80::1]/".into(),
         "https://[fd00::1]/".into(),
+        // IPv6 translation prefixes carrying internal IPv4 addresses.
+        format!("https://[::ffff:0:127.0.0.1]:{port}/"),
+        "https://[::ffff:0:a9fe:a9fe]/".into(),
+        format!("https://[64:ff9b:1::7f00:1]:{port}/"),
+        "https://[64:ff9b:1::a9fe:a9fe]/".into(),
+        format!("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]:{port}/"),
     ] {
         let (status, body) = register(&app, &admin, &url, &["user.created"]).await;
         assert_eq!(
