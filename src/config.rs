@@ -130,6 +130,9 @@ pub struct MetricsConfig {
     /// Serve `/metrics` on this address (say `127.0.0.1:9464`) instead of the
     /// main listener.
     pub listen: Option<SocketAddr>,
+    /// Series per enterprise (its id as a label); off, the metrics name no
+    /// enterprise.
+    pub per_enterprise: bool,
 }
 
 impl Default for MetricsConfig {
@@ -137,6 +140,7 @@ impl Default for MetricsConfig {
         MetricsConfig {
             enabled: true,
             listen: None,
+            per_enterprise: false,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod observe;
 pub mod openapi;
 mod pagination;
 pub mod rate_limit_headers;
+pub mod security_headers;
 mod sessions;
 mod sync;
 mod webhooks;
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn_with_state, map_request, map_response, map_response_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -163,9 +164,14 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             AppError::internal("handler panicked").into_response()
         }))
+        .layer(map_response_with_state(
+            state.clone(),
+            security_headers::strict_transport,
+        ))
         .layer(from_fn_with_state(state, observe::observe))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(map_request(security_headers::sanitize_request_id))
 }
 
 async fn not_found() -> AppError {

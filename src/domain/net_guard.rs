@@ -105,9 +105,8 @@ fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
     };
     if let Some(v4) = ip.to_ipv4_mapped() {
         vec![v4]
-    } else if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
-        vec![pair(s[6], s[7])]
-    } else if (s[..6] == [0; 6] && !(ip.is_loopback() || ip.is_unspecified()))
+    } else if (s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)
+        || (s[..6] == [0; 6] && !(ip.is_loopback() || ip.is_unspecified()))
         || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4])
     {
         vec![pair(s[6], s[7])]

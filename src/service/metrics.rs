@@ -11,12 +11,13 @@ use crate::store;
 use crate::AppError;
 
 pub async fn render(svc: &Services) -> Result<String, AppError> {
+    let per_enterprise = svc.config.metrics.per_enterprise;
     let (enterprises, last_success) = svc
         .db
-        .read(|conn| {
+        .read(move |conn| {
             let enterprises = store::enterprises::all_ids(conn)?;
             let mut last_success = Vec::new();
-            for &enterprise in &enterprises {
+            for &enterprise in enterprises.iter().filter(|_| per_enterprise) {
                 let at = store::sync_logs::last_success(conn, enterprise)?
                     .as_deref()
                     .and_then(store::parse_ts);

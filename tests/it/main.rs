@@ -15,6 +15,7 @@ mod drop_profiles;
 mod dropdir;
 mod emails;
 mod expensive_reads;
+mod hardening;
 mod http_basics;
 mod imports;
 mod metrics;

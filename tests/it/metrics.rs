@@ -39,6 +39,7 @@ async fn metrics_count_requests_imports_refusals_and_the_drop_queue() {
     let app = TestApp::start_with(|config| {
         with_drop_dir(CompletionPolicy::Marker)(config);
         config.rate_limit.login_per_ip_per_minute = 2;
+        config.metrics.per_enterprise = true;
     })
     .await;
     let drop = setup(&app, "Metrics").await;

@@ -119,16 +119,45 @@ pub struct Back {
     to: Option<String>,
 }
 
+/// The dashboard's own pages, as the language switch may send people back
+/// to: a known first segment, and only characters that cannot turn the path
+/// into another site (no `//`, backslash, whitespace or control character).
+fn is_dashboard_path(to: &str) -> bool {
+    const PAGES: [&str; 11] = [
+        "",
+        "sign-in",
+        "api-keys",
+        "runs",
+        "files",
+        "users",
+        "stores",
+        "audit",
+        "scim",
+        "webhooks",
+        "invitations",
+    ];
+    let Some(rest) = to.strip_prefix('/') else {
+        return false;
+    };
+    let safe = to.len() <= 512
+        && to
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.?=&%+".contains(&b))
+        && !to.contains("//");
+    let first = rest.split(['/', '?']).next().unwrap_or_default();
+    safe && PAGES.contains(&first)
+}
+
 pub async fn switch_language(
     State(svc): State<AppState>,
     Path(code): Path<String>,
     Query(back): Query<Back>,
 ) -> Response {
     let language = Language::parse(&code).unwrap_or_default();
-    // Back to a page of ours only: a path, never another site.
+    // Back to a page of ours only; anything else goes home.
     let to = back
         .to
-        .filter(|to| to.starts_with('/') && !to.starts_with("//") && !to.contains('\\'))
+        .filter(|to| is_dashboard_path(to))
         .unwrap_or_else(|| "/".into());
     let mut response = redirect(&to);
     response.headers_mut().append(
@@ -141,4 +170,36 @@ pub async fn switch_language(
         ),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dashboard_path;
+
+    #[test]
+    fn only_our_pages_are_places_to_go_back_to() {
+        for ours in [
+            "/",
+            "/runs?status=failed&page=2",
+            "/files/0190-ab",
+            "/api-keys",
+        ] {
+            assert!(is_dashboard_path(ours), "{ours}");
+        }
+        for other in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil.example",
+            "/%09/evil.example",
+            "/\n",
+            "/\r\nSet-Cookie: x",
+            "/\u{b}",
+            "/\u{7f}",
+            "https://evil.example",
+            "/evil",
+            "",
+        ] {
+            assert!(!is_dashboard_path(other), "{other:?}");
+        }
+    }
 }
