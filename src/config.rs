@@ -109,6 +109,10 @@ pub struct WebhooksConfig {
     pub max_concurrent: usize,
     /// How often due retries are looked for; new events go out at once.
     pub poll_interval_ms: u64,
+    /// Non-public networks webhooks may reach (receivers on the company's
+    /// network); enterprises choose among these. Loopback and link-local
+    /// addresses open only when named exactly (`127.0.0.1/32`).
+    pub allowed_networks: Vec<crate::domain::net_guard::Network>,
 }
 
 impl Default for WebhooksConfig {
@@ -118,6 +122,7 @@ impl Default for WebhooksConfig {
             timeout_secs: 10,
             max_concurrent: 4,
             poll_interval_ms: 1000,
+            allowed_networks: Vec::new(),
         }
     }
 }
@@ -549,6 +554,17 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(broad) = self
+            .webhooks
+            .allowed_networks
+            .iter()
+            .find(|network| network.is_too_broad())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "webhooks.allowed_networks: {broad} is too broad (IPv4 networks need a prefix of \
+                 /8 or longer, IPv6 /16 or longer); name the networks your receivers are in"
+            )));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return Err(ConfigError::Invalid(format!(
                 "log_level {:?} is not a log filter: {e}",

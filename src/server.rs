@@ -221,6 +221,13 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
             }
         }));
     }
+    let opened = &services.config.webhooks.allowed_networks;
+    if !opened.is_empty() {
+        tracing::info!(
+            networks = %opened.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            "webhooks may reach these non-public networks (webhooks.allowed_networks)"
+        );
+    }
     tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "listening");
     Ok(Running {
         addr,

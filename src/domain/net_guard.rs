@@ -135,6 +135,15 @@ fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
     }
 }
 
+/// Addresses no network opens, only the operator naming the exact address:
+/// this host (loopback, unspecified) and link-local, where cloud metadata lives.
+pub fn needs_exact_allowance(address: IpAddr) -> bool {
+    matches!(
+        refusal(address),
+        Some("loopback" | "unspecified" | "link-local" | "cloud metadata")
+    )
+}
+
 /// An IP network in CIDR notation (`10.20.0.0/16`, `fd00::/8`, or one address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -144,6 +153,39 @@ pub struct Network {
 }
 
 impl Network {
+    /// Shortest prefixes an operator may open (a /1 split is "everything").
+    pub const MIN_V4_PREFIX: u8 = 8;
+    pub const MIN_V6_PREFIX: u8 = 16;
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether the network is too broad for an allow-list (e.g. `0.0.0.0/1`,
+    /// `::/1`): a split of "every address".
+    pub fn is_too_broad(&self) -> bool {
+        match self.address {
+            IpAddr::V4(_) => self.prefix < Self::MIN_V4_PREFIX,
+            IpAddr::V6(_) => self.prefix < Self::MIN_V6_PREFIX,
+        }
+    }
+
+    /// Exactly `address`, nothing around it.
+    pub fn is_exactly(&self, address: IpAddr) -> bool {
+        let single = match self.address {
+            IpAddr::V4(_) => self.prefix == 32,
+            IpAddr::V6(_) => self.prefix == 128,
+        };
+        single && self.contains(address)
+    }
+
+    /// Whether every address of `other` is in this network.
+    pub fn covers(&self, other: &Network) -> bool {
+        self.prefix <= other.prefix
+            && self.address.is_ipv4() == other.address.is_ipv4()
+            && self.contains(other.address)
+    }
+
     pub fn contains(&self, candidate: IpAddr) -> bool {
         let candidate = match candidate {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(candidate),

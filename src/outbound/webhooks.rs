@@ -188,10 +188,18 @@ async fn send(
         })
         .await
         .map_err(|e| e.to_string())?;
-    let addresses = check_destination(&destination, &settings)
+    let operator = svc.settings().webhooks.allowed_networks.clone();
+    let checked = check_destination(&destination, &settings, &operator)
         .await
         .map_err(|Refusal(why)| format!("destination refused: {why}"))?;
-    let client = client_for(svc, clients, message.endpoint, &destination.host, addresses)?;
+    let internal = checked.internal;
+    let client = client_for(
+        svc,
+        clients,
+        message.endpoint,
+        &destination.host,
+        checked.addresses,
+    )?;
     let timestamp = svc.clock.now().timestamp();
     let signature = webhook::sign(&key, &message.id, timestamp, body.as_bytes());
     let response = client
@@ -203,7 +211,16 @@ async fn send(
         .body(body)
         .send()
         .await
-        .map_err(describe)?;
+        .map_err(|e| {
+            // The cause (refused, reset, timeout, certificate) is the operator's
+            // to read; a tenant told which would have a port scanner.
+            tracing::info!(
+                endpoint = %message.endpoint,
+                error = %describe(e),
+                "a webhook delivery got no answer"
+            );
+            "could not deliver: no answer from the receiver".to_string()
+        })?;
     let status = response.status();
     let retry_after = response
         .headers()
@@ -211,7 +228,13 @@ async fn send(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
-    let snippet = read_snippet(response).await;
+    // A receiver inside the company's network answers the tenant nothing
+    // beyond its status: its body could be any internal service's.
+    let snippet = if internal {
+        None
+    } else {
+        read_snippet(response).await
+    };
     let ending = if status.is_success() {
         Ending::Delivered
     } else if status == reqwest::StatusCode::GONE {

@@ -77,6 +77,7 @@ where
 fn apply(
     mut settings: NotificationSettings,
     change: SettingsChange,
+    operator: &[Network],
 ) -> Result<NotificationSettings, AppError> {
     let mut problems = Vec::new();
     if let Some(language) = change.language {
@@ -139,6 +140,29 @@ fn apply(
             let mut parsed = Vec::new();
             for (i, raw) in networks.iter().enumerate() {
                 match raw.parse::<Network>() {
+                    // A tenant chooses among the operator's networks, never more.
+                    Ok(network) if !operator.iter().any(|op| op.covers(&network)) => {
+                        problems.push(FieldError::new(
+                            format!("webhook_allowed_networks[{i}]"),
+                            "network_not_allowed",
+                            if operator.is_empty() {
+                                format!(
+                                    "{network} is not open to webhooks: the appliance's operator \
+                                     has opened no network (webhooks.allowed_networks)"
+                                )
+                            } else {
+                                format!(
+                                    "{network} is not inside a network the appliance's operator \
+                                     opened to webhooks: {}",
+                                    operator
+                                        .iter()
+                                        .map(Network::to_string)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            },
+                        ))
+                    }
                     Ok(network) if !parsed.contains(&network) => parsed.push(network),
                     Ok(_) => {}
                     Err(why) => problems.push(FieldError::new(
@@ -176,10 +200,11 @@ pub async fn update(
 ) -> Result<SettingsView, AppError> {
     let (enterprise, now, meta) = (admin.enterprise(), svc.clock.now(), meta.clone());
     let actor = admin.actor();
+    let operator = svc.settings().webhooks.allowed_networks.clone();
     svc.db
         .write(move |txn| {
             let before = store::notification_settings::get(txn, enterprise)?;
-            let after = apply(before.clone(), change)?;
+            let after = apply(before.clone(), change, &operator)?;
             if after != before {
                 store::notification_settings::put(txn, enterprise, &after, now)?;
                 let (old, new) = (view(before), view(after.clone()));

@@ -3,7 +3,8 @@
 //! others are named in the log as waiting for a restart.
 //!
 //! Reloadable: `log_level`, `trusted_proxies`, `allow_registration`,
-//! `rate_limit.*` (not `prune_interval_secs`), and the drop directory's
+//! `rate_limit.*` (not `prune_interval_secs`), `webhooks.allowed_networks`,
+//! and the drop directory's
 //! per-enterprise defaults and profiles (`dropdir.completion`, `quiet_secs`,
 //! `fallback_encoding`, `full_export_*`, `profiles`). The listener, folders,
 //! database, secrets, limits that size buffers and background schedules are
@@ -48,6 +49,7 @@ fn with_reloadable(started: &Config, new: &Config) -> Config {
     next.log_level = new.log_level.clone();
     next.trusted_proxies = new.trusted_proxies.clone();
     next.allow_registration = new.allow_registration;
+    next.webhooks.allowed_networks = new.webhooks.allowed_networks.clone();
     next.rate_limit = RateLimitConfig {
         // The pruning task's period is set when it starts.
         prune_interval_secs: started.rate_limit.prune_interval_secs,

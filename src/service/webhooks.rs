@@ -15,7 +15,7 @@ use super::access::AdminCtx;
 use super::audit::{self, AuditEvent};
 use super::{RequestMeta, Services};
 use crate::domain::audit::Outcome;
-use crate::domain::net_guard;
+use crate::domain::net_guard::{self, Network};
 use crate::domain::notifications::NotificationSettings;
 use crate::domain::webhook::{self, EventType};
 use crate::domain::{EnterpriseId, WebhookId};
@@ -148,14 +148,48 @@ pub fn parse_destination(raw: &str) -> Result<Destination, Refusal> {
     Ok(Destination { url, host, port })
 }
 
+/// Where a checked destination is: only public addresses, or some inside the
+/// operator's allowed networks (whose answers a tenant does not get to read).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub addresses: Vec<SocketAddr>,
+    pub internal: bool,
+}
+
+/// Whether a non-public address may receive webhooks: the operator opened it
+/// (`webhooks.allowed_networks`; this host and link-local only when named
+/// exactly) and the enterprise chose it among the operator's networks.
+fn internal_allowed(
+    address: IpAddr,
+    operator: &[Network],
+    settings: &NotificationSettings,
+) -> Result<(), &'static str> {
+    let exact = net_guard::needs_exact_allowance(address);
+    let opened = operator.iter().any(|network| {
+        if exact {
+            network.is_exactly(address)
+        } else {
+            network.contains(address)
+        }
+    });
+    if !opened {
+        return Err("operator");
+    }
+    if !settings.allows(address) {
+        return Err("enterprise");
+    }
+    Ok(())
+}
+
 /// Resolves the destination (every A and AAAA record) and checks each
-/// address: all must be public, or in the enterprise's allowed networks. The
+/// address: all must be public, or allowed ([`internal_allowed`]). The
 /// addresses returned are the only ones a delivery may connect to, so a DNS
 /// answer that changes after the check (rebinding) cannot redirect it.
 pub async fn check_destination(
     destination: &Destination,
     settings: &NotificationSettings,
-) -> Result<Vec<SocketAddr>, Refusal> {
+    operator: &[Network],
+) -> Result<Checked, Refusal> {
     let addresses: Vec<IpAddr> = match &destination.host {
         url::Host::Ipv4(v4) => vec![IpAddr::V4(*v4)],
         url::Host::Ipv6(v6) => vec![IpAddr::V6(*v6)],
@@ -176,27 +210,41 @@ pub async fn check_destination(
     if addresses.is_empty() {
         return Err(Refusal("the host has no address".into()));
     }
-    let mut all_allowed = true;
+    let mut internal = false;
+    let mut all_internal = true;
     for address in &addresses {
-        let allowed = settings.allows(*address);
-        all_allowed &= allowed;
-        if let Some(why) = net_guard::refusal(*address) {
-            if !allowed {
+        let Some(why) = net_guard::refusal(*address) else {
+            all_internal = false;
+            continue;
+        };
+        match internal_allowed(*address, operator, settings) {
+            Ok(()) => internal = true,
+            Err("operator") => {
                 return Err(Refusal(format!(
-                    "{address} is a {why} address; add its network to the enterprise's allowed webhook networks if the receiver is yours"
-                )));
+                    "{address} is a {why} address; only the appliance's operator can open \
+                     non-public networks to webhooks (webhooks.allowed_networks)"
+                )))
+            }
+            Err(_) => {
+                return Err(Refusal(format!(
+                    "{address} is a {why} address; add its network to the enterprise's \
+                     allowed webhook networks if the receiver is yours"
+                )))
             }
         }
     }
-    if destination.url.scheme() == "http" && !all_allowed {
+    if destination.url.scheme() == "http" && !all_internal {
         return Err(Refusal(
             "the URL must use https:// (plain http:// is only for allowed networks)".into(),
         ));
     }
-    Ok(addresses
-        .into_iter()
-        .map(|ip| SocketAddr::new(ip, destination.port))
-        .collect())
+    Ok(Checked {
+        addresses: addresses
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, destination.port))
+            .collect(),
+        internal,
+    })
 }
 
 fn parse_events(raw: Option<Vec<String>>) -> Result<Vec<EventType>, AppError> {
@@ -270,7 +318,8 @@ pub async fn register(
             store::notification_settings::get(conn, enterprise).map_err(AppError::from)
         })
         .await?;
-    if let Err(Refusal(why)) = check_destination(&destination, &settings).await {
+    let operator = svc.settings().webhooks.allowed_networks.clone();
+    if let Err(Refusal(why)) = check_destination(&destination, &settings, &operator).await {
         audit::record(
             svc,
             AuditEvent::new("webhook.create", Outcome::Denied, admin.actor())

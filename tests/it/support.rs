@@ -46,6 +46,9 @@ pub fn test_config(dir: &TempDir) -> Config {
     // ...and fire many requests at once; the slow-client tests lower these again.
     config.http.max_requests_per_client = 10_000;
     config.http.max_connections_per_client = 10_000;
+    // The webhook tests' receivers listen on this host: the operator opens
+    // exactly 127.0.0.1 (tenants still choose it themselves).
+    config.webhooks.allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
     // The drop-directory task reads the database on its own; tests that use it
     // turn it on.
     config.dropdir.enabled = false;

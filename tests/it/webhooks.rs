@@ -287,7 +287,9 @@ async fn failures_retry_on_schedule_with_the_same_id_and_410_disables() {
     let attempts = wait_for_attempts(&app, &admin, &id, 1).await;
     assert_eq!(attempts[0]["status_code"], 500);
     assert_eq!(attempts[0]["message_state"], "pending");
-    assert_eq!(attempts[0]["response_snippet"], "receiver answer");
+    // A receiver inside an allowed (non-public) network tells the tenant its
+    // status and timing only, never its body.
+    assert!(attempts[0]["response_snippet"].is_null(), "{}", attempts[0]);
     let next: chrono::DateTime<chrono::Utc> = attempts[0]["next_attempt_at"]
         .as_str()
         .unwrap()
@@ -704,7 +706,7 @@ async fn notification_settings_validate_and_are_audited() {
             "language": "de",
             "alert_recipients": ["ops@acme.example", "nope"],
             "stale_after_hours": 0,
-            "webhook_allowed_networks": ["0.0.0.0/0", "10.1.0.0/16"],
+            "webhook_allowed_networks": ["0.0.0.0/0", "127.0.0.1/32"],
         }),
     )
     .await;
@@ -807,5 +809,109 @@ async fn finished_messages_are_pruned_with_the_record_logs_and_pending_ones_kept
         count("SELECT COUNT(*) FROM email_outbox WHERE state = 'pending'"),
         1
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_operator_opens_non_public_networks_and_exactly_for_this_host() {
+    let app = TestApp::start_with(|config| {
+        config.webhooks.allowed_networks = vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "10.20.0.0/16".parse().unwrap(),
+        ]
+    })
+    .await;
+    let (admin, _) = setup(&app, "Acme").await;
+    for (network, code) in [
+        ("169.254.169.254/32", "network_not_allowed"),
+        ("0.0.0.0/8", "network_not_allowed"),
+        ("0.0.0.0/1", "network_not_allowed"),
+        ("128.0.0.0/1", "network_not_allowed"),
+        ("::/1", "network_not_allowed"),
+        ("8000::/1", "network_not_allowed"),
+        ("10.0.0.0/8", "network_not_allowed"),
+    ] {
+        let (status, body) = settings(
+            &app,
+            &admin,
+            json!({ "webhook_allowed_networks": [network] }),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{network}: {body}"
+        );
+        assert_eq!(
+            body["error"]["details"]["fields"][0]["code"], code,
+            "{network}"
+        );
+    }
+    // Inside the operator's networks: the tenant may choose them.
+    let (status, _) = settings(
+        &app,
+        &admin,
+        json!({ "webhook_allowed_networks": ["127.0.0.0/8", "10.20.1.0/24"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let canary = Receiver::start().await;
+    // Loopback opens only when the operator names the exact address.
+    let (status, body) = register(&app, &admin, &canary.url, &["user.created"]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["details"]["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only the appliance's operator"),
+        "{body}"
+    );
+    app.stop().await;
+    assert!(canary.received().is_empty());
+
+    // No operator network: nothing non-public for anyone.
+    let app = TestApp::start_with(|config| config.webhooks.allowed_networks = vec![]).await;
+    let (admin, _) = setup(&app, "Acme").await;
+    let (status, body) = settings(
+        &app,
+        &admin,
+        json!({ "webhook_allowed_networks": ["127.0.0.1/32"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["error"]["details"]["fields"][0]["code"],
+        "network_not_allowed"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_receiver_that_cannot_be_reached_is_could_not_deliver() {
+    let app = TestApp::start().await;
+    let (admin, key) = setup(&app, "Acme").await;
+    allow_loopback(&app, &admin).await;
+    // A port nobody listens on (bound, then closed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (status, body) = register(
+        &app,
+        &admin,
+        &format!("http://127.0.0.1:{port}/hooks"),
+        &["sync.completed"],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        import_users(&app, &key, &["a@acme.example"]).await,
+        StatusCode::OK
+    );
+    let attempts = wait_for_attempts(&app, &admin, &id, 1).await;
+    let error = attempts[0]["error"].as_str().unwrap();
+    assert_eq!(error, "could not deliver: no answer from the receiver");
     app.stop().await;
 }
