@@ -58,6 +58,8 @@ pub struct Services {
     pub webhook_secrets: secrets::SealingKey,
     /// Wakes the outbound workers when a transaction queued something.
     pub outbound: crate::outbound::Wakeups,
+    /// Accounts shut to one client address after its failed sign-ins.
+    pub address_lockouts: sessions::AddressLockouts,
 }
 
 impl Services {
@@ -75,6 +77,7 @@ impl Services {
             limits: rate_limit::RateLimits::new(clock.clone(), metrics.clone()),
             metrics,
             scim_activity: scim::ScimActivity::default(),
+            address_lockouts: sessions::AddressLockouts::default(),
             drop_dir: std::sync::OnceLock::new(),
             webhook_secrets: secrets::SealingKey::derive(
                 &secrets.api_key_pepper,

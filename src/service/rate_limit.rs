@@ -41,6 +41,8 @@ pub enum Bucket {
     ApiKey(ApiKeyId),
     Enterprise(EnterpriseId),
     LoginIp(IpAddr),
+    /// Failed sign-ins of one account from one client address.
+    LoginFailures(crate::domain::UserId, IpAddr),
     RegisterIp(IpAddr),
 }
 

@@ -1,6 +1,11 @@
 //! Sign-in for people: login, rotating refresh tokens with reuse detection,
 //! logout, and resolving an access token into a [`Principal`].
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use ring::digest::{digest, SHA256};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -9,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{Actor, Principal};
 use super::audit::{self, AuditEvent};
 use super::passwords::PasswordHasher;
+use super::rate_limit::{Bucket, Policy};
 use super::{RequestMeta, Services};
 use crate::domain::audit::{ActorType, Outcome};
 use crate::domain::{email, password, EnterpriseId, Role, User, UserId};
@@ -109,6 +115,40 @@ fn lock_for(failures: u32, threshold: u32, max_secs: u64) -> Option<chrono::Dura
     ))
 }
 
+/// How many times an account's address-level threshold its account-wide
+/// lockout waits for: a stranger guessing from a few addresses cannot lock a
+/// real person out, a distributed guesser still meets a ceiling.
+const ACCOUNT_CEILING_FACTOR: u32 = 10;
+
+/// How long an address stays shut out of an account after its failures.
+const ADDRESS_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Accounts shut to one client address after repeated failed sign-ins from it.
+#[derive(Default)]
+pub struct AddressLockouts {
+    /// Until when (monotonic), per account and address.
+    locked: Mutex<HashMap<(UserId, IpAddr), Duration>>,
+}
+
+impl AddressLockouts {
+    fn is_locked(&self, user: UserId, ip: IpAddr, now: Duration) -> bool {
+        self.locked
+            .lock()
+            .map(|locked| locked.get(&(user, ip)).is_some_and(|until| *until > now))
+            .unwrap_or(true)
+    }
+
+    fn lock(&self, user: UserId, ip: IpAddr, now: Duration) {
+        if let Ok(mut locked) = self.locked.lock() {
+            // Strangers choose the addresses: forget the lockouts that ended.
+            if locked.len() > 10_000 {
+                locked.retain(|_, until| *until > now);
+            }
+            locked.insert((user, ip), now + ADDRESS_LOCKOUT);
+        }
+    }
+}
+
 /// A person whose email and password matched.
 pub(crate) struct Verified {
     pub user: User,
@@ -160,8 +200,19 @@ pub(crate) async fn verify_password(
             .target("user", user.id)
             .reason(reason)
     };
-    if record.locked_until.is_some_and(|until| until > now) {
-        audit::record(svc, fail("account_locked"), meta).await?;
+    let address = meta.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let monotonic = svc.clock.monotonic();
+    let address_locked = svc.address_lockouts.is_locked(user.id, address, monotonic);
+    if address_locked || record.locked_until.is_some_and(|until| until > now) {
+        // The same work as a wrong password: a locked account answers in the
+        // time an unknown email or a wrong password takes.
+        svc.passwords.verify(password, None).await?;
+        let reason = if address_locked {
+            "address_locked"
+        } else {
+            "account_locked"
+        };
+        audit::record(svc, fail(reason), meta).await?;
         return Err(AppError::invalid_credentials());
     }
     let usable = user.active && record.password_hash.is_some();
@@ -181,20 +232,49 @@ pub(crate) async fn verify_password(
         };
         let failures = record.failed_login_count.saturating_add(1);
         let auth = &svc.config.auth;
-        let locked_until =
-            lock_for(failures, auth.lockout_threshold, auth.lockout_max_secs).map(|d| now + d);
+        let threshold = auth.lockout_threshold.max(1);
+        // This address's failures first: after `threshold` of them in 15
+        // minutes it is shut out of this account, the others are not.
+        let address_policy = Policy {
+            name: "login-failures-per-address",
+            limit: threshold,
+            window: ADDRESS_LOCKOUT,
+        };
+        let address_event = match svc
+            .limits
+            .check(Bucket::LoginFailures(user.id, address), address_policy)
+        {
+            Ok(allowed) if allowed.remaining > 0 => None,
+            // This failure used the address's last try (or it was over already).
+            _ => {
+                svc.address_lockouts.lock(user.id, address, monotonic);
+                Some(fail("lockout_started").changes(serde_json::json!({
+                    "scope": "address",
+                    "address": address.to_string(),
+                    "locked_for_secs": ADDRESS_LOCKOUT.as_secs(),
+                })))
+            }
+        };
+        let locked_until = lock_for(
+            failures,
+            threshold.saturating_mul(ACCOUNT_CEILING_FACTOR),
+            auth.lockout_max_secs,
+        )
+        .map(|d| now + d);
         let (meta_c, event) = (meta.clone(), fail(reason));
         let locked_event = locked_until.map(|until| {
-            fail("lockout_started").changes(
-                serde_json::json!({ "failures": failures, "locked_until": store::ts(until) }),
-            )
+            fail("lockout_started").changes(serde_json::json!({
+                "scope": "account",
+                "failures": failures,
+                "locked_until": store::ts(until),
+            }))
         });
         let id = user.id;
         svc.db
             .write(move |txn| {
                 store::users::record_login_failure(txn, id, failures, locked_until)?;
                 audit::append(txn, &event, &meta_c, now)?;
-                if let Some(locked) = &locked_event {
+                for locked in locked_event.iter().chain(address_event.iter()) {
                     audit::append(txn, locked, &meta_c, now)?;
                 }
                 Ok::<_, AppError>(())

@@ -5,7 +5,7 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{error_code, Auth, TestApp, PASSWORD};
+use crate::support::{Auth, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn login_answers_the_contract_shape() {
@@ -275,42 +275,128 @@ async fn a_token_version_bump_or_deactivation_kills_live_tokens() {
     app.stop().await;
 }
 
+/// A sign-in from another client address (loopback has all of 127/8).
+async fn login_from(app: &TestApp, from: &str, email: &str, password: &str) -> StatusCode {
+    reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+        .post(app.url("/api/auth/login"))
+        .json(&serde_json::json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn audit_reasons(app: &TestApp) -> Vec<String> {
+    let conn = app.raw_db();
+    let mut st = conn
+        .prepare("SELECT reason_code FROM audit_log WHERE reason_code IS NOT NULL")
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[tokio::test]
-async fn repeated_failures_lock_the_account_for_a_while() {
+async fn repeated_failures_shut_out_their_address_not_the_person() {
     let app = TestApp::start_with(|c| c.auth.lockout_threshold = 3).await;
     let admin = app.admin("Acme").await;
     for _ in 0..3 {
         assert_eq!(
-            app.login(&admin.email, "wrong wrong wrong wrong")
-                .await
-                .status(),
+            login_from(&app, "127.0.0.9", &admin.email, "wrong wrong wrong wrong").await,
             StatusCode::UNAUTHORIZED
         );
     }
+    // That address is shut out of the account: even the right password is
+    // refused, with the same work (one argon2 run) and the same answer.
     let hashes = app.services().passwords.hashes_run();
-    // Locked: even the right password is refused, without running argon2.
-    let locked = app.login(&admin.email, PASSWORD).await;
-    assert_eq!(locked.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(error_code(locked).await, "invalid_credentials");
-    assert_eq!(app.services().passwords.hashes_run(), hashes);
-    app.advance(Duration::from_secs(61));
     assert_eq!(
-        app.login(&admin.email, PASSWORD).await.status(),
+        login_from(&app, "127.0.0.9", &admin.email, PASSWORD).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.services().passwords.hashes_run(), hashes + 1);
+    // The person, from their own address, is not.
+    assert_eq!(
+        login_from(&app, "127.0.0.1", &admin.email, PASSWORD).await,
         StatusCode::OK
     );
-    let actions = app.audit_actions();
-    assert!(actions.iter().any(|(a, _)| a == "auth.login"));
-    let reasons: Vec<String> = {
-        let conn = app.raw_db();
-        let mut st = conn
-            .prepare("SELECT reason_code FROM audit_log WHERE reason_code IS NOT NULL")
-            .unwrap();
-        st.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    app.advance(Duration::from_secs(15 * 60 + 1));
+    assert_eq!(
+        login_from(&app, "127.0.0.9", &admin.email, PASSWORD).await,
+        StatusCode::OK
+    );
+    let reasons = audit_reasons(&app);
     assert!(reasons.contains(&"lockout_started".to_string()));
-    assert!(reasons.contains(&"account_locked".to_string()));
+    assert!(reasons.contains(&"address_locked".to_string()));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn many_addresses_meet_an_account_wide_ceiling() {
+    let app = TestApp::start_with(|c| c.auth.lockout_threshold = 2).await;
+    let admin = app.admin("Acme").await;
+    // Twenty failures (ten times the address threshold), two per address.
+    for n in 0..10 {
+        for _ in 0..2 {
+            assert_eq!(
+                login_from(
+                    &app,
+                    &format!("127.0.1.{n}"),
+                    &admin.email,
+                    "wrong wrong wrong wrong"
+                )
+                .await,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
+    assert_eq!(
+        login_from(&app, "127.0.0.1", &admin.email, PASSWORD).await,
+        StatusCode::UNAUTHORIZED
+    );
+    app.advance(Duration::from_secs(61));
+    assert_eq!(
+        login_from(&app, "127.0.0.1", &admin.email, PASSWORD).await,
+        StatusCode::OK
+    );
+    assert!(audit_reasons(&app).contains(&"account_locked".to_string()));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn locked_unknown_and_wrong_password_answers_take_the_same_time() {
+    let app = TestApp::start_with(|c| c.auth.lockout_threshold = 3).await;
+    let locked = app.admin("Locked").await;
+    let other = app.admin("Other").await;
+    for _ in 0..3 {
+        app.login(&locked.email, "wrong wrong wrong wrong").await;
+    }
+    async fn median(app: &TestApp, email: &str) -> (Duration, String) {
+        let mut times = Vec::new();
+        let mut body = String::new();
+        for _ in 0..20 {
+            let started = std::time::Instant::now();
+            let response = app.login(email, "wrong wrong wrong wrong").await;
+            times.push(started.elapsed());
+            body = response.text().await.unwrap();
+        }
+        times.sort();
+        (times[10], body)
+    }
+    let (locked_time, locked_body) = median(&app, &locked.email).await;
+    let (unknown_time, unknown_body) = median(&app, "nobody@nowhere.example").await;
+    let (wrong_time, wrong_body) = median(&app, &other.email).await;
+    assert_eq!(locked_body, unknown_body);
+    assert_eq!(unknown_body, wrong_body);
+    let times = [locked_time, unknown_time, wrong_time];
+    let (fastest, slowest) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    // Generous: the password hash dominates every answer, so they stay close.
+    assert!(
+        slowest.as_secs_f64() < fastest.as_secs_f64() * 2.5,
+        "medians locked {locked_time:?}, unknown {unknown_time:?}, wrong {wrong_time:?}"
+    );
     app.stop().await;
 }
