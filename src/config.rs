@@ -398,6 +398,8 @@ pub struct ApiKeysConfig {
 pub struct RateLimitConfig {
     pub per_key_per_minute: u32,
     pub per_enterprise_per_minute: u32,
+    /// Requests a signed-in person (an access token) may make per minute.
+    pub per_person_per_minute: u32,
     pub login_per_ip_per_minute: u32,
     pub register_per_ip_per_hour: u32,
     pub prune_interval_secs: u64,
@@ -489,6 +491,7 @@ impl Default for RateLimitConfig {
         RateLimitConfig {
             per_key_per_minute: 100,
             per_enterprise_per_minute: 600,
+            per_person_per_minute: 600,
             login_per_ip_per_minute: 10,
             register_per_ip_per_hour: 5,
             prune_interval_secs: 300,
@@ -579,6 +582,10 @@ impl Config {
             (
                 "rate_limit.per_enterprise_per_minute",
                 self.rate_limit.per_enterprise_per_minute,
+            ),
+            (
+                "rate_limit.per_person_per_minute",
+                self.rate_limit.per_person_per_minute,
             ),
             (
                 "rate_limit.login_per_ip_per_minute",

@@ -55,8 +55,27 @@ pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: N
     };
     match sessions::authenticate(&svc, &token).await {
         Ok(principal) => {
+            let allowed = match principal {
+                Principal::User { user, .. } => {
+                    let policy = Policy::per_minute(
+                        "per-person",
+                        svc.settings().rate_limit.per_person_per_minute,
+                    );
+                    match svc.limits.check(Bucket::Person(user), policy) {
+                        Ok(allowed) => Some(allowed),
+                        Err(denied) => {
+                            tracing::info!(%user, "request refused by the per-person rate limit");
+                            return denied_error(denied).into_response();
+                        }
+                    }
+                }
+                Principal::ApiKey { .. } => None,
+            };
             req.extensions_mut().insert(principal);
             let mut response = next.run(req).await;
+            if let Some(allowed) = &allowed {
+                insert_allowed(response.headers_mut(), allowed);
+            }
             response.extensions_mut().insert(Caller::from(&principal));
             response
         }

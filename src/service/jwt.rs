@@ -20,6 +20,10 @@ pub struct Claims {
     pub role: Role,
     /// The user's token_version when issued; a bump invalidates the token.
     pub tv: i64,
+    /// The sign-in (refresh family) the token belongs to: logging out of it
+    /// ends the token too. Absent from tokens of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     pub jti: String,
     pub iat: i64,
     pub exp: i64,
@@ -68,6 +72,7 @@ impl TokenIssuer {
         enterprise: EnterpriseId,
         role: Role,
         token_version: i64,
+        session: &str,
         now: DateTime<Utc>,
     ) -> Result<AccessToken, jsonwebtoken::errors::Error> {
         let iat = now.timestamp();
@@ -76,6 +81,7 @@ impl TokenIssuer {
             tid: enterprise,
             role,
             tv: token_version,
+            sid: Some(session.to_string()),
             jti: uuid::Uuid::new_v4().to_string(),
             iat,
             exp: iat + self.access_ttl_secs,
@@ -119,7 +125,14 @@ mod tests {
         let tokens = issuer();
         let user = UserId::generate();
         let issued = tokens
-            .issue(user, EnterpriseId::generate(), Role::ItAdmin, 3, now())
+            .issue(
+                user,
+                EnterpriseId::generate(),
+                Role::ItAdmin,
+                3,
+                "family",
+                now(),
+            )
             .unwrap();
         let claims = tokens.verify(&issued.token, now()).unwrap();
         assert_eq!(claims.sub, user);
@@ -137,6 +150,7 @@ mod tests {
                 EnterpriseId::generate(),
                 Role::ItAdmin,
                 0,
+                "family",
                 now(),
             )
             .unwrap();

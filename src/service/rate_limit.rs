@@ -41,6 +41,8 @@ pub enum Bucket {
     ApiKey(ApiKeyId),
     Enterprise(EnterpriseId),
     LoginIp(IpAddr),
+    /// A person's requests with their access token (JWT).
+    Person(crate::domain::UserId),
     /// Failed sign-ins of one account from one client address.
     LoginFailures(crate::domain::UserId, IpAddr),
     RegisterIp(IpAddr),

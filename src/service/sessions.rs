@@ -86,7 +86,7 @@ fn store_refresh(
     conn: &rusqlite::Connection,
     svc_ttl: i64,
     family: &str,
-    user: UserId,
+    (user, token_version): (UserId, i64),
     token: &str,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
@@ -99,6 +99,7 @@ fn store_refresh(
             token_hash: &hash_refresh(token),
             created_at: now,
             expires_at: now + chrono::Duration::seconds(svc_ttl),
+            token_version,
         },
     )
 }
@@ -330,22 +331,30 @@ pub async fn login(
     let refresh = new_refresh_token()?;
     let (refresh_c, meta_c, ttl) = (refresh.clone(), meta.clone(), svc.tokens.refresh_ttl_secs);
     let (id, now) = (verified.user.id, verified.now);
+    let family = uuid::Uuid::now_v7().to_string();
+    let family_c = family.clone();
     let verified = svc
         .db
         .write(move |txn| {
             record_success(txn, &verified, "api", &meta_c)?;
-            let family = uuid::Uuid::now_v7().to_string();
-            store_refresh(txn, ttl, &family, id, &refresh_c, now)?;
+            let version = verified.token_version;
+            store_refresh(txn, ttl, &family_c, (id, version), &refresh_c, now)?;
             Ok::<_, AppError>(verified)
         })
         .await?;
-    token_pair(svc, &verified.user, verified.token_version, refresh, now)
+    token_pair(
+        svc,
+        &verified.user,
+        (verified.token_version, &family),
+        refresh,
+        now,
+    )
 }
 
 fn token_pair(
     svc: &Services,
     user: &User,
-    token_version: i64,
+    (token_version, family): (i64, &str),
     refresh_token: String,
     now: DateTime<Utc>,
 ) -> Result<TokenPair, AppError> {
@@ -356,6 +365,7 @@ fn token_pair(
             user.enterprise_account_id,
             user.role,
             token_version,
+            family,
             now,
         )
         .map_err(AppError::internal)?;
@@ -374,7 +384,11 @@ pub struct RefreshRequest {
 }
 
 enum RefreshOutcome {
-    Rotated { user: User, token_version: i64 },
+    Rotated {
+        user: User,
+        token_version: i64,
+        family: String,
+    },
     Refused,
 }
 
@@ -418,14 +432,24 @@ pub async fn refresh(
             if row.revoked_at.is_some() || row.expires_at.is_none_or(|e| e <= now) || !state.active {
                 return Ok(RefreshOutcome::Refused);
             }
+            // Issued before a deactivation, role change or password change:
+            // the person's sessions were ended, this family with them.
+            if row.token_version != Some(state.token_version) {
+                store::refresh_tokens::revoke_family(txn, &row.family_id, now)?;
+                let ended = event("auth.refresh", Outcome::Denied).reason("sessions_ended");
+                audit::append(txn, &ended, &meta_c, now)?;
+                return Ok(RefreshOutcome::Refused);
+            }
             store::refresh_tokens::mark_used(txn, &row.id, now)?;
-            store_refresh(txn, ttl, &row.family_id, row.user_id, &new_c, now)?;
+            let version = state.token_version;
+            store_refresh(txn, ttl, &row.family_id, (row.user_id, version), &new_c, now)?;
             audit::append(txn, &event("auth.refresh", Outcome::Success), &meta_c, now)?;
             let user = store::users::get(txn, state.enterprise_account_id, row.user_id)?;
             Ok::<_, AppError>(match user {
                 Some(user) => RefreshOutcome::Rotated {
                     user,
                     token_version: state.token_version,
+                    family: row.family_id.clone(),
                 },
                 None => RefreshOutcome::Refused,
             })
@@ -436,7 +460,8 @@ pub async fn refresh(
         RefreshOutcome::Rotated {
             user,
             token_version,
-        } => token_pair(svc, &user, token_version, new_token, now),
+            family,
+        } => token_pair(svc, &user, (token_version, &family), new_token, now),
     }
 }
 
@@ -480,12 +505,21 @@ pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal, AppE
         .verify(token, svc.clock.now())
         .ok_or_else(AppError::unauthenticated)?;
     let user = claims.sub;
-    let state = svc
+    let family = claims.sid.clone();
+    let (state, logged_out) = svc
         .db
-        .read(move |conn| store::users::session_state(conn, user).map_err(AppError::from))
-        .await?
-        .ok_or_else(AppError::unauthenticated)?;
-    if !state.active
+        .read(move |conn| {
+            let state = store::users::session_state(conn, user)?;
+            let logged_out = match &family {
+                Some(family) => store::refresh_tokens::family_revoked(conn, family)?,
+                None => false,
+            };
+            Ok::<_, AppError>((state, logged_out))
+        })
+        .await?;
+    let state = state.ok_or_else(AppError::unauthenticated)?;
+    if logged_out
+        || !state.active
         || state.token_version != claims.tv
         || state.enterprise_account_id != claims.tid
         || state.role != claims.role

@@ -400,3 +400,121 @@ async fn locked_unknown_and_wrong_password_answers_take_the_same_time() {
     );
     app.stop().await;
 }
+
+async fn refresh_status(app: &TestApp, refresh_token: &str) -> StatusCode {
+    app.post(
+        "/api/auth/refresh",
+        json!({ "refresh_token": refresh_token }),
+    )
+    .await
+    .status()
+}
+
+async fn sign_in(app: &TestApp, email: &str) -> (String, String) {
+    let response = app.login(email, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: Value = response.json().await.unwrap();
+    (
+        tokens["access_token"].as_str().unwrap().to_string(),
+        tokens["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn import_user(app: &TestApp, key: &str, user: Value) {
+    let response = app
+        .call(
+            reqwest::Method::POST,
+            "/api/enterprise/users/bulk-import",
+            &Auth::Key(key),
+            Some(json!({ "users": [user] })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["failed"], 0, "{report}");
+}
+
+#[tokio::test]
+async fn sessions_end_with_deactivation_role_change_and_logout() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    let store = app.seed_store(&admin.enterprise_id, "Paris").await;
+    let (_, key) = app.key(&admin, &["users:write"]).await;
+    let email = "marie@acme.example";
+    app.seed_user(
+        &admin.enterprise_id,
+        email,
+        enterprise_sync::domain::Role::Manager,
+        Some(&store),
+    )
+    .await;
+
+    // Deactivated, then back: the refresh token from before is dead.
+    let (_, before_leaving) = sign_in(&app, email).await;
+    import_user(&app, &key, json!({ "email": email, "active": false })).await;
+    import_user(&app, &key, json!({ "email": email, "active": true })).await;
+    assert_eq!(
+        refresh_status(&app, &before_leaving).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A role change: the old refresh token does not refresh into the new role.
+    let (_, as_manager) = sign_in(&app, email).await;
+    import_user(
+        &app,
+        &key,
+        json!({ "email": email, "role": "seller", "store_id": store }),
+    )
+    .await;
+    assert_eq!(
+        refresh_status(&app, &as_manager).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Logout ends the access token of that sign-in too, not another one.
+    let (access, refresh) = sign_in(&app, email).await;
+    let (other_access, _) = sign_in(&app, email).await;
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(&access)).await.status(),
+        StatusCode::OK
+    );
+    let out = app
+        .post("/api/auth/logout", json!({ "refresh_token": refresh }))
+        .await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(&access)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(&other_access))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let reasons = audit_reasons(&app);
+    assert!(
+        reasons.contains(&"sessions_ended".to_string()),
+        "{reasons:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_signed_in_person_has_a_rate_limit_too() {
+    let app = TestApp::start_with(|c| c.rate_limit.per_person_per_minute = 5).await;
+    let admin = app.admin("Acme").await;
+    for _ in 0..5 {
+        let response = app.get("/api/me", &Auth::Bearer(&admin.access_token)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let refused = app.get("/api/me", &Auth::Bearer(&admin.access_token)).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("retry"),
+        "{body}"
+    );
+    app.stop().await;
+}
