@@ -385,7 +385,7 @@ pub struct RefreshRequest {
 
 enum RefreshOutcome {
     Rotated {
-        user: User,
+        user: Box<User>,
         token_version: i64,
         family: String,
     },
@@ -447,7 +447,7 @@ pub async fn refresh(
             let user = store::users::get(txn, state.enterprise_account_id, row.user_id)?;
             Ok::<_, AppError>(match user {
                 Some(user) => RefreshOutcome::Rotated {
-                    user,
+                    user: Box::new(user),
                     token_version: state.token_version,
                     family: row.family_id.clone(),
                 },
