@@ -103,6 +103,22 @@ pub fn parse_limit(raw: &str) -> Result<Option<u32>, String> {
 }
 
 /// `set-rate-limit`: changes an enterprise's request limits.
+/// `enterprise-sync registration-token`: a one-time token, stored hashed.
+pub fn registration_token(config: &Config, valid_hours: u32) -> anyhow::Result<String> {
+    let db = crate::server::open_database(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let now = chrono::Utc::now();
+    let token = runtime.block_on(crate::service::registration_tokens::issue(
+        &db,
+        now,
+        valid_hours,
+    ));
+    db.close();
+    Ok(token?)
+}
+
 pub fn set_rate_limit(
     config: &Config,
     enterprise: &str,

@@ -26,8 +26,8 @@ pub struct Config {
     pub log_level: String,
     /// Peers whose `X-Forwarded-For` is believed (a reverse proxy on the same host).
     pub trusted_proxies: Vec<IpAddr>,
-    /// Whether `POST /api/enterprise/register` is open.
-    pub allow_registration: bool,
+    /// Who may register an enterprise through `POST /api/enterprise/register`.
+    pub allow_registration: RegistrationPolicy,
     /// The address people reach this service at, for links in invitations.
     /// Defaults to `http://<listen>`.
     pub public_base_url: Option<String>,
@@ -42,6 +42,53 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub webhooks: WebhooksConfig,
     pub email: EmailConfig,
+}
+
+/// Who may register an enterprise: `"first"` (open until one enterprise
+/// exists), `true` (anyone who reaches the API) or `false` (no one). Past
+/// those, an operator's one-time registration token still lets one through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RegistrationSetting", into = "RegistrationSetting")]
+pub enum RegistrationPolicy {
+    First,
+    Open,
+    Closed,
+}
+
+/// How the setting is written: a boolean, or the word `first`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RegistrationSetting {
+    Flag(bool),
+    Word(String),
+}
+
+impl TryFrom<RegistrationSetting> for RegistrationPolicy {
+    type Error = String;
+    fn try_from(setting: RegistrationSetting) -> Result<Self, String> {
+        match setting {
+            RegistrationSetting::Flag(true) => Ok(RegistrationPolicy::Open),
+            RegistrationSetting::Flag(false) => Ok(RegistrationPolicy::Closed),
+            RegistrationSetting::Word(word) => match word.trim().to_ascii_lowercase().as_str() {
+                "first" => Ok(RegistrationPolicy::First),
+                "true" | "open" => Ok(RegistrationPolicy::Open),
+                "false" | "closed" => Ok(RegistrationPolicy::Closed),
+                other => Err(format!(
+                    "allow_registration must be \"first\", true or false, not {other:?}"
+                )),
+            },
+        }
+    }
+}
+
+impl From<RegistrationPolicy> for RegistrationSetting {
+    fn from(policy: RegistrationPolicy) -> Self {
+        match policy {
+            RegistrationPolicy::First => RegistrationSetting::Word("first".into()),
+            RegistrationPolicy::Open => RegistrationSetting::Flag(true),
+            RegistrationPolicy::Closed => RegistrationSetting::Flag(false),
+        }
+    }
 }
 
 /// How the SMTP connection is secured.
@@ -413,7 +460,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
-            allow_registration: true,
+            allow_registration: RegistrationPolicy::First,
             public_base_url: None,
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),

@@ -87,6 +87,13 @@ enum Command {
         /// The address to send it to.
         address: String,
     },
+    /// Print a one-time registration token: with it, one more enterprise may
+    /// register while registration is closed (allow_registration).
+    RegistrationToken {
+        /// Hours the token stays valid.
+        #[arg(long, default_value_t = 72)]
+        valid_hours: u32,
+    },
     /// Set an enterprise's request limits (requests per minute, or "default").
     SetRateLimit {
         /// The enterprise account id.
@@ -200,6 +207,15 @@ fn run(command: Command, config: Config, source: ConfigSource) -> anyhow::Result
                     report.total_processed
                 )
             }
+        }
+        Command::RegistrationToken { valid_hours } => {
+            let token = cli::registration_token(&config, valid_hours)?;
+            println!("{token}");
+            eprintln!(
+                "valid {valid_hours} h, once: send it as registration_token in the body of \
+                 POST /api/enterprise/register (or the X-Registration-Token header)"
+            );
+            Ok(())
         }
         Command::Openapi => {
             println!(

@@ -1,5 +1,5 @@
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,9 +22,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/api/enterprise/register",
     tag = "accounts",
     request_body = Registration,
+    params(
+        ("X-Registration-Token" = Option<String>, Header, description = "An operator's one-time registration token (or `registration_token` in the body)"),
+    ),
     responses(
         (status = 201, description = "The enterprise and its IT admin", body = Registered),
-        (status = 403, description = "Registration is closed on this appliance (`registration_disabled`)", body = ErrorBody),
+        (status = 403, description = "Registration is closed on this appliance and no live registration token came with the request (`registration_closed`)", body = ErrorBody),
         (status = 409, description = "The email is taken", body = ErrorBody),
         (status = 422, description = "Fields are invalid, each named in details", body = ErrorBody),
         (status = 429, description = "Too many registrations from this address", body = ErrorBody),
@@ -33,8 +36,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn register(
     State(svc): State<AppState>,
     Meta(meta): Meta,
-    JsonBody(body): JsonBody<Registration>,
+    headers: HeaderMap,
+    JsonBody(mut body): JsonBody<Registration>,
 ) -> Result<impl IntoResponse, AppError> {
+    if body.registration_token.is_none() {
+        body.registration_token = headers
+            .get("x-registration-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+    }
     let registered = accounts::register(&svc, &meta, body).await?;
     Ok((StatusCode::CREATED, Json(registered)))
 }

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::access::Actor;
 use super::audit::{self, AuditEvent};
-use super::{RequestMeta, Services};
+use super::{registration_tokens, RequestMeta, Services};
+use crate::config::RegistrationPolicy;
 use crate::domain::audit::{ActorType, Outcome};
 use crate::domain::{
     email, password, EnterpriseId, EnterpriseSyncMode, RecordSyncMode, Role, UserId,
@@ -26,6 +27,9 @@ pub struct Registration {
     pub it_admin_email: Option<String>,
     pub it_admin_password: Option<String>,
     pub seats_purchased: Option<i64>,
+    /// An operator's one-time registration token, when registration is
+    /// closed (also accepted as the `X-Registration-Token` header).
+    pub registration_token: Option<String>,
 }
 
 #[derive(utoipa::ToSchema, Debug, Serialize)]
@@ -134,6 +138,14 @@ fn validate(input: Registration) -> Result<ValidRegistration, AppError> {
     })
 }
 
+fn registration_closed() -> AppError {
+    AppError::forbidden(
+        "registration_closed",
+        "Registration is closed on this appliance: ask its operator for a registration \
+         token (enterprise-sync registration-token)",
+    )
+}
+
 fn email_taken() -> AppError {
     AppError::Conflict {
         code: "email_taken",
@@ -147,11 +159,15 @@ pub async fn register(
     meta: &RequestMeta,
     input: Registration,
 ) -> Result<Registered, AppError> {
-    if !svc.settings().allow_registration {
-        return Err(AppError::forbidden(
-            "registration_disabled",
-            "Registration is disabled on this appliance",
-        ));
+    let policy = svc.settings().allow_registration;
+    let token_hash = input
+        .registration_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+        .map(registration_tokens::hash);
+    if policy == RegistrationPolicy::Closed && token_hash.is_none() {
+        return Err(registration_closed());
     }
     let valid = validate(input)?;
     let password_hash = svc.passwords.hash(valid.admin_password.clone()).await?;
@@ -162,6 +178,22 @@ pub async fn register(
     let result = svc
         .db
         .write(move |txn| {
+            // Decided inside the transaction: two "first" registrations at once
+            // cannot both be the first.
+            let open = match policy {
+                RegistrationPolicy::Open => true,
+                RegistrationPolicy::First => !store::enterprises::any(txn)?,
+                RegistrationPolicy::Closed => false,
+            };
+            if !open {
+                let spent = match &token_hash {
+                    Some(hash) => store::registration_tokens::spend(txn, hash, enterprise, now)?,
+                    None => false,
+                };
+                if !spent {
+                    return Err(registration_closed());
+                }
+            }
             store::enterprises::insert(
                 txn,
                 &NewEnterprise {

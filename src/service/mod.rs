@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod overview;
 pub mod passwords;
 pub mod rate_limit;
+pub mod registration_tokens;
 pub mod reload;
 pub mod scim;
 pub mod secrets;

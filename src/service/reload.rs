@@ -112,13 +112,16 @@ mod tests {
         let mut new = started.clone();
         new.rate_limit.per_key_per_minute = 7;
         new.rate_limit.prune_interval_secs = 5;
-        new.allow_registration = false;
+        new.allow_registration = crate::config::RegistrationPolicy::Closed;
         new.dropdir.quiet_secs = 5;
         new.listen = "127.0.0.1:9999".parse().unwrap();
         new.backup.keep = 3;
         let next = with_reloadable(&started, &new);
         assert_eq!(next.rate_limit.per_key_per_minute, 7);
-        assert!(!next.allow_registration);
+        assert_eq!(
+            next.allow_registration,
+            crate::config::RegistrationPolicy::Closed
+        );
         assert_eq!(next.dropdir.quiet_secs, 5);
         assert_eq!(next.listen, started.listen);
         assert_eq!(

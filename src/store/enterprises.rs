@@ -75,6 +75,12 @@ pub fn set_rate_limits(
     Ok(changed == 1)
 }
 
+/// Whether any enterprise is registered yet.
+pub fn any(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM enterprise_accounts)")?
+        .query_row([], |row| row.get(0))
+}
+
 pub fn all_ids(conn: &Connection) -> rusqlite::Result<Vec<EnterpriseId>> {
     let mut statement = conn.prepare_cached("SELECT id FROM enterprise_accounts ORDER BY id")?;
     let rows = statement.query_map([], |row| row.get(0))?;

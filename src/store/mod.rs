@@ -18,6 +18,7 @@ mod list_query;
 pub mod migrations;
 pub mod notification_settings;
 pub mod refresh_tokens;
+pub mod registration_tokens;
 pub mod scim;
 pub mod stores;
 pub mod sync_logs;

@@ -202,7 +202,10 @@ async fn oversized_bodies_are_refused_with_413() {
 
 #[tokio::test]
 async fn registration_can_be_closed() {
-    let app = TestApp::start_with(|c| c.allow_registration = false).await;
+    let app = TestApp::start_with(|c| {
+        c.allow_registration = enterprise_sync::config::RegistrationPolicy::Closed
+    })
+    .await;
     let response = app
         .post(
             "/api/enterprise/register",
@@ -210,6 +213,66 @@ async fn registration_can_be_closed() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(error_code(response).await, "registration_disabled");
+    assert_eq!(error_code(response).await, "registration_closed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registration_is_open_for_the_first_enterprise_then_takes_an_operator_token() {
+    use enterprise_sync::config::RegistrationPolicy;
+    let app = TestApp::start_with(|c| c.allow_registration = RegistrationPolicy::First).await;
+    let first = app
+        .post(
+            "/api/enterprise/register",
+            registration("alice@acme.example"),
+        )
+        .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let second = app
+        .post("/api/enterprise/register", registration("bob@beta.example"))
+        .await;
+    assert_eq!(second.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(second).await, "registration_closed");
+
+    // The operator's one-time token lets one more through, in the body...
+    let issue = || async {
+        enterprise_sync::service::registration_tokens::issue(
+            &app.services().db,
+            app.clock_now(),
+            72,
+        )
+        .await
+        .unwrap()
+    };
+    let token = issue().await;
+    let mut body = registration("bob@beta.example");
+    body["registration_token"] = serde_json::json!(token);
+    let with_token = app.post("/api/enterprise/register", body.clone()).await;
+    assert_eq!(with_token.status(), StatusCode::CREATED);
+    // ...once.
+    body["it_admin_email"] = serde_json::json!("carol@gamma.example");
+    let again = app.post("/api/enterprise/register", body).await;
+    assert_eq!(again.status(), StatusCode::FORBIDDEN);
+    // In the header too; an expired one is refused like a wrong one.
+    let token = issue().await;
+    let by_header = app
+        .client
+        .post(app.url("/api/enterprise/register"))
+        .header("x-registration-token", &token)
+        .json(&registration("dave@delta.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_header.status(), StatusCode::CREATED);
+    let expiring = issue().await;
+    app.advance(std::time::Duration::from_secs(73 * 3600));
+    let mut late = registration("erin@epsilon.example");
+    late["registration_token"] = serde_json::json!(expiring);
+    let late = app.post("/api/enterprise/register", late).await;
+    assert_eq!(late.status(), StatusCode::FORBIDDEN);
+    let mut forged = registration("erin@epsilon.example");
+    forged["registration_token"] = serde_json::json!("reg_not-a-token");
+    let forged = app.post("/api/enterprise/register", forged).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }

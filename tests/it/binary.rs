@@ -1023,10 +1023,14 @@ async fn an_idle_service_with_twenty_enterprises_stays_idle() {
     let process = spawn_with(
         &data,
         "info",
-        &[(
-            "ENTERPRISE_SYNC_RATE_LIMIT__REGISTER_PER_IP_PER_HOUR",
-            "1000",
-        )],
+        &[
+            (
+                "ENTERPRISE_SYNC_RATE_LIMIT__REGISTER_PER_IP_PER_HOUR",
+                "1000",
+            ),
+            // The operator's switch, as the environment spells it.
+            ("ENTERPRISE_SYNC_ALLOW_REGISTRATION", "true"),
+        ],
     );
     let api = Api::new(&process);
     for n in 0..20 {
@@ -1044,8 +1048,10 @@ async fn an_idle_service_with_twenty_enterprises_stays_idle() {
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
+    // A fresh connection per scrape: a pooled one idle for the whole window
+    // is closed by the server's keep-alive timeout as it is reused.
     let scrape = || async {
-        api.http
+        reqwest::Client::new()
             .get(format!("{}/metrics", api.base))
             .send()
             .await
@@ -1083,4 +1089,44 @@ async fn an_idle_service_with_twenty_enterprises_stays_idle() {
         metric(&after, "enterprise_sync_dropdir_scans_total") >= 1.0,
         "{after}"
     );
+}
+
+#[tokio::test]
+async fn the_operator_issues_a_registration_token_once_registration_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The default: open for the first enterprise only.
+    let process = spawn(&data, "info");
+    let api = Api::new(&process);
+    assert_eq!(
+        api.try_register("acme", "Alice").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        api.try_register("beta", "Bob").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let output = command(&data)
+        .args(["registration-token", "--valid-hours", "1"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("reg_"), "{token}");
+    let response = api
+        .http
+        .post(format!("{}/api/enterprise/register", api.base))
+        .header("x-registration-token", &token)
+        .json(&json!({
+            "company_name": "Beta", "company_email": "it@beta.example", "sync_mode": "api",
+            "it_admin_name": "Bob", "it_admin_email": "bob@beta.example",
+            "it_admin_password": PASSWORD, "seats_purchased": 10,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    terminate(process);
+    // The database keeps only the token's hash.
+    assert!(!contains(&read_all(&data), &token));
 }

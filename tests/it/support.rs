@@ -43,6 +43,8 @@ pub fn test_config(dir: &TempDir) -> Config {
     // Every test talks from 127.0.0.1; the throttling tests lower these again.
     config.rate_limit.login_per_ip_per_minute = 1000;
     config.rate_limit.register_per_ip_per_hour = 1000;
+    // Tests register many enterprises; the registration tests close it again.
+    config.allow_registration = enterprise_sync::config::RegistrationPolicy::Open;
     // ...and fire many requests at once; the slow-client tests lower these again.
     config.http.max_requests_per_client = 10_000;
     config.http.max_connections_per_client = 10_000;
