@@ -158,13 +158,8 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
             let low = low.clone();
             async move {
                 let was_low = low.load(std::sync::atomic::Ordering::Relaxed);
-                let checked = tokio::task::spawn_blocking(move || {
-                    crate::service::disk_space::check(&services, was_low)
-                })
-                .await;
-                if let Ok(now_low) = checked {
-                    low.store(now_low, std::sync::atomic::Ordering::Relaxed);
-                }
+                let now_low = crate::service::disk_space::watch(&services, was_low).await;
+                low.store(now_low, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }));

@@ -82,4 +82,11 @@ pub enum AlertFacts {
         hours: u32,
         last_success_at: DateTime<Utc>,
     },
+    /// The appliance's disk is under `database.min_free_mb`: imports will
+    /// soon fail or wait.
+    DiskLow {
+        free_mib: u64,
+        min_free_mb: u64,
+        at: DateTime<Utc>,
+    },
 }

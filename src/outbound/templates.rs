@@ -173,6 +173,22 @@ pub fn alert(language: Language, company: &str, facts: &AlertFacts, base: &str) 
             )],
             None,
         ),
+        (Language::Fr, AlertFacts::DiskLow { free_mib, min_free_mb, at }) => (
+            format!("[{company}] Espace disque presque épuisé sur le serveur de synchronisation"),
+            vec![
+                format!("Le {}, il ne restait que {free_mib} Mio libres sur le serveur enterprise-sync (seuil : {min_free_mb} Mio).", date(language, *at)),
+                "Quand le disque sera plein, les imports et les fichiers déposés attendront ; rien ne sera appliqué à moitié. Prévenez l'administrateur du serveur pour libérer de l'espace.".into(),
+            ],
+            None,
+        ),
+        (Language::En, AlertFacts::DiskLow { free_mib, min_free_mb, at }) => (
+            format!("[{company}] Disk space running out on the sync server"),
+            vec![
+                format!("On {}, only {free_mib} MiB were free on the enterprise-sync server (threshold: {min_free_mb} MiB).", date(language, *at)),
+                "When the disk is full, imports and dropped files wait; nothing is half-applied. Ask the server's administrator to free space.".into(),
+            ],
+            None,
+        ),
         (Language::En, AlertFacts::SyncStale { hours, last_success_at }) => (
             format!("[{company}] No successful sync for {hours} hours"),
             vec![format!(
@@ -293,6 +309,11 @@ mod tests {
             AlertFacts::SyncStale {
                 hours: 26,
                 last_success_at: at(),
+            },
+            AlertFacts::DiskLow {
+                free_mib: 300,
+                min_free_mb: 512,
+                at: at(),
             },
         ];
         for fact in &facts {

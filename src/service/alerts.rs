@@ -27,6 +27,7 @@ fn kind_of(facts: &AlertFacts) -> &'static str {
         AlertFacts::SyncPartial { .. } => "sync_partial",
         AlertFacts::FileHeld { .. } => "file_held",
         AlertFacts::SyncStale { .. } => "sync_stale",
+        AlertFacts::DiskLow { .. } => "disk_low",
     }
 }
 

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::domain::notifications::AlertFacts;
+use crate::store;
+use crate::AppError;
 
 /// One filesystem the service writes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,16 +60,18 @@ pub fn min_free_bytes(config: &Config) -> u64 {
     config.database.min_free_mb.saturating_mul(1024 * 1024)
 }
 
-/// Looks at the filesystems and logs a change of state: an error when one
-/// goes under the floor (once, not at every look), a notice when space comes
-/// back, which also wakes the drop directory for the files that waited.
-/// Returns whether space is low now.
-pub fn check(svc: &super::Services, was_low: bool) -> bool {
+/// Looks at the filesystems and acts on a change of state: when one goes
+/// under the floor, an error in the log and an alert to every enterprise
+/// (once per incident, while the database can still record it); when space
+/// comes back, a notice, and the drop directory is woken for the files that
+/// waited. Returns whether space is low now.
+pub async fn watch(svc: &super::Services, was_low: bool) -> bool {
+    let config = svc.config.clone();
+    let filesystems = tokio::task::spawn_blocking(move || survey(&config))
+        .await
+        .unwrap_or_default();
     let floor = min_free_bytes(&svc.config);
-    let low: Vec<Filesystem> = survey(&svc.config)
-        .into_iter()
-        .filter(|fs| fs.is_low(floor))
-        .collect();
+    let low: Vec<&Filesystem> = filesystems.iter().filter(|fs| fs.is_low(floor)).collect();
     match (was_low, low.is_empty()) {
         (false, false) => {
             for fs in &low {
@@ -79,6 +84,11 @@ pub fn check(svc: &super::Services, was_low: bool) -> bool {
                      it is full; readiness fails until space is freed"
                 );
             }
+            let free_mib =
+                low.iter().filter_map(|fs| fs.free_bytes).min().unwrap_or(0) / (1024 * 1024);
+            if let Err(e) = alert_every_enterprise(svc, free_mib).await {
+                tracing::error!(error = %e, "alerting the enterprises of the low disk space failed");
+            }
         }
         (true, true) => {
             tracing::info!("disk space is back above database.min_free_mb");
@@ -89,6 +99,27 @@ pub fn check(svc: &super::Services, was_low: bool) -> bool {
         _ => {}
     }
     !low.is_empty()
+}
+
+/// Every enterprise's syncs depend on this disk: each one's alert recipients
+/// are told, within their hourly cap.
+async fn alert_every_enterprise(svc: &super::Services, free_mib: u64) -> Result<(), AppError> {
+    let facts = AlertFacts::DiskLow {
+        free_mib,
+        min_free_mb: svc.config.database.min_free_mb,
+        at: svc.clock.now(),
+    };
+    let now = svc.clock.now();
+    svc.db
+        .write(move |txn| {
+            for enterprise in store::enterprises::all_ids(txn)? {
+                super::alerts::raise(txn, enterprise, None, &facts, now)?;
+            }
+            Ok::<_, AppError>(())
+        })
+        .await?;
+    svc.outbound.wake_email();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -31,12 +31,15 @@ impl SmallDisk {
         })
     }
 
-    /// Writes a file until the disk refuses more.
-    fn fill(&self) -> PathBuf {
-        let filler = self.mount.join("filler");
+    /// Writes a file until the disk refuses more, then gives back `leave` bytes.
+    fn fill(&self, name: &str, leave: u64) -> PathBuf {
+        let filler = self.mount.join(name);
         let mut file = std::fs::File::create(&filler).unwrap();
         let block = vec![0u8; 64 * 1024];
         while file.write_all(&block).is_ok() {}
+        let _ = file.flush();
+        let size = file.metadata().unwrap().len();
+        file.set_len(size.saturating_sub(leave)).unwrap();
         filler
     }
 }
@@ -88,7 +91,25 @@ async fn a_file_waits_out_a_full_disk_and_applies_when_space_is_back() {
     }
     let staged = drop.folder.join("users.csv");
     std::fs::write(&staged, csv).unwrap();
-    let filler = disk.fill();
+
+    // Low, not yet full: readiness fails and every enterprise is alerted, once.
+    let nearly = disk.fill("filler-1", 2 * 1024 * 1024);
+    let (status, ready) = readyz(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert!(enterprise_sync::service::disk_space::watch(app.services(), false).await);
+    assert!(enterprise_sync::service::disk_space::watch(app.services(), true).await);
+    let alerts: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT COUNT(*) FROM alerts WHERE kind = 'disk_low'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(alerts, 1, "one alert for the one enterprise, once");
+
+    // Then full.
+    let full = disk.fill("filler-2", 0);
     std::fs::rename(&staged, drop.incoming().join("users.csv")).unwrap();
 
     let (status, ready) = readyz(&app).await;
@@ -116,7 +137,9 @@ async fn a_file_waits_out_a_full_disk_and_applies_when_space_is_back() {
     );
 
     // Space comes back: the next scan applies it, without anyone's help.
-    std::fs::remove_file(filler).unwrap();
+    std::fs::remove_file(full).unwrap();
+    std::fs::remove_file(nearly).unwrap();
+    assert!(!enterprise_sync::service::disk_space::watch(app.services(), true).await);
     app.drop_dir().scan_now().await;
     let listed = files(&app, &drop).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
