@@ -324,6 +324,10 @@ pub async fn reload(running: &Running, source: &crate::config::ConfigSource) {
     match loaded {
         Ok(Ok(config)) => {
             let reloaded = crate::service::reload::apply(&running.services, &config);
+            // Renamed drop folders are watched from this scan on.
+            if let Some(drop_dir) = running.services.drop_dir.get() {
+                drop_dir.wake();
+            }
             tracing::info!(
                 applied = ?reloaded.applied,
                 need_restart = ?reloaded.need_restart,

@@ -224,7 +224,7 @@ impl State {
         };
         for enterprise in enterprises {
             self.to_recover.insert(enterprise);
-            let folders = Folders::of(&self.svc.config, enterprise);
+            let folders = Folders::of(&self.svc.settings(), enterprise);
             if self.provide(&folders).await {
                 self.wakeups.ensure(&folders.incoming);
             }
@@ -302,7 +302,7 @@ impl State {
 
     async fn recover_enterprise(&mut self, enterprise: EnterpriseId) -> Result<(), AppError> {
         {
-            let folders = Folders::of(&self.svc.config, enterprise);
+            let folders = Folders::of(&self.svc.settings(), enterprise);
             let processing = folders.processing.clone();
             let mut names: Vec<OsString> = tokio::task::spawn_blocking(move || {
                 std::fs::read_dir(&processing)
@@ -461,7 +461,7 @@ impl State {
             })
             .await?
             .ok_or(AppError::NotFound { resource: "file" })?;
-        let folders = Folders::of(&self.svc.config, enterprise);
+        let folders = Folders::of(&self.svc.settings(), enterprise);
         let from = match (&approved_by, file.state.as_str()) {
             (None, "failed" | "refused") => folders.failed.clone(),
             (Some(_), "held") => folders.held.clone(),
@@ -542,7 +542,7 @@ impl State {
     }
 
     async fn cycle_enterprise(&mut self, enterprise: EnterpriseId) -> Result<(), AppError> {
-        let folders = Folders::of(&self.svc.config, enterprise);
+        let folders = Folders::of(&self.svc.settings(), enterprise);
         // Each enterprise's own completion policy (its profile or the defaults).
         let settings = match crate::service::drop_config::settings_of(&self.svc, enterprise).await {
             Ok(settings) => settings,

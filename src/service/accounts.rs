@@ -256,8 +256,10 @@ pub async fn register(
         if svc.config.dropdir.enabled {
             // The drop folders exist as soon as the enterprise does, so the SFTP
             // account can be set up at once; the scanner starts watching them.
-            let folders =
-                crate::dropdir::layout::Folders::of(&svc.config, registered.enterprise_account_id);
+            let folders = crate::dropdir::layout::Folders::of(
+                &svc.settings(),
+                registered.enterprise_account_id,
+            );
             match tokio::task::spawn_blocking(move || folders.provision()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "creating the drop folders failed"),

@@ -68,7 +68,7 @@ async fn view(svc: &Services, enterprise: EnterpriseId) -> Result<DropConfigView
         .await?;
     let settings = settings_from(svc, enterprise, stored.as_ref())?;
     let drop_folder = svc.config.dropdir.enabled.then(|| {
-        crate::dropdir::layout::Folders::of(&svc.config, enterprise)
+        crate::dropdir::layout::Folders::of(&svc.settings(), enterprise)
             .drop_folder()
             .display()
             .to_string()

@@ -131,7 +131,7 @@ pub async fn upload(
         .unwrap_or_else(|| kind.as_str().to_string());
         name = format!("{prefix}_{name}");
     }
-    let folders = layout::Folders::of(&svc.config, admin.enterprise());
+    let folders = layout::Folders::of(&svc.settings(), admin.enterprise());
     // Under the marker policy a file counts only once its `.done` is there,
     // which an upload through the page writes too.
     let marker = super::drop_config::settings_of(svc, admin.enterprise())

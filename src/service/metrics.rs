@@ -28,7 +28,7 @@ pub async fn render(svc: &Services) -> Result<String, AppError> {
             Ok::<_, AppError>((enterprises, last_success))
         })
         .await?;
-    let config = svc.config.clone();
+    let config = svc.settings();
     let now = std::time::SystemTime::from(svc.clock.now());
     let mut snapshot = tokio::task::spawn_blocking(move || {
         let database = config.database_path();

@@ -4,7 +4,7 @@
 //!
 //! Reloadable: `log_level`, `trusted_proxies`, `allow_registration`,
 //! `rate_limit.*` (not `prune_interval_secs`), `webhooks.allowed_networks`,
-//! and the drop directory's
+//! `dropdir.folder_names`, and the drop directory's
 //! per-enterprise defaults and profiles (`dropdir.completion`, `quiet_secs`,
 //! `fallback_encoding`, `full_export_*`, `profiles`). The listener, folders,
 //! database, secrets, limits that size buffers and background schedules are
@@ -63,6 +63,9 @@ fn with_reloadable(started: &Config, new: &Config) -> Config {
     to.full_export_max_deactivate_percent = from.full_export_max_deactivate_percent;
     to.full_export_max_deactivate_count = from.full_export_max_deactivate_count;
     to.profiles = from.profiles.clone();
+    // The drop directory reads folder names live: a renamed folder is watched
+    // from the next scan.
+    to.folder_names = from.folder_names.clone();
     next
 }
 

@@ -40,7 +40,7 @@ pub struct SyncStatus {
 pub async fn status(svc: &Services, ctx: &EnterpriseCtx) -> Result<SyncStatus, AppError> {
     let enterprise = ctx.enterprise();
     let drop_folder = svc.config.dropdir.enabled.then(|| {
-        crate::dropdir::layout::Folders::of(&svc.config, enterprise)
+        crate::dropdir::layout::Folders::of(&svc.settings(), enterprise)
             .drop_folder()
             .display()
             .to_string()

@@ -1130,3 +1130,25 @@ async fn the_operator_issues_a_registration_token_once_registration_closes() {
     // The database keeps only the token's hash.
     assert!(!contains(&read_all(&data), &token));
 }
+
+#[tokio::test]
+async fn a_drop_folder_that_cannot_be_made_is_logged_once_not_at_every_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = [("ENTERPRISE_SYNC_DROPDIR__SCAN_INTERVAL_SECS", "1")];
+    let process = spawn_with(&data, "info", &env);
+    let enterprise = Api::new(&process).register().await;
+    terminate(process);
+    let folder = data.join("drop").join(&enterprise);
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::write(&folder, "in the way").unwrap();
+    let process = spawn_with(&data, "info", &env);
+    // Scans every second: a few of them meet the same problem.
+    std::thread::sleep(Duration::from_millis(3500));
+    let log = terminate(process);
+    let warnings = log
+        .lines()
+        .filter(|line| line.contains("creating the enterprise's drop folders failed"))
+        .count();
+    assert_eq!(warnings, 1, "{log}");
+}

@@ -927,3 +927,75 @@ async fn garbage_files_fail_loudly_and_keep_the_logs_small() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_folder_named_on_reload_is_watched_and_adopted_as_the_operator_made_it() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    // The operator names the folder, makes incoming/ and results/ by hand (the
+    // guide's flow: no work folders yet), then reloads.
+    let mut renamed = (*app.services().settings()).clone();
+    renamed
+        .dropdir
+        .folder_names
+        .insert(drop.admin.enterprise_id.clone(), "acme".into());
+    let folder = renamed.drop_root().join("acme");
+    std::fs::create_dir_all(folder.join("incoming")).unwrap();
+    std::fs::create_dir_all(folder.join("results")).unwrap();
+    std::fs::remove_dir_all(
+        renamed
+            .drop_work_root()
+            .join(&drop.admin.enterprise_id)
+            .join("processing"),
+    )
+    .unwrap();
+    let reloaded = enterprise_sync::service::reload::apply(app.services(), &renamed);
+    assert!(
+        reloaded
+            .applied
+            .contains(&"dropdir.folder_names".to_string()),
+        "{reloaded:?}"
+    );
+    assert!(reloaded.need_restart.is_empty(), "{reloaded:?}");
+    std::fs::write(folder.join("incoming").join("users.csv"), USERS_CSV).unwrap();
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["state"], "applied", "{listed:?}");
+    assert_eq!(entries(&folder.join("results")).len(), 1);
+    // The result says nothing of an errors file when there is none.
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(
+            folder
+                .join("results")
+                .join(&entries(&folder.join("results"))[0]),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(report.get("errors").is_none(), "{report}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn start_up_prepares_each_enterprise_on_its_own() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let blocked = setup(&app, "Alpha").await;
+    let fine = setup(&app, "Beta").await;
+    let (dir, _) = app.stop_keeping_data().await;
+    // The first enterprise (in id order) cannot have its folder: a file is in
+    // the way. The second's folders are gone and must come back.
+    std::fs::remove_dir_all(&blocked.folder).unwrap();
+    std::fs::write(&blocked.folder, "not a folder").unwrap();
+    std::fs::remove_dir_all(&fine.folder).unwrap();
+    let app = TestApp::start_in(dir, with_drop_dir(CompletionPolicy::Rename)).await;
+    // Answered once start-up's preparation and first scan are done.
+    app.drop_dir().scan_now().await;
+    assert!(fine.incoming().is_dir(), "the second enterprise was not prepared");
+    std::fs::write(fine.incoming().join("users.csv"), USERS_CSV).unwrap();
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &fine).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["state"], "applied", "{listed:?}");
+    app.stop().await;
+}
