@@ -45,40 +45,42 @@ impl ConnectionLimits {
     }
 }
 
-/// Connections open per client address.
+/// How many of something (connections, requests in flight) each client
+/// address holds, with a ceiling per address.
 #[derive(Default)]
-struct PerClient {
-    open: Mutex<HashMap<IpAddr, usize>>,
+pub struct PerAddress {
+    held: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// One connection's place in [`PerClient`], given back when it closes.
-struct ClientSlot {
-    table: Arc<PerClient>,
+/// One place in a [`PerAddress`] table, given back when dropped.
+pub struct AddressSlot {
+    table: Arc<PerAddress>,
     ip: IpAddr,
 }
 
-impl PerClient {
-    fn take(table: &Arc<PerClient>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
-        let mut open = table.open.lock().ok()?;
-        let count = open.entry(ip).or_insert(0);
+impl PerAddress {
+    /// A place for `ip`, unless it holds `max` already.
+    pub fn take(table: &Arc<PerAddress>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut held = table.held.lock().ok()?;
+        let count = held.entry(ip).or_insert(0);
         if *count >= max {
             return None;
         }
         *count += 1;
-        Some(ClientSlot {
+        Some(AddressSlot {
             table: table.clone(),
             ip,
         })
     }
 }
 
-impl Drop for ClientSlot {
+impl Drop for AddressSlot {
     fn drop(&mut self) {
-        if let Ok(mut open) = self.table.open.lock() {
-            if let Some(count) = open.get_mut(&self.ip) {
+        if let Ok(mut held) = self.table.held.lock() {
+            if let Some(count) = held.get_mut(&self.ip) {
                 *count -= 1;
                 if *count == 0 {
-                    open.remove(&self.ip);
+                    held.remove(&self.ip);
                 }
             }
         }
@@ -96,7 +98,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
     let graceful = GracefulShutdown::new();
-    let per_client = Arc::new(PerClient::default());
+    let per_client = Arc::new(PerAddress::default());
     let total = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -124,7 +126,7 @@ pub async fn serve(
         let client_slot = if limits.trusted_proxies.contains(&peer.ip()) {
             None
         } else {
-            match PerClient::take(&per_client, peer.ip(), limits.max_connections_per_client) {
+            match PerAddress::take(&per_client, peer.ip(), limits.max_connections_per_client) {
                 Some(slot) => Some(slot),
                 None => {
                     metrics.connection_refused("per_client");

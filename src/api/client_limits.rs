@@ -3,12 +3,10 @@
 //! listener's header timeout and connection caps, a client that sends slowly or
 //! opens many requests holds its own share, not everyone's.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -22,50 +20,12 @@ use tokio::time::{Instant, Sleep};
 
 use super::error::error_body;
 use super::extract::{client_ip, peer_ip, AppState};
-
-/// Requests in flight per client address.
-#[derive(Default)]
-pub struct InFlight {
-    by_client: Mutex<HashMap<IpAddr, usize>>,
-}
-
-struct InFlightSlot {
-    table: Arc<InFlight>,
-    ip: IpAddr,
-}
-
-impl InFlight {
-    fn take(table: &Arc<InFlight>, ip: IpAddr, max: usize) -> Option<InFlightSlot> {
-        let mut by_client = table.by_client.lock().ok()?;
-        let count = by_client.entry(ip).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(InFlightSlot {
-            table: table.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for InFlightSlot {
-    fn drop(&mut self) {
-        if let Ok(mut by_client) = self.table.by_client.lock() {
-            if let Some(count) = by_client.get_mut(&self.ip) {
-                *count -= 1;
-                if *count == 0 {
-                    by_client.remove(&self.ip);
-                }
-            }
-        }
-    }
-}
+use crate::listener::PerAddress;
 
 /// At most `http.max_requests_per_client` requests of one client at once; the
 /// next gets 429 at once, before it waits for a global slot or sends its body.
 pub async fn limit_per_client(
-    State((state, in_flight)): State<(AppState, Arc<InFlight>)>,
+    State((state, in_flight)): State<(AppState, Arc<PerAddress>)>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -79,7 +39,7 @@ pub async fn limit_per_client(
         return next.run(request).await;
     };
     let max = state.config.http.max_requests_per_client.max(1);
-    let Some(slot) = InFlight::take(&in_flight, ip, max) else {
+    let Some(slot) = PerAddress::take(&in_flight, ip, max) else {
         state.metrics.rate_limited("per-client-in-flight");
         let mut response = error_body(
             StatusCode::TOO_MANY_REQUESTS,

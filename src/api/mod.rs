@@ -117,7 +117,8 @@ pub fn app(state: AppState) -> Router {
                 .route_layer(from_fn_with_state(state.clone(), auth::authenticate)),
         )
         .split_for_parts();
-    let in_flight = Arc::new(client_limits::InFlight::default());
+    // Requests in flight per client address.
+    let in_flight = Arc::new(crate::listener::PerAddress::default());
     let served = router
         .merge(crate::scim::http::router(state.clone()))
         .merge(crate::web::router(state.clone()))

@@ -227,6 +227,8 @@ impl State {
             let folders = Folders::of(&self.svc.settings(), enterprise);
             if self.provide(&folders).await {
                 self.wakeups.ensure(&folders.incoming);
+            } else {
+                self.watch_for_folders(&folders);
             }
         }
     }
@@ -254,6 +256,15 @@ impl State {
                 false
             }
         }
+    }
+
+    /// While the operator has yet to make an enterprise's folders (the drop
+    /// root is root's), watch where they will appear: the folder's creation,
+    /// then its `incoming/`, wake a scan, so the first upload is seen at once
+    /// rather than at the next periodic scan.
+    fn watch_for_folders(&mut self, folders: &Folders) {
+        self.wakeups.ensure(&self.svc.settings().drop_root());
+        self.wakeups.ensure(folders.drop_folder());
     }
 
     /// Logs a folder problem when it starts or changes and its end once: a
@@ -552,6 +563,7 @@ impl State {
             }
         };
         if !self.provide(&folders).await {
+            self.watch_for_folders(&folders);
             return Ok(());
         }
         // Watch first, then list: a file arriving in between is seen by one or the other.

@@ -50,6 +50,16 @@ impl Drop for SmallDisk {
     }
 }
 
+async fn total_users(app: &TestApp, key: &str) -> u64 {
+    let status: Value = app
+        .get("/api/enterprise/sync-status", &Auth::Key(key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    status["total_users"].as_u64().unwrap()
+}
+
 async fn readyz(app: &TestApp) -> (StatusCode, Value) {
     let response = app.get("/readyz", &Auth::None).await;
     (response.status(), response.json().await.unwrap())
@@ -123,13 +133,7 @@ async fn a_file_waits_out_a_full_disk_and_applies_when_space_is_back() {
 
     app.drop_dir().scan_now().await;
     // Nothing of it is applied, and it is not given up either.
-    let status: Value = app
-        .get("/api/enterprise/sync-status", &Auth::Key(&drop.key))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(status["total_users"], 0, "{status}");
+    assert_eq!(total_users(&app, &drop.key).await, 0);
     let listed = files(&app, &drop).await;
     assert!(
         listed.iter().all(|f| f["state"] == "processing"),
@@ -144,13 +148,7 @@ async fn a_file_waits_out_a_full_disk_and_applies_when_space_is_back() {
     let listed = files(&app, &drop).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["state"], "applied", "{listed:?}");
-    let status: Value = app
-        .get("/api/enterprise/sync-status", &Auth::Key(&drop.key))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(status["total_users"], 5_000);
+    assert_eq!(total_users(&app, &drop.key).await, 5_000);
     let results = crate::dropdir::entries(&drop.folder.join("results"));
     assert!(
         results.iter().any(|name| name.ends_with(".result.json")),

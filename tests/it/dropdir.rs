@@ -991,7 +991,10 @@ async fn start_up_prepares_each_enterprise_on_its_own() {
     let app = TestApp::start_in(dir, with_drop_dir(CompletionPolicy::Rename)).await;
     // Answered once start-up's preparation and first scan are done.
     app.drop_dir().scan_now().await;
-    assert!(fine.incoming().is_dir(), "the second enterprise was not prepared");
+    assert!(
+        fine.incoming().is_dir(),
+        "the second enterprise was not prepared"
+    );
     std::fs::write(fine.incoming().join("users.csv"), USERS_CSV).unwrap();
     app.drop_dir().scan_now().await;
     let listed = files(&app, &fine).await;
