@@ -15,7 +15,7 @@ pub mod settings;
 pub mod stream;
 mod watch;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
@@ -50,12 +50,25 @@ enum Command {
     Stop,
 }
 
+/// A file the scanner found complete in `incoming/` but could not take.
+#[derive(Debug, Clone)]
+pub struct ClaimProblem {
+    pub reason: String,
+    pub size_bytes: u64,
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
+/// Per enterprise, the files waiting in `incoming/` because their claim
+/// failed, by name: what the files API shows of them.
+type ClaimProblems = Arc<std::sync::Mutex<HashMap<EnterpriseId, BTreeMap<String, ClaimProblem>>>>;
+
 /// Handle to the drop-directory task.
 #[derive(Clone)]
 pub struct DropDir {
     commands: mpsc::Sender<Command>,
     /// Wake-ups asked for by the service (not file-system events).
     requests: mpsc::Sender<()>,
+    claim_problems: ClaimProblems,
 }
 
 impl DropDir {
@@ -70,8 +83,16 @@ impl DropDir {
             .map_err(|e| e.to_string())??;
         let (commands, command_rx) = mpsc::channel(8);
         let (requests, request_rx) = mpsc::channel(1);
-        let task = tokio::spawn(run(svc, command_rx, request_rx));
-        Ok((DropDir { commands, requests }, task))
+        let claim_problems = ClaimProblems::default();
+        let task = tokio::spawn(run(svc, command_rx, request_rx, claim_problems.clone()));
+        Ok((
+            DropDir {
+                commands,
+                requests,
+                claim_problems,
+            },
+            task,
+        ))
     }
 
     /// Scans now and returns once every ready file has been run.
@@ -115,6 +136,19 @@ impl DropDir {
         let _ = self.requests.try_send(());
     }
 
+    /// The enterprise's files stuck in `incoming/` (their claim failed), by name.
+    pub fn claim_problems(&self, enterprise: EnterpriseId) -> Vec<(String, ClaimProblem)> {
+        self.claim_problems
+            .lock()
+            .map(|problems| {
+                problems
+                    .get(&enterprise)
+                    .map(|files| files.iter().map(|(n, p)| (n.clone(), p.clone())).collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
     pub async fn stop(&self) {
         let _ = self.commands.send(Command::Stop).await;
     }
@@ -132,6 +166,7 @@ struct State {
     folder_problems: HashMap<EnterpriseId, String>,
     /// Earliest monotonic time a file under the quiet policy becomes ready.
     next_due: Option<Duration>,
+    claim_problems: ClaimProblems,
 }
 
 /// How long a burst of file-system events may go on before one scan answers it
@@ -142,6 +177,7 @@ async fn run(
     svc: Arc<Services>,
     mut commands: mpsc::Receiver<Command>,
     mut requests: mpsc::Receiver<()>,
+    claim_problems: ClaimProblems,
 ) {
     let (events, mut event_rx) = mpsc::channel(1);
     let mut state = State {
@@ -151,6 +187,7 @@ async fn run(
         to_recover: HashSet::new(),
         folder_problems: HashMap::new(),
         next_due: None,
+        claim_problems,
     };
     // Watch first, then scan: a file arriving in between is seen by one or the other.
     state.prepare_folders().await;
@@ -265,6 +302,27 @@ impl State {
     fn watch_for_folders(&mut self, folders: &Folders) {
         self.wakeups.ensure(&self.svc.settings().drop_root());
         self.wakeups.ensure(folders.drop_folder());
+    }
+
+    /// Records (or clears) why a file stays in `incoming/`; a problem already
+    /// known keeps the time it started.
+    fn note_claim(&mut self, enterprise: EnterpriseId, name: &str, problem: Option<ClaimProblem>) {
+        let Ok(mut problems) = self.claim_problems.lock() else {
+            return;
+        };
+        let files = problems.entry(enterprise).or_default();
+        match problem {
+            Some(problem) => {
+                let since = files.get(name).map_or(problem.since, |known| known.since);
+                files.insert(name.to_string(), ClaimProblem { since, ..problem });
+            }
+            None => {
+                files.remove(name);
+            }
+        }
+        if files.is_empty() {
+            problems.remove(&enterprise);
+        }
     }
 
     /// Logs a folder problem when it starts or changes and its end once: a
@@ -631,24 +689,36 @@ impl State {
             })
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?;
+            let shown_name = layout::display_name(&name);
             if let Err(e) = claimed {
                 // A file deleted or renamed meanwhile is no news; anything else
                 // keeps the file in incoming/ and must be seen.
                 if e.kind() == std::io::ErrorKind::NotFound
                     && !folders.incoming.join(&name).exists()
                 {
-                    tracing::debug!(file = %layout::display_name(&name), error = %e, "gone before its claim");
+                    tracing::debug!(file = %shown_name, error = %e, "gone before its claim");
+                    self.note_claim(enterprise, &shown_name, None);
                 } else {
                     tracing::warn!(
                         %enterprise,
-                        file = %layout::display_name(&name),
+                        file = %shown_name,
                         error = %e,
                         "claiming a dropped file failed; it stays in incoming/ and is tried again \
                          at the next scan"
                     );
+                    let problem = ClaimProblem {
+                        reason: format!(
+                            "the service cannot take the file from incoming/ ({e}); it tries \
+                             again at every scan"
+                        ),
+                        size_bytes: facts.size,
+                        since: self.svc.clock.now(),
+                    };
+                    self.note_claim(enterprise, &shown_name, Some(problem));
                 }
                 continue;
             }
+            self.note_claim(enterprise, &shown_name, None);
             let claimed = Claimed {
                 folders: folders.clone(),
                 id,

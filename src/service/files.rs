@@ -15,9 +15,41 @@ pub async fn list(
     limit: usize,
 ) -> Result<Vec<DropFile>, AppError> {
     let enterprise = ctx.enterprise();
-    svc.db
+    let mut files = svc
+        .db
         .read(move |conn| store::drop_files::list(conn, enterprise, limit).map_err(AppError::from))
-        .await
+        .await?;
+    // Files the scanner could not take from incoming/ have no row yet: they
+    // are listed first, `waiting`, with the reason.
+    if let Some(drop_dir) = svc.drop_dir.get() {
+        let stuck: Vec<DropFile> = drop_dir
+            .claim_problems(enterprise)
+            .into_iter()
+            .map(|(name, problem)| DropFile {
+                id: format!("incoming:{name}"),
+                enterprise_account_id: enterprise,
+                display_name: name.clone(),
+                stored_name: name,
+                kind: None,
+                size_bytes: i64::try_from(problem.size_bytes).unwrap_or(i64::MAX),
+                sha256: None,
+                encoding: None,
+                state: "waiting".into(),
+                reason: Some(problem.reason),
+                sync_log_id: None,
+                row_count: None,
+                full_export: false,
+                approved_by: None,
+                approved_at: None,
+                received_at: store::ts(problem.since),
+                finished_at: None,
+                file_modified_at: None,
+            })
+            .collect();
+        files.splice(0..0, stuck);
+        files.truncate(limit);
+    }
+    Ok(files)
 }
 
 pub async fn get(svc: &Services, ctx: &EnterpriseCtx, id: String) -> Result<DropFile, AppError> {

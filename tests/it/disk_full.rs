@@ -159,3 +159,55 @@ async fn a_file_waits_out_a_full_disk_and_applies_when_space_is_back() {
     app.stop().await;
     std::mem::drop(disk);
 }
+
+#[tokio::test]
+async fn a_file_that_cannot_be_claimed_is_listed_waiting_with_the_reason() {
+    let app = TestApp::start_with(with_drop_dir(CompletionPolicy::Rename)).await;
+    let drop = setup(&app, "Acme").await;
+    let processing = app
+        .services()
+        .config
+        .drop_work_root()
+        .join(&drop.admin.enterprise_id)
+        .join("processing");
+    // processing/ read-only (a bind mount): the claim's rename fails.
+    let run = |args: &[&str]| {
+        Command::new("mount")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let path = processing.to_str().unwrap();
+    if !(run(&["--bind", path, path]) && run(&["-o", "remount,ro,bind", path])) {
+        let _ = Command::new("umount").arg(path).status();
+        eprintln!(
+            "\n*** SKIPPED a_file_that_cannot_be_claimed_is_listed_waiting_with_the_reason: \
+             a read-only bind mount failed (run the tests as root, as scripts/test does in CI) ***\n"
+        );
+        return;
+    }
+    std::fs::write(
+        drop.incoming().join("users.csv"),
+        "external_id,email,name,role\nE1,jean@acme.example,Jean,manager\n",
+    )
+    .unwrap();
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    let _ = Command::new("umount").arg(path).status();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["state"], "waiting", "{listed:?}");
+    assert_eq!(listed[0]["name"], "users.csv");
+    assert!(
+        listed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot take the file from incoming/"),
+        "{listed:?}"
+    );
+    // Once it can be taken, it is, and the waiting entry goes.
+    app.drop_dir().scan_now().await;
+    let listed = files(&app, &drop).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["state"], "applied", "{listed:?}");
+    app.stop().await;
+}
