@@ -119,6 +119,63 @@ pub fn registration_token(config: &Config, valid_hours: u32) -> anyhow::Result<S
     Ok(token?)
 }
 
+/// `enterprise-sync set-seats --enterprise ID N`.
+pub fn set_seats(config: &Config, enterprise: &str, seats: i64) -> anyhow::Result<()> {
+    let enterprise: crate::domain::EnterpriseId = enterprise
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{enterprise:?} is not an enterprise id"))?;
+    let db = crate::server::open_database(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let clock = crate::clock::SystemClock::shared();
+    let result = runtime.block_on(crate::service::enterprise_settings::set_seats(
+        &db, &clock, enterprise, seats,
+    ));
+    db.close();
+    result.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// One line of `enterprise-sync enterprises`.
+#[derive(Debug, serde::Serialize)]
+pub struct EnterpriseLine {
+    pub id: String,
+    pub company_name: String,
+    pub seats_purchased: i64,
+    pub seats_used: i64,
+    pub people: i64,
+    pub last_successful_sync: Option<String>,
+}
+
+/// `enterprise-sync enterprises`: every enterprise with its seats, people and
+/// last successful sync.
+pub fn enterprises(config: &Config) -> anyhow::Result<Vec<EnterpriseLine>> {
+    let db = crate::server::open_database(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let lines = runtime.block_on(db.read(|conn| {
+        let mut lines = Vec::new();
+        for id in crate::store::enterprises::all_ids(conn)? {
+            let Some(account) = crate::store::enterprises::get(conn, id)? else {
+                continue;
+            };
+            let staff = crate::store::users::staff_counts(conn, id)?;
+            lines.push(EnterpriseLine {
+                id: id.to_string(),
+                company_name: account.company_name,
+                seats_purchased: account.seats_purchased,
+                seats_used: staff.active,
+                people: staff.total,
+                last_successful_sync: crate::store::sync_logs::last_success(conn, id)?,
+            });
+        }
+        Ok::<_, crate::AppError>(lines)
+    }));
+    db.close();
+    lines.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 pub fn set_rate_limit(
     config: &Config,
     enterprise: &str,

@@ -32,6 +32,7 @@ pub struct Config {
     /// Defaults to `http://<listen>`.
     pub public_base_url: Option<String>,
     pub http: HttpConfig,
+    pub accounts: AccountsConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub api_keys: ApiKeysConfig,
@@ -87,6 +88,24 @@ impl From<RegistrationPolicy> for RegistrationSetting {
             RegistrationPolicy::First => RegistrationSetting::Word("first".into()),
             RegistrationPolicy::Open => RegistrationSetting::Flag(true),
             RegistrationPolicy::Closed => RegistrationSetting::Flag(false),
+        }
+    }
+}
+
+/// Enterprise accounts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Seats an enterprise registered without `seats_purchased` gets (the
+    /// specification's registration body has none); the operator changes an
+    /// enterprise's seats with `enterprise-sync set-seats`.
+    pub default_seats: i64,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            default_seats: 1000,
         }
     }
 }
@@ -463,6 +482,7 @@ impl Default for Config {
             allow_registration: RegistrationPolicy::First,
             public_base_url: None,
             http: HttpConfig::default(),
+            accounts: AccountsConfig::default(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             api_keys: ApiKeysConfig::default(),
@@ -604,6 +624,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if !(0..=crate::service::accounts::MAX_SEATS).contains(&self.accounts.default_seats) {
+            return Err(ConfigError::Invalid(format!(
+                "accounts.default_seats must be 0 to {}",
+                crate::service::accounts::MAX_SEATS
+            )));
+        }
         if let Some(broad) = self
             .webhooks
             .allowed_networks

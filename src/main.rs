@@ -87,6 +87,20 @@ enum Command {
         /// The address to send it to.
         address: String,
     },
+    /// Set an enterprise's purchased seats (audited; imports apply it at once).
+    SetSeats {
+        /// The enterprise account id.
+        #[arg(long)]
+        enterprise: String,
+        /// Seats purchased.
+        seats: i64,
+    },
+    /// List the enterprises: seats purchased and used, people, last successful sync.
+    Enterprises {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a one-time registration token: with it, one more enterprise may
     /// register while registration is closed (allow_registration).
     RegistrationToken {
@@ -207,6 +221,36 @@ fn run(command: Command, config: Config, source: ConfigSource) -> anyhow::Result
                     report.total_processed
                 )
             }
+        }
+        Command::SetSeats { enterprise, seats } => {
+            cli::set_seats(&config, &enterprise, seats)?;
+            println!("seats of {enterprise}: {seats}");
+            Ok(())
+        }
+        Command::Enterprises { json } => {
+            let lines = cli::enterprises(&config)?;
+            if json {
+                for line in &lines {
+                    println!("{}", serde_json::to_string(line)?);
+                }
+            } else {
+                println!(
+                    "{:<36}  {:>7}  {:>7}  {:>7}  {:<24}  company",
+                    "id", "seats", "used", "people", "last successful sync"
+                );
+                for line in &lines {
+                    println!(
+                        "{:<36}  {:>7}  {:>7}  {:>7}  {:<24}  {}",
+                        line.id,
+                        line.seats_purchased,
+                        line.seats_used,
+                        line.people,
+                        line.last_successful_sync.as_deref().unwrap_or("never"),
+                        line.company_name
+                    );
+                }
+            }
+            Ok(())
         }
         Command::RegistrationToken { valid_hours } => {
             let token = cli::registration_token(&config, valid_hours)?;

@@ -26,6 +26,7 @@ pub struct Registration {
     pub it_admin_name: Option<String>,
     pub it_admin_email: Option<String>,
     pub it_admin_password: Option<String>,
+    /// Absent: the appliance's `accounts.default_seats` (1000 by default).
     pub seats_purchased: Option<i64>,
     /// An operator's one-time registration token, when registration is
     /// closed (also accepted as the `X-Registration-Token` header).
@@ -89,7 +90,7 @@ fn checked_email(errors: &mut Vec<FieldError>, field: &str, value: Option<String
     normalized
 }
 
-fn validate(input: Registration) -> Result<ValidRegistration, AppError> {
+fn validate(input: Registration, default_seats: i64) -> Result<ValidRegistration, AppError> {
     let mut errors = Vec::new();
     let company_name = required_text(&mut errors, "company_name", input.company_name, 200);
     let company_email = checked_email(&mut errors, "company_email", input.company_email);
@@ -116,7 +117,7 @@ fn validate(input: Registration) -> Result<ValidRegistration, AppError> {
             format!("it_admin_password {problem}"),
         ));
     }
-    let seats_purchased = input.seats_purchased.unwrap_or(0);
+    let seats_purchased = input.seats_purchased.unwrap_or(default_seats);
     if !(0..=MAX_SEATS).contains(&seats_purchased) {
         errors.push(FieldError::new(
             "seats_purchased",
@@ -169,7 +170,7 @@ pub async fn register(
     if policy == RegistrationPolicy::Closed && token_hash.is_none() {
         return Err(registration_closed());
     }
-    let valid = validate(input)?;
+    let valid = validate(input, svc.config.accounts.default_seats)?;
     let password_hash = svc.passwords.hash(valid.admin_password.clone()).await?;
     let now = svc.clock.now();
     let enterprise = EnterpriseId::generate();

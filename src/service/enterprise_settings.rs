@@ -12,6 +12,44 @@ use crate::AppError;
 
 /// Sets the per-key and per-enterprise request limits (`None`: the appliance
 /// default). Running servers apply them within the key cache's 5 seconds.
+/// The operator's seat count for an enterprise (`enterprise-sync set-seats`),
+/// audited with before and after; imports read it at their next run.
+pub async fn set_seats(
+    db: &Db,
+    clock: &SharedClock,
+    enterprise: EnterpriseId,
+    seats: i64,
+) -> Result<(), AppError> {
+    if !(0..=crate::service::accounts::MAX_SEATS).contains(&seats) {
+        return Err(AppError::field(
+            "seats",
+            "out_of_range",
+            format!("seats must be 0 to {}", crate::service::accounts::MAX_SEATS),
+        ));
+    }
+    let now = clock.now();
+    db.write(move |txn| {
+        let before = store::enterprises::get(txn, enterprise)?.ok_or(AppError::NotFound {
+            resource: "enterprise",
+        })?;
+        store::enterprises::set_seats(txn, enterprise, seats, now)?;
+        let event = AuditEvent::new(
+            "enterprise.seats.update",
+            Outcome::Success,
+            Actor {
+                kind: ActorType::System,
+                id: "cli".into(),
+            },
+        )
+        .in_enterprise(enterprise)
+        .target("enterprise", enterprise)
+        .changes(serde_json::json!({ "seats_purchased": [before.seats_purchased, seats] }));
+        audit::append(txn, &event, &RequestMeta::default(), now)?;
+        Ok(())
+    })
+    .await
+}
+
 pub async fn set_rate_limits(
     db: &Db,
     clock: &SharedClock,

@@ -75,6 +75,20 @@ pub fn set_rate_limits(
     Ok(changed == 1)
 }
 
+pub fn set_seats(
+    conn: &Connection,
+    id: EnterpriseId,
+    seats: i64,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE enterprise_accounts SET seats_purchased = ?2, updated_at = ?3 WHERE id = ?1",
+        )?
+        .execute(params![id, seats, ts(now)])?;
+    Ok(changed == 1)
+}
+
 /// Whether any enterprise is registered yet.
 pub fn any(conn: &Connection) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM enterprise_accounts)")?

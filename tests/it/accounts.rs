@@ -276,3 +276,60 @@ async fn registration_is_open_for_the_first_enterprise_then_takes_an_operator_to
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_specifications_registration_body_gets_seats_that_let_its_examples_import() {
+    let app = TestApp::start().await;
+    // The specification's body: no seats field.
+    let mut body = registration("alice@acme.example");
+    body.as_object_mut().unwrap().remove("seats_purchased");
+    let response = app.post("/api/enterprise/register", body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let registered: Value = response.json().await.unwrap();
+    assert_eq!(registered["seats_purchased"], 1000);
+    let login: Value = app
+        .login("alice@acme.example", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let key: Value = app
+        .call(
+            reqwest::Method::POST,
+            "/api/enterprise/api-keys/generate",
+            &crate::support::Auth::Bearer(token),
+            Some(json!({ "name": "SAP", "scopes": ["users:write", "stores:write"], "expires_in_days": 365 })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap();
+    let stores = app
+        .call(
+            reqwest::Method::POST,
+            "/api/enterprise/stores/bulk-import",
+            &crate::support::Auth::Key(key),
+            Some(json!({ "stores": [{ "name": "Paris Opéra", "location": "Paris", "address": "1 rue Auber", "phone": "+33 1 00 00 00 00", "external_id": "ST-001" }], "mode": "create_or_update" })),
+        )
+        .await;
+    assert_eq!(stores.status(), StatusCode::OK);
+    let users: Value = app
+        .call(
+            reqwest::Method::POST,
+            "/api/enterprise/users/bulk-import",
+            &crate::support::Auth::Key(key),
+            Some(json!({ "users": [
+                { "email": "jean@acme.example", "name": "Jean Dupont", "role": "manager", "store_id": "ST-001", "external_id": "EMP-1" },
+                { "email": "marie@acme.example", "name": "Marie Curie", "role": "seller", "store_id": "ST-001", "manager_id": "EMP-1", "external_id": "EMP-2" },
+            ], "mode": "create_or_update", "send_invitations": false })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["created"], 2, "{users}");
+    assert_eq!(users["failed"], 0, "{users}");
+    app.stop().await;
+}

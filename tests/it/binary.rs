@@ -1152,3 +1152,53 @@ async fn a_drop_folder_that_cannot_be_made_is_logged_once_not_at_every_scan() {
         .count();
     assert_eq!(warnings, 1, "{log}");
 }
+
+#[tokio::test]
+async fn the_operator_sets_seats_and_lists_the_enterprises() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let process = spawn(&data, "info");
+    let api = Api::new(&process);
+    let enterprise = api.register().await;
+    let output = command(&data)
+        .args(["set-seats", "--enterprise", &enterprise, "7"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    // The running service reads the new count at once.
+    let login: Value = api.login(PASSWORD).await.json().await.unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let status: Value = api
+        .http
+        .get(format!("{}/api/enterprise/sync-status", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["seats_purchased"], 7, "{status}");
+    let listed = command(&data)
+        .args(["enterprises", "--json"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    let line: Value = serde_json::from_str(
+        String::from_utf8(listed.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["id"], enterprise);
+    assert_eq!(line["seats_purchased"], 7);
+    assert_eq!(line["company_name"], "acme");
+    let refused = command(&data)
+        .args(["set-seats", "--enterprise", &enterprise, "-3"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    terminate(process);
+}
