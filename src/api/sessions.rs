@@ -22,7 +22,9 @@ pub fn public_router() -> OpenApiRouter<AppState> {
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(logout_everywhere))
 }
 
 /// An accepted invitation: the person, who may now sign in.
@@ -107,6 +109,28 @@ async fn me(
     Auth(principal): Auth,
 ) -> Result<impl IntoResponse, AppError> {
     Ok(Json(sessions::me(&svc, &principal).await?))
+}
+
+/// Ends every session of the signed-in person: all their access tokens, refresh
+/// tokens and dashboard sessions, on every device.
+#[utoipa::path(
+    post,
+    operation_id = "logoutEverywhere",
+    path = "/api/auth/logout-everywhere",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session of the person is ended, this one included"),
+        (status = 401, description = "Not signed in (an API key has no sessions)", body = ErrorBody),
+    )
+)]
+async fn logout_everywhere(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    Auth(principal): Auth,
+) -> Result<impl IntoResponse, AppError> {
+    sessions::logout_everywhere(&svc, &meta, &principal).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(

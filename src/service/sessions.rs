@@ -497,6 +497,36 @@ pub async fn logout(
         .await
 }
 
+/// Ends every session of the person: the token version moves on (access
+/// tokens and dashboard sessions stop at once) and every refresh family is
+/// revoked. Audited.
+pub async fn logout_everywhere(
+    svc: &Services,
+    meta: &RequestMeta,
+    principal: &Principal,
+) -> Result<(), AppError> {
+    let Principal::User {
+        user, enterprise, ..
+    } = *principal
+    else {
+        return Err(AppError::unauthenticated());
+    };
+    let (now, meta) = (svc.clock.now(), meta.clone());
+    svc.db
+        .write(move |txn| {
+            store::users::end_sessions(txn, user, now)?;
+            let revoked = store::refresh_tokens::revoke_all_of(txn, user, now)?;
+            let event =
+                AuditEvent::new("auth.logout_everywhere", Outcome::Success, user_actor(user))
+                    .in_enterprise(enterprise)
+                    .target("user", user)
+                    .changes(serde_json::json!({ "refresh_tokens_revoked": revoked }));
+            audit::append(txn, &event, &meta, now)?;
+            Ok::<_, AppError>(())
+        })
+        .await
+}
+
 /// Resolves a bearer access token. Beyond the signature and expiry, the user must
 /// still exist, be active and hold the same token version and role.
 pub async fn authenticate(svc: &Services, token: &str) -> Result<Principal, AppError> {

@@ -498,6 +498,15 @@ pub fn update_fields(
     Ok(())
 }
 
+/// Ends every session of the person (their token version moves on).
+pub fn end_sessions(conn: &Connection, id: UserId, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE users SET token_version = token_version + 1, updated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![id, ts(now)])?;
+    Ok(())
+}
+
 /// Sets the first password (invitation accepted) and ends any older sessions.
 pub fn set_password(
     conn: &Connection,

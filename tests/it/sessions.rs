@@ -518,3 +518,45 @@ async fn a_signed_in_person_has_a_rate_limit_too() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn logout_everywhere_ends_every_session_of_the_person_only() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    let other = app.admin("Other").await;
+    let (laptop_access, laptop_refresh) = sign_in(&app, &admin.email).await;
+    let (phone_access, phone_refresh) = sign_in(&app, &admin.email).await;
+    let response = app
+        .call(
+            reqwest::Method::POST,
+            "/api/auth/logout-everywhere",
+            &Auth::Bearer(&phone_access),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    for access in [&laptop_access, &phone_access] {
+        assert_eq!(
+            app.get("/api/me", &Auth::Bearer(access)).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for refresh in [&laptop_refresh, &phone_refresh] {
+        assert_eq!(
+            refresh_status(&app, refresh).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Another person's session goes on; the person signs in again.
+    assert_eq!(
+        app.get("/api/me", &Auth::Bearer(&other.access_token))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    sign_in(&app, &admin.email).await;
+    assert!(app
+        .audit_actions()
+        .contains(&("auth.logout_everywhere".into(), "success".into())));
+    app.stop().await;
+}
