@@ -119,6 +119,36 @@ pub fn registration_token(config: &Config, valid_hours: u32) -> anyhow::Result<S
     Ok(token?)
 }
 
+/// `enterprise-sync create-enterprise …`: the enterprise, its first IT admin
+/// and their invitation link.
+pub fn create_enterprise(
+    config: &Config,
+    input: crate::service::accounts::Registration,
+) -> anyhow::Result<(crate::service::accounts::Registered, String)> {
+    let db = crate::server::open_database(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let created = runtime.block_on(crate::service::accounts::create_by_operator(
+        &db,
+        config,
+        chrono::Utc::now(),
+        input,
+    ));
+    db.close();
+    created.map_err(|e| match e {
+        crate::AppError::Validation(fields) => anyhow::anyhow!(
+            "{}",
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::anyhow!("{other}"),
+    })
+}
+
 /// `enterprise-sync set-seats --enterprise ID N`.
 pub fn set_seats(config: &Config, enterprise: &str, seats: i64) -> anyhow::Result<()> {
     let enterprise: crate::domain::EnterpriseId = enterprise

@@ -87,6 +87,24 @@ enum Command {
         /// The address to send it to.
         address: String,
     },
+    /// Create an enterprise and its first IT admin, whatever allow_registration
+    /// says; prints the admin's invitation link (they set their password there).
+    CreateEnterprise {
+        #[arg(long)]
+        company_name: String,
+        #[arg(long)]
+        company_email: String,
+        /// api, scim or file.
+        #[arg(long, default_value = "api")]
+        sync_mode: String,
+        #[arg(long)]
+        admin_name: String,
+        #[arg(long)]
+        admin_email: String,
+        /// Seats purchased (default: accounts.default_seats).
+        #[arg(long)]
+        seats: Option<i64>,
+    },
     /// Set an enterprise's purchased seats (audited; imports apply it at once).
     SetSeats {
         /// The enterprise account id.
@@ -221,6 +239,30 @@ fn run(command: Command, config: Config, source: ConfigSource) -> anyhow::Result
                     report.total_processed
                 )
             }
+        }
+        Command::CreateEnterprise {
+            company_name,
+            company_email,
+            sync_mode,
+            admin_name,
+            admin_email,
+            seats,
+        } => {
+            let input = enterprise_sync::service::accounts::Registration {
+                company_name: Some(company_name),
+                company_email: Some(company_email),
+                sync_mode: Some(sync_mode),
+                it_admin_name: Some(admin_name),
+                it_admin_email: Some(admin_email),
+                it_admin_password: None,
+                seats_purchased: seats,
+                registration_token: None,
+            };
+            let (created, link) = cli::create_enterprise(&config, input)?;
+            println!("enterprise {}", created.enterprise_account_id);
+            println!("IT admin {}", created.it_admin_id);
+            println!("invitation link (send it to the admin): {link}");
+            Ok(())
         }
         Command::SetSeats { enterprise, seats } => {
             cli::set_seats(&config, &enterprise, seats)?;

@@ -1202,3 +1202,67 @@ async fn the_operator_sets_seats_and_lists_the_enterprises() {
     assert!(!refused.status.success());
     terminate(process);
 }
+
+#[tokio::test]
+async fn the_operator_creates_an_enterprise_whose_admin_is_invited() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let process = spawn(&data, "info");
+    let api = Api::new(&process);
+    api.register().await;
+    // Registration is closed now (the default); the operator creates one anyway.
+    let output = command(&data)
+        .args([
+            "create-enterprise",
+            "--company-name",
+            "Beta Retail",
+            "--company-email",
+            "it@beta.example",
+            "--admin-name",
+            "Bob Martin",
+            "--admin-email",
+            "bob@beta.example",
+            "--seats",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let link = printed
+        .lines()
+        .find_map(|line| {
+            line.split("invitation link (send it to the admin): ")
+                .nth(1)
+        })
+        .unwrap_or_else(|| panic!("{printed}"));
+    let token = link.split("token=").nth(1).unwrap();
+    // The admin cannot sign in before setting a password through the link.
+    let refused = api
+        .post(
+            "/api/auth/login",
+            json!({ "email": "bob@beta.example", "password": PASSWORD }),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let accepted = api
+        .post(
+            "/api/auth/accept-invitation",
+            json!({ "token": token, "password": PASSWORD }),
+            None,
+        )
+        .await;
+    assert_eq!(accepted.status(), StatusCode::OK);
+    let login = api
+        .post(
+            "/api/auth/login",
+            json!({ "email": "bob@beta.example", "password": PASSWORD }),
+            None,
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let body: Value = login.json().await.unwrap();
+    assert_eq!(body["user"]["role"], "it_admin");
+    terminate(process);
+}
