@@ -12,7 +12,9 @@ use crate::store::sync_logs::SyncLog;
 
 use super::extract::{AppState, Auth, QueryParams};
 use super::pagination::{self, PageBody};
+use crate::domain::import::{SYNC_OPERATIONS, SYNC_RECORD_OPERATIONS, SYNC_STATUSES, SYNC_TYPES};
 use crate::domain::Scope;
+use crate::error::FieldError;
 use crate::service::{sync_logs, sync_status};
 use crate::store::sync_logs::SyncLogFilter;
 use crate::AppError;
@@ -48,7 +50,11 @@ struct LogQuery {
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// `bulk_import_users`, `bulk_import_stores`, `file_import`, …
+    /// `bulk_user_import`, `bulk_store_import`, `file_import`, `scim_user_create`,
+    /// `scim_user_replace`, `scim_user_patch`, `scim_user_delete`, `scim_group_create`,
+    /// `scim_group_replace`, `scim_group_patch`, `scim_group_delete`, or a per-record entry
+    /// (`user_created`, `user_updated`, `user_deactivated`, `store_created`,
+    /// `store_updated`, `store_deactivated`); another value is 422.
     operation: Option<String>,
     /// `success`, `partial` or `failed`.
     status: Option<String>,
@@ -84,6 +90,31 @@ async fn logs(
     let before = pagination::cursor(query.cursor.as_deref(), &mut errors);
     let since = pagination::time("since", query.since.as_deref(), &mut errors);
     let until = pagination::time("until", query.until.as_deref(), &mut errors);
+    // An unknown value would match nothing: say which ones exist instead.
+    let operations: Vec<&str> = SYNC_OPERATIONS
+        .iter()
+        .chain(SYNC_RECORD_OPERATIONS.iter())
+        .copied()
+        .collect();
+    for (field, value, known) in [
+        ("operation", &query.operation, &operations[..]),
+        ("status", &query.status, &SYNC_STATUSES[..]),
+        ("sync_type", &query.sync_type, &SYNC_TYPES[..]),
+    ] {
+        if let Some(value) = value {
+            if !known.contains(&value.as_str()) {
+                errors.push(FieldError::new(
+                    field,
+                    "invalid_value",
+                    format!(
+                        "{field} {:?} is not one of: {}",
+                        crate::domain::text::clip(value, 64),
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
     pagination::finish(errors)?;
     let filter = SyncLogFilter {
         operation: query.operation,

@@ -138,6 +138,34 @@ impl RowError {
     }
 }
 
+/// The operations import runs record (a sync log's `operation`).
+pub const SYNC_OPERATIONS: [&str; 11] = [
+    "bulk_user_import",
+    "bulk_store_import",
+    "file_import",
+    "scim_user_create",
+    "scim_user_replace",
+    "scim_user_patch",
+    "scim_user_delete",
+    "scim_group_create",
+    "scim_group_replace",
+    "scim_group_patch",
+    "scim_group_delete",
+];
+/// The per-record entries a run's changes read as in the sync logs.
+pub const SYNC_RECORD_OPERATIONS: [&str; 6] = [
+    "user_created",
+    "user_updated",
+    "user_deactivated",
+    "store_created",
+    "store_updated",
+    "store_deactivated",
+];
+/// A run's `status`.
+pub const SYNC_STATUSES: [&str; 3] = ["success", "partial", "failed"];
+/// A run's `sync_type`: where it came from.
+pub const SYNC_TYPES: [&str; 3] = ["api", "file", "scim"];
+
 #[derive(utoipa::ToSchema, Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
     pub success: bool,

@@ -1040,3 +1040,42 @@ async fn a_small_request_into_a_large_enterprise_sees_everyone_it_names() {
     assert_eq!(s1["data"][0]["manager_id"], other_id.as_str());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unknown_sync_log_filters_answer_422_with_the_known_values() {
+    let app = crate::support::TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    for (query, field, known) in [
+        ("status=bogus", "status", "success, partial, failed"),
+        (
+            "operation=bulk_import_users",
+            "operation",
+            "bulk_user_import",
+        ),
+        ("sync_type=ftp", "sync_type", "api, file, scim"),
+    ] {
+        let response = app
+            .get(
+                &format!("/api/enterprise/sync-logs?{query}"),
+                &Auth::Bearer(&admin.access_token),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
+        let body: Value = response.json().await.unwrap();
+        let error = &body["error"]["details"]["fields"][0];
+        assert_eq!(error["field"], field, "{body}");
+        assert!(error["message"].as_str().unwrap().contains(known), "{body}");
+    }
+    let fine = app
+        .get(
+            "/api/enterprise/sync-logs?status=failed&operation=user_created&sync_type=api",
+            &Auth::Bearer(&admin.access_token),
+        )
+        .await;
+    assert_eq!(fine.status(), StatusCode::OK);
+    app.stop().await;
+}

@@ -3,19 +3,7 @@
 use super::*;
 
 /// The operations runs record, offered by the filter.
-const OPERATIONS: [&str; 11] = [
-    "bulk_user_import",
-    "bulk_store_import",
-    "file_import",
-    "scim_user_create",
-    "scim_user_replace",
-    "scim_user_patch",
-    "scim_user_delete",
-    "scim_group_create",
-    "scim_group_replace",
-    "scim_group_patch",
-    "scim_group_delete",
-];
+const OPERATIONS: [&str; 11] = crate::domain::import::SYNC_OPERATIONS;
 
 /// Runs shown per page.
 const RUNS_PAGE: usize = 50;
