@@ -116,12 +116,14 @@ async fn me(
 #[utoipa::path(
     post,
     operation_id = "logoutEverywhere",
-    path = "/api/auth/logout-everywhere",
+    path = "/api/me/logout-everywhere",
     tag = "sessions",
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Every session of the person is ended, this one included"),
-        (status = 401, description = "Not signed in (an API key has no sessions)", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "An API key: only a signed-in person has sessions (`not_a_person`)", body = ErrorBody),
+        (status = 429, description = "The person's request limit", body = ErrorBody),
     )
 )]
 async fn logout_everywhere(

@@ -509,7 +509,10 @@ pub async fn logout_everywhere(
         user, enterprise, ..
     } = *principal
     else {
-        return Err(AppError::unauthenticated());
+        return Err(AppError::forbidden(
+            "not_a_person",
+            "Only a signed-in person has sessions to end; an API key is revoked instead",
+        ));
     };
     let (now, meta) = (svc.clock.now(), meta.clone());
     svc.db

@@ -529,7 +529,7 @@ async fn logout_everywhere_ends_every_session_of_the_person_only() {
     let response = app
         .call(
             reqwest::Method::POST,
-            "/api/auth/logout-everywhere",
+            "/api/me/logout-everywhere",
             &Auth::Bearer(&phone_access),
             None,
         )
