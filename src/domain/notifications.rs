@@ -89,4 +89,11 @@ pub enum AlertFacts {
         min_free_mb: u64,
         at: DateTime<Utc>,
     },
+    /// 90 % of the purchased seats are used (`full`: all of them).
+    Seats {
+        used: i64,
+        purchased: i64,
+        full: bool,
+        at: DateTime<Utc>,
+    },
 }

@@ -189,6 +189,38 @@ pub fn alert(language: Language, company: &str, facts: &AlertFacts, base: &str) 
             ],
             None,
         ),
+        (Language::Fr, AlertFacts::Seats { used, purchased, full, at }) => (
+            if *full {
+                format!("[{company}] Toutes les licences sont utilisées ({used}/{purchased})")
+            } else {
+                format!("[{company}] 90 % des licences sont utilisées ({used}/{purchased})")
+            },
+            vec![
+                format!("Le {}, {used} personnes actives occupaient {purchased} licences achetées.", date(language, *at)),
+                if *full {
+                    "Les créations et réactivations suivantes seront refusées (seat_limit_reached) : achetez des licences ou désactivez les départs.".to_string()
+                } else {
+                    "Au-delà du nombre de licences, les créations et réactivations seront refusées : prévoyez des licences supplémentaires.".to_string()
+                },
+            ],
+            None,
+        ),
+        (Language::En, AlertFacts::Seats { used, purchased, full, at }) => (
+            if *full {
+                format!("[{company}] All seats are in use ({used}/{purchased})")
+            } else {
+                format!("[{company}] 90 % of the seats are in use ({used}/{purchased})")
+            },
+            vec![
+                format!("On {}, {used} active people held {purchased} purchased seats.", date(language, *at)),
+                if *full {
+                    "Further creations and reactivations will be refused (seat_limit_reached): buy seats or deactivate leavers.".to_string()
+                } else {
+                    "Beyond the seats purchased, creations and reactivations will be refused: plan more seats.".to_string()
+                },
+            ],
+            None,
+        ),
         (Language::En, AlertFacts::SyncStale { hours, last_success_at }) => (
             format!("[{company}] No successful sync for {hours} hours"),
             vec![format!(
@@ -313,6 +345,18 @@ mod tests {
             AlertFacts::DiskLow {
                 free_mib: 300,
                 min_free_mb: 512,
+                at: at(),
+            },
+            AlertFacts::Seats {
+                used: 9,
+                purchased: 10,
+                full: false,
+                at: at(),
+            },
+            AlertFacts::Seats {
+                used: 10,
+                purchased: 10,
+                full: true,
                 at: at(),
             },
         ];

@@ -28,6 +28,8 @@ fn kind_of(facts: &AlertFacts) -> &'static str {
         AlertFacts::FileHeld { .. } => "file_held",
         AlertFacts::SyncStale { .. } => "sync_stale",
         AlertFacts::DiskLow { .. } => "disk_low",
+        AlertFacts::Seats { full: false, .. } => "seats_high",
+        AlertFacts::Seats { full: true, .. } => "seats_full",
     }
 }
 
@@ -104,6 +106,41 @@ pub fn raise(
     audit::append(conn, &event, &RequestMeta::default(), now)?;
     if to.is_empty() {
         tracing::warn!(%enterprise, kind, "an alert has no recipient: the enterprise has no active IT admin and no alert list");
+    }
+    Ok(())
+}
+
+/// After a run: alerts the enterprise once when its active staff reach 90 %
+/// of the purchased seats, once more when they reach all of them, and again
+/// only after use fell back under the level.
+pub fn check_seats(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let Some(account) = store::enterprises::get(conn, enterprise)? else {
+        return Ok(());
+    };
+    let purchased = account.seats_purchased;
+    let used = store::users::staff_counts(conn, enterprise)?.active;
+    let level = match purchased {
+        0 => 0,
+        _ if used >= purchased => 2,
+        _ if used * 10 >= purchased * 9 => 1,
+        _ => 0,
+    };
+    let alerted = store::enterprises::seat_alert_level(conn, enterprise)?;
+    if level != alerted {
+        store::enterprises::set_seat_alert_level(conn, enterprise, level)?;
+    }
+    if level > alerted {
+        let facts = AlertFacts::Seats {
+            used,
+            purchased,
+            full: level == 2,
+            at: now,
+        };
+        raise(conn, enterprise, None, &facts, now)?;
     }
     Ok(())
 }

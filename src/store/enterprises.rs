@@ -89,6 +89,21 @@ pub fn set_seats(
     Ok(changed == 1)
 }
 
+pub fn seat_alert_level(conn: &Connection, id: EnterpriseId) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT seat_alert_level FROM enterprise_accounts WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+}
+
+pub fn set_seat_alert_level(
+    conn: &Connection,
+    id: EnterpriseId,
+    level: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE enterprise_accounts SET seat_alert_level = ?2 WHERE id = ?1")?
+        .execute(params![id, level])?;
+    Ok(())
+}
+
 /// Whether any enterprise is registered yet.
 pub fn any(conn: &Connection) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM enterprise_accounts)")?

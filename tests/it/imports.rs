@@ -1079,3 +1079,58 @@ async fn unknown_sync_log_filters_answer_422_with_the_known_values() {
     assert_eq!(fine.status(), StatusCode::OK);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn seats_alert_once_at_90_percent_and_once_when_full() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    app.raw_db()
+        .execute(
+            "UPDATE enterprise_accounts SET seats_purchased = 10 WHERE id = ?1",
+            [&admin.enterprise_id],
+        )
+        .unwrap();
+    let (_, key) = app.key(&admin, &["users:write"]).await;
+    let import = |people: Vec<(usize, bool)>| {
+        let users: Vec<Value> = people
+            .into_iter()
+            .map(|(n, active)| {
+                json!({ "email": format!("p{n}@acme.example"), "name": format!("Person {n}"),
+                        "role": "manager", "external_id": format!("E{n}"), "active": active })
+            })
+            .collect();
+        let (app, key) = (&app, key.clone());
+        async move {
+            let response = app
+                .call(
+                    Method::POST,
+                    "/api/enterprise/users/bulk-import",
+                    &Auth::Key(&key),
+                    Some(json!({ "users": users })),
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    };
+    let alerts = |kind: &str| -> i64 {
+        app.raw_db()
+            .query_row("SELECT COUNT(*) FROM alerts WHERE kind = ?1", [kind], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    import((0..8).map(|n| (n, true)).collect()).await;
+    assert_eq!((alerts("seats_high"), alerts("seats_full")), (0, 0));
+    import(vec![(8, true)]).await;
+    assert_eq!((alerts("seats_high"), alerts("seats_full")), (1, 0));
+    import(vec![(9, true)]).await;
+    assert_eq!((alerts("seats_high"), alerts("seats_full")), (1, 1));
+    // Nothing new: no new alert.
+    import(vec![(9, true)]).await;
+    assert_eq!((alerts("seats_high"), alerts("seats_full")), (1, 1));
+    // Leavers free seats; crossing 90 % again alerts again.
+    import(vec![(0, false), (1, false), (2, false)]).await;
+    import(vec![(0, true), (1, true)]).await;
+    assert_eq!((alerts("seats_high"), alerts("seats_full")), (2, 1));
+    app.stop().await;
+}
