@@ -879,7 +879,8 @@ async fn seats_bound_scim_creations_as_any_import() {
             .map(Result::unwrap)
             .collect()
     };
-    assert_eq!(alerts, ["sync_failed"]);
+    // The one seat taken alerted once (seats_full); the refusal once more.
+    assert_eq!(alerts, ["seats_full", "sync_failed"]);
 }
 
 #[tokio::test]
