@@ -102,41 +102,20 @@ pub fn parse_limit(raw: &str) -> Result<Option<u32>, String> {
     }
 }
 
-/// `set-rate-limit`: changes an enterprise's request limits.
-/// `enterprise-sync registration-token`: a one-time token, stored hashed.
-pub fn registration_token(config: &Config, valid_hours: u32) -> anyhow::Result<String> {
+/// Opens the database, runs `work` on a one-thread runtime and closes the
+/// database again: what every operator command that touches it does.
+fn with_database<T, F, Fut>(config: &Config, work: F) -> anyhow::Result<T>
+where
+    F: FnOnce(crate::store::Db) -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::AppError>>,
+{
     let db = crate::server::open_database(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let now = chrono::Utc::now();
-    let token = runtime.block_on(crate::service::registration_tokens::issue(
-        &db,
-        now,
-        valid_hours,
-    ));
+    let result = runtime.block_on(work(db.clone()));
     db.close();
-    Ok(token?)
-}
-
-/// `enterprise-sync create-enterprise …`: the enterprise, its first IT admin
-/// and their invitation link.
-pub fn create_enterprise(
-    config: &Config,
-    input: crate::service::accounts::Registration,
-) -> anyhow::Result<(crate::service::accounts::Registered, String)> {
-    let db = crate::server::open_database(config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let created = runtime.block_on(crate::service::accounts::create_by_operator(
-        &db,
-        config,
-        chrono::Utc::now(),
-        input,
-    ));
-    db.close();
-    created.map_err(|e| match e {
+    result.map_err(|e| match e {
         crate::AppError::Validation(fields) => anyhow::anyhow!(
             "{}",
             fields
@@ -149,21 +128,36 @@ pub fn create_enterprise(
     })
 }
 
+fn enterprise_id(raw: &str) -> anyhow::Result<crate::domain::EnterpriseId> {
+    raw.parse()
+        .map_err(|_| anyhow::anyhow!("{raw:?} is not an enterprise id"))
+}
+
+/// `enterprise-sync registration-token`: a one-time token, stored hashed.
+pub fn registration_token(config: &Config, valid_hours: u32) -> anyhow::Result<String> {
+    with_database(config, |db| async move {
+        crate::service::registration_tokens::issue(&db, chrono::Utc::now(), valid_hours).await
+    })
+}
+
+/// `enterprise-sync create-enterprise …`: the enterprise, its first IT admin
+/// and their invitation link.
+pub fn create_enterprise(
+    config: &Config,
+    input: crate::service::accounts::Registration,
+) -> anyhow::Result<(crate::service::accounts::Registered, String)> {
+    with_database(config, |db| async move {
+        crate::service::accounts::create_by_operator(&db, config, chrono::Utc::now(), input).await
+    })
+}
+
 /// `enterprise-sync set-seats --enterprise ID N`.
 pub fn set_seats(config: &Config, enterprise: &str, seats: i64) -> anyhow::Result<()> {
-    let enterprise: crate::domain::EnterpriseId = enterprise
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{enterprise:?} is not an enterprise id"))?;
-    let db = crate::server::open_database(config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let enterprise = enterprise_id(enterprise)?;
     let clock = crate::clock::SystemClock::shared();
-    let result = runtime.block_on(crate::service::enterprise_settings::set_seats(
-        &db, &clock, enterprise, seats,
-    ));
-    db.close();
-    result.map_err(|e| anyhow::anyhow!("{e}"))
+    with_database(config, |db| async move {
+        crate::service::enterprise_settings::set_seats(&db, &clock, enterprise, seats).await
+    })
 }
 
 /// One line of `enterprise-sync enterprises`.
@@ -180,57 +174,47 @@ pub struct EnterpriseLine {
 /// `enterprise-sync enterprises`: every enterprise with its seats, people and
 /// last successful sync.
 pub fn enterprises(config: &Config) -> anyhow::Result<Vec<EnterpriseLine>> {
-    let db = crate::server::open_database(config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let lines = runtime.block_on(db.read(|conn| {
-        let mut lines = Vec::new();
-        for id in crate::store::enterprises::all_ids(conn)? {
-            let Some(account) = crate::store::enterprises::get(conn, id)? else {
-                continue;
-            };
-            let staff = crate::store::users::staff_counts(conn, id)?;
-            lines.push(EnterpriseLine {
-                id: id.to_string(),
-                company_name: account.company_name,
-                seats_purchased: account.seats_purchased,
-                seats_used: staff.active,
-                people: staff.total,
-                last_successful_sync: crate::store::sync_logs::last_success(conn, id)?,
-            });
-        }
-        Ok::<_, crate::AppError>(lines)
-    }));
-    db.close();
-    lines.map_err(|e| anyhow::anyhow!("{e}"))
+    with_database(config, |db| async move {
+        db.read(|conn| {
+            let mut lines = Vec::new();
+            for id in crate::store::enterprises::all_ids(conn)? {
+                let Some(account) = crate::store::enterprises::get(conn, id)? else {
+                    continue;
+                };
+                let staff = crate::store::users::staff_counts(conn, id)?;
+                lines.push(EnterpriseLine {
+                    id: id.to_string(),
+                    company_name: account.company_name,
+                    seats_purchased: account.seats_purchased,
+                    seats_used: staff.active,
+                    people: staff.total,
+                    last_successful_sync: crate::store::sync_logs::last_success(conn, id)?,
+                });
+            }
+            Ok::<_, crate::AppError>(lines)
+        })
+        .await
+    })
 }
 
+/// `set-rate-limit`: changes an enterprise's request limits.
 pub fn set_rate_limit(
     config: &Config,
     enterprise: &str,
     per_key: Option<Option<u32>>,
     per_enterprise: Option<Option<u32>>,
 ) -> anyhow::Result<()> {
-    let enterprise: crate::domain::EnterpriseId = enterprise
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{enterprise:?} is not an enterprise id"))?;
-    let db = crate::server::open_database(config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let enterprise = enterprise_id(enterprise)?;
     let clock = crate::clock::SystemClock::shared();
-    let result = runtime.block_on(async {
-        let current = {
-            let read = db.clone();
-            read.read(move |conn| {
+    with_database(config, |db| async move {
+        let current = db
+            .read(move |conn| {
                 crate::store::enterprises::get(conn, enterprise).map_err(crate::AppError::from)
             })
             .await?
             .ok_or(crate::AppError::NotFound {
                 resource: "enterprise",
-            })?
-        };
+            })?;
         let per_key = per_key.unwrap_or(current.rate_limit_per_key_per_minute);
         let per_enterprise = per_enterprise.unwrap_or(current.rate_limit_per_enterprise_per_minute);
         crate::service::enterprise_settings::set_rate_limits(
@@ -241,9 +225,7 @@ pub fn set_rate_limit(
             per_enterprise,
         )
         .await
-    });
-    db.close();
-    result.map_err(|e| anyhow::anyhow!("{e}"))
+    })
 }
 
 /// What `import` reads.

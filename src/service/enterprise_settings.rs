@@ -12,6 +12,20 @@ use crate::AppError;
 
 /// Sets the per-key and per-enterprise request limits (`None`: the appliance
 /// default). Running servers apply them within the key cache's 5 seconds.
+/// An operator's change to an enterprise, made from the command line.
+fn operator_change(action: &'static str, enterprise: EnterpriseId) -> AuditEvent {
+    AuditEvent::new(
+        action,
+        Outcome::Success,
+        Actor {
+            kind: ActorType::System,
+            id: "cli".into(),
+        },
+    )
+    .in_enterprise(enterprise)
+    .target("enterprise", enterprise)
+}
+
 /// The operator's seat count for an enterprise (`enterprise-sync set-seats`),
 /// audited with before and after; imports read it at their next run.
 pub async fn set_seats(
@@ -33,17 +47,8 @@ pub async fn set_seats(
             resource: "enterprise",
         })?;
         store::enterprises::set_seats(txn, enterprise, seats, now)?;
-        let event = AuditEvent::new(
-            "enterprise.seats.update",
-            Outcome::Success,
-            Actor {
-                kind: ActorType::System,
-                id: "cli".into(),
-            },
-        )
-        .in_enterprise(enterprise)
-        .target("enterprise", enterprise)
-        .changes(serde_json::json!({ "seats_purchased": [before.seats_purchased, seats] }));
+        let event = operator_change("enterprise.seats.update", enterprise)
+            .changes(serde_json::json!({ "seats_purchased": [before.seats_purchased, seats] }));
         audit::append(txn, &event, &RequestMeta::default(), now)?;
         Ok(())
     })
@@ -68,17 +73,7 @@ pub async fn set_rate_limits(
     db.write(move |txn| {
         let before = store::enterprises::get(txn, enterprise)?.ok_or(AppError::NotFound { resource: "enterprise" })?;
         store::enterprises::set_rate_limits(txn, enterprise, per_key, per_enterprise, now)?;
-        let event = AuditEvent::new(
-            "enterprise.rate_limits.update",
-            Outcome::Success,
-            Actor {
-                kind: ActorType::System,
-                id: "cli".into(),
-            },
-        )
-        .in_enterprise(enterprise)
-        .target("enterprise", enterprise)
-        .changes(serde_json::json!({
+        let event = operator_change("enterprise.rate_limits.update", enterprise).changes(serde_json::json!({
             "rate_limit_per_key_per_minute": [before.rate_limit_per_key_per_minute, per_key],
             "rate_limit_per_enterprise_per_minute": [before.rate_limit_per_enterprise_per_minute, per_enterprise],
         }));
