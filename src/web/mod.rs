@@ -86,8 +86,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         );
     // Password guesses through the form count against the same per-IP limit
     // as the API's login.
-    let throttled =
-        axum::middleware::from_fn_with_state(state.clone(), crate::api::auth::throttle_login);
+    let throttled = axum::middleware::from_fn_with_state(state.clone(), pages::throttle_sign_in);
     let signed_in = axum::middleware::from_fn_with_state(state, pages::session_before_body);
     Router::new()
         .route("/", get(pages::home))

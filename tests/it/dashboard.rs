@@ -788,3 +788,37 @@ async fn an_upload_completes_itself_under_the_marker_policy() {
     assert_eq!(active_count(&app, &drop).await, 3);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_sign_in_throttle_is_a_page_in_the_persons_language() {
+    let app = TestApp::start_with(|c| c.rate_limit.login_per_ip_per_minute = 2).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut last = None;
+    for _ in 0..3 {
+        last = Some(
+            client
+                .post(app.url("/sign-in"))
+                .header("accept-language", "fr-FR,fr;q=0.9")
+                .form(&[
+                    ("email", "nobody@acme.example"),
+                    ("password", "wrong wrong wrong"),
+                ])
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    let refused = last.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(refused.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("Trop de tentatives de connexion"), "{page}");
+    app.stop().await;
+}

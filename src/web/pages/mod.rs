@@ -51,6 +51,33 @@ async fn signed_in(svc: &Services, headers: &HeaderMap) -> Result<Option<WebUser
     }
 }
 
+/// The sign-in form's throttle (the API's per-address login limit), answered
+/// as a page in the person's language rather than the API's JSON.
+pub async fn throttle_sign_in(
+    axum::extract::State(svc): axum::extract::State<crate::api::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let language = language(request.headers());
+    let path = request.uri().path().to_string();
+    let response = crate::api::auth::throttle_login(axum::extract::State(svc), request, next).await;
+    if response.status() != StatusCode::TOO_MANY_REQUESTS {
+        return response;
+    }
+    let mut page = message(
+        StatusCode::TOO_MANY_REQUESTS,
+        language,
+        &path,
+        None,
+        "too_many_attempts",
+    );
+    if let Some(retry) = response.headers().get(header::RETRY_AFTER) {
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, retry.clone());
+    }
+    page
+}
+
 /// A form posted without a live session goes back to the sign-in page before
 /// its body is read: only signed-in people can make the service wait for one.
 pub async fn session_before_body(
