@@ -14,7 +14,6 @@ const WORDS: &[Word] = &[
     ("invalid_credentials", "Email ou mot de passe incorrect.", "Wrong email or password."),
     ("too_many_attempts", "Trop de tentatives : réessayez dans une minute.", "Too many attempts: try again in a minute."),
     ("form_expired", "Ce formulaire a expiré : rechargez la page et recommencez.", "This form has expired: reload the page and try again."),
-    ("too_many_attempts", "Trop de tentatives de connexion depuis cette adresse : patientez une minute, puis recommencez.", "Too many sign-in attempts from this address: wait a minute, then try again."),
     ("forbidden", "Cette page est réservée aux administrateurs informatiques.", "This page is for IT administrators."),
     ("not_found", "Cette page n'existe pas, ou plus.", "This page does not exist, or no longer does."),
     ("overview", "Vue d'ensemble", "Overview"),

@@ -819,6 +819,6 @@ async fn the_sign_in_throttle_is_a_page_in_the_persons_language() {
         .unwrap()
         .starts_with("text/html"));
     let page = refused.text().await.unwrap();
-    assert!(page.contains("Trop de tentatives de connexion"), "{page}");
+    assert!(page.contains("Trop de tentatives"), "{page}");
     app.stop().await;
 }
