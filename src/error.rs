@@ -24,6 +24,13 @@ impl FieldError {
     }
 }
 
+/// An enterprise whose account a sign-in's email and password both matched.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct EnterpriseChoice {
+    pub id: String,
+    pub company_name: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("malformed request: {message}")]
@@ -43,6 +50,10 @@ pub enum AppError {
         field: Option<&'static str>,
         message: String,
     },
+    /// The email and password open accounts in several enterprises: the
+    /// person names one (only those whose password matched are listed).
+    #[error("choose an enterprise")]
+    EnterpriseRequired(Vec<EnterpriseChoice>),
     #[error("request body too large")]
     PayloadTooLarge { limit: usize },
     #[error("too many rows")]
@@ -104,6 +115,7 @@ impl AppError {
             AppError::Forbidden { code, .. } => code,
             AppError::NotFound { .. } => "not_found",
             AppError::Conflict { code, .. } => code,
+            AppError::EnterpriseRequired(_) => "enterprise_required",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::TooManyRows { .. } => "too_many_rows",
             AppError::UnsupportedMediaType => "unsupported_media_type",
@@ -120,6 +132,9 @@ impl AppError {
             AppError::Conflict {
                 field: Some(field), ..
             } => serde_json::json!({ "field": field }),
+            AppError::EnterpriseRequired(enterprises) => {
+                serde_json::json!({ "enterprises": enterprises })
+            }
             AppError::PayloadTooLarge { limit } => serde_json::json!({ "limit_bytes": limit }),
             AppError::TooManyRows { limit } => serde_json::json!({ "limit_rows": limit }),
             AppError::RateLimited {

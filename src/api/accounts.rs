@@ -28,7 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 201, description = "The enterprise and its IT admin", body = Registered),
         (status = 403, description = "Registration is closed on this appliance and no live registration token came with the request (`registration_closed`)", body = ErrorBody),
-        (status = 409, description = "The email is taken", body = ErrorBody),
         (status = 422, description = "Fields are invalid, each named in details", body = ErrorBody),
         (status = 429, description = "Too many registrations from this address", body = ErrorBody),
     )

@@ -16,7 +16,7 @@ pub fn status_of(error: &AppError) -> StatusCode {
         AppError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
         AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
         AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-        AppError::Conflict { .. } => StatusCode::CONFLICT,
+        AppError::Conflict { .. } | AppError::EnterpriseRequired(_) => StatusCode::CONFLICT,
         AppError::PayloadTooLarge { .. } | AppError::TooManyRows { .. } => {
             StatusCode::PAYLOAD_TOO_LARGE
         }
@@ -65,6 +65,9 @@ fn public_message(error: &AppError) -> String {
             many => format!("{} fields are invalid", many.len()),
         },
         AppError::NotFound { resource } => format!("No such {resource}"),
+        AppError::EnterpriseRequired(_) => "This email and password open accounts in several \
+            enterprises: send the same request again with enterprise_id set to one of details.enterprises"
+            .into(),
         AppError::PayloadTooLarge { limit } => {
             format!("The request body exceeds the limit of {limit} bytes")
         }

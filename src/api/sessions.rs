@@ -44,7 +44,8 @@ struct Accepted {
     responses(
         (status = 200, description = "An access token (15 min) and a rotating refresh token", body = TokenPair),
         (status = 401, description = "Wrong email or password, or the account is locked for a while", body = ErrorBody),
-        (status = 422, description = "Email or password missing", body = ErrorBody),
+        (status = 409, description = "The email and password open accounts in several enterprises (`enterprise_required`): `details.enterprises` lists them (id, company_name); send the request again with `enterprise_id`", body = ErrorBody),
+        (status = 422, description = "Email or password missing, or `enterprise_id` is not an enterprise id", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address", body = ErrorBody),
     )
 )]

@@ -11,9 +11,9 @@ use crate::domain::{
     email, password, EnterpriseId, EnterpriseSyncMode, RecordSyncMode, Role, UserId,
 };
 use crate::error::FieldError;
+use crate::store;
 use crate::store::enterprises::NewEnterprise;
 use crate::store::users::NewUser;
-use crate::store::{self, is_unique_violation};
 use crate::AppError;
 
 /// The seed's registration body. Every field is optional here so that a missing
@@ -147,14 +147,6 @@ fn registration_closed() -> AppError {
     )
 }
 
-fn email_taken() -> AppError {
-    AppError::Conflict {
-        code: "email_taken",
-        field: Some("it_admin_email"),
-        message: "An account with this email already exists".into(),
-    }
-}
-
 /// Inserts the enterprise and its first IT admin (with a password, or none
 /// yet when the operator creates it and invites them), audited.
 fn create_in(
@@ -176,7 +168,9 @@ fn create_in(
             now,
         },
     )?;
-    let inserted = store::users::insert(
+    // A new enterprise has no one yet: its admin's email may belong to
+    // people of other enterprises, and nothing here says whether it does.
+    store::users::insert(
         txn,
         &NewUser {
             id: admin,
@@ -191,11 +185,7 @@ fn create_in(
             password_hash,
             now,
         },
-    );
-    match inserted {
-        Err(e) if is_unique_violation(&e, "users.email") => return Err(email_taken()),
-        other => other?,
-    }
+    )?;
     let event = AuditEvent::new("enterprise.register", Outcome::Success, actor)
         .in_enterprise(enterprise)
         .target("enterprise", enterprise)
@@ -273,7 +263,10 @@ pub async fn register(
         return Err(registration_closed());
     }
     let valid = validate(input, svc.config.accounts.default_seats)?;
-    let password_hash = svc.passwords.hash(valid.admin_password.clone()).await?;
+    let password_hash = svc
+        .passwords
+        .hash(valid.admin_password.clone(), &valid.admin_email)
+        .await?;
     let now = svc.clock.now();
     let enterprise = EnterpriseId::generate();
     let admin = UserId::generate();

@@ -230,7 +230,7 @@ pub async fn accept(
             format!("password {problem}"),
         ));
     }
-    let password_hash = svc.passwords.hash(password).await?;
+    let password_hash = svc.passwords.hash(password, &user.email).await?;
     let event = AuditEvent::new(
         "user.invitation.accept",
         Outcome::Success,

@@ -72,7 +72,10 @@ impl Services {
     ) -> Services {
         let metrics = Arc::new(crate::metrics::Metrics::new());
         Services {
-            passwords: passwords::PasswordHasher::new(config.auth.max_concurrent_hashes),
+            passwords: passwords::PasswordHasher::new(
+                config.auth.max_concurrent_hashes,
+                &secrets.api_key_pepper,
+            ),
             tokens: jwt::TokenIssuer::new(&secrets.jwt, &config.auth),
             api_keys: api_keys::ApiKeyService::new(&secrets.api_key_pepper, &config.api_keys),
             limits: rate_limit::RateLimits::new(clock.clone(), metrics.clone()),

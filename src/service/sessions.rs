@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{Actor, Principal};
 use super::audit::{self, AuditEvent};
-use super::passwords::PasswordHasher;
 use super::rate_limit::{Bucket, Policy};
 use super::{RequestMeta, Services};
 use crate::domain::audit::{ActorType, Outcome};
@@ -26,6 +25,11 @@ use crate::AppError;
 pub struct Credentials {
     pub email: Option<String>,
     pub password: Option<String>,
+    /// The enterprise to sign in to. Needed only when the email and password
+    /// open accounts in several enterprises (409 `enterprise_required` lists
+    /// them); an account of another enterprise is then not considered.
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
 }
 
 #[derive(utoipa::ToSchema, Debug, Serialize)]
@@ -159,9 +163,32 @@ pub(crate) struct Verified {
     pub now: DateTime<Utc>,
 }
 
-/// Checks an email and password: the same answer and work for unknown emails,
-/// temporary lockout after repeated failures, failures audited. The caller
-/// records the success with [`record_success`] in its own transaction.
+/// The enterprise a sign-in names, if any: a malformed id is the person's
+/// typing, answered by field; a well-formed one that names nothing finds no
+/// account, like a wrong password.
+fn named_enterprise(input: Option<&str>) -> Result<Option<EnterpriseId>, AppError> {
+    match input.map(str::trim).filter(|id| !id.is_empty()) {
+        None => Ok(None),
+        Some(id) => id.parse().map(Some).map_err(|_| {
+            AppError::field(
+                "enterprise_id",
+                "invalid",
+                "enterprise_id is the id of an enterprise (a UUID)",
+            )
+        }),
+    }
+}
+
+/// Checks an email and password against every account the email names (one
+/// per enterprise at most): the account they open signs in; when they open
+/// several, the person names the enterprise (only those are listed). Unknown
+/// emails, wrong passwords and locked accounts get the same answer for the
+/// same work — one argon2 run however many enterprises know the email (see
+/// `passwords`) — so nothing tells whether the email exists, here or in
+/// another enterprise. Repeated failures lock an account out for the address
+/// they come from, and far later for everyone; failures are audited in the
+/// account's enterprise. The caller records the success with
+/// [`record_success`] in its own transaction.
 pub(crate) async fn verify_password(
     svc: &Services,
     meta: &RequestMeta,
@@ -176,16 +203,69 @@ pub(crate) async fn verify_password(
     {
         return Err(AppError::invalid_credentials());
     }
+    let enterprise = named_enterprise(input.enterprise_id.as_deref())?;
     let lookup = email.clone();
-    let record: Option<LoginRecord> = svc
+    let mut records: Vec<LoginRecord> = svc
         .db
-        .read(move |conn| store::users::find_login_by_email(conn, &lookup).map_err(AppError::from))
+        .read(move |conn| {
+            store::users::find_logins_by_email(conn, &lookup, enterprise).map_err(AppError::from)
+        })
         .await?;
     let now = svc.clock.now();
+    let address = meta.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let monotonic = svc.clock.monotonic();
 
-    let Some(record) = record else {
-        // Same work and same answer as a wrong password, so emails cannot be probed.
-        svc.passwords.verify(password, None).await?;
+    // Every stored hash is checked, locked or not, so the work does not
+    // depend on an account's state.
+    let stored = records.iter().map(|r| r.password_hash.clone()).collect();
+    let matches = svc
+        .passwords
+        .verify_all(password.clone(), &email, stored)
+        .await?;
+    let address_locked: Vec<bool> = records
+        .iter()
+        .map(|r| {
+            svc.address_lockouts
+                .is_locked(r.user.id, address, monotonic)
+        })
+        .collect();
+    let opens = |i: usize| {
+        let record = &records[i];
+        matches[i]
+            && record.user.active
+            && !address_locked[i]
+            && record.locked_until.is_none_or(|until| until <= now)
+    };
+    let opened: Vec<usize> = (0..records.len()).filter(|&i| opens(i)).collect();
+
+    if let [only] = opened[..] {
+        let record = records.swap_remove(only);
+        let rehash = match &record.password_hash {
+            Some(hash) if svc.passwords.needs_rehash(hash, &email) => {
+                Some(svc.passwords.hash(password, &email).await?)
+            }
+            _ => None,
+        };
+        return Ok(Verified {
+            user: record.user,
+            token_version: record.token_version,
+            rehash,
+            now,
+        });
+    }
+    if opened.len() > 1 {
+        // The person proved they hold each of these accounts.
+        let choices = opened
+            .iter()
+            .map(|&i| crate::error::EnterpriseChoice {
+                id: records[i].user.enterprise_account_id.to_string(),
+                company_name: records[i].company_name.clone(),
+            })
+            .collect();
+        return Err(AppError::EnterpriseRequired(choices));
+    }
+
+    if records.is_empty() {
         audit::record(
             svc,
             AuditEvent::anonymous("auth.login", Outcome::Failure).reason("unknown_email"),
@@ -193,37 +273,31 @@ pub(crate) async fn verify_password(
         )
         .await?;
         return Err(AppError::invalid_credentials());
-    };
-    let user = record.user.clone();
-    let fail = |reason: &'static str| {
-        AuditEvent::new("auth.login", Outcome::Failure, user_actor(user.id))
-            .in_enterprise(user.enterprise_account_id)
-            .target("user", user.id)
-            .reason(reason)
-    };
-    let address = meta.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let monotonic = svc.clock.monotonic();
-    let address_locked = svc.address_lockouts.is_locked(user.id, address, monotonic);
-    if address_locked || record.locked_until.is_some_and(|until| until > now) {
-        // The same work as a wrong password: a locked account answers in the
-        // time an unknown email or a wrong password takes.
-        svc.passwords.verify(password, None).await?;
-        let reason = if address_locked {
-            "address_locked"
-        } else {
-            "account_locked"
-        };
-        audit::record(svc, fail(reason), meta).await?;
-        return Err(AppError::invalid_credentials());
     }
-    let usable = user.active && record.password_hash.is_some();
-    let stored = if usable {
-        record.password_hash.clone()
-    } else {
-        None
-    };
-    let matches = svc.passwords.verify(password.clone(), stored).await?;
-    if !matches {
+    let auth = &svc.config.auth;
+    let threshold = auth.lockout_threshold.max(1);
+    let mut failures = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let user = &record.user;
+        let fail = |reason: &'static str| {
+            AuditEvent::new("auth.login", Outcome::Failure, user_actor(user.id))
+                .in_enterprise(user.enterprise_account_id)
+                .target("user", user.id)
+                .reason(reason)
+        };
+        if address_locked[i] || record.locked_until.is_some_and(|until| until > now) {
+            let reason = if address_locked[i] {
+                "address_locked"
+            } else {
+                "account_locked"
+            };
+            failures.push(AccountFailure {
+                user: user.id,
+                counted: None,
+                events: vec![fail(reason)],
+            });
+            continue;
+        }
         let reason = if !user.active {
             "inactive"
         } else if record.password_hash.is_none() {
@@ -231,9 +305,8 @@ pub(crate) async fn verify_password(
         } else {
             "wrong_password"
         };
-        let failures = record.failed_login_count.saturating_add(1);
-        let auth = &svc.config.auth;
-        let threshold = auth.lockout_threshold.max(1);
+        let count = record.failed_login_count.saturating_add(1);
+        let mut events = vec![fail(reason)];
         // This address's failures first: after `threshold` of them in 15
         // minutes it is shut out of this account, the others are not.
         let address_policy = Policy {
@@ -241,64 +314,64 @@ pub(crate) async fn verify_password(
             limit: threshold,
             window: ADDRESS_LOCKOUT,
         };
-        let address_event = match svc
+        match svc
             .limits
             .check(Bucket::LoginFailures(user.id, address), address_policy)
         {
-            Ok(allowed) if allowed.remaining > 0 => None,
+            Ok(allowed) if allowed.remaining > 0 => {}
             // This failure used the address's last try (or it was over already).
             _ => {
                 svc.address_lockouts.lock(user.id, address, monotonic);
-                Some(fail("lockout_started").changes(serde_json::json!({
+                events.push(fail("lockout_started").changes(serde_json::json!({
                     "scope": "address",
                     "address": address.to_string(),
                     "locked_for_secs": ADDRESS_LOCKOUT.as_secs(),
-                })))
+                })));
             }
-        };
+        }
         let locked_until = lock_for(
-            failures,
+            count,
             threshold.saturating_mul(ACCOUNT_CEILING_FACTOR),
             auth.lockout_max_secs,
         )
         .map(|d| now + d);
-        let (meta_c, event) = (meta.clone(), fail(reason));
-        let locked_event = locked_until.map(|until| {
-            fail("lockout_started").changes(serde_json::json!({
+        if let Some(until) = locked_until {
+            events.push(fail("lockout_started").changes(serde_json::json!({
                 "scope": "account",
-                "failures": failures,
+                "failures": count,
                 "locked_until": store::ts(until),
-            }))
+            })));
+            tracing::warn!(user = %user.id, failures = count, "account temporarily locked after failed logins");
+        }
+        failures.push(AccountFailure {
+            user: user.id,
+            counted: Some((count, locked_until)),
+            events,
         });
-        let id = user.id;
-        svc.db
-            .write(move |txn| {
-                store::users::record_login_failure(txn, id, failures, locked_until)?;
-                audit::append(txn, &event, &meta_c, now)?;
-                for locked in locked_event.iter().chain(address_event.iter()) {
-                    audit::append(txn, locked, &meta_c, now)?;
-                }
-                Ok::<_, AppError>(())
-            })
-            .await?;
-        if locked_until.is_some() {
-            tracing::warn!(user = %id, failures, "account temporarily locked after failed logins");
-        }
-        return Err(AppError::invalid_credentials());
     }
+    let meta_c = meta.clone();
+    svc.db
+        .write(move |txn| {
+            for failure in &failures {
+                if let Some((count, locked_until)) = failure.counted {
+                    store::users::record_login_failure(txn, failure.user, count, locked_until)?;
+                }
+                for event in &failure.events {
+                    audit::append(txn, event, &meta_c, now)?;
+                }
+            }
+            Ok::<_, AppError>(())
+        })
+        .await?;
+    Err(AppError::invalid_credentials())
+}
 
-    let rehash = match &record.password_hash {
-        Some(hash) if PasswordHasher::needs_rehash(hash) => {
-            Some(svc.passwords.hash(password).await?)
-        }
-        _ => None,
-    };
-    Ok(Verified {
-        user,
-        token_version: record.token_version,
-        rehash,
-        now,
-    })
+/// What a failed sign-in leaves on one account: its failure count and
+/// lockout (none while it is locked already) and the audit events.
+struct AccountFailure {
+    user: UserId,
+    counted: Option<(u32, Option<DateTime<Utc>>)>,
+    events: Vec<AuditEvent>,
 }
 
 /// Inside the sign-in's transaction: failures reset, a newer hash stored, the

@@ -48,18 +48,9 @@ pub struct Started {
 pub async fn sign_in(
     svc: &Services,
     meta: &RequestMeta,
-    email: String,
-    password: String,
+    credentials: Credentials,
 ) -> Result<Started, AppError> {
-    let verified = sessions::verify_password(
-        svc,
-        meta,
-        Credentials {
-            email: Some(email),
-            password: Some(password),
-        },
-    )
-    .await?;
+    let verified = sessions::verify_password(svc, meta, credentials).await?;
     let id = sessions::new_refresh_token()?;
     let csrf = sessions::new_refresh_token()?;
     let (id_hash, meta) = (hash(&id), meta.clone());

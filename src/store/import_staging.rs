@@ -232,16 +232,17 @@ pub fn matching_admins(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
     )
 }
 
-/// Rows whose email belongs to someone else (here or in another enterprise).
-pub fn emails_taken(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
+/// Rows whose email belongs to someone else of the enterprise.
+pub fn emails_taken(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Vec<Flagged>> {
     flagged(
         conn,
         &format!(
-            "SELECT s.row, {KEY}, s.n_email FROM temp.staged_users s JOIN users u ON u.email = s.n_email
+            "SELECT s.row, {KEY}, s.n_email FROM temp.staged_users s
+               JOIN users u ON u.enterprise_account_id = ?1 AND u.email = s.n_email
               WHERE s.failed = 0 AND s.n_email IS NOT NULL AND (s.user_id IS NULL OR u.id <> s.user_id)
               ORDER BY s.row"
         ),
-        [],
+        [enterprise],
     )
 }
 
@@ -591,7 +592,7 @@ pub fn apply(
     // personnel number), which is only appended to.
     let existing: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
     let kept = |name: &str| match name {
-        "users_email" => ordered.emails,
+        "users_enterprise_email" => ordered.emails,
         "users_enterprise_external_id" => ordered.external_ids,
         _ => false,
     };

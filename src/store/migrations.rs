@@ -130,4 +130,55 @@ mod tests {
             "per-record entries now come from the batches"
         );
     }
+
+    #[test]
+    fn v15_keeps_people_and_makes_emails_unique_per_enterprise() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("v14.db")).expect("open");
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(14))
+            .run(&mut conn)
+            .expect("migrate to V14");
+        conn.execute_batch(
+            "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at) VALUES
+               ('e1', 'Acme', 'it@acme.example', 'api', 't', 't'),
+               ('e2', 'Beta', 'it@beta.example', 'api', 't', 't');
+             INSERT INTO users (id, enterprise_account_id, email, name, role, sync_mode, password_hash, created_at, updated_at) VALUES
+               ('u1', 'e1', 'ana@acme.example', 'Ana', 'it_admin', 'manual', '$argon2id$kept', 't', 't'),
+               ('u2', 'e1', 'bo@acme.example', 'Bo', 'manager', 'api_sync', NULL, 't', 't');",
+        )
+        .expect("V14 rows");
+        let shared = "INSERT INTO users (id, enterprise_account_id, email, name, role, sync_mode, created_at, updated_at)
+                      VALUES (?1, ?2, 'ana@acme.example', 'Ana', 'manager', 'api_sync', 't', 't')";
+        assert!(
+            conn.execute(shared, ["u3", "e2"]).is_err(),
+            "V14: one email per appliance"
+        );
+        run(&mut conn).expect("migrate to the latest");
+        let kept: Vec<(String, String, Option<String>)> = conn
+            .prepare("SELECT id, email, password_hash FROM users ORDER BY id")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .expect("users");
+        assert_eq!(
+            kept,
+            [
+                (
+                    "u1".to_string(),
+                    "ana@acme.example".to_string(),
+                    Some("$argon2id$kept".to_string())
+                ),
+                ("u2".to_string(), "bo@acme.example".to_string(), None),
+            ]
+        );
+        conn.execute(shared, ["u3", "e2"])
+            .expect("another enterprise may hold the email");
+        let again = conn.execute(shared, ["u4", "e1"]);
+        assert!(
+            again.is_err_and(|e| crate::store::is_unique_violation(&e, "users.email")),
+            "one person per email within an enterprise"
+        );
+    }
 }

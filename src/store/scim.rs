@@ -209,7 +209,7 @@ pub fn user_name_owner(
             AND scim_deleted_at IS NULL
          UNION ALL
          SELECT id FROM users
-          WHERE email = ?3 AND +enterprise_account_id = ?1 AND user_name IS NULL
+          WHERE enterprise_account_id = ?1 AND email = ?3 AND user_name IS NULL
             AND role <> 'it_admin' AND scim_deleted_at IS NULL
          LIMIT 1",
     )?
@@ -228,7 +228,7 @@ pub fn tombstone_with_email(
     email: &str,
 ) -> rusqlite::Result<Option<UserId>> {
     conn.prepare_cached(
-        "SELECT id FROM users WHERE email = ?2 AND enterprise_account_id = ?1
+        "SELECT id FROM users WHERE enterprise_account_id = ?1 AND email = ?2
             AND role <> 'it_admin' AND scim_deleted_at IS NOT NULL",
     )?
     .query_row(params![enterprise, email], |row| row.get(0))
@@ -676,10 +676,12 @@ impl Sql {
                     "u.id IN (SELECT id FROM users WHERE enterprise_account_id = ?
                                  AND user_name = ? COLLATE NOCASE AND scim_deleted_at IS NULL
                               UNION ALL
-                              SELECT id FROM users WHERE email = ? AND user_name IS NULL)",
+                              SELECT id FROM users WHERE enterprise_account_id = ?
+                                 AND email = ? AND user_name IS NULL)",
                 );
                 self.param(self.enterprise.to_string());
                 self.param(text.clone());
+                self.param(self.enterprise.to_string());
                 self.param(text.trim().to_lowercase());
                 Ok(())
             }

@@ -135,6 +135,11 @@ pub(crate) const COLUMNS: &str =
     "id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
                        sync_mode, active, created_at, updated_at, deactivated_at";
 
+/// [`COLUMNS`] of a `users` table named `u`.
+const QUALIFIED_COLUMNS: &str =
+    "u.id, u.enterprise_account_id, u.email, u.name, u.role, u.store_id, u.manager_id,
+     u.external_id, u.sync_mode, u.active, u.created_at, u.updated_at, u.deactivated_at";
+
 /// Reads the columns of `COLUMNS`, by position.
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     let created: String = row.get(10)?;
@@ -160,31 +165,50 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
 /// What login needs to know about a person, secret included.
 pub struct LoginRecord {
     pub user: User,
+    /// The enterprise's name: a person with one email in several enterprises
+    /// chooses by it.
+    pub company_name: String,
     pub password_hash: Option<String>,
     pub token_version: i64,
     pub failed_login_count: u32,
     pub locked_until: Option<DateTime<Utc>>,
 }
 
-pub fn find_login_by_email(
+/// Most accounts one email may open, whatever the appliance holds: bounds the
+/// work of a sign-in.
+pub const MAX_LOGINS_PER_EMAIL: usize = 32;
+
+/// The accounts `email` names: one per enterprise at most (emails are unique
+/// within an enterprise), found with one probe of the (enterprise, email)
+/// index per enterprise, or only in `enterprise` when the person named it.
+pub fn find_logins_by_email(
     conn: &Connection,
     email: &str,
-) -> rusqlite::Result<Option<LoginRecord>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS}, password_hash, token_version, failed_login_count, locked_until
-           FROM users WHERE email = ?1"
-    ))?
-    .query_row([email], |row| {
+    enterprise: Option<EnterpriseId>,
+) -> rusqlite::Result<Vec<LoginRecord>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {QUALIFIED_COLUMNS}, e.company_name, u.password_hash, u.token_version,
+                u.failed_login_count, u.locked_until
+           FROM enterprise_accounts e
+           -- CROSS JOIN keeps the enterprises outside: a probe of the
+           -- (enterprise, email) index each, never a scan of the people.
+           CROSS JOIN users u ON u.enterprise_account_id = e.id AND u.email = ?1
+          WHERE ?2 IS NULL OR e.id = ?2
+          ORDER BY e.created_at, e.id
+          LIMIT {MAX_LOGINS_PER_EMAIL}"
+    ))?;
+    let rows = statement.query_map(params![email, enterprise], |row| {
         let locked: Option<String> = row.get("locked_until")?;
         Ok(LoginRecord {
             user: from_row(row)?,
+            company_name: row.get("company_name")?,
             password_hash: row.get("password_hash")?,
             token_version: row.get("token_version")?,
             failed_login_count: row.get("failed_login_count")?,
             locked_until: locked.as_deref().and_then(parse_ts),
         })
-    })
-    .optional()
+    })?;
+    rows.collect()
 }
 
 /// Fields checked on every JWT-authenticated request.
@@ -355,9 +379,9 @@ fn json_list(values: &[&str]) -> rusqlite::Result<String> {
 /// The people of an enterprise that any of `keys` names: by external id or
 /// email, and by our id for `ids`. Each list is bound as one JSON array and
 /// probed against an index, so the cost follows the lists, not the enterprise.
-/// The unary `+` keeps SQLite from answering the email and id branches
-/// through the (enterprise, …) indexes, which it otherwise picks and which
-/// scan the whole enterprise (0.5 s at 1,000,000 people instead of a probe).
+/// The unary `+` keeps SQLite from answering the id branch through an
+/// (enterprise, …) index, which it otherwise picks and which scans the whole
+/// enterprise (0.5 s at 1,000,000 people instead of a probe).
 /// UNION ALL (duplicates dropped here) for the same reason: a UNION is
 /// planned as a merge, which reads the external-id branch in id order through
 /// the (enterprise, id) index, a scan of the enterprise per call.
@@ -372,7 +396,7 @@ pub fn people_named(
           WHERE enterprise_account_id = ?1 AND external_id IN (SELECT value FROM json_each(?2))
          UNION ALL
          SELECT {PERSON_COLUMNS} FROM users
-          WHERE email IN (SELECT value FROM json_each(?2)) AND +enterprise_account_id = ?1
+          WHERE enterprise_account_id = ?1 AND email IN (SELECT value FROM json_each(?2))
          UNION ALL
          SELECT {PERSON_COLUMNS} FROM users
           WHERE id IN (SELECT value FROM json_each(?3)) AND +enterprise_account_id = ?1"
@@ -398,28 +422,6 @@ pub fn has_staff(
         "SELECT EXISTS (SELECT 1 FROM users WHERE enterprise_account_id = ?1 AND manager_id = ?2)",
     )?
     .query_row(params![enterprise, manager], |row| row.get(0))
-}
-
-/// Which of `emails` belong to people of other enterprises: taken, since an
-/// email is a login. One statement for the whole list (a JSON array bound as
-/// one parameter and probed against the email index), whatever the size of
-/// the appliance.
-pub fn emails_taken_elsewhere(
-    conn: &Connection,
-    enterprise: EnterpriseId,
-    emails: &[&str],
-) -> rusqlite::Result<std::collections::HashSet<String>> {
-    if emails.is_empty() {
-        return Ok(std::collections::HashSet::new());
-    }
-    let list = json_list(emails)?;
-    let mut statement = conn.prepare_cached(
-        "SELECT users.email FROM json_each(?2) AS wanted
-           JOIN users ON users.email = wanted.value
-          WHERE users.enterprise_account_id <> ?1",
-    )?;
-    let rows = statement.query_map(params![enterprise, list], |row| row.get(0))?;
-    rows.collect()
 }
 
 /// The fields an import changes on a person; `None` leaves a field as it is.

@@ -12,6 +12,8 @@ const WORDS: &[Word] = &[
     ("email", "Adresse email", "Email address"),
     ("password", "Mot de passe", "Password"),
     ("invalid_credentials", "Email ou mot de passe incorrect.", "Wrong email or password."),
+    ("choose_enterprise", "Cet email et ce mot de passe ouvrent plusieurs entreprises : choisissez-en une et saisissez à nouveau le mot de passe.", "This email and password open several enterprises: choose one and type the password again."),
+    ("enterprise", "Entreprise", "Enterprise"),
     ("too_many_attempts", "Trop de tentatives : réessayez dans une minute.", "Too many attempts: try again in a minute."),
     ("form_expired", "Ce formulaire a expiré : rechargez la page et recommencez.", "This form has expired: reload the page and try again."),
     ("forbidden", "Cette page est réservée aux administrateurs informatiques.", "This page is for IT administrators."),

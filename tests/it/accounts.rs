@@ -45,27 +45,32 @@ async fn register_creates_the_enterprise_and_its_admin() {
 }
 
 #[tokio::test]
-async fn an_email_already_used_is_a_conflict() {
+async fn an_admin_email_of_another_enterprise_registers_a_new_one() {
     let app = TestApp::start().await;
-    app.register("Acme", "alice@acme.example").await;
+    let first = app.register("Acme", "alice@acme.example").await;
+    // The same person starts a second enterprise: nothing says the email is
+    // known elsewhere, and both enterprises have their own admin.
     let response = app
         .post(
             "/api/enterprise/register",
             registration("ALICE@acme.example"),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::CONFLICT);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "email_taken");
-    assert_eq!(body["error"]["details"]["field"], "it_admin_email");
-    let count: i64 = app
-        .raw_db()
-        .query_row("SELECT COUNT(*) FROM enterprise_accounts", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(
-        count, 1,
-        "the failed registration left no enterprise behind"
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let second: Value = response.json().await.unwrap();
+    assert_ne!(
+        first["enterprise_account_id"],
+        second["enterprise_account_id"]
     );
+    let admins: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT COUNT(DISTINCT enterprise_account_id) FROM users WHERE email = 'alice@acme.example'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(admins, 2);
     app.stop().await;
 }
 

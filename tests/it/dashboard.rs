@@ -822,3 +822,51 @@ async fn the_sign_in_throttle_is_a_page_in_the_persons_language() {
     assert!(page.contains("Trop de tentatives"), "{page}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_password_opening_several_enterprises_asks_which_one() {
+    let app = TestApp::start().await;
+    let email = "sam@consultant.example";
+    app.register("Acme", email).await;
+    let beta = app.register("Beta Stores", email).await;
+    let beta = beta["enterprise_account_id"].as_str().unwrap().to_string();
+    let mut jar = Jar::default();
+    let (_, html) = page(&app, &mut jar, "/sign-in").await;
+    let response = submit(
+        &app,
+        &mut jar,
+        "/sign-in",
+        &[
+            ("csrf", &csrf(&html)),
+            ("email", email),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = response.text().await.unwrap();
+    assert!(jar.get("es_session").is_none(), "not signed in yet");
+    assert!(html.contains(&format!("value=\"{beta}\"")), "{html}");
+    assert!(html.contains("Acme") && html.contains("Beta Stores"));
+    assert!(
+        !html.contains(PASSWORD),
+        "the password never goes back into a page"
+    );
+    let response = submit(
+        &app,
+        &mut jar,
+        "/sign-in",
+        &[
+            ("csrf", &csrf(&html)),
+            ("email", email),
+            ("password", PASSWORD),
+            ("enterprise_id", &beta),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, overview) = page(&app, &mut jar, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(overview.contains("Beta Stores"), "{overview}");
+    app.stop().await;
+}

@@ -788,22 +788,68 @@ async fn old_change_batches_are_pruned_and_runs_kept() {
 }
 
 #[tokio::test]
-async fn an_email_of_another_enterprise_is_taken_for_creates_and_updates() {
+async fn emails_are_unique_per_enterprise_and_say_nothing_of_other_enterprises() {
     let app = TestApp::start().await;
-    let (_, a_key) = setup(&app, "Alpha").await;
+    let (alpha, a_key) = setup(&app, "Alpha").await;
     let (_, b_key) = setup(&app, "Beta").await;
-    let manager = |email: &str| json!({ "users": [{ "email": email, "name": "M", "role": "manager", "external_id": "M1" }] });
-    import(&app, &a_key, "users", manager("shared@retail.example")).await;
-    let (_, report) = import(&app, &b_key, "users", manager("shared@retail.example")).await;
+    let person = |email: &str, external: &str| json!({ "email": email, "name": "M", "role": "manager", "external_id": external });
+    import(
+        &app,
+        &a_key,
+        "users",
+        json!({ "users": [person("shared@retail.example", "M1")] }),
+    )
+    .await;
+    // Beta's dry run of a list holding Alpha's people (its IT admin too)
+    // and its own: every row would be created, none is "taken".
+    let mut rows: Vec<Value> = (0..50)
+        .map(|n| person(&format!("b{n}@beta.example"), &format!("B{n}")))
+        .collect();
+    rows.push(person("shared@retail.example", "S1"));
+    rows.push(person(&alpha.email, "S2"));
+    let response = app
+        .call(
+            Method::POST,
+            "/api/enterprise/users/bulk-import?dry_run=true",
+            &Auth::Key(&b_key),
+            Some(json!({ "users": rows.clone() })),
+        )
+        .await;
+    let status = response.status();
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(codes(&report), [], "{report}");
+    assert_eq!(report["created"], json!(52));
+    let (_, report) = import(&app, &b_key, "users", json!({ "users": rows })).await;
+    assert_eq!(report["created"], json!(52), "{report}");
+    // Within Beta, an email still names one person: for creates and updates.
+    let (status, report) = import(
+        &app,
+        &b_key,
+        "users",
+        json!({ "users": [person("shared@retail.example", "S9")] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "a clean row error");
     assert_eq!(codes(&report), [(0, "email_taken".to_string())]);
-    import(&app, &b_key, "users", manager("own@beta.example")).await;
-    let (status, report) = import(&app, &b_key, "users", manager("shared@retail.example")).await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "a clean row error, not a failed transaction"
-    );
+    let (_, report) = import(
+        &app,
+        &b_key,
+        "users",
+        json!({ "users": [person("b1@beta.example", "B0")] }),
+    )
+    .await;
     assert_eq!(codes(&report), [(0, "email_taken".to_string())]);
+    // Alpha's person is as it was.
+    let alphas: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT COUNT(*) FROM users WHERE email = 'shared@retail.example' AND enterprise_account_id = ?1",
+            [&alpha.enterprise_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(alphas, 1);
     app.stop().await;
 }
 

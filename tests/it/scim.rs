@@ -662,6 +662,40 @@ async fn it_admins_and_other_enterprises_are_invisible() {
 }
 
 #[tokio::test]
+async fn an_email_of_another_enterprise_is_free_and_never_conflicts() {
+    let app = TestApp::start().await;
+    let a = Idp::new(&app, "Acme").await;
+    let b = Idp::new(&app, "Globex").await;
+    let in_a = a.create("/Users", fixture("okta_create_user", &[])).await;
+    // B provisions the same address (a person working for both), and one
+    // whose email is A's IT admin's: created, as for any new address.
+    let in_b = b.create("/Users", fixture("okta_create_user", &[])).await;
+    assert_ne!(id(&in_a), id(&in_b));
+    let mut admin_email = fixture("okta_create_user", &[]);
+    admin_email["userName"] = json!(a.admin.email);
+    admin_email["emails"][0]["value"] = json!(a.admin.email);
+    admin_email["externalId"] = json!("00u-second");
+    b.create("/Users", admin_email).await;
+    // Each finds its own by userName; a second one in B is a conflict.
+    for idp in [&a, &b] {
+        let found = idp
+            .filter("Users", r#"userName eq "ada.lovelace@acme.example""#)
+            .await;
+        assert_eq!(found["totalResults"], json!(1));
+    }
+    assert_eq!(
+        b.filter("Users", r#"userName eq "ada.lovelace@acme.example""#)
+            .await["Resources"][0]["id"],
+        in_b["id"]
+    );
+    let mut again = fixture("okta_create_user", &[]);
+    again["externalId"] = json!("00u-third");
+    let (status, body) = b.json(Method::POST, "/Users", Some(again)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_scim_error(&body, "409", Some("uniqueness"));
+}
+
+#[tokio::test]
 async fn authentication_and_scope_errors_are_scim_errors() {
     let app = TestApp::start().await;
     let idp = Idp::new(&app, "Acme").await;

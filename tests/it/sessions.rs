@@ -560,3 +560,212 @@ async fn logout_everywhere_ends_every_session_of_the_person_only() {
         .contains(&("auth.logout_everywhere".into(), "success".into())));
     app.stop().await;
 }
+
+/// Registers `company` with its admin `email` and `password`; its id.
+async fn register_with(app: &TestApp, company: &str, email: &str, password: &str) -> String {
+    let response = app
+        .post(
+            "/api/enterprise/register",
+            json!({
+                "company_name": company,
+                "company_email": "it@company.example",
+                "sync_mode": "api",
+                "it_admin_name": "Sam Admin",
+                "it_admin_email": email,
+                "it_admin_password": password,
+            }),
+        )
+        .await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["enterprise_account_id"].as_str().unwrap().to_string()
+}
+
+async fn login_to(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    let response = app.post("/api/auth/login", body).await;
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+const OTHER_PASSWORD: &str = "a different passphrase entirely";
+
+#[tokio::test]
+async fn one_email_in_several_enterprises_signs_in_by_its_password_or_a_choice() {
+    let app = TestApp::start().await;
+    let email = "sam@consultant.example";
+    let acme = register_with(&app, "Acme", email, PASSWORD).await;
+    let beta = register_with(&app, "Beta", email, PASSWORD).await;
+    let gamma = register_with(&app, "Gamma", email, OTHER_PASSWORD).await;
+
+    // Gamma's password opens Gamma's account only.
+    let (status, body) =
+        login_to(&app, json!({ "email": email, "password": OTHER_PASSWORD })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["enterprise_account_id"], json!(gamma));
+
+    // The shared password opens two: the person chooses, among those only.
+    let (status, body) = login_to(&app, json!({ "email": email, "password": PASSWORD })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "enterprise_required");
+    assert_eq!(
+        body["error"]["details"]["enterprises"],
+        json!([
+            { "id": acme, "company_name": "Acme" },
+            { "id": beta, "company_name": "Beta" },
+        ])
+    );
+    assert!(body.get("access_token").is_none());
+    let (status, body) = login_to(
+        &app,
+        json!({ "email": email, "password": PASSWORD, "enterprise_id": beta }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["enterprise_account_id"], json!(beta));
+    let me = app
+        .get(
+            "/api/me",
+            &Auth::Bearer(body["access_token"].as_str().unwrap()),
+        )
+        .await;
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["enterprise_account_id"], json!(beta));
+
+    // Naming an enterprise whose account the password does not open, or
+    // none at all: the answer of a wrong password.
+    let (_, wrong) = login_to(
+        &app,
+        json!({ "email": email, "password": "not the password at all" }),
+    )
+    .await;
+    for enterprise in [gamma.clone(), uuid::Uuid::now_v7().to_string()] {
+        let (status, body) = login_to(
+            &app,
+            json!({ "email": email, "password": PASSWORD, "enterprise_id": enterprise }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body, wrong);
+    }
+    let (status, body) = login_to(
+        &app,
+        json!({ "email": email, "password": PASSWORD, "enterprise_id": "acme" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["error"]["details"]["fields"][0]["field"],
+        "enterprise_id"
+    );
+    // A wrong password counts against each account the email names, each
+    // audited in its own enterprise.
+    let failures: Vec<(String, i64)> = app
+        .raw_db()
+        .prepare(
+            "SELECT enterprise_account_id, failed_login_count FROM users
+              WHERE email = ?1 ORDER BY enterprise_account_id",
+        )
+        .unwrap()
+        .query_map([email], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(failures.len(), 3);
+    assert!(
+        failures.iter().all(|(_, count)| *count >= 1),
+        "{failures:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn checking_an_email_costs_one_hash_however_many_enterprises_know_it() {
+    let app = TestApp::start().await;
+    let shared = "sam@consultant.example";
+    for (company, password) in [
+        ("Acme", PASSWORD),
+        ("Beta", OTHER_PASSWORD),
+        ("Gamma", "yet another long passphrase"),
+    ] {
+        register_with(&app, company, shared, password).await;
+    }
+    register_with(&app, "Solo", "solo@solo.example", PASSWORD).await;
+    let runs = |app: &TestApp| app.services().passwords.hashes_run();
+    for (email, password) in [
+        ("nobody@nowhere.example", "wrong wrong wrong wrong"),
+        ("solo@solo.example", "wrong wrong wrong wrong"),
+        (shared, "wrong wrong wrong wrong"),
+        (shared, OTHER_PASSWORD),
+        ("solo@solo.example", PASSWORD),
+    ] {
+        let before = runs(&app);
+        app.login(email, password).await;
+        assert_eq!(runs(&app) - before, 1, "{email} with {password:?}");
+    }
+
+    // And the answers take the same time (medians; generous bounds).
+    async fn median(app: &TestApp, email: &str) -> (Duration, String) {
+        let mut times = Vec::new();
+        let mut body = String::new();
+        for _ in 0..15 {
+            let started = std::time::Instant::now();
+            let response = app.login(email, "wrong wrong wrong wrong").await;
+            times.push(started.elapsed());
+            body = response.text().await.unwrap();
+        }
+        times.sort();
+        (times[7], body)
+    }
+    let (unknown_time, unknown_body) = median(&app, "nobody@nowhere.example").await;
+    let (one_time, one_body) = median(&app, "solo@solo.example").await;
+    let (three_time, three_body) = median(&app, shared).await;
+    assert_eq!(unknown_body, one_body);
+    assert_eq!(one_body, three_body);
+    let times = [unknown_time, one_time, three_time];
+    let (fastest, slowest) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    assert!(
+        slowest.as_secs_f64() < fastest.as_secs_f64() * 2.0,
+        "medians unknown {unknown_time:?}, one enterprise {one_time:?}, three {three_time:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_hash_made_before_salts_came_from_emails_is_replaced_at_sign_in() {
+    use argon2::password_hash::{PasswordHasher as _, SaltString};
+    let app = TestApp::start().await;
+    let email = "old@acme.example";
+    register_with(&app, "Acme", email, PASSWORD).await;
+    // A hash of before V15: today's parameters, a random salt.
+    let legacy = argon2::Argon2::default()
+        .hash_password(
+            PASSWORD.as_bytes(),
+            &SaltString::encode_b64(b"random old salt!").unwrap(),
+        )
+        .unwrap()
+        .to_string();
+    app.raw_db()
+        .execute(
+            "UPDATE users SET password_hash = ?1 WHERE email = ?2",
+            [&legacy, email],
+        )
+        .unwrap();
+    assert_eq!(app.login(email, PASSWORD).await.status(), StatusCode::OK);
+    let stored: String = app
+        .raw_db()
+        .query_row(
+            "SELECT password_hash FROM users WHERE email = ?1",
+            [email],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_ne!(stored, legacy, "replaced by the email-salted hash");
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    // Now a second enterprise knowing the email adds no argon2 run.
+    register_with(&app, "Beta", email, OTHER_PASSWORD).await;
+    let before = app.services().passwords.hashes_run();
+    assert_eq!(app.login(email, PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(app.services().passwords.hashes_run() - before, 1);
+    app.stop().await;
+}

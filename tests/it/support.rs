@@ -275,7 +275,7 @@ impl TestApp {
         let hash = self
             .services()
             .passwords
-            .hash(PASSWORD.to_string())
+            .hash(PASSWORD.to_string(), email)
             .await
             .unwrap();
         let id = UserId::generate();

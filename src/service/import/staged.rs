@@ -269,12 +269,17 @@ fn run_staged(
         "forbidden_role",
         |_| "this row matches an IT administrator, which imports never change".into(),
     )?;
-    failures.add_all(staging::emails_taken(txn)?, "email", "email_taken", |f| {
-        format!(
-            "{} already belongs to another user",
-            f.value.as_deref().unwrap_or_default()
-        )
-    })?;
+    failures.add_all(
+        staging::emails_taken(txn, enterprise)?,
+        "email",
+        "email_taken",
+        |f| {
+            format!(
+                "{} already belongs to another user",
+                f.value.as_deref().unwrap_or_default()
+            )
+        },
+    )?;
     match request.mode {
         ImportMode::CreateOnly => {
             failures.add_all(

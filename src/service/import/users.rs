@@ -270,15 +270,6 @@ fn plan(
     }
     keys.report_duplicates(&mut errors, key_of);
 
-    // Emails are logins, so they name one person across the appliance. Only the
-    // request's emails that are not this enterprise's can belong elsewhere.
-    let unknown_emails: Vec<&str> = views
-        .iter()
-        .filter_map(|v| v.email.as_deref())
-        .filter(|e| !directory.by_email.contains_key(e))
-        .collect();
-    let taken_elsewhere = store::users::emails_taken_elsewhere(conn, enterprise, &unknown_emails)?;
-
     let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(views.len());
     for (row, view) in views.iter().enumerate() {
         let fail = |errors: &mut Errors, field: &str, code: &'static str, message: String| {
@@ -325,7 +316,7 @@ fn plan(
         if let Some(e) = email {
             let owner = directory.by_email.get(e);
             let owned_by_another = owner.is_some_and(|o| found.is_none_or(|f| f.id != o.id));
-            if owned_by_another || taken_elsewhere.contains(e) {
+            if owned_by_another {
                 fail(
                     &mut errors,
                     "email",

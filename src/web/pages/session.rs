@@ -9,6 +9,20 @@ fn sign_in_page(
     email: &str,
     problem: Option<&str>,
 ) -> Result<Response, AppError> {
+    sign_in_page_with_choices(svc, status, language, email, problem, &[])
+}
+
+/// The sign-in form; with `choices`, the enterprises whose accounts the
+/// email and password opened, one to pick (the password is typed again: it
+/// never goes back into a page).
+fn sign_in_page_with_choices(
+    svc: &Services,
+    status: StatusCode,
+    language: Language,
+    email: &str,
+    problem: Option<&str>,
+    choices: &[crate::error::EnterpriseChoice],
+) -> Result<Response, AppError> {
     // Login CSRF: the form's token must match a cookie only this site can set.
     let token = sessions::new_refresh_token()?;
     let frame = Frame::new(language, "sign_in", "/sign-in", None, &token);
@@ -16,7 +30,7 @@ fn sign_in_page(
         status,
         "sign_in.html",
         &frame,
-        json!({ "email": email, "problem": problem }),
+        json!({ "email": email, "problem": problem, "choices": choices }),
     );
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -49,8 +63,12 @@ pub async fn sign_in(
         let problem = crate::web::i18n::word(language, "form_expired");
         return sign_in_page(&svc, StatusCode::FORBIDDEN, language, &email, Some(problem));
     }
-    let password = field(&fields, "password").to_string();
-    match web_sessions::sign_in(&svc, &meta, email.clone(), password).await {
+    let credentials = sessions::Credentials {
+        email: Some(email.clone()),
+        password: Some(field(&fields, "password").to_string()),
+        enterprise_id: Some(field(&fields, "enterprise_id").to_string()),
+    };
+    match web_sessions::sign_in(&svc, &meta, credentials).await {
         Ok(started) => {
             let mut response = redirect("/");
             let secure = secure(&svc);
@@ -70,7 +88,9 @@ pub async fn sign_in(
             );
             Ok(response)
         }
-        Err(AppError::Unauthenticated { .. }) => {
+        // A malformed enterprise id comes only from a forged form: it is
+        // answered as a wrong password.
+        Err(AppError::Unauthenticated { .. } | AppError::Validation(_)) => {
             let problem = crate::web::i18n::word(language, "invalid_credentials");
             sign_in_page(
                 &svc,
@@ -78,6 +98,17 @@ pub async fn sign_in(
                 language,
                 &email,
                 Some(problem),
+            )
+        }
+        Err(AppError::EnterpriseRequired(choices)) => {
+            let problem = crate::web::i18n::word(language, "choose_enterprise");
+            sign_in_page_with_choices(
+                &svc,
+                StatusCode::CONFLICT,
+                language,
+                &email,
+                Some(problem),
+                &choices,
             )
         }
         Err(other) => Err(other),
