@@ -13,8 +13,8 @@ use crate::store::sync_logs::SyncLog;
 use super::extract::{AppState, Auth, QueryParams};
 use super::pagination::{self, PageBody};
 use crate::domain::import::{SYNC_OPERATIONS, SYNC_RECORD_OPERATIONS, SYNC_STATUSES, SYNC_TYPES};
-use crate::domain::Scope;
 use crate::error::FieldError;
+use crate::service::sync_logs::SyncView;
 use crate::service::{sync_logs, sync_status};
 use crate::store::sync_logs::SyncLogFilter;
 use crate::AppError;
@@ -32,15 +32,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     operation_id = "getSyncStatus",
     path = "/api/enterprise/sync-status",
     tag = "sync",
-    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    security(("api_key" = ["sync:read"]), ("api_key" = ["users:read"]), ("api_key" = ["users:write"]), ("api_key" = ["stores:read"]), ("api_key" = ["stores:write"]), ("bearer" = [])),
     responses((status = 200, description = "Counts, seats, the last runs and the drop folder", body = SyncStatus))
 )]
 async fn status(
     State(svc): State<AppState>,
     Auth(principal): Auth,
 ) -> Result<impl IntoResponse, AppError> {
-    let ctx = principal.require_scope(Scope::SyncRead)?;
-    Ok(Json(sync_status::status(&svc, &ctx).await?))
+    let (ctx, view) = SyncView::of(&principal)?;
+    Ok(Json(sync_status::status(&svc, &ctx, view).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -72,7 +72,7 @@ struct LogQuery {
     operation_id = "listSyncLogs",
     path = "/api/enterprise/sync-logs",
     tag = "sync",
-    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    security(("api_key" = ["sync:read"]), ("api_key" = ["users:read"]), ("api_key" = ["users:write"]), ("api_key" = ["stores:read"]), ("api_key" = ["stores:write"]), ("bearer" = [])),
     params(LogQuery),
     responses(
         (status = 200, description = "A page of runs", body = PageBody<SyncLog>),
@@ -84,7 +84,7 @@ async fn logs(
     Auth(principal): Auth,
     QueryParams(query): QueryParams<LogQuery>,
 ) -> Result<impl IntoResponse, AppError> {
-    let ctx = principal.require_scope(Scope::SyncRead)?;
+    let (ctx, view) = SyncView::of(&principal)?;
     let mut errors = Vec::new();
     let limit = pagination::limit(query.limit, &mut errors);
     let before = pagination::cursor(query.cursor.as_deref(), &mut errors);
@@ -122,6 +122,7 @@ async fn logs(
         sync_type: query.sync_type,
         since,
         until,
+        resource_types: view.resource_types(),
     };
     let page = sync_logs::logs(&svc, &ctx, filter, before, limit).await?;
     Ok(Json(PageBody {
@@ -135,7 +136,7 @@ async fn logs(
     operation_id = "getSyncRun",
     path = "/api/enterprise/sync-logs/{id}",
     tag = "sync",
-    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    security(("api_key" = ["sync:read"]), ("api_key" = ["users:read"]), ("api_key" = ["users:write"]), ("api_key" = ["stores:read"]), ("api_key" = ["stores:write"]), ("bearer" = [])),
     params(("id" = String, Path, description = "The run's id")),
     responses(
         (status = 200, description = "The run with its counts and row errors", body = SyncLog),
@@ -147,8 +148,8 @@ async fn run(
     Auth(principal): Auth,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let ctx = principal.require_scope(Scope::SyncRead)?;
-    Ok(Json(sync_logs::run(&svc, &ctx, id).await?))
+    let (ctx, view) = SyncView::of(&principal)?;
+    Ok(Json(sync_logs::run(&svc, (&ctx, view), id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -166,7 +167,7 @@ struct PageQuery {
     operation_id = "listSyncRunChanges",
     path = "/api/enterprise/sync-logs/{id}/changes",
     tag = "sync",
-    security(("api_key" = ["sync:read"]), ("bearer" = [])),
+    security(("api_key" = ["sync:read"]), ("api_key" = ["users:read"]), ("api_key" = ["users:write"]), ("api_key" = ["stores:read"]), ("api_key" = ["stores:write"]), ("bearer" = [])),
     params(("id" = String, Path, description = "The run's id"), PageQuery),
     responses(
         (status = 200, description = "A page of change events", body = PageBody<ChangeEvent>),
@@ -179,12 +180,12 @@ async fn run_changes(
     Path(id): Path<String>,
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<impl IntoResponse, AppError> {
-    let ctx = principal.require_scope(Scope::SyncRead)?;
+    let (ctx, view) = SyncView::of(&principal)?;
     let mut errors = Vec::new();
     let limit = pagination::limit(query.limit, &mut errors);
     let from = pagination::cursor(query.cursor.as_deref(), &mut errors);
     pagination::finish(errors)?;
-    let page = sync_logs::run_changes(&svc, &ctx, id, from, limit).await?;
+    let page = sync_logs::run_changes(&svc, (&ctx, view), id, from, limit).await?;
     Ok(Json(PageBody {
         data: page.changes,
         next_cursor: page.next_cursor,

@@ -63,6 +63,20 @@ pub struct ImportSource {
     pub initiated_by: String,
 }
 
+/// What a run's rows are about: its sync-log entry's `resource_type`, which
+/// keys limited to one kind read runs by.
+pub trait ImportedResource {
+    const RESOURCE_TYPE: &'static str;
+}
+
+impl ImportedResource for StoreRecord {
+    const RESOURCE_TYPE: &'static str = "store";
+}
+
+impl ImportedResource for UserRecord {
+    const RESOURCE_TYPE: &'static str = "user";
+}
+
 /// A store row, normalised by the adapter. `None` means "not given".
 #[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq)]
 pub struct StoreRecord {

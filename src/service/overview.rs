@@ -31,7 +31,7 @@ pub struct Overview {
 pub use crate::store::sync_logs::DayCounts as Day;
 
 pub async fn overview(svc: &Services, ctx: &EnterpriseCtx) -> Result<Overview, AppError> {
-    let status = sync_status::status(svc, ctx).await?;
+    let status = sync_status::status(svc, ctx, super::sync_logs::SyncView::ALL).await?;
     let enterprise = ctx.enterprise();
     let now = svc.clock.now();
     let week_ago = store::ts(now - chrono::Duration::days(7));

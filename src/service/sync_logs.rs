@@ -5,14 +5,96 @@
 
 use rusqlite::Connection;
 
-use super::access::EnterpriseCtx;
+use super::access::{EnterpriseCtx, Principal};
 use super::import::ChangeEvent;
 use super::Services;
-use crate::domain::EnterpriseId;
+use crate::domain::{EnterpriseId, Scope};
 use crate::store::change_batches::VerbFilter;
 use crate::store::sync_logs::{SyncLog, SyncLogFilter};
 use crate::store::{self};
 use crate::AppError;
+
+/// What sync history a caller reads: all of it (`sync:read`, IT admins), or
+/// the runs about the resource kinds its key works on — an integrator's key
+/// made with `users:*` scopes only follows its own imports (the
+/// specification's integrator does exactly that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncView {
+    all: bool,
+    users: bool,
+    stores: bool,
+}
+
+impl SyncView {
+    pub const ALL: SyncView = SyncView {
+        all: true,
+        users: true,
+        stores: true,
+    };
+
+    /// The caller's view, or 403 `insufficient_scope` when it has none.
+    pub fn of(principal: &Principal) -> Result<(EnterpriseCtx, SyncView), AppError> {
+        if let Ok(ctx) = principal.require_scope(Scope::SyncRead) {
+            return Ok((ctx, SyncView::ALL));
+        }
+        let has = |scopes: [Scope; 2]| {
+            scopes
+                .into_iter()
+                .any(|scope| principal.require_scope(scope).is_ok())
+        };
+        let view = SyncView {
+            all: false,
+            users: has([Scope::UsersRead, Scope::UsersWrite]),
+            stores: has([Scope::StoresRead, Scope::StoresWrite]),
+        };
+        if !view.users && !view.stores {
+            return Err(AppError::forbidden(
+                "insufficient_scope",
+                "This endpoint requires the sync:read scope, or a users or stores scope for \
+                 the runs of that kind",
+            ));
+        }
+        let ctx = principal.require_scope(if view.users {
+            Scope::UsersRead
+        } else {
+            Scope::StoresRead
+        });
+        // A key with only a write scope: its enterprise all the same.
+        let ctx = ctx.or_else(|_| {
+            principal.require_scope(if view.users {
+                Scope::UsersWrite
+            } else {
+                Scope::StoresWrite
+            })
+        })?;
+        Ok((ctx, view))
+    }
+
+    /// The run kinds (`resource_type`) this view lets through; `None`: every run.
+    pub fn resource_types(self) -> Option<Vec<&'static str>> {
+        if self.all {
+            return None;
+        }
+        let mut kinds = Vec::new();
+        if self.users {
+            kinds.push("user");
+        }
+        if self.stores {
+            kinds.push("store");
+        }
+        Some(kinds)
+    }
+
+    fn shows(self, run: &SyncLog) -> bool {
+        match self.resource_types() {
+            None => true,
+            Some(kinds) => run
+                .resource_type
+                .as_deref()
+                .is_some_and(|kind| kinds.contains(&kind)),
+        }
+    }
+}
 
 /// Runs read at a time while filling a page.
 const RUNS_PER_READ: usize = 20;
@@ -296,13 +378,19 @@ pub async fn runs(
         .await
 }
 
-pub async fn run(svc: &Services, ctx: &EnterpriseCtx, id: String) -> Result<SyncLog, AppError> {
+/// One run, if the view shows it (another kind's run is not found).
+pub async fn run(
+    svc: &Services,
+    (ctx, view): (&EnterpriseCtx, SyncView),
+    id: String,
+) -> Result<SyncLog, AppError> {
     let enterprise = ctx.enterprise();
     svc.db
         .read_for(enterprise, move |conn| {
             store::sync_logs::get(conn, enterprise, &id).map_err(AppError::from)
         })
         .await?
+        .filter(|run| view.shows(run))
         .ok_or(AppError::NotFound {
             resource: "sync log",
         })
@@ -317,7 +405,7 @@ pub struct ChangePage {
 /// from event `from` on.
 pub async fn run_changes(
     svc: &Services,
-    ctx: &EnterpriseCtx,
+    (ctx, view): (&EnterpriseCtx, SyncView),
     run_id: String,
     from: Option<usize>,
     limit: usize,
@@ -325,9 +413,11 @@ pub async fn run_changes(
     let enterprise = ctx.enterprise();
     svc.db
         .read_for(enterprise, move |conn| {
-            store::sync_logs::get(conn, enterprise, &run_id)?.ok_or(AppError::NotFound {
-                resource: "sync log",
-            })?;
+            store::sync_logs::get(conn, enterprise, &run_id)?
+                .filter(|run| view.shows(run))
+                .ok_or(AppError::NotFound {
+                    resource: "sync log",
+                })?;
             let mut next = from.unwrap_or(0);
             let mut changes = Vec::with_capacity(limit);
             loop {

@@ -37,7 +37,12 @@ pub struct SyncStatus {
     pub drop_folder: Option<String>,
 }
 
-pub async fn status(svc: &Services, ctx: &EnterpriseCtx) -> Result<SyncStatus, AppError> {
+/// The enterprise's sync at a glance; the runs are those `view` shows.
+pub async fn status(
+    svc: &Services,
+    ctx: &EnterpriseCtx,
+    view: super::sync_logs::SyncView,
+) -> Result<SyncStatus, AppError> {
     let enterprise = ctx.enterprise();
     let drop_folder = svc.config.dropdir.enabled.then(|| {
         crate::dropdir::layout::Folders::of(&svc.settings(), enterprise)
@@ -57,7 +62,10 @@ pub async fn status(svc: &Services, ctx: &EnterpriseCtx) -> Result<SyncStatus, A
             })?;
             let staff = store::users::staff_counts(conn, enterprise)?;
             let total_stores = store::stores::count(conn, enterprise)?;
-            let runs = SyncLogFilter::default();
+            let runs = SyncLogFilter {
+                resource_types: view.resource_types(),
+                ..SyncLogFilter::default()
+            };
             let recent_logs = store::sync_logs::list(conn, enterprise, &runs, None, RECENT_LOGS)?;
             let last = recent_logs.first();
             Ok(SyncStatus {

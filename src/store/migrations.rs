@@ -181,4 +181,46 @@ mod tests {
             "one person per email within an enterprise"
         );
     }
+
+    #[test]
+    fn v16_names_the_kind_of_every_earlier_run() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("v15.db")).expect("open");
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(15))
+            .run(&mut conn)
+            .expect("migrate to V15");
+        conn.execute_batch(
+            "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
+                  VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't');
+             INSERT INTO sync_logs (id, enterprise_account_id, sync_type, operation, status, initiated_by, timestamp) VALUES
+               ('r1', 'e1', 'api', 'bulk_user_import', 'success', 'k', 't'),
+               ('r2', 'e1', 'api', 'bulk_store_import', 'success', 'k', 't'),
+               ('r3', 'e1', 'scim', 'scim_user_patch', 'success', 'k', 't'),
+               ('r4', 'e1', 'scim', 'scim_group_create', 'success', 'k', 't'),
+               ('r5', 'e1', 'file', 'file_import', 'success', 'k', 't'),
+               ('r6', 'e1', 'file', 'file_import', 'failed', 'k', 't');
+             INSERT INTO drop_files (id, enterprise_account_id, original_name, display_name, stored_name, kind,
+                                     size_bytes, state, sync_log_id, received_at) VALUES
+               ('f1', 'e1', x'00', 'stores.csv', 'stores.csv', 'stores', 1, 'applied', 'r5', 't');",
+        )
+        .expect("V15 rows");
+        run(&mut conn).expect("migrate to the latest");
+        let kinds: Vec<(String, Option<String>)> = conn
+            .prepare("SELECT id, resource_type FROM sync_logs ORDER BY id")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("runs");
+        let kind = |k: &str| Some(k.to_string());
+        assert_eq!(
+            kinds,
+            [
+                ("r1".to_string(), kind("user")),
+                ("r2".to_string(), kind("store")),
+                ("r3".to_string(), kind("user")),
+                ("r4".to_string(), kind("store")),
+                ("r5".to_string(), kind("store")),
+                ("r6".to_string(), None),
+            ]
+        );
+    }
 }

@@ -46,6 +46,8 @@ pub struct SyncLogFilter {
     pub sync_type: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
+    /// Runs about these kinds only (`user`, `store`); `None`: any.
+    pub resource_types: Option<Vec<&'static str>>,
 }
 
 /// Newest first, starting below `before_seq`.
@@ -56,7 +58,24 @@ pub fn list(
     before_seq: Option<i64>,
     limit: usize,
 ) -> rusqlite::Result<Vec<SyncLog>> {
-    ListQuery::new("SELECT * FROM sync_logs", enterprise)
+    let kinds = filter.resource_types.as_ref().map(|kinds| {
+        // Our own constants, never the caller's text.
+        let quoted: Vec<String> = kinds
+            .iter()
+            .filter(|kind| matches!(**kind, "user" | "store"))
+            .map(|kind| format!("'{kind}'"))
+            .collect();
+        if quoted.is_empty() {
+            "0".to_string()
+        } else {
+            format!("resource_type IN ({})", quoted.join(", "))
+        }
+    });
+    let mut query = ListQuery::new("SELECT * FROM sync_logs", enterprise);
+    if let Some(kinds) = &kinds {
+        query = query.condition(kinds);
+    }
+    query
         .equals("operation", filter.operation.clone())
         .equals("status", filter.status.clone())
         .equals("sync_type", filter.sync_type.clone())

@@ -1127,6 +1127,102 @@ async fn unknown_sync_log_filters_answer_422_with_the_known_values() {
 }
 
 #[tokio::test]
+async fn keys_made_for_one_kind_read_the_sync_status_and_their_kinds_runs() {
+    let app = crate::support::TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    // As the specification's integrator makes them: no sync:read.
+    let (_, users_key) = app.key(&admin, &["users:read", "users:write"]).await;
+    let (_, stores_key) = app.key(&admin, &["stores:write"]).await;
+    let (_, sync_key) = app.key(&admin, &["sync:read"]).await;
+    let (_, store_report) = import(
+        &app,
+        &stores_key,
+        "stores",
+        json!({ "stores": [{ "name": "Paris", "external_id": "S1" }] }),
+    )
+    .await;
+    let (_, user_report) = import(
+        &app,
+        &users_key,
+        "users",
+        json!({ "users": [{ "email": "m@acme.example", "name": "M", "role": "manager", "external_id": "M1", "store_id": "S1" }] }),
+    )
+    .await;
+    let store_run = store_report["sync_log_id"].as_str().unwrap();
+    let user_run = user_report["sync_log_id"].as_str().unwrap();
+    let read = |key: &str, path: &str| {
+        let (app, key, path) = (&app, key.to_string(), path.to_string());
+        async move {
+            let response = app.get(&path, &Auth::Key(&key)).await;
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let runs = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["operation"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (key, own, other, operations, kind) in [
+        (
+            &users_key,
+            user_run,
+            store_run,
+            vec!["user_created", "bulk_user_import"],
+            "user",
+        ),
+        (
+            &stores_key,
+            store_run,
+            user_run,
+            vec!["store_created", "bulk_store_import"],
+            "store",
+        ),
+    ] {
+        let (status, sync) = read(key, "/api/enterprise/sync-status").await;
+        assert_eq!(status, StatusCode::OK, "{sync}");
+        assert_eq!(sync["recent_logs"].as_array().unwrap().len(), 1, "{sync}");
+        assert_eq!(sync["recent_logs"][0]["id"], own);
+        assert_eq!(sync["recent_logs"][0]["resource_type"], kind);
+        let (status, page) = read(key, "/api/enterprise/sync-logs").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(runs(&page), operations);
+        for path in [
+            format!("/api/enterprise/sync-logs/{own}"),
+            format!("/api/enterprise/sync-logs/{own}/changes"),
+        ] {
+            assert_eq!(read(key, &path).await.0, StatusCode::OK, "{path}");
+        }
+        for path in [
+            format!("/api/enterprise/sync-logs/{other}"),
+            format!("/api/enterprise/sync-logs/{other}/changes"),
+        ] {
+            assert_eq!(read(key, &path).await.0, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+    // sync:read reads them all.
+    let (_, page) = read(&sync_key, "/api/enterprise/sync-logs").await;
+    assert_eq!(
+        runs(&page),
+        [
+            "user_created",
+            "bulk_user_import",
+            "store_created",
+            "bulk_store_import"
+        ]
+    );
+    // A key without any of these scopes still reads nothing.
+    let (_, scim_key) = app.key(&admin, &["scim"]).await;
+    let (status, body) = read(&scim_key, "/api/enterprise/sync-status").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "insufficient_scope");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn seats_alert_once_at_90_percent_and_once_when_full() {
     let app = TestApp::start().await;
     let admin = app.admin("Acme").await;

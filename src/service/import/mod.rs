@@ -339,7 +339,7 @@ pub(crate) async fn execute<R, I, U>(
     finish: Option<Finish>,
 ) -> Result<ImportReport, AppError>
 where
-    R: Send + Sync + 'static,
+    R: crate::domain::import::ImportedResource + Send + Sync + 'static,
     I: Send + 'static,
     U: Send + 'static,
 {
@@ -373,7 +373,7 @@ where
 /// resource, works out the row and imports it in one transaction, so a
 /// concurrent change cannot slip between the read and the write. The caller
 /// commits, then records the run's metrics.
-pub(crate) fn execute_in<R, I, U>(
+pub(crate) fn execute_in<R: crate::domain::import::ImportedResource, I, U>(
     txn: &Connection,
     request: ImportRequest<R>,
     operation: &'static str,

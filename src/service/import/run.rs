@@ -90,12 +90,14 @@ pub struct RunSummary {
 /// Who ran an import and what the adapter adds to its log entry.
 pub struct RunMeta<'a> {
     pub enterprise: crate::domain::EnterpriseId,
+    /// `user` or `store`.
+    pub resource_type: &'static str,
     pub source: &'a crate::domain::import::ImportSource,
     pub details: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// Writes the run entry and the run's change batches in the caller's transaction.
-pub fn record<R>(
+pub fn record<R: crate::domain::import::ImportedResource>(
     conn: &Connection,
     request: &super::ImportRequest<R>,
     operation: &str,
@@ -105,6 +107,7 @@ pub fn record<R>(
 ) -> Result<RunSummary, crate::AppError> {
     let meta = RunMeta {
         enterprise: request.enterprise,
+        resource_type: R::RESOURCE_TYPE,
         source: &request.source,
         details: &request.details,
     };
@@ -189,7 +192,7 @@ pub fn record_entry(
             sync_type: source.kind.sync_type(),
             operation,
             status,
-            resource_type: None,
+            resource_type: Some(meta.resource_type),
             resource_id: None,
             details: &details,
             error_message: error_message.as_deref(),

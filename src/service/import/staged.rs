@@ -430,6 +430,7 @@ fn run_staged(
     }
     let meta = RunMeta {
         enterprise,
+        resource_type: "user",
         source: &request.source,
         details: &request.details,
     };

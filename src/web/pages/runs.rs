@@ -57,6 +57,7 @@ pub async fn runs(
         sync_type: sync_type.clone(),
         since: since.unwrap_or_default(),
         until: until.unwrap_or_default(),
+        resource_types: None,
     };
     let mut found =
         crate::service::sync_logs::runs(&svc, &ctx, filter, query.before, RUNS_PAGE + 1).await?;
@@ -113,7 +114,7 @@ async fn run_of(
         Access::Denied(response) => return Ok(Err(response)),
     };
     let ctx = user.principal().require_scope(Scope::SyncRead)?;
-    match crate::service::sync_logs::run(svc, &ctx, id).await {
+    match crate::service::sync_logs::run(svc, (&ctx, crate::service::sync_logs::SyncView::ALL), id).await {
         Ok(run) => Ok(Ok((user, run))),
         Err(AppError::NotFound { .. }) => Ok(Err(message(
             StatusCode::NOT_FOUND,
