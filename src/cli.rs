@@ -156,7 +156,7 @@ pub fn set_seats(config: &Config, enterprise: &str, seats: i64) -> anyhow::Resul
     let enterprise = enterprise_id(enterprise)?;
     let clock = crate::clock::SystemClock::shared();
     with_database(config, |db| async move {
-        crate::service::enterprise_settings::set_seats(&db, &clock, enterprise, seats).await
+        crate::service::operator_settings::set_seats(&db, &clock, enterprise, seats).await
     })
 }
 
@@ -217,7 +217,7 @@ pub fn set_rate_limit(
             })?;
         let per_key = per_key.unwrap_or(current.rate_limit_per_key_per_minute);
         let per_enterprise = per_enterprise.unwrap_or(current.rate_limit_per_enterprise_per_minute);
-        crate::service::enterprise_settings::set_rate_limits(
+        crate::service::operator_settings::set_rate_limits(
             &db,
             &clock,
             enterprise,

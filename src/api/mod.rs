@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client_limits;
 mod directory;
 mod drop_config;
+mod enterprise;
 pub mod error;
 pub mod extract;
 mod files;
@@ -77,6 +78,7 @@ fn route_groups(config: &Config) -> Routes {
             .merge(audit::router())
             .merge(files::router())
             .merge(drop_config::router())
+            .merge(enterprise::router())
             .merge(webhooks::router())
             .merge(imports::router(config)),
     }

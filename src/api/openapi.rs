@@ -26,6 +26,7 @@ use super::error::ErrorBody;
     components(schemas(ErrorBody)),
     tags(
         (name = "accounts", description = "Registering an enterprise"),
+        (name = "enterprise", description = "The enterprise's settings and IT administrators (IT admins)"),
         (name = "sessions", description = "Sign-in, tokens and invitations"),
         (name = "api-keys", description = "Keys for the enterprise's systems (IT admins)"),
         (name = "directory", description = "Users and stores"),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{EnterpriseId, StoreId, UserId};
 
 macro_rules! text_enum {
-    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($name:ident { $($variant:ident => $text:tt),+ $(,)? }) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+

@@ -55,7 +55,7 @@ struct ValidRegistration {
 
 pub const MAX_SEATS: i64 = 10_000_000;
 
-fn required_text(
+pub(crate) fn required_text(
     errors: &mut Vec<FieldError>,
     field: &str,
     value: Option<String>,
@@ -78,7 +78,11 @@ fn required_text(
     value
 }
 
-fn checked_email(errors: &mut Vec<FieldError>, field: &str, value: Option<String>) -> String {
+pub(crate) fn checked_email(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<String>,
+) -> String {
     let normalized = email::normalize(value.as_deref().unwrap_or_default());
     if let Some(problem) = email::problem(&normalized) {
         errors.push(FieldError::new(

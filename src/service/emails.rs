@@ -15,7 +15,7 @@ use super::{invitations, RequestMeta, Services};
 use crate::domain::audit::Outcome;
 use crate::domain::notifications::{AlertFacts, Language};
 use crate::domain::retry;
-use crate::domain::{EnterpriseId, Role, UserId};
+use crate::domain::{EnterpriseId, UserId};
 use crate::store::{self, email_outbox::DueEmail};
 use crate::AppError;
 
@@ -84,8 +84,8 @@ pub fn invitable(
     enterprise: EnterpriseId,
     user: UserId,
 ) -> Result<crate::domain::User, AppError> {
+    // IT admins too: another admin invites them (enterprise_admins).
     let person = store::users::get(conn, enterprise, user)?
-        .filter(|p| p.role != Role::ItAdmin)
         .ok_or(AppError::NotFound { resource: "user" })?;
     if !person.active {
         return Err(AppError::Conflict {

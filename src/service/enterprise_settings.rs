@@ -1,84 +1,166 @@
-//! Appliance-operator settings of an enterprise (run from the command line on the
-//! appliance, not through the API: they protect the appliance from its tenants).
+//! What an IT admin reads and changes of their own enterprise: its name,
+//! contact email and sync mode (seats are the appliance operator's: read here,
+//! set with `enterprise-sync set-seats`). Changes are audited with before and
+//! after.
 
-use super::access::Actor;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::access::AdminCtx;
+use super::accounts::{checked_email, required_text};
 use super::audit::{self, AuditEvent};
-use super::RequestMeta;
-use crate::clock::SharedClock;
-use crate::domain::audit::{ActorType, Outcome};
-use crate::domain::EnterpriseId;
-use crate::store::{self, Db};
+use super::{RequestMeta, Services};
+use crate::domain::audit::Outcome;
+use crate::domain::{Enterprise, EnterpriseId, EnterpriseSyncMode};
+use crate::error::FieldError;
+use crate::store;
 use crate::AppError;
 
-/// Sets the per-key and per-enterprise request limits (`None`: the appliance
-/// default). Running servers apply them within the key cache's 5 seconds.
-/// An operator's change to an enterprise, made from the command line.
-fn operator_change(action: &'static str, enterprise: EnterpriseId) -> AuditEvent {
-    AuditEvent::new(
-        action,
-        Outcome::Success,
-        Actor {
-            kind: ActorType::System,
-            id: "cli".into(),
-        },
-    )
-    .in_enterprise(enterprise)
-    .target("enterprise", enterprise)
+#[derive(utoipa::ToSchema, Debug, Serialize)]
+pub struct EnterpriseSettings {
+    pub enterprise_account_id: EnterpriseId,
+    pub company_name: String,
+    pub company_email: String,
+    pub sync_mode: EnterpriseSyncMode,
+    /// Set by the appliance operator (`enterprise-sync set-seats`).
+    pub seats_purchased: i64,
+    /// Active staff (IT admins do not take seats).
+    pub seats_used: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
-/// The operator's seat count for an enterprise (`enterprise-sync set-seats`),
-/// audited with before and after; imports read it at their next run.
-pub async fn set_seats(
-    db: &Db,
-    clock: &SharedClock,
-    enterprise: EnterpriseId,
-    seats: i64,
-) -> Result<(), AppError> {
-    if !(0..=crate::service::accounts::MAX_SEATS).contains(&seats) {
-        return Err(AppError::field(
-            "seats",
-            "out_of_range",
-            format!("seats must be 0 to {}", crate::service::accounts::MAX_SEATS),
-        ));
-    }
-    let now = clock.now();
-    db.write(move |txn| {
-        let before = store::enterprises::get(txn, enterprise)?.ok_or(AppError::NotFound {
-            resource: "enterprise",
-        })?;
-        store::enterprises::set_seats(txn, enterprise, seats, now)?;
-        let event = operator_change("enterprise.seats.update", enterprise)
-            .changes(serde_json::json!({ "seats_purchased": [before.seats_purchased, seats] }));
-        audit::append(txn, &event, &RequestMeta::default(), now)?;
-        Ok(())
-    })
-    .await
+/// The fields to change; those left out stay as they are.
+#[derive(utoipa::ToSchema, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChange {
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub company_name: Option<String>,
+    #[schema(max_length = 254)]
+    pub company_email: Option<String>,
+    /// `api`, `scim` or `file`.
+    pub sync_mode: Option<String>,
+    /// Refused: seats are the appliance operator's (422 `read_only`).
+    #[schema(value_type = Option<i64>)]
+    pub seats_purchased: Option<serde_json::Value>,
 }
 
-pub async fn set_rate_limits(
-    db: &Db,
-    clock: &SharedClock,
+fn settings_of(enterprise: Enterprise, seats_used: i64) -> EnterpriseSettings {
+    EnterpriseSettings {
+        enterprise_account_id: enterprise.id,
+        company_name: enterprise.company_name,
+        company_email: enterprise.company_email,
+        sync_mode: enterprise.sync_mode,
+        seats_purchased: enterprise.seats_purchased,
+        seats_used,
+        created_at: enterprise.created_at,
+        updated_at: enterprise.updated_at,
+    }
+}
+
+fn read(
+    conn: &rusqlite::Connection,
     enterprise: EnterpriseId,
-    per_key: Option<u32>,
-    per_enterprise: Option<u32>,
-) -> Result<(), AppError> {
-    if per_key == Some(0) || per_enterprise == Some(0) {
-        return Err(AppError::field(
-            "rate_limit",
-            "out_of_range",
-            "limits must be at least 1",
+) -> Result<EnterpriseSettings, AppError> {
+    let account = store::enterprises::get(conn, enterprise)?.ok_or(AppError::NotFound {
+        resource: "enterprise",
+    })?;
+    let seats_used = store::users::staff_counts(conn, enterprise)?.active;
+    Ok(settings_of(account, seats_used))
+}
+
+pub async fn get(svc: &Services, admin: &AdminCtx) -> Result<EnterpriseSettings, AppError> {
+    let enterprise = admin.enterprise();
+    svc.db.read(move |conn| read(conn, enterprise)).await
+}
+
+/// Validates the change against the current settings: the values to store.
+fn validated(
+    change: SettingsChange,
+    current: &EnterpriseSettings,
+) -> Result<(String, String, EnterpriseSyncMode), AppError> {
+    let mut errors = Vec::new();
+    if change.seats_purchased.is_some() {
+        errors.push(FieldError::new(
+            "seats_purchased",
+            "read_only",
+            "seats are set by the appliance operator (enterprise-sync set-seats)",
         ));
     }
-    let now = clock.now();
-    db.write(move |txn| {
-        let before = store::enterprises::get(txn, enterprise)?.ok_or(AppError::NotFound { resource: "enterprise" })?;
-        store::enterprises::set_rate_limits(txn, enterprise, per_key, per_enterprise, now)?;
-        let event = operator_change("enterprise.rate_limits.update", enterprise).changes(serde_json::json!({
-            "rate_limit_per_key_per_minute": [before.rate_limit_per_key_per_minute, per_key],
-            "rate_limit_per_enterprise_per_minute": [before.rate_limit_per_enterprise_per_minute, per_enterprise],
-        }));
-        audit::append(txn, &event, &RequestMeta::default(), now)?;
-        Ok(())
-    })
-    .await
+    let name = match change.company_name {
+        Some(name) => required_text(&mut errors, "company_name", Some(name), 200),
+        None => current.company_name.clone(),
+    };
+    let email = match change.company_email {
+        Some(email) => checked_email(&mut errors, "company_email", Some(email)),
+        None => current.company_email.clone(),
+    };
+    let mode = match change.sync_mode.as_deref().map(str::trim) {
+        None => current.sync_mode,
+        Some(mode) => EnterpriseSyncMode::parse(mode).unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                "sync_mode",
+                "invalid_value",
+                "sync_mode must be api, scim or file",
+            ));
+            current.sync_mode
+        }),
+    };
+    if errors.is_empty() {
+        Ok((name, email, mode))
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
+/// Changes the given fields, audited with each changed field's before and
+/// after (an unchanged request records nothing).
+pub async fn update(
+    svc: &Services,
+    admin: &AdminCtx,
+    meta: &RequestMeta,
+    change: SettingsChange,
+) -> Result<EnterpriseSettings, AppError> {
+    let (enterprise, actor, now, meta) = (
+        admin.enterprise(),
+        admin.actor(),
+        svc.clock.now(),
+        meta.clone(),
+    );
+    svc.db
+        .write(move |txn| {
+            let before = read(txn, enterprise)?;
+            let (name, email, mode) = validated(change, &before)?;
+            let mut changes = serde_json::Map::new();
+            if name != before.company_name {
+                changes.insert(
+                    "company_name".into(),
+                    serde_json::json!([before.company_name, name]),
+                );
+            }
+            if email != before.company_email {
+                changes.insert(
+                    "company_email".into(),
+                    serde_json::json!([before.company_email, email]),
+                );
+            }
+            if mode != before.sync_mode {
+                changes.insert(
+                    "sync_mode".into(),
+                    serde_json::json!([before.sync_mode.as_str(), mode.as_str()]),
+                );
+            }
+            if changes.is_empty() {
+                return Ok(before);
+            }
+            store::enterprises::update_profile(txn, enterprise, (&name, &email, mode), now)?;
+            let event = AuditEvent::new("enterprise.settings.update", Outcome::Success, actor)
+                .in_enterprise(enterprise)
+                .target("enterprise", enterprise)
+                .changes(serde_json::Value::Object(changes));
+            audit::append(txn, &event, &meta, now)?;
+            read(txn, enterprise)
+        })
+        .await
 }

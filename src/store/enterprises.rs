@@ -75,6 +75,31 @@ pub fn set_rate_limits(
     Ok(changed == 1)
 }
 
+/// What an IT admin may change of their enterprise.
+pub fn update_profile(
+    conn: &Connection,
+    id: EnterpriseId,
+    (company_name, company_email, sync_mode): (&str, &str, EnterpriseSyncMode),
+    now: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE enterprise_accounts
+                SET company_name = ?2, company_email = ?3, sync_mode = ?4,
+                    scim_enabled = ?5, updated_at = ?6
+              WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            company_name,
+            company_email,
+            sync_mode,
+            sync_mode == EnterpriseSyncMode::Scim,
+            ts(now)
+        ])?;
+    Ok(changed == 1)
+}
+
 pub fn set_seats(
     conn: &Connection,
     id: EnterpriseId,

@@ -500,6 +500,68 @@ pub fn update_fields(
     Ok(())
 }
 
+/// Who of the enterprise has `email`, if anyone.
+pub fn with_email(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    email: &str,
+) -> rusqlite::Result<Option<UserId>> {
+    conn.prepare_cached("SELECT id FROM users WHERE enterprise_account_id = ?1 AND email = ?2")?
+        .query_row(params![enterprise, email], |row| row.get(0))
+        .optional()
+}
+
+/// An enterprise's IT administrators, and whether each has set a password.
+pub fn admins(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Vec<(User, bool)>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, password_hash IS NOT NULL FROM users
+          WHERE enterprise_account_id = ?1 AND role = 'it_admin'
+          ORDER BY created_at, id"
+    ))?;
+    let rows = statement.query_map([enterprise], |row| Ok((from_row(row)?, row.get(13)?)))?;
+    rows.collect()
+}
+
+/// Active IT administrators who can sign in (a password set), but `except`.
+pub fn admins_who_can_sign_in(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    except: UserId,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM users
+          WHERE enterprise_account_id = ?1 AND role = 'it_admin' AND active = 1
+            AND password_hash IS NOT NULL AND id <> ?2",
+    )?
+    .query_row(params![enterprise, except], |row| row.get(0))
+}
+
+/// Deactivates (every session ended) or reactivates a person.
+pub fn set_active(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    id: UserId,
+    active: bool,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let now = ts(now);
+    if active {
+        conn.prepare_cached(
+            "UPDATE users SET active = 1, deactivated_at = NULL, updated_at = ?3
+              WHERE enterprise_account_id = ?1 AND id = ?2",
+        )?
+        .execute(params![enterprise, id, now])?;
+    } else {
+        conn.prepare_cached(
+            "UPDATE users SET active = 0, deactivated_at = ?3, updated_at = ?3,
+                              token_version = token_version + 1
+              WHERE enterprise_account_id = ?1 AND id = ?2",
+        )?
+        .execute(params![enterprise, id, now])?;
+    }
+    Ok(())
+}
+
 /// Ends every session of the person (their token version moves on).
 pub fn end_sessions(conn: &Connection, id: UserId, now: DateTime<Utc>) -> rusqlite::Result<()> {
     conn.prepare_cached(

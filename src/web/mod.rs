@@ -26,7 +26,7 @@ use crate::AppError;
 pub mod i18n;
 
 /// Every template, embedded: (name, source).
-pub(crate) const TEMPLATES: [(&str, &str); 18] = [
+pub(crate) const TEMPLATES: [(&str, &str); 19] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("message.html", include_str!("templates/message.html")),
@@ -44,6 +44,7 @@ pub(crate) const TEMPLATES: [(&str, &str); 18] = [
     ("scim.html", include_str!("templates/scim.html")),
     ("webhooks.html", include_str!("templates/webhooks.html")),
     ("webhook.html", include_str!("templates/webhook.html")),
+    ("settings.html", include_str!("templates/settings.html")),
     (
         "profile_editor.html",
         include_str!("templates/profile_editor.html"),
@@ -118,6 +119,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/users", get(pages::users))
         .route("/stores", get(pages::stores))
         .route("/audit", get(pages::audit))
+        .route("/settings", get(pages::settings).post(pages::save_settings))
+        .route("/settings/admins", post(pages::invite_admin))
+        .route(
+            "/settings/admins/{id}/deactivate",
+            post(pages::deactivate_admin),
+        )
+        .route(
+            "/settings/admins/{id}/reactivate",
+            post(pages::reactivate_admin),
+        )
         .route("/scim", get(pages::scim).post(pages::generate_scim_token))
         .route(
             "/webhooks",

@@ -870,3 +870,73 @@ async fn a_password_opening_several_enterprises_asks_which_one() {
     assert!(overview.contains("Beta Stores"), "{overview}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_settings_page_changes_the_enterprise_and_invites_admins() {
+    let app = TestApp::start().await;
+    let admin: Admin = app.admin("Acme").await;
+    let mut jar = sign_in(&app, &admin.email).await;
+    let (status, html) = page(&app, &mut jar, "/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("value=\"Acme\""), "{html}");
+    let token = csrf(&html);
+    let saved = submit(
+        &app,
+        &mut jar,
+        "/settings",
+        &[
+            ("csrf", &token),
+            ("company_name", "Acme Retail"),
+            ("company_email", "it@acme.example"),
+            ("sync_mode", "file"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let html = saved.text().await.unwrap();
+    assert!(html.contains("value=\"Acme Retail\""));
+    assert!(html.contains("<option value=\"file\" selected"), "{html}");
+    let invited = submit(
+        &app,
+        &mut jar,
+        "/settings/admins",
+        &[
+            ("csrf", &token),
+            ("name", "Bea Backup"),
+            ("email", "bea@acme.example"),
+        ],
+    )
+    .await;
+    assert_eq!(invited.status(), StatusCode::OK);
+    let html = invited.text().await.unwrap();
+    assert!(html.contains("bea@acme.example"), "{html}");
+    // Alone able to sign in, the admin cannot deactivate themself.
+    let refused = submit(
+        &app,
+        &mut jar,
+        &format!("/settings/admins/{}/deactivate", admin.user_id),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(refused.text().await.unwrap().contains("role=\"alert\""));
+    // Without the form's token: nothing changes.
+    let forged = submit(
+        &app,
+        &mut jar,
+        "/settings",
+        &[("csrf", "forged"), ("company_name", "Forged")],
+    )
+    .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let name: String = app
+        .raw_db()
+        .query_row(
+            "SELECT company_name FROM enterprise_accounts WHERE id = ?1",
+            [&admin.enterprise_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "Acme Retail");
+    app.stop().await;
+}

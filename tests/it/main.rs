@@ -14,6 +14,7 @@ mod docs;
 mod drop_profiles;
 mod dropdir;
 mod emails;
+mod enterprise;
 mod expensive_reads;
 mod hardening;
 mod http_basics;

@@ -30,11 +30,7 @@ async fn each_scope_reaches_exactly_its_routes() {
         .await;
     let (admin_key_id, _) = app.key(&admin, &["sync:read"]).await;
     let routes: Vec<(Method, String, &[&str])> = vec![
-        (
-            Method::GET,
-            "/api/enterprise/users".into(),
-            &["users:read"],
-        ),
+        (Method::GET, "/api/enterprise/users".into(), &["users:read"]),
         (
             Method::GET,
             format!("/api/enterprise/users/{user}"),

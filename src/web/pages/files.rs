@@ -187,10 +187,14 @@ pub async fn file(
     };
     // A held export's run says how many people it would deactivate.
     let would_deactivate = match (&file.sync_log_id, file.state.as_str()) {
-        (Some(run), "held") => crate::service::sync_logs::run(&svc, (&ctx, crate::service::sync_logs::SyncView::ALL), run.clone())
-            .await
-            .ok()
-            .and_then(|run| run.details["deactivated"].as_i64()),
+        (Some(run), "held") => crate::service::sync_logs::run(
+            &svc,
+            (&ctx, crate::service::sync_logs::SyncView::ALL),
+            run.clone(),
+        )
+        .await
+        .ok()
+        .and_then(|run| run.details["deactivated"].as_i64()),
         _ => None,
     };
     let running = file.state == "processing" || is_running(&file.id);

@@ -189,7 +189,9 @@ async fn scim_page(
     problem: Option<String>,
 ) -> Result<Response, AppError> {
     let read = user.principal().require_scope(Scope::SyncRead)?;
-    let sync = crate::service::sync_status::status(svc, &read, crate::service::sync_logs::SyncView::ALL).await?;
+    let sync =
+        crate::service::sync_status::status(svc, &read, crate::service::sync_logs::SyncView::ALL)
+            .await?;
     let keys: Vec<_> = api_keys::list(svc, ctx)
         .await?
         .into_iter()

@@ -29,6 +29,7 @@ mod keys;
 mod overview;
 mod runs;
 mod session;
+mod settings;
 mod webhooks;
 
 pub use directory::*;
@@ -37,6 +38,7 @@ pub use keys::*;
 pub use overview::*;
 pub use runs::*;
 pub use session::*;
+pub use settings::*;
 pub use webhooks::*;
 
 /// Cookies are `Secure` when people reach the service over https.

@@ -114,7 +114,9 @@ async fn run_of(
         Access::Denied(response) => return Ok(Err(response)),
     };
     let ctx = user.principal().require_scope(Scope::SyncRead)?;
-    match crate::service::sync_logs::run(svc, (&ctx, crate::service::sync_logs::SyncView::ALL), id).await {
+    match crate::service::sync_logs::run(svc, (&ctx, crate::service::sync_logs::SyncView::ALL), id)
+        .await
+    {
         Ok(run) => Ok(Ok((user, run))),
         Err(AppError::NotFound { .. }) => Ok(Err(message(
             StatusCode::NOT_FOUND,
