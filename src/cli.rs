@@ -151,6 +151,29 @@ pub fn create_enterprise(
     })
 }
 
+/// `enterprise-sync reset-password EMAIL [--enterprise ID]`: a one-time link
+/// to choose a new password, and the enterprise's name.
+pub fn reset_password(
+    config: &Config,
+    email: &str,
+    enterprise: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    let enterprise = enterprise.map(enterprise_id).transpose()?;
+    let clock = crate::clock::SystemClock::shared();
+    let base = crate::service::accounts::public_base(config);
+    let ttl = config.auth.password_reset_ttl_minutes;
+    with_database(config, |db| async move {
+        crate::service::password_changes::operator_link(
+            &db,
+            &clock,
+            (&base, ttl),
+            email,
+            enterprise,
+        )
+        .await
+    })
+}
+
 /// `enterprise-sync set-seats --enterprise ID N`.
 pub fn set_seats(config: &Config, enterprise: &str, seats: i64) -> anyhow::Result<()> {
     let enterprise = enterprise_id(enterprise)?;

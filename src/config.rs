@@ -445,6 +445,8 @@ pub struct AuthConfig {
     pub lockout_max_secs: u64,
     /// How long an invitation link stays valid.
     pub invitation_ttl_hours: u32,
+    /// How long a password reset link stays valid.
+    pub password_reset_ttl_minutes: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -537,6 +539,7 @@ impl Default for AuthConfig {
             lockout_threshold: 10,
             lockout_max_secs: 3600,
             invitation_ttl_hours: 168,
+            password_reset_ttl_minutes: 60,
         }
     }
 }

@@ -105,6 +105,15 @@ enum Command {
         #[arg(long)]
         seats: Option<i64>,
     },
+    /// Print a one-time link with which a person chooses a new password (for
+    /// the day the last IT admin is locked out); audited
+    ResetPassword {
+        /// The person's email.
+        email: String,
+        /// The enterprise account id, when the email has accounts in several.
+        #[arg(long)]
+        enterprise: Option<String>,
+    },
     /// Set an enterprise's purchased seats (audited; imports apply it at once).
     SetSeats {
         /// The enterprise account id.
@@ -262,6 +271,16 @@ fn run(command: Command, config: Config, source: ConfigSource) -> anyhow::Result
             println!("enterprise {}", created.enterprise_account_id);
             println!("IT admin {}", created.it_admin_id);
             println!("invitation link (send it to the admin): {link}");
+            Ok(())
+        }
+        Command::ResetPassword { email, enterprise } => {
+            let (link, company) = cli::reset_password(&config, &email, enterprise.as_deref())?;
+            println!("{link}");
+            eprintln!(
+                "a one-time link for {email} at {company}, valid {} minutes: the person opens \
+                 it and chooses a new password",
+                config.auth.password_reset_ttl_minutes
+            );
             Ok(())
         }
         Command::SetSeats { enterprise, seats } => {

@@ -14,11 +14,11 @@ pub mod extract;
 mod files;
 mod health;
 mod imports;
-mod invitation_page;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
 mod pagination;
+mod password_pages;
 pub mod rate_limit_headers;
 pub mod security_headers;
 mod sessions;
@@ -69,7 +69,7 @@ fn route_groups(config: &Config) -> Routes {
         probes,
         public,
         register: accounts::router(),
-        login: sessions::public_router().merge(invitation_page::router()),
+        login: sessions::public_router().merge(password_pages::router()),
         authenticated: OpenApiRouter::new()
             .merge(sessions::router())
             .merge(api_keys::router())

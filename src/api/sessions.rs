@@ -8,6 +8,7 @@ use utoipa_axum::routes;
 use super::error::ErrorBody;
 use super::extract::{AppState, Auth, JsonBody, Meta};
 use crate::service::invitations::{self, Acceptance};
+use crate::service::password_changes::{self, ForgotPassword, Keep, PasswordChange};
 use crate::service::sessions::{self, Credentials, RefreshRequest, SessionUser, TokenPair};
 use crate::AppError;
 
@@ -19,12 +20,14 @@ pub fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(accept_invitation))
+        .routes(routes!(forgot_password))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me))
         .routes(routes!(logout_everywhere))
+        .routes(routes!(change_password))
 }
 
 /// An accepted invitation: the person, who may now sign in.
@@ -154,9 +157,82 @@ async fn accept_invitation(
     Meta(meta): Meta,
     JsonBody(body): JsonBody<Acceptance>,
 ) -> Result<impl IntoResponse, AppError> {
-    let user = invitations::accept(&svc, &meta, body).await?;
+    let user = invitations::accept(&svc, invitations::LinkPurpose::Invitation, &meta, body).await?;
     Ok(Json(Accepted {
         status: "accepted",
         user,
     }))
+}
+
+/// Changes the signed-in person's password: the current one first. Every
+/// other session and refresh token of the person ends; the answer carries the
+/// caller's new tokens.
+#[utoipa::path(
+    post,
+    operation_id = "changePassword",
+    path = "/api/me/password",
+    tag = "sessions",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "Changed: the caller's new access and refresh tokens", body = TokenPair),
+        (status = 400, description = "The body is not JSON of this shape", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "An API key: only a signed-in person has a password (`not_a_person`)", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 422, description = "`current_password` is wrong (`wrong_password`) or `new_password` breaks the policy (`weak_password`)", body = ErrorBody),
+        (status = 429, description = "The person's request limit", body = ErrorBody),
+    )
+)]
+async fn change_password(
+    State(svc): State<AppState>,
+    Auth(principal): Auth,
+    Meta(meta): Meta,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<impl IntoResponse, AppError> {
+    let crate::service::access::Principal::User {
+        user, enterprise, ..
+    } = principal
+    else {
+        return Err(AppError::forbidden(
+            "not_a_person",
+            "Only a signed-in person has a password; an API key is revoked and generated again",
+        ));
+    };
+    let pair = password_changes::change_own(&svc, &meta, (user, enterprise), body, Keep::Api)
+        .await?
+        .ok_or_else(|| AppError::internal("a password change made no tokens"))?;
+    Ok(Json(pair))
+}
+
+/// Asks for a password reset link by email. The answer is the same 202 for
+/// every address, known or not, and comes before any work is done; each
+/// account of the email (one per enterprise) gets at most three emails an
+/// hour.
+#[utoipa::path(
+    post,
+    operation_id = "forgotPassword",
+    path = "/api/auth/forgot-password",
+    tag = "sessions",
+    request_body = ForgotPassword,
+    responses(
+        (status = 202, description = "If an account has this email, a link is on its way"),
+        (status = 400, description = "The body is not JSON of this shape", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
+    )
+)]
+async fn forgot_password(
+    State(svc): State<AppState>,
+    Meta(meta): Meta,
+    JsonBody(body): JsonBody<ForgotPassword>,
+) -> Result<impl IntoResponse, AppError> {
+    password_changes::forgot(svc.clone(), meta, body);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "status": "accepted",
+            "message": "If an account has this email, a link to choose a new password is on its way",
+        })),
+    ))
 }

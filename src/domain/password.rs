@@ -9,22 +9,67 @@ pub const MAX_BYTES: usize = 1024;
 
 const BLOCKLIST: &str = include_str!("common_passwords.txt");
 
+/// Why a password is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weakness {
+    TooShort,
+    TooLong,
+    Repetitive,
+    Common,
+    /// Holds the email, the person's or the company's name.
+    Personal,
+}
+
+impl Weakness {
+    /// The reason in `language`, to follow "the password" / "le mot de passe".
+    pub fn message(self, language: super::notifications::Language) -> String {
+        use super::notifications::Language;
+        match (self, language) {
+            (Weakness::TooShort, Language::En) => format!("must be at least {MIN_CHARS} characters long"),
+            (Weakness::TooShort, Language::Fr) => format!("doit compter au moins {MIN_CHARS} caractères"),
+            (Weakness::TooLong, Language::En) => format!("must be at most {MAX_CHARS} characters long"),
+            (Weakness::TooLong, Language::Fr) => format!("doit compter au plus {MAX_CHARS} caractères"),
+            (Weakness::Repetitive, Language::En) => "is too repetitive".into(),
+            (Weakness::Repetitive, Language::Fr) => "est trop répétitif".into(),
+            (Weakness::Common, Language::En) => {
+                "is too common; choose a longer passphrase of unrelated words".into()
+            }
+            (Weakness::Common, Language::Fr) => {
+                "est trop courant : choisissez une phrase plus longue de mots sans rapport entre eux".into()
+            }
+            (Weakness::Personal, Language::En) => {
+                "must not contain your email, your name or the company name".into()
+            }
+            (Weakness::Personal, Language::Fr) => {
+                "ne doit contenir ni votre email, ni votre nom, ni celui de l'entreprise".into()
+            }
+        }
+    }
+}
+
+/// The API's words (English).
+impl std::fmt::Display for Weakness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message(super::notifications::Language::En))
+    }
+}
+
 /// Why `password` is refused, or `None`. `context` holds words a guesser would
 /// try first for this account: the email, the person's and company's names.
-pub fn problem(password: &str, context: &[&str]) -> Option<String> {
+pub fn problem(password: &str, context: &[&str]) -> Option<Weakness> {
     let chars = password.chars().count();
     if chars < MIN_CHARS {
-        return Some(format!("must be at least {MIN_CHARS} characters long"));
+        return Some(Weakness::TooShort);
     }
     if chars > MAX_CHARS || password.len() > MAX_BYTES {
-        return Some(format!("must be at most {MAX_CHARS} characters long"));
+        return Some(Weakness::TooLong);
     }
     let lowered = password.to_lowercase();
     let mut distinct: Vec<char> = lowered.chars().collect();
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.len() < 4 {
-        return Some("is too repetitive".into());
+        return Some(Weakness::Repetitive);
     }
     let squeezed: String = lowered.chars().filter(|c| !c.is_whitespace()).collect();
     if BLOCKLIST
@@ -33,14 +78,14 @@ pub fn problem(password: &str, context: &[&str]) -> Option<String> {
         .filter(|w| !w.is_empty() && !w.starts_with('#'))
         .any(|w| squeezed == w || (w.len() >= 10 && squeezed.contains(w)))
     {
-        return Some("is too common; choose a longer passphrase of unrelated words".into());
+        return Some(Weakness::Common);
     }
     for word in context {
         let word = word.trim().to_lowercase();
         let local = word.split('@').next().unwrap_or_default();
         for part in [word.as_str(), local] {
             if part.chars().count() >= 4 && squeezed.contains(&part.replace(' ', "")) {
-                return Some("must not contain your email, your name or the company name".into());
+                return Some(Weakness::Personal);
             }
         }
     }

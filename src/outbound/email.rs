@@ -170,6 +170,21 @@ async fn deliver(svc: &Services, transport: &Transport, to: &str, outgoing: Outg
                 expires_at,
             },
         ),
+        Outgoing::PasswordReset {
+            language,
+            company,
+            person,
+            link,
+            expires_at,
+        } => templates::password_reset(
+            language,
+            &Invitation {
+                company: &company,
+                person: &person,
+                link: &link,
+                expires_at,
+            },
+        ),
         Outgoing::Alert {
             language,
             company,

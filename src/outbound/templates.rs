@@ -92,6 +92,60 @@ pub fn invitation(language: Language, invitation: &Invitation<'_>) -> Rendered {
     }
 }
 
+/// A password reset email: the link to choose a new password.
+pub fn password_reset(language: Language, reset: &Invitation<'_>) -> Rendered {
+    let (company, person, link) = (reset.company, reset.person, reset.link);
+    let expires = date(language, reset.expires_at);
+    match language {
+        Language::Fr => Rendered {
+            subject: one_line(&format!("{company} : choisir un nouveau mot de passe Retail Performer")),
+            text: format!(
+                "Bonjour {person},\n\nQuelqu'un (vous, sans doute) a demandé à changer le mot de passe de votre compte Retail Performer chez {company}.\n\nChoisissez-en un nouveau avec ce lien (valable une seule fois, jusqu'au {expires}) :\n\n{link}\n\nSi vous n'avez rien demandé, ignorez ce message : votre mot de passe actuel reste valable.\n"
+            ),
+            html: page(
+                language,
+                &[
+                    format!("Bonjour {},", escape(person)),
+                    format!(
+                        "Quelqu'un (vous, sans doute) a demandé à changer le mot de passe de votre compte Retail Performer chez {}.",
+                        escape(company)
+                    ),
+                    format!(
+                        "<a href=\"{}\">Choisir un nouveau mot de passe</a><br>(lien valable une seule fois, jusqu'au {})",
+                        escape(link),
+                        escape(&expires)
+                    ),
+                    format!("Si le bouton ne marche pas, copiez ce lien : {}", escape(link)),
+                ],
+                "Si vous n'avez rien demandé, ignorez ce message : votre mot de passe actuel reste valable.",
+            ),
+        },
+        Language::En => Rendered {
+            subject: one_line(&format!("{company}: choose a new Retail Performer password")),
+            text: format!(
+                "Hello {person},\n\nSomeone (you, most likely) asked to change the password of your Retail Performer account at {company}.\n\nChoose a new one with this link (it works once, until {expires}):\n\n{link}\n\nIf you asked for nothing, ignore this message: your current password still works.\n"
+            ),
+            html: page(
+                language,
+                &[
+                    format!("Hello {},", escape(person)),
+                    format!(
+                        "Someone (you, most likely) asked to change the password of your Retail Performer account at {}.",
+                        escape(company)
+                    ),
+                    format!(
+                        "<a href=\"{}\">Choose a new password</a><br>(the link works once, until {})",
+                        escape(link),
+                        escape(&expires)
+                    ),
+                    format!("If the link does not open, copy it: {}", escape(link)),
+                ],
+                "If you asked for nothing, ignore this message: your current password still works.",
+            ),
+        },
+    }
+}
+
 fn source_name(language: Language, source: &str, file: Option<&str>) -> String {
     match (language, source, file) {
         (Language::Fr, "file", Some(file)) => format!("le fichier « {file} »"),

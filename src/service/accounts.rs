@@ -240,15 +240,30 @@ pub async fn create_by_operator(
                 },
                 (&RequestMeta::default(), now),
             )?;
-            let token = super::invitations::issue(txn, enterprise, admin, ttl, now)?;
+            let token = super::invitations::issue(
+                txn,
+                super::invitations::LinkPurpose::Invitation,
+                enterprise,
+                admin,
+                chrono::Duration::hours(i64::from(ttl)),
+                now,
+            )?;
             Ok::<_, AppError>((registered, token))
         })
         .await?;
-    let base = config
+    let base = public_base(config);
+    Ok((
+        registered,
+        super::invitations::link(super::invitations::LinkPurpose::Invitation, &base, &token),
+    ))
+}
+
+/// Where people reach the service, for links an operator command prints.
+pub fn public_base(config: &crate::config::Config) -> String {
+    config
         .public_base_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen));
-    Ok((registered, super::invitations::link(&base, &token)))
+        .unwrap_or_else(|| format!("http://{}", config.listen))
 }
 
 pub async fn register(

@@ -40,6 +40,28 @@ pub fn queue_invitation(
     )
 }
 
+/// Queues a password reset email inside the caller's transaction; its link is
+/// made when it is sent.
+pub fn queue_password_reset(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    user: UserId,
+    email: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    store::email_outbox::insert(
+        conn,
+        &store::email_outbox::NewEmail {
+            enterprise: Some(enterprise),
+            kind: "password_reset",
+            recipient: email,
+            user_id: Some(user),
+            payload: "{}",
+            now,
+        },
+    )
+}
+
 #[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct QueuedInvitation {
     pub user_id: UserId,
@@ -104,9 +126,34 @@ pub fn invitable(
     Ok(person)
 }
 
+/// The person, if a password reset can go to them: active, with a password.
+pub fn resettable(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    user: UserId,
+) -> Result<crate::domain::User, AppError> {
+    let person = store::users::get(conn, enterprise, user)?
+        .ok_or(AppError::NotFound { resource: "user" })?;
+    if !person.active || !store::users::has_password(conn, user)? {
+        return Err(AppError::Conflict {
+            code: "not_resettable",
+            field: None,
+            message: "This person is deactivated or has no password yet".into(),
+        });
+    }
+    Ok(person)
+}
+
 /// What a due email says, worked out when it is sent.
 pub enum Outgoing {
     Invitation {
+        language: Language,
+        company: String,
+        person: String,
+        link: String,
+        expires_at: DateTime<Utc>,
+    },
+    PasswordReset {
         language: Language,
         company: String,
         person: String,
@@ -129,14 +176,34 @@ pub enum Outgoing {
 pub async fn prepare(svc: &Services, email: &DueEmail) -> Result<Outgoing, AppError> {
     let base = svc.public_base_url();
     match email.kind.as_str() {
-        "invitation" => {
+        "invitation" | "password_reset" => {
             let (Some(enterprise), Some(user)) = (email.enterprise, email.user_id) else {
-                return Ok(Outgoing::Cancelled("an invitation without a person".into()));
+                return Ok(Outgoing::Cancelled("a link without a person".into()));
             };
-            let (now, ttl) = (svc.clock.now(), svc.config.auth.invitation_ttl_hours);
+            let purpose = if email.kind == "invitation" {
+                invitations::LinkPurpose::Invitation
+            } else {
+                invitations::LinkPurpose::PasswordReset
+            };
+            let now = svc.clock.now();
+            let auth = &svc.config.auth;
+            let ttl = match purpose {
+                invitations::LinkPurpose::Invitation => {
+                    chrono::Duration::hours(i64::from(auth.invitation_ttl_hours))
+                }
+                invitations::LinkPurpose::PasswordReset => {
+                    chrono::Duration::minutes(i64::from(auth.password_reset_ttl_minutes))
+                }
+            };
             svc.db
                 .write(move |txn| {
-                    let person = match invitable(txn, enterprise, user) {
+                    let person = match purpose {
+                        invitations::LinkPurpose::Invitation => invitable(txn, enterprise, user),
+                        invitations::LinkPurpose::PasswordReset => {
+                            resettable(txn, enterprise, user)
+                        }
+                    };
+                    let person = match person {
                         Ok(person) => person,
                         Err(AppError::Conflict { message, .. }) => {
                             return Ok(Outgoing::Cancelled(message))
@@ -150,13 +217,27 @@ pub async fn prepare(svc: &Services, email: &DueEmail) -> Result<Outgoing, AppEr
                         .map(|e| e.company_name)
                         .unwrap_or_default();
                     let language = store::notification_settings::get(txn, enterprise)?.language;
-                    let token = invitations::issue(txn, enterprise, user, ttl, now)?;
-                    Ok(Outgoing::Invitation {
-                        language,
-                        company,
-                        person: person.name,
-                        link: invitations::link(&base, &token),
-                        expires_at: now + chrono::Duration::hours(i64::from(ttl)),
+                    let token = invitations::issue(txn, purpose, enterprise, user, ttl, now)?;
+                    let (person, link, expires_at) = (
+                        person.name,
+                        invitations::link(purpose, &base, &token),
+                        now + ttl,
+                    );
+                    Ok(match purpose {
+                        invitations::LinkPurpose::Invitation => Outgoing::Invitation {
+                            language,
+                            company,
+                            person,
+                            link,
+                            expires_at,
+                        },
+                        invitations::LinkPurpose::PasswordReset => Outgoing::PasswordReset {
+                            language,
+                            company,
+                            person,
+                            link,
+                            expires_at,
+                        },
                     })
                 })
                 .await

@@ -21,6 +21,7 @@ pub mod notification_settings;
 pub mod notifications;
 pub mod operator_settings;
 pub mod overview;
+pub mod password_changes;
 pub mod passwords;
 pub mod rate_limit;
 pub mod registration_tokens;

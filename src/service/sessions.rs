@@ -86,7 +86,7 @@ pub(crate) fn new_refresh_token() -> Result<String, AppError> {
 }
 
 /// Inserts a refresh token of `family` and returns its clear value.
-fn store_refresh(
+pub(crate) fn store_refresh(
     conn: &rusqlite::Connection,
     svc_ttl: i64,
     family: &str,
@@ -424,7 +424,7 @@ pub async fn login(
     )
 }
 
-fn token_pair(
+pub(crate) fn token_pair(
     svc: &Services,
     user: &User,
     (token_version, family): (i64, &str),

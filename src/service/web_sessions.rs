@@ -16,7 +16,7 @@ use crate::AppError;
 /// How long a dashboard session lasts: a working day.
 pub const SESSION_HOURS: i64 = 10;
 
-fn hash(id: &str) -> Vec<u8> {
+pub(crate) fn hash(id: &str) -> Vec<u8> {
     digest(&SHA256, id.as_bytes()).as_ref().to_vec()
 }
 

@@ -197,18 +197,36 @@ pub fn find_logins_by_email(
           ORDER BY e.created_at, e.id
           LIMIT {MAX_LOGINS_PER_EMAIL}"
     ))?;
-    let rows = statement.query_map(params![email, enterprise], |row| {
-        let locked: Option<String> = row.get("locked_until")?;
-        Ok(LoginRecord {
-            user: from_row(row)?,
-            company_name: row.get("company_name")?,
-            password_hash: row.get("password_hash")?,
-            token_version: row.get("token_version")?,
-            failed_login_count: row.get("failed_login_count")?,
-            locked_until: locked.as_deref().and_then(parse_ts),
-        })
-    })?;
+    let rows = statement.query_map(params![email, enterprise], login_record)?;
     rows.collect()
+}
+
+/// The login record of one person of an enterprise.
+pub fn find_login(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    id: UserId,
+) -> rusqlite::Result<Option<LoginRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {QUALIFIED_COLUMNS}, e.company_name, u.password_hash, u.token_version,
+                u.failed_login_count, u.locked_until
+           FROM users u JOIN enterprise_accounts e ON e.id = u.enterprise_account_id
+          WHERE u.enterprise_account_id = ?1 AND u.id = ?2"
+    ))?
+    .query_row(params![enterprise, id], login_record)
+    .optional()
+}
+
+fn login_record(row: &Row<'_>) -> rusqlite::Result<LoginRecord> {
+    let locked: Option<String> = row.get("locked_until")?;
+    Ok(LoginRecord {
+        user: from_row(row)?,
+        company_name: row.get("company_name")?,
+        password_hash: row.get("password_hash")?,
+        token_version: row.get("token_version")?,
+        failed_login_count: row.get("failed_login_count")?,
+        locked_until: locked.as_deref().and_then(parse_ts),
+    })
 }
 
 /// Fields checked on every JWT-authenticated request.
@@ -585,6 +603,12 @@ pub fn set_password(
     )?
     .execute(params![id, hash, ts(now)])?;
     Ok(())
+}
+
+/// The token version a person's sessions must carry.
+pub fn token_version(conn: &Connection, id: UserId) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT token_version FROM users WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
 }
 
 /// Whether the person has set a password yet.

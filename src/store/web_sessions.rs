@@ -43,6 +43,7 @@ pub struct LiveSession {
     pub role: Role,
     pub name: String,
     pub email: String,
+    pub company_name: String,
     pub csrf_token: String,
 }
 
@@ -52,8 +53,10 @@ pub fn find_live(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Option<LiveSession>> {
     conn.prepare_cached(
-        "SELECT s.user_id, s.enterprise_account_id, u.role, u.name, u.email, s.csrf_token, s.expires_at
+        "SELECT s.user_id, s.enterprise_account_id, u.role, u.name, u.email, s.csrf_token, s.expires_at,
+                e.company_name
            FROM web_sessions s JOIN users u ON u.id = s.user_id
+           JOIN enterprise_accounts e ON e.id = s.enterprise_account_id
           WHERE s.id_hash = ?1 AND u.active = 1 AND u.token_version = s.token_version",
     )?
     .query_row([id_hash], |row| {
@@ -65,6 +68,7 @@ pub fn find_live(
                 role: row.get(2)?,
                 name: row.get(3)?,
                 email: row.get(4)?,
+                company_name: row.get(7)?,
                 csrf_token: row.get(5)?,
             },
             parse_ts(&expires),
@@ -74,6 +78,14 @@ pub fn find_live(
     .map(|found| {
         found.and_then(|(session, expires)| expires.is_some_and(|e| e > now).then_some(session))
     })
+}
+
+/// Carries a session over a token version change its own person made (a
+/// password change keeps the session it was made from).
+pub fn keep_across(conn: &Connection, id_hash: &[u8], token_version: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE web_sessions SET token_version = ?2 WHERE id_hash = ?1")?
+        .execute(rusqlite::params![id_hash, token_version])?;
+    Ok(())
 }
 
 pub fn delete(conn: &Connection, id_hash: &[u8]) -> rusqlite::Result<bool> {

@@ -26,7 +26,7 @@ use crate::AppError;
 pub mod i18n;
 
 /// Every template, embedded: (name, source).
-pub(crate) const TEMPLATES: [(&str, &str); 19] = [
+pub(crate) const TEMPLATES: [(&str, &str); 21] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("message.html", include_str!("templates/message.html")),
@@ -45,6 +45,11 @@ pub(crate) const TEMPLATES: [(&str, &str); 19] = [
     ("webhooks.html", include_str!("templates/webhooks.html")),
     ("webhook.html", include_str!("templates/webhook.html")),
     ("settings.html", include_str!("templates/settings.html")),
+    ("password.html", include_str!("templates/password.html")),
+    (
+        "forgot_password.html",
+        include_str!("templates/forgot_password.html"),
+    ),
     (
         "profile_editor.html",
         include_str!("templates/profile_editor.html"),
@@ -141,8 +146,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/webhooks/{id}", get(pages::webhook))
         .route("/webhooks/{id}/enable", post(pages::enable_webhook))
         .route("/webhooks/{id}/delete", post(pages::delete_webhook))
+        .route(
+            "/password",
+            get(pages::password_form).post(pages::change_password),
+        )
         // Every route above posts only with a session.
         .route_layer(signed_in)
+        .route(
+            "/forgot-password",
+            get(pages::forgot_password_form)
+                .merge(post(pages::forgot_password).route_layer(throttled.clone())),
+        )
         .route(
             "/sign-in",
             get(pages::sign_in_form).merge(post(pages::sign_in).route_layer(throttled)),

@@ -1264,5 +1264,42 @@ async fn the_operator_creates_an_enterprise_whose_admin_is_invited() {
     assert_eq!(login.status(), StatusCode::OK);
     let body: Value = login.json().await.unwrap();
     assert_eq!(body["user"]["role"], "it_admin");
+
+    // Bob forgets his password: the operator prints a reset link.
+    let output = command(&data)
+        .args(["reset-password", "BOB@beta.example"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let link = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    assert!(link.contains("/password-reset?token="), "{link}");
+    let token = link.split("token=").nth(1).unwrap();
+    let new_password = "a brand new passphrase for bob";
+    let reset = api
+        .http
+        .post(format!("{}/password-reset", api.base))
+        .form(&[
+            ("token", token),
+            ("password", new_password),
+            ("password_confirmation", new_password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), StatusCode::OK);
+    let login = api
+        .post(
+            "/api/auth/login",
+            json!({ "email": "bob@beta.example", "password": new_password }),
+            None,
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    // An email nobody has: said plainly, exit status 1.
+    let unknown = command(&data)
+        .args(["reset-password", "nobody@beta.example"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
     terminate(process);
 }

@@ -940,3 +940,89 @@ async fn the_settings_page_changes_the_enterprise_and_invites_admins() {
     assert_eq!(name, "Acme Retail");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_person_changes_their_password_in_the_dashboard_and_keeps_this_session() {
+    let app = TestApp::start().await;
+    let admin: Admin = app.admin("Acme").await;
+    let mut jar = sign_in(&app, &admin.email).await;
+    let mut elsewhere = sign_in(&app, &admin.email).await;
+    let (status, html) = page(&app, &mut jar, "/password").await;
+    assert_eq!(status, StatusCode::OK);
+    let token = csrf(&html);
+    let new = "quatre chevaux dans le pré";
+    // French page, French policy.
+    page(&app, &mut jar, "/lang/fr?to=/password").await;
+    let weak = submit(
+        &app,
+        &mut jar,
+        "/password",
+        &[
+            ("csrf", &token),
+            ("current_password", PASSWORD),
+            ("new_password", "court"),
+            ("new_password_confirmation", "court"),
+        ],
+    )
+    .await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak
+        .text()
+        .await
+        .unwrap()
+        .contains("au moins 15 caractères"));
+    let wrong = submit(
+        &app,
+        &mut jar,
+        "/password",
+        &[
+            ("csrf", &token),
+            ("current_password", "not my password at all"),
+            ("new_password", new),
+            ("new_password_confirmation", new),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let changed = submit(
+        &app,
+        &mut jar,
+        "/password",
+        &[
+            ("csrf", &token),
+            ("current_password", PASSWORD),
+            ("new_password", new),
+            ("new_password_confirmation", new),
+        ],
+    )
+    .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    // This session goes on; the other one ended.
+    assert_eq!(page(&app, &mut jar, "/").await.0, StatusCode::OK);
+    assert_eq!(
+        page(&app, &mut elsewhere, "/").await.0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(app.login(&admin.email, new).await.status(), StatusCode::OK);
+
+    // The forgotten-password form answers the same for anyone.
+    let mut answers = Vec::new();
+    for email in [admin.email.as_str(), "nobody@nowhere.example"] {
+        let mut stranger = Jar::default();
+        let (status, html) = page(&app, &mut stranger, "/forgot-password").await;
+        assert_eq!(status, StatusCode::OK);
+        let token = csrf(&html);
+        let response = submit(
+            &app,
+            &mut stranger,
+            "/forgot-password",
+            &[("csrf", &token), ("email", email)],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let text = response.text().await.unwrap();
+        answers.push(text[..text.find("name=\"csrf\"").unwrap_or(text.len())].to_string());
+    }
+    assert_eq!(answers[0], answers[1]);
+    app.stop().await;
+}

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::smtp::{free_port, Mail, SmtpServer};
 use crate::support::{Admin, Auth, TestApp};
 
-fn with_smtp(port: u16) -> impl FnOnce(&mut Config) {
+pub(crate) fn with_smtp(port: u16) -> impl FnOnce(&mut Config) {
     move |config| {
         config.email.smtp_host = Some("127.0.0.1".into());
         config.email.smtp_port = port;
@@ -17,7 +17,7 @@ fn with_smtp(port: u16) -> impl FnOnce(&mut Config) {
     }
 }
 
-async fn setup(app: &TestApp, company: &str, language: &str) -> (Admin, String) {
+pub(crate) async fn setup(app: &TestApp, company: &str, language: &str) -> (Admin, String) {
     let admin = app.admin(company).await;
     let (_, key) = app.key(&admin, &["users:write", "stores:write"]).await;
     app.seed_store(&admin.enterprise_id, "Lyon").await;
@@ -64,7 +64,7 @@ fn local(app: &TestApp, link: &str) -> String {
     app.url(link.strip_prefix("https://sync.example").unwrap())
 }
 
-async fn open_link(app: &TestApp, link: &str) -> (StatusCode, String) {
+pub(crate) async fn open_link(app: &TestApp, link: &str) -> (StatusCode, String) {
     let response = app.client.get(local(app, link)).send().await.unwrap();
     let status = response.status();
     assert!(response.headers()["content-security-policy"]
@@ -74,16 +74,18 @@ async fn open_link(app: &TestApp, link: &str) -> (StatusCode, String) {
     (status, response.text().await.unwrap())
 }
 
-async fn choose_password(
+/// Posts the form of the link's page (an invitation's or a reset's).
+pub(crate) async fn choose_password(
     app: &TestApp,
     link: &str,
     password: &str,
     confirmation: &str,
 ) -> (StatusCode, String) {
     let token = link.split("token=").nth(1).unwrap().to_string();
+    let path = local(app, link.split('?').next().unwrap());
     let response = app
         .client
-        .post(app.url("/invitations/accept"))
+        .post(path)
         .form(&[
             ("token", token.as_str()),
             ("password", password),

@@ -21,6 +21,7 @@ mod http_basics;
 mod imports;
 mod metrics;
 mod openapi;
+mod passwords;
 mod rate_limits;
 mod receiver;
 mod scim;

@@ -96,6 +96,7 @@ fn every_authenticated_operation_names_its_security_and_errors() {
         let operation = &document["paths"][&path][method.as_str().to_lowercase()];
         let public = path.starts_with("/api/auth/")
             || path == "/invitations/accept"
+            || path == "/password-reset"
             || path == "/api/enterprise/register"
             || path == "/api/openapi.json"
             || ["/healthz", "/readyz", "/metrics"].contains(&path.as_str());

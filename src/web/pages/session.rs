@@ -154,9 +154,13 @@ pub struct Back {
 /// to: a known first segment, and only characters that cannot turn the path
 /// into another site (no `//`, backslash, whitespace or control character).
 fn is_dashboard_path(to: &str) -> bool {
-    const PAGES: [&str; 11] = [
+    const PAGES: [&str; 15] = [
         "",
         "sign-in",
+        "forgot-password",
+        "password",
+        "password-reset",
+        "settings",
         "api-keys",
         "runs",
         "files",
