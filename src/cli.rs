@@ -226,6 +226,7 @@ pub fn set_rate_limit(
     enterprise: &str,
     per_key: Option<Option<u32>>,
     per_enterprise: Option<Option<u32>>,
+    scim: Option<Option<u32>>,
 ) -> anyhow::Result<()> {
     let enterprise = enterprise_id(enterprise)?;
     let clock = crate::clock::SystemClock::shared();
@@ -238,16 +239,13 @@ pub fn set_rate_limit(
             .ok_or(crate::AppError::NotFound {
                 resource: "enterprise",
             })?;
-        let per_key = per_key.unwrap_or(current.rate_limit_per_key_per_minute);
-        let per_enterprise = per_enterprise.unwrap_or(current.rate_limit_per_enterprise_per_minute);
-        crate::service::operator_settings::set_rate_limits(
-            &db,
-            &clock,
-            enterprise,
-            per_key,
-            per_enterprise,
-        )
-        .await
+        let current = crate::store::enterprises::RateLimits::of(&current);
+        let limits = crate::store::enterprises::RateLimits {
+            per_key: per_key.unwrap_or(current.per_key),
+            per_enterprise: per_enterprise.unwrap_or(current.per_enterprise),
+            scim: scim.unwrap_or(current.scim),
+        };
+        crate::service::operator_settings::set_rate_limits(&db, &clock, enterprise, limits).await
     })
 }
 

@@ -466,6 +466,9 @@ pub struct ApiKeysConfig {
 pub struct RateLimitConfig {
     pub per_key_per_minute: u32,
     pub per_enterprise_per_minute: u32,
+    /// SCIM requests of an enterprise per minute (its identity provider's
+    /// bucket, apart from the REST keys').
+    pub scim_per_minute: u32,
     /// Requests a signed-in person (an access token) may make per minute.
     pub per_person_per_minute: u32,
     pub login_per_ip_per_minute: u32,
@@ -561,6 +564,7 @@ impl Default for RateLimitConfig {
         RateLimitConfig {
             per_key_per_minute: 100,
             per_enterprise_per_minute: 600,
+            scim_per_minute: 1200,
             per_person_per_minute: 600,
             login_per_ip_per_minute: 10,
             register_per_ip_per_hour: 5,
@@ -658,6 +662,10 @@ impl Config {
             (
                 "rate_limit.per_enterprise_per_minute",
                 self.rate_limit.per_enterprise_per_minute,
+            ),
+            (
+                "rate_limit.scim_per_minute",
+                self.rate_limit.scim_per_minute,
             ),
             (
                 "rate_limit.per_person_per_minute",

@@ -146,6 +146,10 @@ enum Command {
         /// All the enterprise's keys together: a number, or "default".
         #[arg(long)]
         per_enterprise: Option<String>,
+        /// The enterprise's SCIM requests (its identity provider): a number,
+        /// or "default".
+        #[arg(long)]
+        scim: Option<String>,
     },
 }
 
@@ -213,6 +217,7 @@ fn run(command: Command, config: Config, source: ConfigSource) -> anyhow::Result
             enterprise,
             per_key,
             per_enterprise,
+            scim,
         } => {
             let parse = |raw: Option<String>| {
                 raw.as_deref()
@@ -225,6 +230,7 @@ fn run(command: Command, config: Config, source: ConfigSource) -> anyhow::Result
                 &enterprise,
                 parse(per_key)?,
                 parse(per_enterprise)?,
+                parse(scim)?,
             )?;
             println!("rate limits of {enterprise} updated");
             Ok(())

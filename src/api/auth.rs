@@ -31,7 +31,7 @@ pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: N
         .get(API_KEY_HEADER)
         .map(|v| v.to_str().unwrap_or_default().to_string());
     if let Some(raw) = api_key {
-        let (principal, allowed) = match authenticate_key(&svc, &raw, ip).await {
+        let (principal, allowed) = match authenticate_key(&svc, &raw, ip, KeyUse::Rest).await {
             Ok(found) => found,
             Err(response) => return response,
         };
@@ -83,13 +83,23 @@ pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: N
     }
 }
 
-/// An API key checked and counted against its per-key and per-enterprise
-/// limits: the key's principal and the headers to add, or the refusal. SCIM
-/// calls it too, with the key sent as a bearer token.
+/// Which buckets a key's request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyUse {
+    /// The REST API: the per-key and per-enterprise buckets.
+    Rest,
+    /// SCIM: the enterprise's SCIM bucket, sized for identity providers.
+    Scim,
+}
+
+/// An API key checked and counted against its limits: the key's principal and
+/// the headers to add, or the refusal (with `Retry-After`). SCIM calls it
+/// too, with the key sent as a bearer token.
 pub(crate) async fn authenticate_key(
     svc: &AppState,
     raw: &str,
     ip: Option<std::net::IpAddr>,
+    used_for: KeyUse,
 ) -> Result<(Principal, crate::service::rate_limit::Allowed), Response> {
     let auth = match api_keys::authenticate(svc, raw, ip).await {
         Ok(auth) => auth,
@@ -100,6 +110,15 @@ pub(crate) async fn authenticate_key(
         Principal::ApiKey { key, .. } => *key,
         Principal::User { .. } => return Err(AppError::unauthenticated().into_response()),
     };
+    if used_for == KeyUse::Scim {
+        return match svc.limits.check(Bucket::Scim(enterprise), auth.scim_policy) {
+            Ok(allowed) => Ok((auth.principal, allowed)),
+            Err(denied) => {
+                tracing::info!(%enterprise, "SCIM request refused by the enterprise's SCIM rate limit");
+                Err(denied_error(denied).into_response())
+            }
+        };
+    }
     let allowed = match svc.limits.check(Bucket::ApiKey(key), auth.key_policy) {
         Ok(allowed) => allowed,
         Err(denied) => {

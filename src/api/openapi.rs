@@ -116,7 +116,7 @@ impl Modify for CommonErrors {
                 if authenticated {
                     add(
                         "401",
-                        "No valid access token or API key (`unauthenticated`)",
+                        "No valid access token or API key (`unauthorized`)",
                     );
                     add(
                         "403",

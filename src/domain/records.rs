@@ -68,6 +68,7 @@ pub struct Enterprise {
     pub seats_purchased: i64,
     pub rate_limit_per_key_per_minute: Option<u32>,
     pub rate_limit_per_enterprise_per_minute: Option<u32>,
+    pub rate_limit_scim_per_minute: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -106,10 +106,12 @@ async fn authenticate(State(svc): State<AppState>, mut req: Request, next: Next)
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     };
-    let (principal, allowed) = match crate::api::auth::authenticate_key(&svc, &token, ip).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let used_for = crate::api::auth::KeyUse::Scim;
+    let (principal, allowed) =
+        match crate::api::auth::authenticate_key(&svc, &token, ip, used_for).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let Principal::ApiKey {
         key, enterprise, ..
     } = principal

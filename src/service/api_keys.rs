@@ -92,6 +92,8 @@ pub struct KeyAuthentication {
     pub principal: Principal,
     pub key_policy: Policy,
     pub enterprise_policy: Policy,
+    /// The enterprise's SCIM requests, a bucket of their own.
+    pub scim_policy: Policy,
 }
 
 fn view(record: ApiKeyRecord, now: DateTime<Utc>) -> ApiKeyView {
@@ -437,6 +439,12 @@ pub async fn authenticate(
             credential
                 .rate_limit_per_enterprise_per_minute
                 .unwrap_or(limits.per_enterprise_per_minute),
+        ),
+        scim_policy: Policy::per_minute(
+            "scim-per-enterprise",
+            credential
+                .rate_limit_scim_per_minute
+                .unwrap_or(limits.scim_per_minute),
         ),
         principal: Principal::ApiKey {
             key: credential.id,

@@ -59,10 +59,9 @@ pub async fn set_rate_limits(
     db: &Db,
     clock: &SharedClock,
     enterprise: EnterpriseId,
-    per_key: Option<u32>,
-    per_enterprise: Option<u32>,
+    limits: store::enterprises::RateLimits,
 ) -> Result<(), AppError> {
-    if per_key == Some(0) || per_enterprise == Some(0) {
+    if [limits.per_key, limits.per_enterprise, limits.scim].contains(&Some(0)) {
         return Err(AppError::field(
             "rate_limit",
             "out_of_range",
@@ -72,10 +71,11 @@ pub async fn set_rate_limits(
     let now = clock.now();
     db.write(move |txn| {
         let before = store::enterprises::get(txn, enterprise)?.ok_or(AppError::NotFound { resource: "enterprise" })?;
-        store::enterprises::set_rate_limits(txn, enterprise, per_key, per_enterprise, now)?;
+        store::enterprises::set_rate_limits(txn, enterprise, limits, now)?;
         let event = operator_change("enterprise.rate_limits.update", enterprise).changes(serde_json::json!({
-            "rate_limit_per_key_per_minute": [before.rate_limit_per_key_per_minute, per_key],
-            "rate_limit_per_enterprise_per_minute": [before.rate_limit_per_enterprise_per_minute, per_enterprise],
+            "rate_limit_per_key_per_minute": [before.rate_limit_per_key_per_minute, limits.per_key],
+            "rate_limit_per_enterprise_per_minute": [before.rate_limit_per_enterprise_per_minute, limits.per_enterprise],
+            "rate_limit_scim_per_minute": [before.rate_limit_scim_per_minute, limits.scim],
         }));
         audit::append(txn, &event, &RequestMeta::default(), now)?;
         Ok(())

@@ -46,6 +46,8 @@ pub enum Bucket {
     /// Failed sign-ins of one account from one client address.
     LoginFailures(crate::domain::UserId, IpAddr),
     RegisterIp(IpAddr),
+    /// An enterprise's SCIM requests.
+    Scim(EnterpriseId),
     /// Password reset emails sent to one account.
     PasswordResetMail(crate::domain::UserId),
 }

@@ -60,12 +60,14 @@ pub struct KeyCredential {
     pub revoked_at: Option<DateTime<Utc>>,
     pub rate_limit_per_key_per_minute: Option<u32>,
     pub rate_limit_per_enterprise_per_minute: Option<u32>,
+    pub rate_limit_scim_per_minute: Option<u32>,
 }
 
 pub fn find_credential(conn: &Connection, prefix: &str) -> rusqlite::Result<Option<KeyCredential>> {
     conn.prepare_cached(
         "SELECT k.id, k.enterprise_account_id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at,
-                e.rate_limit_per_key_per_minute, e.rate_limit_per_enterprise_per_minute
+                e.rate_limit_per_key_per_minute, e.rate_limit_per_enterprise_per_minute,
+                e.rate_limit_scim_per_minute
            FROM api_keys k JOIN enterprise_accounts e ON e.id = k.enterprise_account_id
           WHERE k.prefix = ?1",
     )?
@@ -82,6 +84,7 @@ pub fn find_credential(conn: &Connection, prefix: &str) -> rusqlite::Result<Opti
             revoked_at: revoked.as_deref().and_then(parse_ts),
             rate_limit_per_key_per_minute: row.get(6)?,
             rate_limit_per_enterprise_per_minute: row.get(7)?,
+            rate_limit_scim_per_minute: row.get(8)?,
         })
     })
     .optional()

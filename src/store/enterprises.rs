@@ -44,6 +44,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Enterprise> {
         seats_purchased: row.get("seats_purchased")?,
         rate_limit_per_key_per_minute: row.get("rate_limit_per_key_per_minute")?,
         rate_limit_per_enterprise_per_minute: row.get("rate_limit_per_enterprise_per_minute")?,
+        rate_limit_scim_per_minute: row.get("rate_limit_scim_per_minute")?,
         created_at: parse_ts(&created).unwrap_or_default(),
         updated_at: parse_ts(&updated).unwrap_or_default(),
     })
@@ -55,12 +56,29 @@ pub fn get(conn: &Connection, id: EnterpriseId) -> rusqlite::Result<Option<Enter
         .optional()
 }
 
-/// Changes the per-key and per-enterprise request limits (`None` = appliance default).
+/// An enterprise's request limits, per minute (`None` = appliance default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimits {
+    pub per_key: Option<u32>,
+    pub per_enterprise: Option<u32>,
+    pub scim: Option<u32>,
+}
+
+impl RateLimits {
+    pub fn of(enterprise: &Enterprise) -> RateLimits {
+        RateLimits {
+            per_key: enterprise.rate_limit_per_key_per_minute,
+            per_enterprise: enterprise.rate_limit_per_enterprise_per_minute,
+            scim: enterprise.rate_limit_scim_per_minute,
+        }
+    }
+}
+
+/// Changes the enterprise's request limits.
 pub fn set_rate_limits(
     conn: &Connection,
     id: EnterpriseId,
-    per_key: Option<u32>,
-    per_enterprise: Option<u32>,
+    limits: RateLimits,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<bool> {
     let changed = conn
@@ -68,10 +86,17 @@ pub fn set_rate_limits(
             "UPDATE enterprise_accounts
                 SET rate_limit_per_key_per_minute = ?2,
                     rate_limit_per_enterprise_per_minute = ?3,
-                    updated_at = ?4
+                    rate_limit_scim_per_minute = ?4,
+                    updated_at = ?5
               WHERE id = ?1",
         )?
-        .execute(params![id, per_key, per_enterprise, ts(now)])?;
+        .execute(params![
+            id,
+            limits.per_key,
+            limits.per_enterprise,
+            limits.scim,
+            ts(now)
+        ])?;
     Ok(changed == 1)
 }
 

@@ -401,6 +401,18 @@ async fn the_operator_sets_an_enterprise_rate_limit_from_the_command_line() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+    // The SCIM bucket is the operator's too; the per-key limit stays.
+    let scim = command(&data)
+        .args([
+            "set-rate-limit",
+            "--enterprise",
+            &enterprise,
+            "--scim",
+            "3000",
+        ])
+        .output()
+        .unwrap();
+    assert!(scim.status.success(), "{scim:?}");
     let log = terminate(process);
     assert!(!log.is_empty());
     let conn = rusqlite::Connection::open(data.join("enterprise-sync.db")).unwrap();
@@ -411,7 +423,15 @@ async fn the_operator_sets_an_enterprise_rate_limit_from_the_command_line() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(audited, 1);
+    assert_eq!(audited, 2);
+    let limits: (Option<i64>, Option<i64>) = conn
+        .query_row(
+            "SELECT rate_limit_per_key_per_minute, rate_limit_scim_per_minute FROM enterprise_accounts",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(limits, (Some(2), Some(3000)));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1101,3 +1101,93 @@ async fn group_reads_and_patches_honour_excluded_members() {
     assert_eq!(found["totalResults"], json!(1));
     assert_eq!(found["Resources"][0]["displayName"], json!("Lille Europe"));
 }
+
+/// An identity provider's first provisioning, as Okta and Entra ID send it
+/// (a lookup by userName, then a create, per person; groups created, then
+/// their members patched in), at the appliance's default limits: nothing is
+/// throttled. Past the SCIM bucket, the answer is a SCIM 429 with Retry-After.
+#[tokio::test]
+async fn a_first_provisioning_runs_unthrottled_at_the_default_limits() {
+    let app = TestApp::start().await;
+    let (ours, default) = (
+        &app.services().config.rate_limit,
+        enterprise_sync::config::Config::default().rate_limit,
+    );
+    assert_eq!(
+        (
+            ours.scim_per_minute,
+            ours.per_key_per_minute,
+            ours.per_enterprise_per_minute
+        ),
+        (
+            default.scim_per_minute,
+            default.per_key_per_minute,
+            default.per_enterprise_per_minute
+        ),
+        "the appliance's default SCIM and key limits"
+    );
+    let idp = Idp::new(&app, "Acme").await;
+    // Seats for everyone.
+    app.raw_db()
+        .execute(
+            "UPDATE enterprise_accounts SET seats_purchased = 10000 WHERE id = ?1",
+            [&idp.admin.enterprise_id],
+        )
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..250 {
+        let email = format!("person{n}@acme.example");
+        let found = idp
+            .filter("Users", &format!(r#"userName eq "{email}""#))
+            .await;
+        assert_eq!(found["totalResults"], json!(0));
+        let mut user = fixture("okta_create_user", &[]);
+        user["userName"] = json!(email);
+        user["emails"][0]["value"] = json!(email);
+        user["externalId"] = json!(format!("00u{n}"));
+        ids.push(id(&idp.create("/Users", user).await));
+    }
+    for (n, chunk) in ids.chunks(25).enumerate() {
+        let mut group = fixture("okta_create_group", &[]);
+        group["displayName"] = json!(format!("Store {n}"));
+        let group = idp.create("/Groups", group).await;
+        let members: Vec<Value> = chunk.iter().map(|id| json!({ "value": id })).collect();
+        idp.patch(
+            &format!("/Groups/{}", id(&group)),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "Add", "path": "members", "value": members}]}),
+        )
+        .await;
+    }
+    // 520 SCIM requests in a few seconds: more than the REST keys' 100 a
+    // minute, and the REST keys of the enterprise are untouched by them.
+    let (_, rest_key) = app.key(&idp.admin, &["users:read"]).await;
+    let response = app
+        .get(
+            "/api/enterprise/users?limit=1",
+            &crate::support::Auth::Key(&rest_key),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, list) = idp.get("/Users?count=1").await;
+    assert_eq!(list["totalResults"], json!(250));
+    app.stop().await;
+
+    // Past the SCIM bucket: a SCIM error, with the wait.
+    let app = TestApp::start_with(|c| c.rate_limit.scim_per_minute = 3).await;
+    let idp = Idp::new(&app, "Acme").await;
+    for _ in 0..3 {
+        assert_eq!(idp.get("/Users").await.0, StatusCode::OK);
+    }
+    let response = idp.send(Method::GET, "/Users", None).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = response.json().await.unwrap();
+    assert_scim_error(&body, "429", None);
+    app.stop().await;
+}
