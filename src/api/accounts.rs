@@ -15,16 +15,17 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(register))
 }
 
-/// Registers an enterprise and its first IT admin.
+/// Registers an enterprise and its first IT admin. While registration is
+/// closed, an operator's one-time registration token comes as
+/// `registration_token` in the body, or in an `X-Registration-Token` header
+/// (which the document leaves out of its parameters: the body's field says
+/// the same).
 #[utoipa::path(
     post,
     operation_id = "registerEnterprise",
     path = "/api/enterprise/register",
     tag = "accounts",
     request_body = Registration,
-    params(
-        ("X-Registration-Token" = Option<String>, Header, description = "An operator's one-time registration token (or `registration_token` in the body)"),
-    ),
     responses(
         (status = 201, description = "The enterprise and its IT admin", body = Registered),
         (status = 403, description = "Registration is closed on this appliance and no live registration token came with the request (`registration_closed`)", body = ErrorBody),

@@ -21,19 +21,25 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct AuditQuery {
     /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^([0-9]{1,18})?$")]
     cursor: Option<String>,
     /// e.g. `api_key.generate`, `drop_config.update`.
     action: Option<String>,
     /// `success`, `failure` or `denied`.
+    #[param(pattern = "^(success|failure|denied)$")]
     outcome: Option<String>,
     actor_id: Option<String>,
     /// RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
     until: Option<String>,
 }
 

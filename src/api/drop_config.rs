@@ -94,10 +94,12 @@ async fn reset(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct PreviewQuery {
     /// The sample's file name, as it would be dropped (it decides the kind).
     file_name: Option<String>,
     /// `users` or `stores`, when the name does not tell.
+    #[param(pattern = "^(users|stores)$")]
     kind: Option<String>,
 }
 

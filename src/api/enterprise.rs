@@ -11,7 +11,7 @@ use super::error::ErrorBody;
 use super::extract::{parse_id, AppState, Auth, JsonBody, Meta};
 use crate::domain::UserId;
 use crate::service::enterprise_admins::{self, EnterpriseAdmin, InvitedAdmin, NewAdmin};
-use crate::service::enterprise_settings::{self, EnterpriseSettings, SettingsChange};
+use crate::service::enterprise_settings::{self, EnterpriseSettings, EnterpriseSettingsChange};
 use crate::AppError;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -47,7 +47,7 @@ async fn show_settings(
     path = "/api/enterprise/settings",
     tag = "enterprise",
     security(("bearer" = [])),
-    request_body = SettingsChange,
+    request_body = EnterpriseSettingsChange,
     responses(
         (status = 200, description = "The settings now", body = EnterpriseSettings),
         (status = 400, description = "The body is not JSON of this shape", body = ErrorBody),
@@ -59,7 +59,7 @@ async fn update_settings(
     State(svc): State<AppState>,
     Auth(principal): Auth,
     Meta(meta): Meta,
-    JsonBody(change): JsonBody<SettingsChange>,
+    JsonBody(change): JsonBody<EnterpriseSettingsChange>,
 ) -> Result<impl IntoResponse, AppError> {
     let admin = principal.require_admin()?;
     Ok(Json(

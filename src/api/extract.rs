@@ -24,11 +24,60 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let limit = state.config.http.max_body_bytes;
+        if !is_json(req.headers()) {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge { limit },
+                _ => AppError::BadRequest {
+                    code: "invalid_body",
+                    message: rejection.body_text(),
+                },
+            })?;
+        // Every body is an object: serde would also fill a struct from an
+        // array's elements in order, a shape the contract does not have.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                    Ok(_) => {
+                        AppError::field("body", "invalid_type", "the body must be a JSON object")
+                    }
+                    Err(e) => AppError::BadRequest {
+                        code: "invalid_json",
+                        message: format!("Failed to parse the request body as JSON: {e}"),
+                    },
+                },
+            );
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(json_rejection(rejection, state.config.http.max_body_bytes)),
+            Err(rejection) => Err(json_rejection(rejection, limit)),
         }
     }
+}
+
+/// `application/json`, or a `+json` type, as axum's `Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind == "application" && (subtype == "json" || subtype.ends_with("+json"))
 }
 
 fn json_rejection(rejection: JsonRejection, limit: usize) -> AppError {

@@ -30,6 +30,7 @@ pub fn router(config: &crate::config::Config) -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct ImportQuery {
     /// Plan and report without writing anything.
     dry_run: Option<bool>,

@@ -6,6 +6,7 @@
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Serialize;
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -107,6 +108,14 @@ impl Modify for CommonErrors {
             .flatten()
             {
                 let authenticated = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = operation.request_body.is_some();
+                let located = |place: ParameterIn| {
+                    operation.parameters.iter().flatten().any(|p| match p {
+                        RefOr::T(parameter) => parameter.parameter_in == place,
+                        RefOr::Ref(_) => false,
+                    })
+                };
+                let (in_query, in_path) = (located(ParameterIn::Query), located(ParameterIn::Path));
                 let responses = &mut operation.responses.responses;
                 let mut add = |status: &str, description: &str| {
                     responses
@@ -114,10 +123,7 @@ impl Modify for CommonErrors {
                         .or_insert_with(|| error_response(description));
                 };
                 if authenticated {
-                    add(
-                        "401",
-                        "No valid access token or API key (`unauthorized`)",
-                    );
+                    add("401", "No valid access token or API key (`unauthorized`)");
                     add(
                         "403",
                         "The caller may not do this (`admin_only`, `insufficient_scope`)",
@@ -125,6 +131,36 @@ impl Modify for CommonErrors {
                     add(
                         "429",
                         "A rate limit refused the request (`rate_limited`); see Retry-After and RateLimit",
+                    );
+                }
+                if has_body {
+                    add(
+                        "400",
+                        "The body is not well-formed (`invalid_json`, `invalid_form`)",
+                    );
+                    add(
+                        "413",
+                        "The body is larger than the route accepts (`payload_too_large`)",
+                    );
+                    add(
+                        "415",
+                        "The body is not of the documented media type (`unsupported_media_type`)",
+                    );
+                    add(
+                        "422",
+                        "The body does not have the documented shape or a field is invalid (`validation_failed`; `details.fields` names each)",
+                    );
+                }
+                if in_query {
+                    add(
+                        "422",
+                        "A query parameter is invalid (`validation_failed`; `details.fields` names each)",
+                    );
+                }
+                if in_path {
+                    add(
+                        "404",
+                        "No such object in the caller's enterprise (`not_found`)",
                     );
                 }
                 add(

@@ -22,7 +22,13 @@ pub fn limit(raw: Option<i64>, errors: &mut Vec<FieldError>) -> usize {
 /// Parses an opaque cursor handed out by a previous page.
 pub fn cursor<T: std::str::FromStr>(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<T> {
     let raw = raw.filter(|r| !r.is_empty())?;
-    match raw.parse() {
+    // Cursors we hand out never carry a sign (a number's parser would take
+    // one), nor a number of more than 18 digits (all fit an i64).
+    let signed = raw.starts_with(['-', '+']);
+    let too_long = raw
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|digits| digits.len() > 18);
+    match raw.parse().ok().filter(|_| !signed && !too_long).ok_or(()) {
         Ok(value) => Some(value),
         Err(_) => {
             errors.push(FieldError::new(

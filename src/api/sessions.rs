@@ -217,6 +217,7 @@ async fn change_password(
     request_body = ForgotPassword,
     responses(
         (status = 202, description = "If an account has this email, a link is on its way"),
+        (status = 422, description = "No email in the body, or a longer one than an address can be", body = ErrorBody),
         (status = 400, description = "The body is not JSON of this shape", body = ErrorBody),
         (status = 415, description = "The body is not application/json", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address", body = ErrorBody),
@@ -227,6 +228,21 @@ async fn forgot_password(
     Meta(meta): Meta,
     JsonBody(body): JsonBody<ForgotPassword>,
 ) -> Result<impl IntoResponse, AppError> {
+    // The shape only: whether the address exists is never said.
+    match body.email.as_deref() {
+        None | Some("") => return Err(AppError::field("email", "required", "email is required")),
+        Some(email) if email.chars().count() > crate::domain::email::MAX_LEN => {
+            return Err(AppError::field(
+                "email",
+                "too_long",
+                format!(
+                    "email must be at most {} characters",
+                    crate::domain::email::MAX_LEN
+                ),
+            ))
+        }
+        Some(_) => {}
+    }
     password_changes::forgot(svc.clone(), meta, body);
     Ok((
         StatusCode::ACCEPTED,

@@ -45,24 +45,34 @@ async fn status(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct LogQuery {
     /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^([0-9]{1,18}(\\.[0-9]{1,9})?)?$")]
     cursor: Option<String>,
     /// `bulk_user_import`, `bulk_store_import`, `file_import`, `scim_user_create`,
     /// `scim_user_replace`, `scim_user_patch`, `scim_user_delete`, `scim_group_create`,
     /// `scim_group_replace`, `scim_group_patch`, `scim_group_delete`, or a per-record entry
     /// (`user_created`, `user_updated`, `user_deactivated`, `store_created`,
     /// `store_updated`, `store_deactivated`); another value is 422.
+    #[param(
+        pattern = "^(bulk_user_import|bulk_store_import|file_import|scim_user_create|scim_user_replace|scim_user_patch|scim_user_delete|scim_group_create|scim_group_replace|scim_group_patch|scim_group_delete|user_created|user_updated|user_deactivated|store_created|store_updated|store_deactivated)$"
+    )]
     operation: Option<String>,
     /// `success`, `partial` or `failed`.
+    #[param(pattern = "^(success|partial|failed)$")]
     status: Option<String>,
     /// `api`, `file` or `scim`.
+    #[param(pattern = "^(api|file|scim)$")]
     sync_type: Option<String>,
     /// RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
     until: Option<String>,
 }
 
@@ -154,10 +164,13 @@ async fn run(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct PageQuery {
     /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^([0-9]{1,9})?$")]
     cursor: Option<String>,
 }
 

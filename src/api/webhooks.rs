@@ -140,10 +140,13 @@ async fn enable(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct DeliveriesQuery {
     /// 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
     /// `next_before` of the previous page.
+    #[param(minimum = 1, maximum = 9_007_199_254_740_991_i64)]
     before: Option<i64>,
 }
 

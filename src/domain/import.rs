@@ -105,8 +105,14 @@ pub struct UserRecord {
     pub id: Option<UserId>,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// `manager` or `seller`; another value is that row's error (the
+    /// report's, with 200), not the request's.
     pub role: Option<String>,
+    /// The store: our id or its external id.
+    #[schema(rename = "store_id")]
     pub store_ref: Option<String>,
+    /// The manager: our id, their external id or their email.
+    #[schema(rename = "manager_id")]
     pub manager_ref: Option<String>,
     pub external_id: Option<String>,
     pub active: Option<bool>,

@@ -36,6 +36,17 @@ pub fn bounded_warnings(warnings: &[String]) -> Vec<String> {
     bounded_list(warnings, MAX_WARNINGS, MAX_TEXT_CHARS)
 }
 
+/// For an optional request field that, when sent, is a value: `null` is
+/// refused (as the document's non-nullable type says), not taken for "left
+/// out", which leaving the field out says. Use with `#[serde(default)]`.
+pub fn given<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

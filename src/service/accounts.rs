@@ -20,13 +20,23 @@ use crate::AppError;
 /// one is reported by name with the others, not as a parse failure.
 #[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct Registration {
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub company_name: Option<String>,
+    #[schema(required = true, value_type = String, format = Email, max_length = 254)]
     pub company_email: Option<String>,
+    /// `api` (default), `scim` or `file`.
+    #[schema(value_type = Option<EnterpriseSyncMode>)]
     pub sync_mode: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub it_admin_name: Option<String>,
+    #[schema(required = true, value_type = String, format = Email, max_length = 254)]
     pub it_admin_email: Option<String>,
+    /// 15 to 128 characters, not common, repetitive, nor holding the email or
+    /// the names.
+    #[schema(required = true, value_type = String, min_length = 15, max_length = 128)]
     pub it_admin_password: Option<String>,
     /// Absent: the appliance's `accounts.default_seats` (1000 by default).
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub seats_purchased: Option<i64>,
     /// An operator's one-time registration token, when registration is
     /// closed (also accepted as the `X-Registration-Token` header).
@@ -67,6 +77,12 @@ pub(crate) fn required_text(
             field,
             "required",
             format!("{field} is required"),
+        ));
+    } else if value.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            field,
+            "invalid_value",
+            format!("{field} must not contain control characters"),
         ));
     } else if value.chars().count() > max {
         errors.push(FieldError::new(

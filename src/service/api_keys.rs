@@ -52,8 +52,15 @@ pub struct ApiKeyService {
 
 #[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct GenerateKey {
+    /// 1 to 100 characters, not only spaces.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: Option<String>,
+    /// At least one; `scim` alone for an identity provider.
+    #[schema(required = true, value_type = Vec<Scope>, min_items = 1)]
     pub scopes: Option<Vec<String>>,
+    /// 1 to `api_keys.max_expiry_days` (730); absent: the key does not expire.
+    #[serde(default, deserialize_with = "crate::domain::text::given")]
+    #[schema(value_type = i64, minimum = 1, maximum = 730)]
     pub expires_in_days: Option<i64>,
 }
 

@@ -44,9 +44,9 @@ impl EnterpriseAdmin {
 #[derive(utoipa::ToSchema, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewAdmin {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name: Option<String>,
-    #[schema(max_length = 254)]
+    #[schema(required = true, value_type = String, format = Email, max_length = 254)]
     pub email: Option<String>,
 }
 

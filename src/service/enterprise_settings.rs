@@ -33,16 +33,20 @@ pub struct EnterpriseSettings {
 /// The fields to change; those left out stay as they are.
 #[derive(utoipa::ToSchema, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SettingsChange {
+pub struct EnterpriseSettingsChange {
     /// 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    #[serde(default, deserialize_with = "crate::domain::text::given")]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub company_name: Option<String>,
-    #[schema(max_length = 254)]
+    #[serde(default, deserialize_with = "crate::domain::text::given")]
+    #[schema(value_type = String, format = Email, max_length = 254)]
     pub company_email: Option<String>,
-    /// `api`, `scim` or `file`.
+    #[serde(default, deserialize_with = "crate::domain::text::given")]
+    #[schema(value_type = EnterpriseSyncMode)]
     pub sync_mode: Option<String>,
-    /// Refused: seats are the appliance operator's (422 `read_only`).
-    #[schema(value_type = Option<i64>)]
+    /// Not part of the contract: seats are the appliance operator's; sent
+    /// anyway, it is refused (422 `read_only`) rather than ignored.
+    #[schema(ignore)]
     pub seats_purchased: Option<serde_json::Value>,
 }
 
@@ -77,7 +81,7 @@ pub async fn get(svc: &Services, admin: &AdminCtx) -> Result<EnterpriseSettings,
 
 /// Validates the change against the current settings: the values to store.
 fn validated(
-    change: SettingsChange,
+    change: EnterpriseSettingsChange,
     current: &EnterpriseSettings,
 ) -> Result<(String, String, EnterpriseSyncMode), AppError> {
     let mut errors = Vec::new();
@@ -120,7 +124,7 @@ pub async fn update(
     svc: &Services,
     admin: &AdminCtx,
     meta: &RequestMeta,
-    change: SettingsChange,
+    change: EnterpriseSettingsChange,
 ) -> Result<EnterpriseSettings, AppError> {
     let (enterprise, actor, now, meta) = (
         admin.enterprise(),

@@ -188,7 +188,9 @@ pub async fn reissue(
 
 #[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct Acceptance {
+    #[schema(required = true, value_type = String)]
     pub token: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 15, max_length = 128)]
     pub password: Option<String>,
 }
 

@@ -54,9 +54,10 @@ fn view(settings: NotificationSettings) -> SettingsView {
 #[derive(utoipa::ToSchema, Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsChange {
+    #[schema(value_type = Option<crate::domain::notifications::Language>)]
     pub language: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<EmailAddress>>)]
     pub alert_recipients: Option<Option<Vec<String>>>,
     pub alert_on_partial: Option<bool>,
     #[serde(default, deserialize_with = "present")]
@@ -64,6 +65,12 @@ pub struct SettingsChange {
     pub stale_after_hours: Option<Option<u32>>,
     pub webhook_allowed_networks: Option<Vec<String>>,
 }
+
+/// An email address, as the document names it.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Email)]
+#[allow(dead_code)]
+struct EmailAddress(String);
 
 /// Tells `null` (Some(None)) from an absent field (None).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>

@@ -18,10 +18,11 @@ use crate::AppError;
 #[derive(utoipa::ToSchema, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 1024)]
     pub current_password: Option<String>,
     /// 15 to 128 characters; not common, repetitive, nor holding the email,
     /// the person's or the company's name.
-    #[schema(min_length = 15, max_length = 128)]
+    #[schema(required = true, value_type = String, min_length = 15, max_length = 128)]
     pub new_password: Option<String>,
 }
 
@@ -126,7 +127,7 @@ pub async fn change_own(
 #[derive(utoipa::ToSchema, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotPassword {
-    #[schema(max_length = 254)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 254)]
     pub email: Option<String>,
 }
 

@@ -23,12 +23,15 @@ use crate::AppError;
 
 #[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct Credentials {
+    #[schema(required = true, value_type = String, max_length = 254)]
     pub email: Option<String>,
+    #[schema(required = true, value_type = String, max_length = 1024)]
     pub password: Option<String>,
     /// The enterprise to sign in to. Needed only when the email and password
     /// open accounts in several enterprises (409 `enterprise_required` lists
     /// them); an account of another enterprise is then not considered.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::text::given")]
+    #[schema(value_type = uuid::Uuid)]
     pub enterprise_id: Option<String>,
 }
 
@@ -453,6 +456,7 @@ pub(crate) fn token_pair(
 
 #[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct RefreshRequest {
+    #[schema(required = true, value_type = String)]
     pub refresh_token: Option<String>,
 }
 

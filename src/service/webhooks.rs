@@ -34,9 +34,12 @@ pub const SECRET_WARNING: &str = "Save this secret now: it will not be shown aga
 #[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub struct RegisterWebhook {
     /// Where to POST events: `https://…` (plain `http://` only to an allowed network).
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub url: Option<String>,
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     /// Event types to receive; at least one.
+    #[schema(required = true, value_type = Vec<crate::domain::webhook::EventType>, min_items = 1)]
     pub events: Option<Vec<String>>,
 }
 

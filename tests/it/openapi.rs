@@ -117,3 +117,106 @@ fn every_authenticated_operation_names_its_security_and_errors() {
         }
     }
 }
+
+/// Enums are documented with the values the wire carries (`it_admin`, not
+/// the Rust name `ItAdmin`), and the sync-log filter's pattern lists every
+/// operation the server knows.
+#[test]
+fn enums_and_patterns_say_what_the_wire_says() {
+    let document = generated();
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    for (name, schema) in schemas {
+        for value in schema["enum"].as_array().into_iter().flatten() {
+            let text = value.as_str().unwrap_or_default();
+            assert!(
+                !text.chars().next().is_some_and(char::is_uppercase),
+                "{name} documents {text:?}, a Rust name"
+            );
+        }
+    }
+    assert_eq!(
+        schemas["Role"]["enum"],
+        serde_json::json!(["it_admin", "manager", "seller"])
+    );
+    assert_eq!(
+        schemas["RecordSyncMode"]["enum"],
+        serde_json::json!(["api_sync", "scim_sync", "file_sync", "manual"])
+    );
+    let parameters = document["paths"]["/api/enterprise/sync-logs"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let operation = parameters
+        .iter()
+        .find(|p| p["name"] == "operation")
+        .unwrap();
+    let pattern = operation["schema"]["pattern"].as_str().unwrap();
+    for known in enterprise_sync::domain::import::SYNC_OPERATIONS
+        .iter()
+        .chain(enterprise_sync::domain::import::SYNC_RECORD_OPERATIONS.iter())
+    {
+        assert!(
+            pattern.contains(&format!("|{known}|"))
+                || pattern.contains(&format!("({known}|"))
+                || pattern.contains(&format!("|{known})")),
+            "{known} in {pattern}"
+        );
+    }
+}
+
+/// What the document says of bodies and queries is what the server does:
+/// a body is an object, a query names only documented parameters, a cursor
+/// is one the API handed out.
+#[tokio::test]
+async fn bodies_queries_and_cursors_are_refused_as_documented() {
+    let app = TestApp::start().await;
+    let admin = app.admin("Acme").await;
+    let token = Auth::Bearer(&admin.access_token);
+    // A JSON array would fill a struct's fields in order: refused.
+    let response = app
+        .call(
+            Method::PUT,
+            "/api/enterprise/drop-config",
+            &token,
+            Some(serde_json::json!([null, null])),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["details"]["fields"][0]["field"], "body");
+    // A misspelt filter is named, not silently ignored.
+    let response = app
+        .get("/api/enterprise/sync-logs?statuss=failed", &token)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.unwrap().contains("statuss"));
+    for query in ["cursor=-38", "cursor=%2B5", "cursor=1234567890123456789"] {
+        let response = app
+            .get(&format!("/api/enterprise/audit-log?{query}"), &token)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
+    }
+    // A settings field sent as null is refused; left out, it stays.
+    let response = app
+        .call(
+            Method::PATCH,
+            "/api/enterprise/settings",
+            &token,
+            Some(serde_json::json!({ "company_name": null })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let response = app
+        .call(
+            Method::PATCH,
+            "/api/enterprise/settings",
+            &token,
+            Some(serde_json::json!({ "company_name": "Acme\u{1e}" })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::service::enterprise_admins::{self, NewAdmin};
-use crate::service::enterprise_settings::{self, SettingsChange};
+use crate::service::enterprise_settings::{self, EnterpriseSettingsChange};
 
 /// What the page says after a form: nothing, a saved notice, or the problem.
 enum Outcome {
@@ -93,7 +93,7 @@ pub async fn save_settings(
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
-    let change = SettingsChange {
+    let change = EnterpriseSettingsChange {
         company_name: Some(field(&fields, "company_name").to_string()),
         company_email: Some(field(&fields, "company_email").to_string()),
         sync_mode: Some(field(&fields, "sync_mode").to_string()),
