@@ -52,6 +52,22 @@ impl NotificationSettings {
     }
 }
 
+/// Why a run failed, as facts an email puts in its own language (the run's
+/// `error` text is English).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FailureCause {
+    /// Every row failed; `first_code` is the first row's error code.
+    RowsFailed {
+        failed: usize,
+        total: usize,
+        first_code: Option<String>,
+    },
+    /// The run as a whole was not applied (`rows_rejected`,
+    /// `full_export_rejected`, …), with this many failed rows.
+    NotApplied { code: String, failed: usize },
+}
+
 /// What an alert email says, stored with it in the outbox.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -61,6 +77,10 @@ pub enum AlertFacts {
         source: String,
         file: Option<String>,
         error: String,
+        /// Absent for a file that failed before its import, and in alerts
+        /// queued before causes were kept.
+        #[serde(default)]
+        cause: Option<FailureCause>,
         at: DateTime<Utc>,
     },
     SyncPartial {

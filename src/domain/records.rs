@@ -69,6 +69,8 @@ pub struct Enterprise {
     pub rate_limit_per_key_per_minute: Option<u32>,
     pub rate_limit_per_enterprise_per_minute: Option<u32>,
     pub rate_limit_scim_per_minute: Option<u32>,
+    /// IANA name; the dashboard shows times in it.
+    pub time_zone: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::html::escape;
-use crate::domain::notifications::{AlertFacts, Language};
+use crate::domain::notifications::{AlertFacts, FailureCause, Language};
 
 /// An email ready for the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +159,32 @@ fn source_name(language: Language, source: &str, file: Option<&str>) -> String {
     }
 }
 
+/// Why a run failed, in French (the run's own text is English).
+fn french_cause(cause: &FailureCause) -> String {
+    match cause {
+        FailureCause::RowsFailed { failed, total, first_code } => {
+            let why = match first_code.as_deref() {
+                Some("seat_limit_reached") => " : toutes les licences achetées sont utilisées",
+                Some("unknown_store") => " (magasin inconnu, par exemple)",
+                Some("required") => " (champ obligatoire manquant, par exemple)",
+                Some("invalid_email") => " (adresse email invalide, par exemple)",
+                _ => "",
+            };
+            format!("{failed} ligne(s) sur {total} en erreur{why} ; le détail est dans le journal de la synchronisation")
+        }
+        FailureCause::NotApplied { code, failed } => match code.as_str() {
+            "rows_rejected" => format!(
+                "cette source applique tout ou rien, et {failed} ligne(s) sont en erreur"
+            ),
+            "full_export_rejected" => format!(
+                "un export complet s'applique entièrement ou pas du tout, et {failed} ligne(s) sont en erreur"
+            ),
+            "full_export_held" => "l'export complet attend l'approbation d'un administrateur".into(),
+            _ => format!("l'import n'a pas été appliqué ({code})"),
+        },
+    }
+}
+
 /// `base`: where the API answers, to name the run's sync log.
 pub fn alert(language: Language, company: &str, facts: &AlertFacts, base: &str) -> Rendered {
     let run_link = |run_id: &Option<String>| {
@@ -167,15 +193,15 @@ pub fn alert(language: Language, company: &str, facts: &AlertFacts, base: &str) 
             .map(|id| format!("{base}/api/enterprise/sync-logs/{id}"))
     };
     let (subject, lines, link): (String, Vec<String>, Option<String>) = match (language, facts) {
-        (Language::Fr, AlertFacts::SyncFailed { run_id, source, file, error, at }) => (
+        (Language::Fr, AlertFacts::SyncFailed { run_id, source, file, error, cause, at }) => (
             format!("[{company}] Échec de synchronisation"),
             vec![
                 format!("{} a échoué le {} : rien n'a été appliqué.", capitalise(&source_name(language, source, file.as_deref())), date(language, *at)),
-                format!("Cause : {error}"),
+                format!("Cause : {}", cause.as_ref().map_or_else(|| error.clone(), french_cause)),
             ],
             run_link(run_id),
         ),
-        (Language::En, AlertFacts::SyncFailed { run_id, source, file, error, at }) => (
+        (Language::En, AlertFacts::SyncFailed { run_id, source, file, error, at, .. }) => (
             format!("[{company}] Sync failed"),
             vec![
                 format!("{} failed on {}: nothing was applied.", capitalise(&source_name(language, source, file.as_deref())), date(language, *at)),
@@ -375,6 +401,11 @@ mod tests {
                 source: "api".into(),
                 file: None,
                 error: "2 of 2 rows failed".into(),
+                cause: Some(FailureCause::RowsFailed {
+                    failed: 2,
+                    total: 2,
+                    first_code: Some("seat_limit_reached".into()),
+                }),
                 at: at(),
             },
             AlertFacts::SyncPartial {
@@ -432,5 +463,21 @@ mod tests {
         assert!(failed
             .text
             .contains("https://sync.example.com/api/enterprise/sync-logs/r1"));
+        // French throughout: the cause too, not the run's English text.
+        let french = alert(Language::Fr, "Acme", &facts[0], "https://sync.example.com");
+        assert!(
+            french
+                .text
+                .contains("2 ligne(s) sur 2 en erreur : toutes les licences"),
+            "{}",
+            french.text
+        );
+        assert!(!french.text.contains("rows failed"));
+        // An alert queued before causes were kept still reads (in English).
+        let older = r#"{"kind":"sync_failed","run_id":null,"source":"api","file":null,"error":"1 of 1 rows failed","at":"2026-03-01T09:00:00Z"}"#;
+        let older: AlertFacts = serde_json::from_str(older).unwrap();
+        assert!(alert(Language::Fr, "Acme", &older, "x")
+            .text
+            .contains("1 of 1 rows failed"));
     }
 }

@@ -22,6 +22,9 @@ pub struct EnterpriseSettings {
     pub company_name: String,
     pub company_email: String,
     pub sync_mode: EnterpriseSyncMode,
+    /// IANA time zone (`Europe/Paris` by default): the dashboard shows
+    /// times in it.
+    pub time_zone: String,
     /// Set by the appliance operator (`enterprise-sync set-seats`).
     pub seats_purchased: i64,
     /// Active staff (IT admins do not take seats).
@@ -44,6 +47,10 @@ pub struct EnterpriseSettingsChange {
     #[serde(default, deserialize_with = "crate::domain::text::given")]
     #[schema(value_type = EnterpriseSyncMode)]
     pub sync_mode: Option<String>,
+    /// An IANA time zone name (`Europe/Paris`, `America/Martinique`, `UTC`).
+    #[serde(default, deserialize_with = "crate::domain::text::given")]
+    #[schema(value_type = String, pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", max_length = 64)]
+    pub time_zone: Option<String>,
     /// Not part of the contract: seats are the appliance operator's; sent
     /// anyway, it is refused (422 `read_only`) rather than ignored.
     #[schema(ignore)]
@@ -56,6 +63,7 @@ fn settings_of(enterprise: Enterprise, seats_used: i64) -> EnterpriseSettings {
         company_name: enterprise.company_name,
         company_email: enterprise.company_email,
         sync_mode: enterprise.sync_mode,
+        time_zone: enterprise.time_zone,
         seats_purchased: enterprise.seats_purchased,
         seats_used,
         created_at: enterprise.created_at,
@@ -80,10 +88,18 @@ pub async fn get(svc: &Services, admin: &AdminCtx) -> Result<EnterpriseSettings,
 }
 
 /// Validates the change against the current settings: the values to store.
+/// The values to store.
+struct Validated {
+    name: String,
+    email: String,
+    mode: EnterpriseSyncMode,
+    time_zone: String,
+}
+
 fn validated(
     change: EnterpriseSettingsChange,
     current: &EnterpriseSettings,
-) -> Result<(String, String, EnterpriseSyncMode), AppError> {
+) -> Result<Validated, AppError> {
     let mut errors = Vec::new();
     if change.seats_purchased.is_some() {
         errors.push(FieldError::new(
@@ -111,8 +127,27 @@ fn validated(
             current.sync_mode
         }),
     };
+    let time_zone = match change.time_zone {
+        None => current.time_zone.clone(),
+        Some(zone) => match zone.trim().parse::<chrono_tz::Tz>() {
+            Ok(tz) => tz.name().to_string(),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "time_zone",
+                    "invalid_value",
+                    "time_zone is an IANA time zone name, such as Europe/Paris",
+                ));
+                current.time_zone.clone()
+            }
+        },
+    };
     if errors.is_empty() {
-        Ok((name, email, mode))
+        Ok(Validated {
+            name,
+            email,
+            mode,
+            time_zone,
+        })
     } else {
         Err(AppError::Validation(errors))
     }
@@ -135,7 +170,12 @@ pub async fn update(
     svc.db
         .write(move |txn| {
             let before = read(txn, enterprise)?;
-            let (name, email, mode) = validated(change, &before)?;
+            let Validated {
+                name,
+                email,
+                mode,
+                time_zone,
+            } = validated(change, &before)?;
             let mut changes = serde_json::Map::new();
             if name != before.company_name {
                 changes.insert(
@@ -155,10 +195,22 @@ pub async fn update(
                     serde_json::json!([before.sync_mode.as_str(), mode.as_str()]),
                 );
             }
+            if time_zone != before.time_zone {
+                changes.insert(
+                    "time_zone".into(),
+                    serde_json::json!([before.time_zone, time_zone]),
+                );
+            }
             if changes.is_empty() {
                 return Ok(before);
             }
-            store::enterprises::update_profile(txn, enterprise, (&name, &email, mode), now)?;
+            let profile = store::enterprises::Profile {
+                company_name: &name,
+                company_email: &email,
+                sync_mode: mode,
+                time_zone: &time_zone,
+            };
+            store::enterprises::update_profile(txn, enterprise, &profile, now)?;
             let event = AuditEvent::new("enterprise.settings.update", Outcome::Success, actor)
                 .in_enterprise(enterprise)
                 .target("enterprise", enterprise)

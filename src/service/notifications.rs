@@ -10,7 +10,7 @@ use serde_json::json;
 use super::alerts;
 use super::webhooks::Subscribers;
 use crate::domain::import::ImportReport;
-use crate::domain::notifications::AlertFacts;
+use crate::domain::notifications::{AlertFacts, FailureCause};
 use crate::domain::webhook::EventType;
 use crate::domain::EnterpriseId;
 use crate::service::import::FULL_EXPORT_HELD;
@@ -107,6 +107,17 @@ pub fn run_recorded(
             source: run.source.to_string(),
             file,
             error: run.error_message.unwrap_or_default().to_string(),
+            cause: Some(match &report.not_applied {
+                Some(not_applied) => FailureCause::NotApplied {
+                    code: not_applied.code.to_string(),
+                    failed: report.failed,
+                },
+                None => FailureCause::RowsFailed {
+                    failed: report.failed,
+                    total: report.total_processed,
+                    first_code: report.errors.first().map(|e| e.code.to_string()),
+                },
+            }),
             at: now,
         },
         "partial"
@@ -156,6 +167,7 @@ pub fn file_failed(
         source: "file".into(),
         file: Some(file.file.to_string()),
         error: file.reason.to_string(),
+        cause: None,
         at: now,
     };
     alerts::raise(conn, file.enterprise, Some(file.file_id), &facts, now)

@@ -45,6 +45,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Enterprise> {
         rate_limit_per_key_per_minute: row.get("rate_limit_per_key_per_minute")?,
         rate_limit_per_enterprise_per_minute: row.get("rate_limit_per_enterprise_per_minute")?,
         rate_limit_scim_per_minute: row.get("rate_limit_scim_per_minute")?,
+        time_zone: row.get("time_zone")?,
         created_at: parse_ts(&created).unwrap_or_default(),
         updated_at: parse_ts(&updated).unwrap_or_default(),
     })
@@ -101,25 +102,33 @@ pub fn set_rate_limits(
 }
 
 /// What an IT admin may change of their enterprise.
+pub struct Profile<'a> {
+    pub company_name: &'a str,
+    pub company_email: &'a str,
+    pub sync_mode: EnterpriseSyncMode,
+    pub time_zone: &'a str,
+}
+
 pub fn update_profile(
     conn: &Connection,
     id: EnterpriseId,
-    (company_name, company_email, sync_mode): (&str, &str, EnterpriseSyncMode),
+    profile: &Profile<'_>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<bool> {
     let changed = conn
         .prepare_cached(
             "UPDATE enterprise_accounts
                 SET company_name = ?2, company_email = ?3, sync_mode = ?4,
-                    scim_enabled = ?5, updated_at = ?6
+                    scim_enabled = ?5, time_zone = ?6, updated_at = ?7
               WHERE id = ?1",
         )?
         .execute(params![
             id,
-            company_name,
-            company_email,
-            sync_mode,
-            sync_mode == EnterpriseSyncMode::Scim,
+            profile.company_name,
+            profile.company_email,
+            profile.sync_mode,
+            profile.sync_mode == EnterpriseSyncMode::Scim,
+            profile.time_zone,
             ts(now)
         ])?;
     Ok(changed == 1)

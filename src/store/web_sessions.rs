@@ -44,6 +44,8 @@ pub struct LiveSession {
     pub name: String,
     pub email: String,
     pub company_name: String,
+    /// The enterprise's time zone, for the times a page shows.
+    pub time_zone: String,
     pub csrf_token: String,
 }
 
@@ -54,7 +56,7 @@ pub fn find_live(
 ) -> rusqlite::Result<Option<LiveSession>> {
     conn.prepare_cached(
         "SELECT s.user_id, s.enterprise_account_id, u.role, u.name, u.email, s.csrf_token, s.expires_at,
-                e.company_name
+                e.company_name, e.time_zone
            FROM web_sessions s JOIN users u ON u.id = s.user_id
            JOIN enterprise_accounts e ON e.id = s.enterprise_account_id
           WHERE s.id_hash = ?1 AND u.active = 1 AND u.token_version = s.token_version",
@@ -69,6 +71,7 @@ pub fn find_live(
                 name: row.get(3)?,
                 email: row.get(4)?,
                 company_name: row.get(7)?,
+                time_zone: row.get(8)?,
                 csrf_token: row.get(5)?,
             },
             parse_ts(&expires),

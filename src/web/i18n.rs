@@ -40,6 +40,22 @@ const WORDS: &[Word] = &[
     ("forgot_password_intro", "Indiquez votre adresse email : si un compte l'utilise, vous recevrez un lien pour choisir un nouveau mot de passe.", "Give your email address: if an account uses it, you will get a link to choose a new password."),
     ("send_reset_link", "Envoyer le lien", "Send the link"),
     ("reset_link_sent", "Si un compte utilise cette adresse, un email avec un lien pour choisir un nouveau mot de passe est en route.", "If an account uses this address, an email with a link to choose a new password is on its way."),
+    ("op_bulk_user_import", "Import de collaborateurs", "Staff import"),
+    ("op_bulk_store_import", "Import de magasins", "Store import"),
+    ("op_file_import", "Import de fichier", "File import"),
+    ("op_scim_user_create", "Création d'un collaborateur (SCIM)", "Person created (SCIM)"),
+    ("op_scim_user_replace", "Remplacement d'un collaborateur (SCIM)", "Person replaced (SCIM)"),
+    ("op_scim_user_patch", "Modification d'un collaborateur (SCIM)", "Person updated (SCIM)"),
+    ("op_scim_user_delete", "Suppression d'un collaborateur (SCIM)", "Person deleted (SCIM)"),
+    ("op_scim_group_create", "Création d'un magasin (SCIM)", "Store created (SCIM)"),
+    ("op_scim_group_replace", "Remplacement d'un magasin (SCIM)", "Store replaced (SCIM)"),
+    ("op_scim_group_patch", "Modification d'un magasin (SCIM)", "Store updated (SCIM)"),
+    ("op_scim_group_delete", "Suppression d'un magasin (SCIM)", "Store deleted (SCIM)"),
+    ("record_api_sync", "API", "API"),
+    ("record_file_sync", "Fichier", "File"),
+    ("record_scim_sync", "SCIM", "SCIM"),
+    ("record_manual", "Manuel", "Manual"),
+    ("time_zone", "Fuseau horaire", "Time zone"),
     ("choose_enterprise", "Cet email et ce mot de passe ouvrent plusieurs entreprises : choisissez-en une et saisissez à nouveau le mot de passe.", "This email and password open several enterprises: choose one and type the password again."),
     ("enterprise", "Entreprise", "Enterprise"),
     ("too_many_attempts", "Trop de tentatives : réessayez dans une minute.", "Too many attempts: try again in a minute."),
@@ -234,9 +250,78 @@ pub fn word(language: Language, key: &str) -> &'static str {
     table(language).get(key).copied().unwrap_or("?")
 }
 
+/// A stored time (RFC 3339, UTC) as people read it: in `time_zone` (IANA; an
+/// unknown one reads as UTC) and in `language`, with the zone's abbreviation.
+/// Text that is not a time comes back as it is.
+pub fn when(language: Language, time_zone: &str, text: &str) -> String {
+    use chrono::{Datelike, Timelike};
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) else {
+        return text.to_string();
+    };
+    let zone: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let local = at.with_timezone(&zone);
+    let month = local.month0() as usize;
+    let abbreviation = local.format("%Z");
+    match language {
+        Language::Fr => {
+            const MONTHS: [&str; 12] = [
+                "janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
+                "nov.", "déc.",
+            ];
+            format!(
+                "{} {} {} à {:02}:{:02} {abbreviation}",
+                local.day(),
+                MONTHS[month],
+                local.year(),
+                local.hour(),
+                local.minute()
+            )
+        }
+        Language::En => {
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            format!(
+                "{} {} {}, {:02}:{:02} {abbreviation}",
+                local.day(),
+                MONTHS[month],
+                local.year(),
+                local.hour(),
+                local.minute()
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_in_the_enterprise_zone_and_language() {
+        let stored = "2026-12-02T12:00:54.064Z";
+        assert_eq!(
+            when(Language::Fr, "Europe/Paris", stored),
+            "2 déc. 2026 à 13:00 CET"
+        );
+        assert_eq!(
+            when(Language::En, "Europe/Paris", stored),
+            "2 Dec 2026, 13:00 CET"
+        );
+        assert_eq!(
+            when(Language::En, "America/Martinique", stored),
+            "2 Dec 2026, 08:00 AST"
+        );
+        assert_eq!(
+            when(Language::Fr, "Europe/Paris", "2026-07-14T08:30:00.000Z"),
+            "14 juil. 2026 à 10:30 CEST"
+        );
+        assert_eq!(
+            when(Language::En, "Not/AZone", stored),
+            "2 Dec 2026, 12:00 UTC"
+        );
+        assert_eq!(when(Language::En, "UTC", "never"), "never");
+    }
 
     #[test]
     fn keys_are_unique_and_every_word_is_translated() {

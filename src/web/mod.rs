@@ -69,6 +69,20 @@ fn templates() -> &'static Environment<'static> {
     static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
     ENVIRONMENT.get_or_init(|| {
         let mut environment = Environment::new();
+        // `{{ run.timestamp | when }}`: a stored UTC time in the enterprise's
+        // time zone and the page's language.
+        environment.add_filter("when", |state: &minijinja::State, value: Option<String>| {
+            let lookup = |name: &str| {
+                state
+                    .lookup(name)
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            };
+            let language = Language::parse(&lookup("lang")).unwrap_or_default();
+            value
+                .map(|text| i18n::when(language, &lookup("tz"), &text))
+                .unwrap_or_default()
+        });
         for (name, source) in TEMPLATES {
             if let Err(e) = environment.add_template(name, source) {
                 tracing::error!(template = name, error = %e, "a dashboard template does not parse");
@@ -234,6 +248,8 @@ pub(crate) struct Frame<'a> {
     pub back: String,
     pub user: Option<FrameUser>,
     pub csrf: &'a str,
+    /// The enterprise's time zone (IANA), for the `when` filter.
+    pub tz: String,
 }
 
 #[derive(Serialize)]
@@ -263,6 +279,9 @@ impl<'a> Frame<'a> {
                 is_admin: u.is_admin(),
             }),
             csrf,
+            tz: user
+                .map(|u| u.session.time_zone.clone())
+                .unwrap_or_else(|| "Europe/Paris".into()),
         }
     }
 }

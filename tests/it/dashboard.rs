@@ -889,11 +889,17 @@ async fn the_settings_page_changes_the_enterprise_and_invites_admins() {
             ("company_name", "Acme Retail"),
             ("company_email", "it@acme.example"),
             ("sync_mode", "file"),
+            ("time_zone", "America/Martinique"),
         ],
     )
     .await;
     assert_eq!(saved.status(), StatusCode::OK);
     let html = saved.text().await.unwrap();
+    // (the template escapes the slash)
+    assert!(
+        html.contains("value=\"America&#x2f;Martinique\" list"),
+        "{html}"
+    );
     assert!(html.contains("value=\"Acme Retail\""));
     assert!(html.contains("<option value=\"file\" selected"), "{html}");
     let invited = submit(
@@ -1024,5 +1030,57 @@ async fn a_person_changes_their_password_in_the_dashboard_and_keeps_this_session
         answers.push(text[..text.find("name=\"csrf\"").unwrap_or(text.len())].to_string());
     }
     assert_eq!(answers[0], answers[1]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn runs_read_in_words_and_in_the_enterprise_time_zone() {
+    let app = TestApp::start().await;
+    let admin: Admin = app.admin("Acme").await;
+    let (_, key) = app.key(&admin, &["stores:write"]).await;
+    let response = app
+        .call(
+            reqwest::Method::POST,
+            "/api/enterprise/stores/bulk-import",
+            &Auth::Key(&key),
+            Some(serde_json::json!({ "stores": [{ "name": "Lyon", "external_id": "S1" }] })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let stored: String = app
+        .raw_db()
+        .query_row("SELECT timestamp FROM sync_logs", [], |r| r.get(0))
+        .unwrap();
+    let mut jar = sign_in(&app, &admin.email).await;
+    page(&app, &mut jar, "/lang/fr?to=/runs").await;
+    let (status, html) = page(&app, &mut jar, "/runs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Import de magasins"), "{html}");
+    assert!(!html.contains(">bulk_store_import<"), "{html}");
+    assert!(!html.contains(&stored), "no raw UTC time: {html}");
+    let paris = enterprise_sync::web::i18n::when(
+        enterprise_sync::domain::notifications::Language::Fr,
+        "Europe/Paris",
+        &stored,
+    );
+    assert!(html.contains(&paris), "{paris} in {html}");
+    // Another time zone, another hour.
+    let response = app
+        .call(
+            reqwest::Method::PATCH,
+            "/api/enterprise/settings",
+            &Auth::Bearer(&admin.access_token),
+            Some(serde_json::json!({ "time_zone": "America/Martinique" })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, html) = page(&app, &mut jar, "/runs").await;
+    let martinique = enterprise_sync::web::i18n::when(
+        enterprise_sync::domain::notifications::Language::Fr,
+        "America/Martinique",
+        &stored,
+    );
+    assert!(martinique.ends_with("AST"), "{martinique}");
+    assert!(html.contains(&martinique), "{martinique} in {html}");
     app.stop().await;
 }

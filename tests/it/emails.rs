@@ -430,3 +430,20 @@ async fn no_successful_sync_for_too_long_alerts_once_per_silence() {
     smtp.wait_for(2).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_french_alert_is_french_throughout() {
+    let smtp = SmtpServer::start().await;
+    let app = TestApp::start_with(with_smtp(smtp.port)).await;
+    let (_, key) = setup(&app, "Acme", "fr").await;
+    let bad: Vec<Value> = (0..2)
+        .map(|i| json!({ "email": format!("p{i}@acme.example"), "name": "X Y", "role": "seller", "store_id": "NOPE" }))
+        .collect();
+    let report = import(&app, &key, Value::Array(bad), false).await;
+    assert_eq!(report["failed"], 2);
+    let mails = smtp.wait_for(1).await;
+    let text = mails[0].text();
+    assert!(text.contains("2 ligne(s) sur 2 en erreur"), "{text}");
+    assert!(!text.contains("rows failed"), "{text}");
+    app.stop().await;
+}

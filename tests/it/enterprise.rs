@@ -32,6 +32,7 @@ async fn an_admin_reads_and_changes_the_enterprise_settings_audited() {
     assert_eq!(settings["sync_mode"], "api");
     assert_eq!(settings["seats_purchased"], 100);
     assert_eq!(settings["seats_used"], 0);
+    assert_eq!(settings["time_zone"], "Europe/Paris");
 
     let change = json!({ "company_name": "Acme Retail", "company_email": "IT@Acme-Retail.example", "sync_mode": "scim" });
     let (status, settings) = send(
@@ -88,7 +89,7 @@ async fn an_admin_reads_and_changes_the_enterprise_settings_audited() {
         Method::PATCH,
         "/api/enterprise/settings",
         token,
-        Some(json!({ "company_name": " ", "company_email": "nope", "sync_mode": "ftp", "seats_purchased": 5000 })),
+        Some(json!({ "company_name": " ", "company_email": "nope", "sync_mode": "ftp", "seats_purchased": 5000, "time_zone": "Mars/Olympus" })),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -108,6 +109,7 @@ async fn an_admin_reads_and_changes_the_enterprise_settings_audited() {
         ("company_name", "required"),
         ("company_email", "invalid_email"),
         ("sync_mode", "invalid_value"),
+        ("time_zone", "invalid_value"),
     ] {
         assert!(
             fields.contains(&(expected.0.into(), expected.1.into())),

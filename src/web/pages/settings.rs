@@ -97,6 +97,9 @@ pub async fn save_settings(
         company_name: Some(field(&fields, "company_name").to_string()),
         company_email: Some(field(&fields, "company_email").to_string()),
         sync_mode: Some(field(&fields, "sync_mode").to_string()),
+        time_zone: Some(field(&fields, "time_zone").trim())
+            .filter(|zone| !zone.is_empty())
+            .map(str::to_string),
         seats_purchased: None,
     };
     let result = enterprise_settings::update(&svc, &ctx, &meta, change)
