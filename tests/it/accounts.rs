@@ -336,5 +336,13 @@ async fn the_specifications_registration_body_gets_seats_that_let_its_examples_i
         .unwrap();
     assert_eq!(users["created"], 2, "{users}");
     assert_eq!(users["failed"], 0, "{users}");
+    // The integrator follows its sync with the same key (no sync:read).
+    for path in [
+        "/api/enterprise/sync-status",
+        "/api/enterprise/sync-logs?limit=50",
+    ] {
+        let response = app.get(path, &crate::support::Auth::Key(key)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
     app.stop().await;
 }
