@@ -21,5 +21,5 @@ pub mod text;
 pub mod webhook;
 
 pub use ids::{ApiKeyId, EnterpriseId, StoreId, UserId, WebhookId};
-pub use records::{Enterprise, EnterpriseSyncMode, RecordSyncMode, Role, Store, User};
+pub use records::{Enterprise, EnterpriseSyncMode, FileState, RecordSyncMode, Role, Store, User};
 pub use scope::{Scope, ScopeSet};

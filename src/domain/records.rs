@@ -51,6 +51,21 @@ text_enum!(EnterpriseSyncMode {
     File => "file",
 });
 
+// Where a dropped file stands. `processing` until its outcome is written in
+// the transaction of its import (or of its refusal); `held` waits for an IT
+// admin's approval, which sets it `processing` again. `waiting` is only in
+// the files list: still in `incoming/` because claiming it failed (a full
+// disk, say); it is never stored.
+text_enum!(FileState {
+    Processing => "processing",
+    Applied => "applied",
+    Duplicate => "duplicate",
+    Failed => "failed",
+    Refused => "refused",
+    Held => "held",
+    Waiting => "waiting",
+});
+
 text_enum!(RecordSyncMode {
     ApiSync => "api_sync",
     ScimSync => "scim_sync",

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{text, EnterpriseId};
+use crate::domain::{text, EnterpriseId, FileState};
 use crate::metrics::WakeReason;
 use crate::service::Services;
 use crate::store;
@@ -409,8 +409,8 @@ impl State {
                         .as_ref()
                         .map_or(display_name.clone(), |r| r.display_name.clone()),
                 };
-                match row.as_ref().map(|r| r.state.as_str()) {
-                    Some("applied" | "duplicate") => {
+                match row.as_ref().map(|r| r.state) {
+                    Some(FileState::Applied | FileState::Duplicate) => {
                         tracing::info!(file = %stored, "archiving a file applied before a restart");
                         if let Some(row) = &row {
                             process::report_recovered(&self.svc, &claimed, row).await?;
@@ -422,7 +422,7 @@ impl State {
                             .map_err(|e| AppError::Internal(e.to_string()))?
                             .map_err(|e| AppError::Internal(e.to_string()))?;
                     }
-                    Some("processing") => {
+                    Some(FileState::Processing) => {
                         tracing::info!(file = %stored, "running again a file a restart interrupted");
                         let id = claimed.id.clone();
                         if let Err(e) = process::process(&self.svc, claimed).await {
@@ -431,7 +431,7 @@ impl State {
                         }
                     }
                     Some(state) => {
-                        let to = if state == "held" {
+                        let to = if state == FileState::Held {
                             folders.held.clone()
                         } else {
                             folders.failed.clone()
@@ -531,15 +531,16 @@ impl State {
             .await?
             .ok_or(AppError::NotFound { resource: "file" })?;
         let folders = Folders::of(&self.svc.settings(), enterprise);
-        let from = match (&approved_by, file.state.as_str()) {
-            (None, "failed" | "refused") => folders.failed.clone(),
-            (Some(_), "held") => folders.held.clone(),
+        let from = match (&approved_by, file.state) {
+            (None, FileState::Failed | FileState::Refused) => folders.failed.clone(),
+            (Some(_), FileState::Held) => folders.held.clone(),
             (None, state) => {
                 return Err(AppError::Conflict {
                     code: "not_retryable",
                     field: None,
                     message: format!(
-                        "only failed or refused files are run again; this one is {state}"
+                        "only failed or refused files are run again; this one is {}",
+                        state.as_str()
                     ),
                 })
             }
@@ -547,7 +548,10 @@ impl State {
                 return Err(AppError::Conflict {
                     code: "not_held",
                     field: None,
-                    message: format!("only held files are approved; this one is {state}"),
+                    message: format!(
+                        "only held files are approved; this one is {}",
+                        state.as_str()
+                    ),
                 })
             }
         };

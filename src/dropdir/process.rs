@@ -14,7 +14,7 @@ use super::settings::DropSettings;
 use super::stream;
 use crate::domain::drop_profile::RowErrorPolicy;
 use crate::domain::import::{ImportReport, ImportSource, RowError, SourceKind};
-use crate::domain::text;
+use crate::domain::{text, FileState};
 use crate::service::import::{self, ImportRequest};
 use crate::service::Services;
 use crate::store;
@@ -33,7 +33,7 @@ pub struct Claimed {
 
 /// How a file ended, for its row and its report.
 struct Ending {
-    state: &'static str,
+    state: FileState,
     reason: Option<String>,
     kind: Option<Kind>,
     sha256: Option<String>,
@@ -46,7 +46,7 @@ struct Ending {
 impl Ending {
     fn refused(reason: String) -> Ending {
         Ending {
-            state: "refused",
+            state: FileState::Refused,
             reason: Some(reason),
             kind: None,
             sha256: None,
@@ -134,7 +134,7 @@ pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
              (configured prefixes: users {:?}, stores {:?})",
             config.users_file_prefixes, config.stores_file_prefixes
         ));
-        ending.state = "failed";
+        ending.state = FileState::Failed;
         ending.sha256 = Some(sha256);
         return finish(svc, &file, ending).await;
     };
@@ -156,7 +156,7 @@ async fn duplicate(
         })
         .await?;
     Ok(earlier.map(|earlier| Ending {
-        state: "duplicate",
+        state: FileState::Duplicate,
         reason: Some(format!(
             "the same content was applied already (file {earlier})"
         )),
@@ -180,7 +180,7 @@ async fn stream_file(
     let (sha256, encoding) = (survey.sha256.clone(), survey.encoding.name());
     let full_export = full_export_of(svc, &settings, file, Kind::Users).await?;
     let is_full = full_export.is_some();
-    let ending = |state: &'static str, reason: Option<String>, report: Option<ImportReport>| {
+    let ending = |state: FileState, reason: Option<String>, report: Option<ImportReport>| {
         let rows = report.as_ref().map(|r| r.total_processed);
         Ending {
             state,
@@ -198,7 +198,7 @@ async fn stream_file(
     let opened = blocking(move || stream::users(handle, &survey, &settings)).await?;
     let streamed = match opened {
         Ok(streamed) => streamed,
-        Err(problem) => return Ok(ending("failed", Some(problem.0), None)),
+        Err(problem) => return Ok(ending(FileState::Failed, Some(problem.0), None)),
     };
     let mut details = file_details(file, &sha256, encoding, is_full);
     details.insert("delimiter".into(), json!(streamed.delimiter));
@@ -225,18 +225,20 @@ async fn stream_file(
             let (state, reason) = state_of(&report);
             Ok(ending(state, reason, Some(report)))
         }
-        Ok(import::staged::StagedOutcome::Unreadable(why)) => Ok(ending("failed", Some(why), None)),
+        Ok(import::staged::StagedOutcome::Unreadable(why)) => {
+            Ok(ending(FileState::Failed, Some(why), None))
+        }
         Err(e @ (AppError::Unavailable(_) | AppError::Internal(_))) => Err(e),
-        Err(other) => Ok(ending("failed", Some(other.to_string()), None)),
+        Err(other) => Ok(ending(FileState::Failed, Some(other.to_string()), None)),
     }
 }
 
 /// A report's file state: applied, held by the guard, or failed whole.
-fn state_of(report: &ImportReport) -> (&'static str, Option<String>) {
+fn state_of(report: &ImportReport) -> (FileState, Option<String>) {
     match &report.not_applied {
-        None => ("applied", None),
-        Some(n) if n.code == import::FULL_EXPORT_HELD => ("held", Some(n.message.clone())),
-        Some(n) => ("failed", Some(n.message.clone())),
+        None => (FileState::Applied, None),
+        Some(n) if n.code == import::FULL_EXPORT_HELD => (FileState::Held, Some(n.message.clone())),
+        Some(n) => (FileState::Failed, Some(n.message.clone())),
     }
 }
 
@@ -342,7 +344,7 @@ fn mark_applied(file: &Claimed, outcome: AppliedFacts) -> import::Finish {
             conn,
             &id,
             &store::drop_files::Outcome {
-                state: "applied",
+                state: FileState::Applied,
                 kind: Some(outcome.kind.as_str()),
                 sha256: Some(&outcome.sha256),
                 encoding: Some(outcome.encoding),
@@ -425,7 +427,7 @@ async fn import_file(
     let encoding = decoded.encoding;
     let full_export = full_export_of(svc, &settings, file, kind).await?;
     let is_full = full_export.is_some();
-    let ending = |state: &'static str, reason: Option<String>, report, rows| Ending {
+    let ending = |state: FileState, reason: Option<String>, report, rows| Ending {
         state,
         reason,
         kind: Some(kind),
@@ -446,13 +448,13 @@ async fn import_file(
     })
     .await?;
     let records = match read {
-        Err(problem) => return Ok(ending("failed", Some(problem.0), None, None)),
+        Err(problem) => return Ok(ending(FileState::Failed, Some(problem.0), None, None)),
         Ok(records) => records,
     };
     if records.says_nothing() {
         // Applying nothing would look like success to whoever reads the results.
         return Ok(ending(
-            "failed",
+            FileState::Failed,
             Some(match records.columns() {
                 [] => "the file holds no rows".to_string(),
                 _ => "the file has a header line and no rows".to_string(),
@@ -481,7 +483,12 @@ async fn import_file(
         }
         // The database is closing or failing: leave the file for recovery.
         Err(e @ (AppError::Unavailable(_) | AppError::Internal(_))) => Err(e),
-        Err(other) => Ok(ending("failed", Some(other.to_string()), None, Some(rows))),
+        Err(other) => Ok(ending(
+            FileState::Failed,
+            Some(other.to_string()),
+            None,
+            Some(rows),
+        )),
     }
 }
 
@@ -490,11 +497,11 @@ async fn import_file(
 async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), AppError> {
     let now = svc.clock.now();
     let target = match ending.state {
-        "applied" | "duplicate" => archive_dir(&file.folders, now),
-        "held" => file.folders.held.clone(),
+        FileState::Applied | FileState::Duplicate => archive_dir(&file.folders, now),
+        FileState::Held => file.folders.held.clone(),
         _ => file.folders.failed.clone(),
     };
-    if ending.state != "applied" {
+    if ending.state != FileState::Applied {
         let id = file.id.clone();
         let stored = file.stored_name.clone();
         let (state, kind, sha, encoding, reason) = (
@@ -513,7 +520,7 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
         svc.db
             .write(move |txn| {
                 // A run tells of itself; a file that failed before any run is told here.
-                if state == "failed" && sync_log.is_none() {
+                if state == FileState::Failed && sync_log.is_none() {
                     crate::service::notifications::file_failed(
                         txn,
                         &crate::service::notifications::FileFailure {
@@ -579,7 +586,7 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
     tracing::info!(
         file = %file.display_name,
         id = %file.id,
-        state = ending.state,
+        state = ending.state.as_str(),
         reason = %text::clip(ending.reason.as_deref().unwrap_or(""), text::MAX_TEXT_CHARS),
         "drop file done"
     );
@@ -643,10 +650,10 @@ pub async fn report_recovered(
         }
     });
     let ending = Ending {
-        state: if row.state == "duplicate" {
-            "duplicate"
+        state: if row.state == FileState::Duplicate {
+            FileState::Duplicate
         } else {
-            "applied"
+            FileState::Applied
         },
         reason: row.reason.clone(),
         kind: row.kind.as_deref().and_then(Kind::parse),

@@ -34,7 +34,7 @@ pub async fn list(
                 size_bytes: i64::try_from(problem.size_bytes).unwrap_or(i64::MAX),
                 sha256: None,
                 encoding: None,
-                state: "waiting".into(),
+                state: crate::domain::FileState::Waiting,
                 reason: Some(problem.reason),
                 sync_log_id: None,
                 row_count: None,

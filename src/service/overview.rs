@@ -49,7 +49,11 @@ pub async fn overview(svc: &Services, ctx: &EnterpriseCtx) -> Result<Overview, A
                 let run = store::sync_logs::list(conn, enterprise, &filter, None, 1)?.pop();
                 last.push((source.to_string(), run));
             }
-            let held = store::drop_files::count_in_state(conn, enterprise, "held")?;
+            let held = store::drop_files::count_in_state(
+                conn,
+                enterprise,
+                crate::domain::FileState::Held,
+            )?;
             let failed = store::sync_logs::failed_since(conn, enterprise, &week_ago)?;
             let counted = store::sync_logs::daily_counts(conn, enterprise, &since)?;
             Ok::<_, AppError>((last, held, failed, counted))

@@ -3,7 +3,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::{parse_ts, ts};
-use crate::domain::EnterpriseId;
+use crate::domain::{EnterpriseId, FileState};
 
 #[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct DropFile {
@@ -18,7 +18,7 @@ pub struct DropFile {
     pub size_bytes: i64,
     pub sha256: Option<String>,
     pub encoding: Option<String>,
-    pub state: String,
+    pub state: FileState,
     pub reason: Option<String>,
     pub sync_log_id: Option<String>,
     pub row_count: Option<i64>,
@@ -114,7 +114,7 @@ pub fn applied_with_hash(
 }
 
 pub struct Outcome<'a> {
-    pub state: &'a str,
+    pub state: FileState,
     pub kind: Option<&'a str>,
     pub sha256: Option<&'a str>,
     pub encoding: Option<&'a str>,
@@ -237,7 +237,7 @@ pub fn list(
 pub fn count_in_state(
     conn: &Connection,
     enterprise: EnterpriseId,
-    state: &str,
+    state: FileState,
 ) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "SELECT COUNT(*) FROM drop_files WHERE enterprise_account_id = ?1 AND state = ?2",

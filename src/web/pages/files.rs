@@ -57,12 +57,12 @@ async fn files_page(
     let upload_pending = uploaded.as_ref().is_some_and(|name| {
         !files
             .iter()
-            .any(|f| &f.display_name == name && f.state != "processing")
+            .any(|f| &f.display_name == name && f.state != crate::domain::FileState::Processing)
     });
     let refresh = upload_pending
         || files
             .iter()
-            .any(|f| f.state == "processing" || is_running(&f.id));
+            .any(|f| f.state == crate::domain::FileState::Processing || is_running(&f.id));
     let csrf = user.session.csrf_token.clone();
     let frame = Frame::new(language, "files", "/files", Some(user), &csrf);
     Ok(render(
@@ -186,8 +186,8 @@ pub async fn file(
         Err(other) => return Err(other),
     };
     // A held export's run says how many people it would deactivate.
-    let would_deactivate = match (&file.sync_log_id, file.state.as_str()) {
-        (Some(run), "held") => crate::service::sync_logs::run(
+    let would_deactivate = match (&file.sync_log_id, file.state) {
+        (Some(run), crate::domain::FileState::Held) => crate::service::sync_logs::run(
             &svc,
             (&ctx, crate::service::sync_logs::SyncView::ALL),
             run.clone(),
@@ -197,7 +197,7 @@ pub async fn file(
         .and_then(|run| run.details["deactivated"].as_i64()),
         _ => None,
     };
-    let running = file.state == "processing" || is_running(&file.id);
+    let running = file.state == crate::domain::FileState::Processing || is_running(&file.id);
     let csrf = user.session.csrf_token.clone();
     let frame = Frame::new(language, "file", uri.path(), Some(&user), &csrf);
     Ok(render(
