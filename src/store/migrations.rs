@@ -223,4 +223,34 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn v17_keeps_the_outbox_and_lets_it_hold_password_resets() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("v16.db")).expect("open");
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(16))
+            .run(&mut conn)
+            .expect("migrate to V16");
+        conn.execute_batch(
+            "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
+                  VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't');
+             INSERT INTO email_outbox (id, enterprise_account_id, kind, recipient, user_id, payload, created_at, state, attempts)
+                  VALUES ('m1', 'e1', 'alert', 'it@acme.example', NULL, '{\"kind\":\"sync_stale\"}', 't', 'sent', 1);",
+        )
+        .expect("V16 rows");
+        let reset = "INSERT INTO email_outbox (id, enterprise_account_id, kind, recipient, created_at, state)
+                     VALUES ('m2', 'e1', 'password_reset', 'ana@acme.example', 't', 'pending')";
+        assert!(conn.execute(reset, []).is_err(), "V16: no such kind");
+        run(&mut conn).expect("migrate to the latest");
+        let kept: (String, String, i64) = conn
+            .query_row(
+                "SELECT kind, state, attempts FROM email_outbox WHERE id = 'm1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("kept");
+        assert_eq!(kept, ("alert".to_string(), "sent".to_string(), 1));
+        conn.execute(reset, []).expect("a password reset email");
+    }
 }
