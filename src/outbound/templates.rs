@@ -45,105 +45,108 @@ pub struct Invitation<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-pub fn invitation(language: Language, invitation: &Invitation<'_>) -> Rendered {
-    let (company, person, link) = (invitation.company, invitation.person, invitation.link);
+/// What a one-time-link email says around the link, in its language.
+struct LinkWords {
+    subject: String,
+    /// Why the email came (plain text).
+    intro: String,
+    /// "Choose … with this link".
+    action: &'static str,
+    button: &'static str,
+    footer: &'static str,
+}
+
+/// An email carrying a one-time link (an invitation, a password reset).
+fn link_email(language: Language, invitation: &Invitation<'_>, words: LinkWords) -> Rendered {
+    let (person, link) = (invitation.person, invitation.link);
     let expires = date(language, invitation.expires_at);
-    match language {
-        Language::Fr => Rendered {
-            subject: one_line(&format!("{company} vous invite sur Retail Performer")),
-            text: format!(
-                "Bonjour {person},\n\n{company} vous a créé un compte Retail Performer.\n\nChoisissez votre mot de passe avec ce lien (valable une seule fois, jusqu'au {expires}) :\n\n{link}\n\nSi vous n'attendiez pas cette invitation, ignorez ce message.\n"
-            ),
-            html: page(
-                language,
-                &[
-                    format!("Bonjour {},", escape(person)),
-                    format!("{} vous a créé un compte Retail Performer.", escape(company)),
-                    format!(
-                        "<a href=\"{}\">Choisir mon mot de passe</a><br>(lien valable une seule fois, jusqu'au {})",
-                        escape(link),
-                        escape(&expires)
-                    ),
-                    format!("Si le bouton ne marche pas, copiez ce lien : {}", escape(link)),
-                ],
-                "Si vous n'attendiez pas cette invitation, ignorez ce message.",
-            ),
-        },
-        Language::En => Rendered {
-            subject: one_line(&format!("{company} invites you to Retail Performer")),
-            text: format!(
-                "Hello {person},\n\n{company} created a Retail Performer account for you.\n\nChoose your password with this link (it works once, until {expires}):\n\n{link}\n\nIf you did not expect this invitation, ignore this message.\n"
-            ),
-            html: page(
-                language,
-                &[
-                    format!("Hello {},", escape(person)),
-                    format!("{} created a Retail Performer account for you.", escape(company)),
-                    format!(
-                        "<a href=\"{}\">Choose my password</a><br>(the link works once, until {})",
-                        escape(link),
-                        escape(&expires)
-                    ),
-                    format!("If the link does not open, copy it: {}", escape(link)),
-                ],
-                "If you did not expect this invitation, ignore this message.",
-            ),
-        },
+    let LinkWords {
+        subject,
+        intro,
+        action,
+        button,
+        footer,
+    } = words;
+    let (hello, once, copy) = match language {
+        Language::Fr => (
+            "Bonjour",
+            format!("valable une seule fois, jusqu'au {expires}"),
+            "Si le bouton ne marche pas, copiez ce lien :",
+        ),
+        Language::En => (
+            "Hello",
+            format!("it works once, until {expires}"),
+            "If the link does not open, copy it:",
+        ),
+    };
+    let colon = if language == Language::Fr { " :" } else { ":" };
+    Rendered {
+        subject: one_line(&subject),
+        text: format!(
+            "{hello} {person},\n\n{intro}\n\n{action} ({once}){colon}\n\n{link}\n\n{footer}\n"
+        ),
+        html: page(
+            language,
+            &[
+                format!("{hello} {},", escape(person)),
+                escape(&intro),
+                format!(
+                    "<a href=\"{}\">{button}</a><br>({})",
+                    escape(link),
+                    escape(&once)
+                ),
+                format!("{copy} {}", escape(link)),
+            ],
+            footer,
+        ),
     }
+}
+
+pub fn invitation(language: Language, invitation: &Invitation<'_>) -> Rendered {
+    let company = invitation.company;
+    let words = match language {
+        Language::Fr => LinkWords {
+            subject: format!("{company} vous invite sur Retail Performer"),
+            intro: format!("{company} vous a créé un compte Retail Performer."),
+            action: "Choisissez votre mot de passe avec ce lien",
+            button: "Choisir mon mot de passe",
+            footer: "Si vous n'attendiez pas cette invitation, ignorez ce message.",
+        },
+        Language::En => LinkWords {
+            subject: format!("{company} invites you to Retail Performer"),
+            intro: format!("{company} created a Retail Performer account for you."),
+            action: "Choose your password with this link",
+            button: "Choose my password",
+            footer: "If you did not expect this invitation, ignore this message.",
+        },
+    };
+    link_email(language, invitation, words)
 }
 
 /// A password reset email: the link to choose a new password.
 pub fn password_reset(language: Language, reset: &Invitation<'_>) -> Rendered {
-    let (company, person, link) = (reset.company, reset.person, reset.link);
-    let expires = date(language, reset.expires_at);
-    match language {
-        Language::Fr => Rendered {
-            subject: one_line(&format!("{company} : choisir un nouveau mot de passe Retail Performer")),
-            text: format!(
-                "Bonjour {person},\n\nQuelqu'un (vous, sans doute) a demandé à changer le mot de passe de votre compte Retail Performer chez {company}.\n\nChoisissez-en un nouveau avec ce lien (valable une seule fois, jusqu'au {expires}) :\n\n{link}\n\nSi vous n'avez rien demandé, ignorez ce message : votre mot de passe actuel reste valable.\n"
+    let company = reset.company;
+    let words = match language {
+        Language::Fr => LinkWords {
+            subject: format!("{company} : choisir un nouveau mot de passe Retail Performer"),
+            intro: format!(
+                "Quelqu'un (vous, sans doute) a demandé à changer le mot de passe de votre compte Retail Performer chez {company}."
             ),
-            html: page(
-                language,
-                &[
-                    format!("Bonjour {},", escape(person)),
-                    format!(
-                        "Quelqu'un (vous, sans doute) a demandé à changer le mot de passe de votre compte Retail Performer chez {}.",
-                        escape(company)
-                    ),
-                    format!(
-                        "<a href=\"{}\">Choisir un nouveau mot de passe</a><br>(lien valable une seule fois, jusqu'au {})",
-                        escape(link),
-                        escape(&expires)
-                    ),
-                    format!("Si le bouton ne marche pas, copiez ce lien : {}", escape(link)),
-                ],
-                "Si vous n'avez rien demandé, ignorez ce message : votre mot de passe actuel reste valable.",
-            ),
+            action: "Choisissez-en un nouveau avec ce lien",
+            button: "Choisir un nouveau mot de passe",
+            footer: "Si vous n'avez rien demandé, ignorez ce message : votre mot de passe actuel reste valable.",
         },
-        Language::En => Rendered {
-            subject: one_line(&format!("{company}: choose a new Retail Performer password")),
-            text: format!(
-                "Hello {person},\n\nSomeone (you, most likely) asked to change the password of your Retail Performer account at {company}.\n\nChoose a new one with this link (it works once, until {expires}):\n\n{link}\n\nIf you asked for nothing, ignore this message: your current password still works.\n"
+        Language::En => LinkWords {
+            subject: format!("{company}: choose a new Retail Performer password"),
+            intro: format!(
+                "Someone (you, most likely) asked to change the password of your Retail Performer account at {company}."
             ),
-            html: page(
-                language,
-                &[
-                    format!("Hello {},", escape(person)),
-                    format!(
-                        "Someone (you, most likely) asked to change the password of your Retail Performer account at {}.",
-                        escape(company)
-                    ),
-                    format!(
-                        "<a href=\"{}\">Choose a new password</a><br>(the link works once, until {})",
-                        escape(link),
-                        escape(&expires)
-                    ),
-                    format!("If the link does not open, copy it: {}", escape(link)),
-                ],
-                "If you asked for nothing, ignore this message: your current password still works.",
-            ),
+            action: "Choose a new one with this link",
+            button: "Choose a new password",
+            footer: "If you asked for nothing, ignore this message: your current password still works.",
         },
-    }
+    };
+    link_email(language, reset, words)
 }
 
 fn source_name(language: Language, source: &str, file: Option<&str>) -> String {

@@ -167,51 +167,57 @@ async fn send_reset_links(
         limit: RESET_EMAILS_PER_HOUR,
         window: std::time::Duration::from_secs(3600),
     };
-    let mut queued = 0;
+    // One email per account the request may still send to; every request,
+    // sent or throttled, audited in the account's enterprise. One
+    // transaction for all of them.
+    let mut recipients = Vec::new();
+    let mut events = Vec::new();
     for account in accounts {
-        let user = &account.user;
+        let user = account.user;
         if !user.active || account.password_hash.is_none() {
             continue;
         }
+        let allowed = svc
+            .limits
+            .check(Bucket::PasswordResetMail(user.id), policy)
+            .is_ok();
+        let outcome = if allowed {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
         let event = AuditEvent::new(
             "user.password.reset_requested",
-            Outcome::Success,
+            outcome,
             person_actor(user.id),
         )
         .in_enterprise(user.enterprise_account_id)
         .target("user", user.id);
-        let event = match svc.limits.check(Bucket::PasswordResetMail(user.id), policy) {
-            Ok(_) => event,
-            Err(_) => {
-                let throttled = AuditEvent::new(
-                    "user.password.reset_requested",
-                    Outcome::Failure,
-                    person_actor(user.id),
-                )
-                .in_enterprise(user.enterprise_account_id)
-                .target("user", user.id)
-                .reason("throttled");
-                audit::record(svc, throttled, meta).await?;
-                continue;
-            }
-        };
-        let (enterprise, id, to, meta, now) = (
-            user.enterprise_account_id,
-            user.id,
-            user.email.clone(),
-            meta.clone(),
-            svc.clock.now(),
-        );
-        svc.db
-            .write(move |txn| {
-                emails::queue_password_reset(txn, enterprise, id, &to, now)?;
-                audit::append(txn, &event, &meta, now)?;
-                Ok::<_, AppError>(())
-            })
-            .await?;
-        queued += 1;
+        events.push(if allowed {
+            event
+        } else {
+            event.reason("throttled")
+        });
+        if allowed {
+            recipients.push((user.enterprise_account_id, user.id, user.email));
+        }
     }
-    if queued > 0 {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (meta, now, queued) = (meta.clone(), svc.clock.now(), !recipients.is_empty());
+    svc.db
+        .write(move |txn| {
+            for (enterprise, id, to) in &recipients {
+                emails::queue_password_reset(txn, *enterprise, *id, to, now)?;
+            }
+            for event in &events {
+                audit::append(txn, event, &meta, now)?;
+            }
+            Ok::<_, AppError>(())
+        })
+        .await?;
+    if queued {
         svc.outbound.wake_email();
     }
     Ok(())
