@@ -42,6 +42,7 @@ pub enum RowErrorPolicy {
 pub struct DropProfile {
     pub completion: Option<CompletionPolicy>,
     /// `quiet` completion: seconds a file must stay unchanged.
+    #[schema(maximum = 86_400)]
     pub quiet_secs: Option<u64>,
     /// `,` `;` `|` or `tab`; detected from the header line when absent.
     pub delimiter: Option<String>,
@@ -49,7 +50,9 @@ pub struct DropProfile {
     pub fallback_encoding: Option<String>,
     /// Lines before the header (a title, an export date) and after the last
     /// record (a trailer such as `EOF;1234`) that are not data.
+    #[schema(maximum = 1_000)]
     pub skip_top_lines: usize,
+    #[schema(maximum = 1_000)]
     pub skip_bottom_lines: usize,
     /// Leading and trailing spaces removed from every value (default true).
     pub trim: Option<bool>,
@@ -57,7 +60,9 @@ pub struct DropProfile {
     pub users_files_are_full_exports: bool,
     /// A users file whose name contains this (case-insensitive) is a full export.
     pub full_export_name_contains: Option<String>,
+    #[schema(maximum = 100)]
     pub full_export_max_deactivate_percent: Option<u32>,
+    #[schema(maximum = 1_000_000)]
     pub full_export_max_deactivate_count: Option<u32>,
     /// Delta files only: a full export with any row error is always rejected whole.
     pub delta_row_errors: Option<RowErrorPolicy>,
@@ -124,6 +129,8 @@ fn default_date_format() -> String {
 pub const MAX_RULES: usize = 64;
 pub const MAX_VALUE_MAP: usize = 10_000;
 pub const MAX_SKIPPED_LINES: usize = 1_000;
+/// More people than any enterprise employs: a ceiling that still holds files.
+pub const MAX_DEACTIVATE_COUNT: u32 = 1_000_000;
 const MAX_TEXT: usize = 256;
 
 /// A delimiter as written in a profile.
@@ -196,6 +203,15 @@ impl DropProfile {
             bad(
                 "full_export_max_deactivate_percent".into(),
                 "a share between 0 and 100".into(),
+            );
+        }
+        if self
+            .full_export_max_deactivate_count
+            .is_some_and(|count| count > MAX_DEACTIVATE_COUNT)
+        {
+            bad(
+                "full_export_max_deactivate_count".into(),
+                format!("at most {MAX_DEACTIVATE_COUNT} people"),
             );
         }
         if self
@@ -356,6 +372,7 @@ mod tests {
             "delimiter": "#",
             "fallback_encoding": "klingon",
             "full_export_max_deactivate_percent": 120,
+            "full_export_max_deactivate_count": 2_147_483_648_u64,
             "users": {
                 "columns": {
                     "password": "PW",
@@ -376,6 +393,7 @@ mod tests {
             "delimiter",
             "fallback_encoding",
             "full_export_max_deactivate_percent",
+            "full_export_max_deactivate_count",
             "users.columns.password",
             "users.columns.shoe_size",
             "users.columns.name",
