@@ -631,10 +631,10 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if !(0..=crate::service::accounts::MAX_SEATS).contains(&self.accounts.default_seats) {
+        if !(0..=crate::domain::records::MAX_SEATS).contains(&self.accounts.default_seats) {
             return Err(ConfigError::Invalid(format!(
                 "accounts.default_seats must be 0 to {}",
-                crate::service::accounts::MAX_SEATS
+                crate::domain::records::MAX_SEATS
             )));
         }
         if let Some(broad) = self

@@ -164,16 +164,6 @@ impl From<rusqlite::Error> for AppError {
     }
 }
 
-impl From<crate::store::StoreError> for AppError {
-    fn from(e: crate::store::StoreError) -> Self {
-        match e {
-            crate::store::StoreError::Closed => AppError::Unavailable("database is closed".into()),
-            crate::store::StoreError::ReadBudgetSpent => AppError::QueryBudgetSpent,
-            other => AppError::Internal(other.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,6 +73,9 @@ text_enum!(RecordSyncMode {
     Manual => "manual",
 });
 
+/// The most seats an enterprise can hold (registration, operator, config).
+pub const MAX_SEATS: i64 = 10_000_000;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Enterprise {
     pub id: EnterpriseId,

@@ -63,7 +63,7 @@ struct ValidRegistration {
     seats_purchased: i64,
 }
 
-pub const MAX_SEATS: i64 = 10_000_000;
+pub use crate::domain::records::MAX_SEATS;
 
 pub(crate) fn required_text(
     errors: &mut Vec<FieldError>,

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod notification_settings;
 pub mod notifications;
 pub mod operator_settings;
+pub mod outbox;
 pub mod overview;
 pub mod password_changes;
 pub mod passwords;
@@ -61,7 +62,7 @@ pub struct Services {
     /// Seals webhook signing secrets at rest.
     pub webhook_secrets: secrets::SealingKey,
     /// Wakes the outbound workers when a transaction queued something.
-    pub outbound: crate::outbound::Wakeups,
+    pub outbound: outbox::Wakeups,
     /// Accounts shut to one client address after its failed sign-ins.
     pub address_lockouts: sessions::AddressLockouts,
 }
@@ -90,7 +91,7 @@ impl Services {
                 &secrets.api_key_pepper,
                 "webhook secrets",
             ),
-            outbound: crate::outbound::Wakeups::default(),
+            outbound: outbox::Wakeups::default(),
             live: std::sync::RwLock::new(config.clone()),
             config,
             clock,

@@ -34,11 +34,11 @@ pub async fn set_seats(
     enterprise: EnterpriseId,
     seats: i64,
 ) -> Result<(), AppError> {
-    if !(0..=crate::service::accounts::MAX_SEATS).contains(&seats) {
+    if !(0..=crate::domain::records::MAX_SEATS).contains(&seats) {
         return Err(AppError::field(
             "seats",
             "out_of_range",
-            format!("seats must be 0 to {}", crate::service::accounts::MAX_SEATS),
+            format!("seats must be 0 to {}", crate::domain::records::MAX_SEATS),
         ));
     }
     let now = clock.now();

@@ -49,6 +49,16 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+impl From<StoreError> for crate::AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Closed => crate::AppError::Unavailable("database is closed".into()),
+            StoreError::ReadBudgetSpent => crate::AppError::QueryBudgetSpent,
+            other => crate::AppError::Internal(other.to_string()),
+        }
+    }
+}
+
 /// A round trip to SQLite, for readiness checks.
 pub fn ping(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     conn.query_row("SELECT 1", [], |_| Ok(()))

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api_keys;
+mod architecture;
 mod audit;
 mod backups;
 mod binary;
