@@ -159,6 +159,11 @@ impl RowError {
 }
 
 /// The operations import runs record (a sync log's `operation`).
+/// Longest accepted text field, in characters.
+pub const MAX_TEXT: usize = 500;
+pub const MAX_NAME: usize = 200;
+pub const MAX_EXTERNAL_ID: usize = 255;
+
 pub const SYNC_OPERATIONS: [&str; 11] = [
     "bulk_user_import",
     "bulk_store_import",

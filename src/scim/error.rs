@@ -8,86 +8,34 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::schema;
-use crate::AppError;
+use crate::domain::scim::{schema, FaultKind, ScimFault};
+pub use crate::service::scim::ScimError;
 
 pub const CONTENT_TYPE: &str = "application/scim+json";
 
-#[derive(Debug)]
-pub enum ScimError {
-    Scim {
-        status: StatusCode,
-        scim_type: Option<&'static str>,
-        detail: String,
-    },
-    /// An error of the shared services, converted on its way out.
-    App(AppError),
-}
-
-impl ScimError {
-    pub fn new(
-        status: StatusCode,
-        scim_type: Option<&'static str>,
-        detail: impl Into<String>,
-    ) -> Self {
-        ScimError::Scim {
-            status,
-            scim_type,
-            detail: detail.into(),
-        }
-    }
-    pub fn bad(scim_type: &'static str, detail: impl Into<String>) -> Self {
-        ScimError::new(StatusCode::BAD_REQUEST, Some(scim_type), detail)
-    }
-    pub fn invalid_value(detail: impl Into<String>) -> Self {
-        ScimError::bad("invalidValue", detail)
-    }
-    pub fn invalid_path(detail: impl Into<String>) -> Self {
-        ScimError::bad("invalidPath", detail)
-    }
-    pub fn uniqueness(detail: impl Into<String>) -> Self {
-        ScimError::new(StatusCode::CONFLICT, Some("uniqueness"), detail)
-    }
-    pub fn not_found(resource: &str, id: &str) -> Self {
-        ScimError::new(
-            StatusCode::NOT_FOUND,
-            None,
-            format!("{resource} {id} not found"),
-        )
+/// The HTTP status of each kind of SCIM error (RFC 7644 §3.12).
+pub fn status_of(kind: FaultKind) -> StatusCode {
+    match kind {
+        FaultKind::InvalidValue
+        | FaultKind::InvalidPath
+        | FaultKind::InvalidSyntax
+        | FaultKind::InvalidFilter
+        | FaultKind::TooMany
+        | FaultKind::NoTarget
+        | FaultKind::Mutability => StatusCode::BAD_REQUEST,
+        FaultKind::Uniqueness => StatusCode::CONFLICT,
+        FaultKind::NotFound => StatusCode::NOT_FOUND,
+        FaultKind::SeatLimit => StatusCode::FORBIDDEN,
+        FaultKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        FaultKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
     }
 }
 
-impl ScimError {
-    /// A copy of a SCIM-shaped error (a shared-service error reads as 500).
-    pub fn clone_scim(&self) -> ScimError {
-        match self {
-            ScimError::Scim {
-                status,
-                scim_type,
-                detail,
-            } => ScimError::new(*status, *scim_type, detail.clone()),
-            ScimError::App(_) => {
-                ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error")
-            }
-        }
-    }
-}
-
-impl From<AppError> for ScimError {
-    fn from(e: AppError) -> Self {
-        ScimError::App(e)
-    }
-}
-
-impl From<crate::store::StoreError> for ScimError {
-    fn from(e: crate::store::StoreError) -> Self {
-        ScimError::App(e.into())
-    }
-}
-
-impl From<rusqlite::Error> for ScimError {
-    fn from(e: rusqlite::Error) -> Self {
-        ScimError::App(e.into())
+/// A copy of a SCIM-shaped error (a shared-service error reads as 500).
+pub fn clone_fault(error: &ScimError) -> ScimError {
+    match error {
+        ScimError::Fault(fault) => ScimError::Fault(fault.clone()),
+        ScimError::App(_) => ScimError::App(crate::AppError::Internal("internal error".into())),
     }
 }
 
@@ -110,14 +58,16 @@ pub fn body(status: StatusCode, scim_type: Option<&str>, detail: &str) -> Respon
 impl IntoResponse for ScimError {
     fn into_response(self) -> Response {
         match self {
-            ScimError::Scim {
-                status,
-                scim_type,
-                detail,
-            } => body(status, scim_type, &detail),
+            ScimError::Fault(fault) => fault.into_response(),
             // Rewritten into SCIM form by [`scim_errors`].
             ScimError::App(e) => e.into_response(),
         }
+    }
+}
+
+impl IntoResponse for ScimFault {
+    fn into_response(self) -> Response {
+        body(status_of(self.kind), self.kind.scim_type(), &self.detail)
     }
 }
 

@@ -12,14 +12,14 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde_json::{json, Value};
 
-use super::document::{self, Op};
 use super::error::{ScimError, CONTENT_TYPE};
-use super::schema::{self, GROUP_TYPE, LIST_RESPONSE, USER_TYPE};
-use super::{groups, users};
 use crate::api::extract::{client_ip, peer_ip, request_meta, AppState};
 use crate::api::observe::Caller;
 use crate::api::rate_limit_headers::insert_allowed;
-use crate::domain::scim_filter::{self, Filter};
+use crate::domain::scim::document::{self, Op};
+use crate::domain::scim::filter::{self, Filter};
+use crate::domain::scim::schema::{self, GROUP_TYPE, LIST_RESPONSE, USER_TYPE};
+use crate::domain::scim::{groups, users, FaultKind};
 use crate::domain::Scope;
 use crate::service::access::Principal;
 use crate::service::scim::{self as service, PatchOperation, ScimCaller, ScimGroup};
@@ -96,8 +96,7 @@ async fn authenticate(State(svc): State<AppState>, mut req: Request, next: Next)
         });
     let Some(token) = token else {
         let mut response = ScimError::new(
-            StatusCode::UNAUTHORIZED,
-            None,
+            FaultKind::Unauthenticated,
             "send an API key with the scim scope as Authorization: Bearer <key>",
         )
         .into_response();
@@ -116,7 +115,7 @@ async fn authenticate(State(svc): State<AppState>, mut req: Request, next: Next)
         key, enterprise, ..
     } = principal
     else {
-        return ScimError::new(StatusCode::UNAUTHORIZED, None, "not an API key").into_response();
+        return ScimError::new(FaultKind::Unauthenticated, "not an API key").into_response();
     };
     if let Err(e) = principal.require_scope(Scope::Scim) {
         return e.into_response();
@@ -177,8 +176,7 @@ impl FromRequest<AppState> for ScimBody {
         if let Some(ct) = &content_type {
             if ct != CONTENT_TYPE && ct != "application/json" {
                 return Err(ScimError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    None,
+                    FaultKind::UnsupportedMediaType,
                     format!("send {CONTENT_TYPE} or application/json, not {ct}"),
                 )
                 .into_response());
@@ -188,7 +186,11 @@ impl FromRequest<AppState> for ScimBody {
             .await
             .map_err(IntoResponse::into_response)?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ScimError::bad("invalidSyntax", format!("the body is not JSON: {e}")).into_response()
+            ScimError::new(
+                FaultKind::InvalidSyntax,
+                format!("the body is not JSON: {e}"),
+            )
+            .into_response()
         })?;
         Ok(ScimBody(value))
     }
@@ -283,15 +285,16 @@ impl ListQuery {
             .map(str::trim)
             .filter(|f| !f.is_empty())
             .map(|f| {
-                let filter = scim_filter::parse_filter(f)
-                    .map_err(|e| ScimError::bad("invalidFilter", format!("filter {f:?}: {e}")))?;
-                if filter.terms() > scim_filter::MAX_FILTER_TERMS {
-                    return Err(ScimError::bad(
-                        "tooMany",
+                let filter = filter::parse_filter(f).map_err(|e| {
+                    ScimError::new(FaultKind::InvalidFilter, format!("filter {f:?}: {e}"))
+                })?;
+                if filter.terms() > filter::MAX_FILTER_TERMS {
+                    return Err(ScimError::new(
+                        FaultKind::TooMany,
                         format!(
                             "the filter makes {} comparisons; at most {} are served",
                             filter.terms(),
-                            scim_filter::MAX_FILTER_TERMS
+                            filter::MAX_FILTER_TERMS
                         ),
                     ));
                 }
@@ -330,8 +333,8 @@ impl ListQuery {
 
     fn from_search(body: &Value) -> Result<ListQuery, ScimError> {
         let Value::Object(body) = body else {
-            return Err(ScimError::bad(
-                "invalidSyntax",
+            return Err(ScimError::new(
+                FaultKind::InvalidSyntax,
                 "a SearchRequest is a JSON object",
             ));
         };
@@ -429,7 +432,12 @@ fn patch_operations(body: &Value) -> Result<Vec<PatchOperation>, ScimError> {
         .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("Operations")))
         .map(|(_, v)| v)
         .and_then(Value::as_array)
-        .ok_or_else(|| ScimError::bad("invalidSyntax", "a PatchOp needs an Operations list"))?;
+        .ok_or_else(|| {
+            ScimError::new(
+                FaultKind::InvalidSyntax,
+                "a PatchOp needs an Operations list",
+            )
+        })?;
     operations
         .iter()
         .enumerate()
@@ -722,7 +730,7 @@ async fn root_search(
     let people = service::list_users(&state, caller, q.filter.clone(), 1, 0).await;
     let stores = service::list_groups(&state, caller, q.filter.clone(), 1, 0, false).await;
     let (people_total, stores_total) = match (&people, &stores) {
-        (Err(e), Err(_)) => return Err(e.clone_scim()),
+        (Err(e), Err(_)) => return Err(super::error::clone_fault(&e)),
         (p, s) => (
             p.as_ref().map(|p| p.total).unwrap_or(0),
             s.as_ref().map(|s| s.total).unwrap_or(0),

@@ -15,17 +15,67 @@ use crate::domain::audit::{ActorType, Outcome};
 use crate::domain::import::{
     ClearFields, ImportMode, ImportReport, ImportSource, SourceKind, StoreRecord, UserRecord,
 };
-use crate::domain::scim_filter::Filter;
+use crate::domain::scim::document::{self, Doc, Op};
+use crate::domain::scim::filter::Filter;
+use crate::domain::scim::schema::{GROUP_TYPE, MAX_PATCH_OPERATIONS, USER_TYPE};
+use crate::domain::scim::{groups, users, FaultKind, ScimFault};
 use crate::domain::{ApiKeyId, EnterpriseId, Role, StoreId, UserId};
-use crate::scim::document::{self, Doc, Op};
-use crate::scim::error::ScimError;
-use crate::scim::schema::{GROUP_TYPE, MAX_PATCH_OPERATIONS, USER_TYPE};
-use crate::scim::{groups, users};
 use crate::service::access::Actor;
 use crate::service::audit::{self, AuditEvent};
 use crate::service::RequestMeta;
 use crate::store;
 use crate::store::scim::{ListError, Member, ScimUser};
+use crate::AppError;
+
+/// Why a SCIM operation failed: the request, in SCIM's terms (the adapter
+/// gives it its status), or the service underneath (a 500 or 503 there).
+#[derive(Debug)]
+pub enum ScimError {
+    Fault(ScimFault),
+    App(AppError),
+}
+
+impl ScimError {
+    pub fn new(kind: FaultKind, detail: impl Into<String>) -> Self {
+        ScimError::Fault(ScimFault::new(kind, detail))
+    }
+    pub fn invalid_value(detail: impl Into<String>) -> Self {
+        ScimError::Fault(ScimFault::invalid_value(detail))
+    }
+    pub fn invalid_path(detail: impl Into<String>) -> Self {
+        ScimError::Fault(ScimFault::invalid_path(detail))
+    }
+    pub fn uniqueness(detail: impl Into<String>) -> Self {
+        ScimError::Fault(ScimFault::uniqueness(detail))
+    }
+    pub fn not_found(resource: &str, id: &str) -> Self {
+        ScimError::Fault(ScimFault::not_found(resource, id))
+    }
+}
+
+impl From<ScimFault> for ScimError {
+    fn from(fault: ScimFault) -> Self {
+        ScimError::Fault(fault)
+    }
+}
+
+impl From<AppError> for ScimError {
+    fn from(e: AppError) -> Self {
+        ScimError::App(e)
+    }
+}
+
+impl From<store::StoreError> for ScimError {
+    fn from(e: store::StoreError) -> Self {
+        ScimError::App(e.into())
+    }
+}
+
+impl From<rusqlite::Error> for ScimError {
+    fn from(e: rusqlite::Error) -> Self {
+        ScimError::App(e.into())
+    }
+}
 
 /// When each enterprise's provider last called SCIM, since the start; the
 /// sync status falls back on its SCIM keys' recorded last use.
@@ -143,7 +193,7 @@ async fn write<T: Send + 'static>(
             match work(&mut tx) {
                 Ok(value) => Ok(Written::Done(value, tx.runs)),
                 // The engine refused the rows: its failed run is kept.
-                Err(refusal @ ScimError::Scim { .. }) if !tx.runs.is_empty() => {
+                Err(refusal @ ScimError::Fault(_)) if !tx.runs.is_empty() => {
                     Ok(Written::Refused(refusal, tx.runs))
                 }
                 Err(e) => Err(e),
@@ -171,8 +221,8 @@ fn refusal(report: &ImportReport) -> Option<ScimError> {
         "email_taken" | "already_exists" | "external_id_taken" | "duplicate_key" => {
             ScimError::uniqueness(detail)
         }
-        "seat_limit_reached" => ScimError::new(axum::http::StatusCode::FORBIDDEN, None, detail),
-        "not_found" => ScimError::new(axum::http::StatusCode::NOT_FOUND, None, detail),
+        "seat_limit_reached" => ScimError::new(FaultKind::SeatLimit, detail),
+        "not_found" => ScimError::new(FaultKind::NotFound, detail),
         _ => ScimError::invalid_value(detail),
     })
 }
@@ -202,7 +252,7 @@ fn run_stores(tx: &mut Tx<'_>, row: StoreRecord, operation: &'static str) -> Res
 
 fn filter_error(e: ListError) -> ScimError {
     match e {
-        ListError::Filter(f) => ScimError::bad("invalidFilter", f.0),
+        ListError::Filter(f) => ScimError::new(FaultKind::InvalidFilter, f.0),
         ListError::Sql(e) => e.into(),
     }
 }
@@ -273,7 +323,7 @@ fn named_a_store(user: &ScimUser) -> bool {
         .as_deref()
         .and_then(|a| serde_json::from_str::<Value>(a).ok())
         .is_some_and(|a| {
-            a.get(crate::scim::schema::RETAIL_USER)
+            a.get(crate::domain::scim::schema::RETAIL_USER)
                 .and_then(|r| r.get("store"))
                 .is_some()
         })
@@ -402,8 +452,8 @@ fn check_operations(operations: &[PatchOperation]) -> Result<(), ScimError> {
         ));
     }
     if operations.len() > MAX_PATCH_OPERATIONS {
-        return Err(ScimError::bad(
-            "tooMany",
+        return Err(ScimError::new(
+            FaultKind::TooMany,
             format!("at most {MAX_PATCH_OPERATIONS} operations per request"),
         ));
     }
@@ -423,7 +473,7 @@ pub async fn patch_user(
         let current = live_user(tx.conn, caller.enterprise, id)?;
         let mut doc = users::render(&current, &base);
         for operation in &operations {
-            document::apply(
+            crate::domain::scim::patch::apply(
                 &USER_TYPE,
                 &mut doc,
                 operation.op,
@@ -681,7 +731,7 @@ pub async fn patch_group(
         let current = load_group(tx.conn, caller.enterprise, id, touches_members)?;
         let mut doc = groups::render(&current.store, current.members.as_deref(), &base);
         for operation in &operations {
-            document::apply(
+            crate::domain::scim::patch::apply(
                 &GROUP_TYPE,
                 &mut doc,
                 operation.op,

@@ -9,24 +9,15 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::ts;
-use crate::domain::scim_filter::{AttrPath, CompareOp, Filter, Value};
-use crate::domain::{EnterpriseId, Store, StoreId, User, UserId};
+use crate::domain::scim::filter::{AttrPath, CompareOp, Filter, Value};
+pub use crate::domain::scim::groups::Member;
+pub use crate::domain::scim::users::ScimUser;
+use crate::domain::{EnterpriseId, Store, StoreId, UserId};
 
 /// A filter that names an attribute we cannot filter on, or compares it in a
 /// way its type does not allow; SCIM answers 400 `invalidFilter`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterSqlError(pub String);
-
-/// A person with what SCIM keeps beside the product's columns.
-#[derive(Debug, Clone)]
-pub struct ScimUser {
-    pub user: User,
-    pub user_name: Option<String>,
-    /// The JSON object of round-trip attributes (None: never written by SCIM).
-    pub attributes: Option<String>,
-    pub store_name: Option<String>,
-    pub store_external_id: Option<String>,
-}
 
 const ENTERPRISE_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -142,13 +133,6 @@ pub fn list_stores(
         limit,
         super::stores::from_row,
     )
-}
-
-/// A member of a store as a group lists them.
-pub struct Member {
-    pub store: StoreId,
-    pub user: UserId,
-    pub name: String,
 }
 
 /// The members of each of `stores`, in creation order.
@@ -345,7 +329,7 @@ enum Column {
 enum MultiSource {
     Json {
         array: String,
-        subs: &'static [crate::domain::scim_schema::Attribute],
+        subs: &'static [crate::domain::scim::schema::Attribute],
     },
     Members,
 }
@@ -366,7 +350,7 @@ fn json_attr(extension: Option<&str>, name: &str, sub: Option<&str>) -> String {
 }
 
 fn user_column(path: &AttrPath) -> Result<Column, FilterSqlError> {
-    use crate::domain::scim_schema::{self as s, Type};
+    use crate::domain::scim::schema::{self as s, Type};
     let unknown = || FilterSqlError(format!("cannot filter on {path}"));
     let urn = path.schema.as_deref();
     let in_core = urn.is_none_or(|u| u.eq_ignore_ascii_case(s::USER));
@@ -458,7 +442,7 @@ fn user_column(path: &AttrPath) -> Result<Column, FilterSqlError> {
 }
 
 fn group_column(path: &AttrPath) -> Result<Column, FilterSqlError> {
-    use crate::domain::scim_schema as s;
+    use crate::domain::scim::schema as s;
     let unknown = || FilterSqlError(format!("cannot filter on {path}"));
     if !path.in_schema(s::GROUP) {
         return Err(unknown());
@@ -847,7 +831,7 @@ impl Sql {
 enum Element {
     Json {
         alias: String,
-        subs: &'static [crate::domain::scim_schema::Attribute],
+        subs: &'static [crate::domain::scim::schema::Attribute],
     },
     Member {
         alias: String,
@@ -859,7 +843,7 @@ impl Element {
     fn field(&self, name: &str) -> Result<(String, bool), FilterSqlError> {
         match self {
             Element::Json { alias, subs } => {
-                let sub = crate::domain::scim_schema::find(subs, name)
+                let sub = crate::domain::scim::schema::find(subs, name)
                     .ok_or_else(|| FilterSqlError(format!("no sub-attribute {name}")))?;
                 Ok((
                     format!("json_extract({alias}.value, '$.{}')", sub.name),

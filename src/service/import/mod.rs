@@ -104,10 +104,7 @@ pub const FULL_EXPORT_REJECTED: &str = "full_export_rejected";
 /// applied and the run recorded: a drop file marked as applied commits with them.
 pub type Finish = Box<dyn FnOnce(&Connection, &ImportReport) -> Result<(), AppError> + Send>;
 
-/// Longest accepted text field, in characters.
-pub const MAX_TEXT: usize = 500;
-pub const MAX_NAME: usize = 200;
-pub const MAX_EXTERNAL_ID: usize = 255;
+pub use crate::domain::import::{MAX_EXTERNAL_ID, MAX_NAME, MAX_TEXT};
 
 /// Row errors accumulate here; a row with any error is skipped whole. Rows are
 /// indices inside the engine and numbered (see [`RowNumbering`]) in the list.

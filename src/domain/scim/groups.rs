@@ -6,10 +6,16 @@
 use serde_json::{json, Value};
 
 use super::document::Doc;
-use super::error::ScimError;
+use super::fault::ScimFault;
 use super::schema::GROUP;
-use crate::domain::{Store, UserId};
-use crate::store::scim::Member;
+use crate::domain::{Store, StoreId, UserId};
+
+/// A member of a store as a group lists them.
+pub struct Member {
+    pub store: StoreId,
+    pub user: UserId,
+    pub name: String,
+}
 
 #[derive(Debug, Clone)]
 pub struct GroupWrite {
@@ -20,18 +26,18 @@ pub struct GroupWrite {
     pub members: Vec<UserId>,
 }
 
-pub fn read(doc: &Doc) -> Result<GroupWrite, ScimError> {
+pub fn read(doc: &Doc) -> Result<GroupWrite, ScimFault> {
     let display_name = doc
         .get("displayName")
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| ScimError::invalid_value("displayName is required"))?
+        .ok_or_else(|| ScimFault::invalid_value("displayName is required"))?
         .to_string();
-    if display_name.chars().count() > crate::service::import::MAX_NAME {
-        return Err(ScimError::invalid_value(format!(
+    if display_name.chars().count() > crate::domain::import::MAX_NAME {
+        return Err(ScimFault::invalid_value(format!(
             "displayName is longer than {} characters",
-            crate::service::import::MAX_NAME
+            crate::domain::import::MAX_NAME
         )));
     }
     let members = doc
@@ -87,8 +93,8 @@ pub fn render(store: &Store, members: Option<&[Member]>, base: &str) -> Doc {
         "meta".into(),
         json!({
             "resourceType": "Group",
-            "created": crate::store::ts(store.created_at),
-            "lastModified": crate::store::ts(store.updated_at),
+            "created": super::meta_time(store.created_at),
+            "lastModified": super::meta_time(store.updated_at),
             "location": format!("{base}/Groups/{}", store.id),
         }),
     );

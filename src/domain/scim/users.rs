@@ -17,12 +17,23 @@
 use serde_json::{json, Map, Value};
 
 use super::document::Doc;
-use super::error::ScimError;
+use super::fault::ScimFault;
 use super::schema::{ENTERPRISE_USER, RETAIL_USER, USER};
+use crate::domain::User;
 use crate::domain::{email, Role};
-use crate::store::scim::ScimUser;
 
 /// Longest userName kept.
+/// A person with what SCIM keeps beside the product's columns.
+#[derive(Debug, Clone)]
+pub struct ScimUser {
+    pub user: User,
+    pub user_name: Option<String>,
+    /// The JSON object of round-trip attributes (None: never written by SCIM).
+    pub attributes: Option<String>,
+    pub store_name: Option<String>,
+    pub store_external_id: Option<String>,
+}
+
 pub const MAX_USER_NAME: usize = 255;
 
 /// What a User document asks of the person.
@@ -106,12 +117,12 @@ pub fn reference_id(reference: &str) -> &str {
 }
 
 /// Reads a (canonical) User document.
-pub fn read(doc: &Doc) -> Result<UserWrite, ScimError> {
+pub fn read(doc: &Doc) -> Result<UserWrite, ScimFault> {
     let user_name = text(doc, "userName")
-        .ok_or_else(|| ScimError::invalid_value("userName is required"))?
+        .ok_or_else(|| ScimFault::invalid_value("userName is required"))?
         .to_string();
     if user_name.chars().count() > MAX_USER_NAME {
-        return Err(ScimError::invalid_value(format!(
+        return Err(ScimFault::invalid_value(format!(
             "userName is longer than {MAX_USER_NAME} characters"
         )));
     }
@@ -141,7 +152,7 @@ pub fn read(doc: &Doc) -> Result<UserWrite, ScimError> {
     let retail = extension(doc, RETAIL_USER);
     let role = match retail.and_then(|r| r.get("role")).and_then(Value::as_str) {
         Some(given) => Some(parse_role(given.trim()).ok_or_else(|| {
-            ScimError::invalid_value(format!(
+            ScimFault::invalid_value(format!(
                 "{RETAIL_USER}:role must be manager or seller, not {given:?}"
             ))
         })?),
@@ -286,8 +297,8 @@ pub fn render(row: &ScimUser, base: &str) -> Doc {
         "meta".into(),
         json!({
             "resourceType": "User",
-            "created": crate::store::ts(user.created_at),
-            "lastModified": crate::store::ts(user.updated_at),
+            "created": super::meta_time(user.created_at),
+            "lastModified": super::meta_time(user.updated_at),
             "location": format!("{base}/Users/{}", user.id),
         }),
     );
@@ -297,8 +308,8 @@ pub fn render(row: &ScimUser, base: &str) -> Doc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::document;
-    use crate::scim::schema::USER_TYPE;
+    use crate::domain::scim::document;
+    use crate::domain::scim::schema::USER_TYPE;
 
     fn write(body: Value) -> UserWrite {
         read(&document::read(&USER_TYPE, &body).unwrap()).unwrap()
