@@ -730,7 +730,7 @@ async fn root_search(
     let people = service::list_users(&state, caller, q.filter.clone(), 1, 0).await;
     let stores = service::list_groups(&state, caller, q.filter.clone(), 1, 0, false).await;
     let (people_total, stores_total) = match (&people, &stores) {
-        (Err(e), Err(_)) => return Err(super::error::clone_fault(&e)),
+        (Err(e), Err(_)) => return Err(super::error::clone_fault(e)),
         (p, s) => (
             p.as_ref().map(|p| p.total).unwrap_or(0),
             s.as_ref().map(|s| s.total).unwrap_or(0),
