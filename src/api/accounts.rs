@@ -5,8 +5,8 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
-use super::extract::{AppState, JsonBody, Meta};
+use crate::http::error::ErrorBody;
+use crate::http::extract::{AppState, JsonBody, Meta};
 use crate::service::accounts::{self, Registered, Registration};
 use crate::AppError;
 

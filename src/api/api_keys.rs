@@ -5,9 +5,9 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
-use super::extract::{parse_id, AppState, Auth, JsonBody, Meta};
 use super::openapi::DataList;
+use crate::http::error::ErrorBody;
+use crate::http::extract::{parse_id, AppState, Auth, JsonBody, Meta};
 use crate::service::api_keys::{self, ApiKeyView, GenerateKey, GeneratedKey};
 use crate::AppError;
 

@@ -6,11 +6,11 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
-use super::extract::{AppState, Auth, Meta, QueryParams};
 use super::pagination::{self, PageBody};
 use crate::domain::audit::Outcome;
 use crate::error::FieldError;
+use crate::http::error::ErrorBody;
+use crate::http::extract::{AppState, Auth, Meta, QueryParams};
 use crate::service::audit;
 use crate::store::audit_log::AuditFilter;
 use crate::AppError;

@@ -5,14 +5,14 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
 use crate::domain::records::{Store, User};
+use crate::http::error::ErrorBody;
 use crate::service::invitations::IssuedInvitation;
 
-use super::extract::{parse_id, AppState, Auth, Meta, QueryParams};
 use super::pagination::{self, PageBody};
 use crate::domain::{Role, Scope};
 use crate::error::FieldError;
+use crate::http::extract::{parse_id, AppState, Auth, Meta, QueryParams};
 use crate::service::directory;
 use crate::store::{stores::StoreFilter, users::UserFilter};
 use crate::AppError;

@@ -11,13 +11,13 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
+use crate::http::error::ErrorBody;
 use crate::service::drop_config::{DropConfigView, Preview};
 
-use super::extract::{AppState, Auth, JsonBody, Meta, QueryParams};
 use crate::domain::drop_profile::DropProfile;
 use crate::domain::Scope;
 use crate::dropdir::formats::Kind;
+use crate::http::extract::{AppState, Auth, JsonBody, Meta, QueryParams};
 use crate::service::drop_config::{self, Sample};
 use crate::AppError;
 

@@ -7,9 +7,9 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
-use super::extract::{parse_id, AppState, Auth, JsonBody, Meta};
 use crate::domain::UserId;
+use crate::http::error::ErrorBody;
+use crate::http::extract::{parse_id, AppState, Auth, JsonBody, Meta};
 use crate::service::enterprise_admins::{self, EnterpriseAdmin, InvitedAdmin, NewAdmin};
 use crate::service::enterprise_settings::{self, EnterpriseSettings, EnterpriseSettingsChange};
 use crate::AppError;

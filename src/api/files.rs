@@ -7,13 +7,13 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
 use super::openapi::DataList;
+use crate::http::error::ErrorBody;
 use crate::store::drop_files::DropFile;
 
-use super::extract::{AppState, Auth, Meta, QueryParams};
 use super::pagination;
 use crate::domain::Scope;
+use crate::http::extract::{AppState, Auth, Meta, QueryParams};
 use crate::service::files::{self, Rerun};
 use crate::AppError;
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::AppState;
+use crate::http::extract::AppState;
 use crate::AppError;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -11,12 +11,12 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
 use crate::domain::import::{ImportMode, ImportReport, StoreRecord, UserRecord};
+use crate::http::error::ErrorBody;
 
-use super::extract::{AppState, Auth, QueryParams};
 use crate::domain::import::{ImportSource, SourceKind};
 use crate::domain::{import_body, Scope};
+use crate::http::extract::{AppState, Auth, QueryParams};
 use crate::service::access::Principal;
 use crate::service::import::{self, ImportRequest};
 use crate::AppError;

@@ -7,7 +7,7 @@ use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{client_ip, peer_ip, AppState};
+use crate::http::extract::{client_ip, peer_ip, AppState};
 use crate::AppError;
 
 pub fn router() -> OpenApiRouter<AppState> {

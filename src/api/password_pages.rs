@@ -11,9 +11,9 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{AppState, Meta, QueryParams};
 use crate::domain::html::escape;
 use crate::domain::notifications::Language;
+use crate::http::extract::{AppState, Meta, QueryParams};
 use crate::service::invitations::{self, Acceptance, LinkHolder, LinkPurpose};
 use crate::AppError;
 

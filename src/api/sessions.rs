@@ -5,8 +5,8 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
-use super::extract::{AppState, Auth, JsonBody, Meta};
+use crate::http::error::ErrorBody;
+use crate::http::extract::{AppState, Auth, JsonBody, Meta};
 use crate::service::invitations::{self, Acceptance};
 use crate::service::password_changes::{self, ForgotPassword, Keep, PasswordChange};
 use crate::service::sessions::{self, Credentials, RefreshRequest, SessionUser, TokenPair};

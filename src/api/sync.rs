@@ -5,15 +5,15 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
+use crate::http::error::ErrorBody;
 use crate::service::import::ChangeEvent;
 use crate::service::sync_status::SyncStatus;
 use crate::store::sync_logs::SyncLog;
 
-use super::extract::{AppState, Auth, QueryParams};
 use super::pagination::{self, PageBody};
 use crate::domain::import::{SYNC_OPERATIONS, SYNC_RECORD_OPERATIONS, SYNC_STATUSES, SYNC_TYPES};
 use crate::error::FieldError;
+use crate::http::extract::{AppState, Auth, QueryParams};
 use crate::service::sync_logs::SyncView;
 use crate::service::{sync_logs, sync_status};
 use crate::store::sync_logs::SyncLogFilter;

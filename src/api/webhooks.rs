@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ErrorBody;
-use super::extract::{parse_id, AppState, Auth, JsonBody, Meta, QueryParams};
 use super::openapi::DataList;
 use crate::domain::WebhookId;
+use crate::http::error::ErrorBody;
+use crate::http::extract::{parse_id, AppState, Auth, JsonBody, Meta, QueryParams};
 use crate::service::notification_settings::{self, SettingsChange, SettingsView};
 use crate::service::webhooks::{
     self, DeliveryAttemptView, RegisterWebhook, RegisteredWebhook, WebhookView,

@@ -13,14 +13,14 @@ use axum::{Extension, Router};
 use serde_json::{json, Value};
 
 use super::error::{ScimError, CONTENT_TYPE};
-use crate::api::extract::{client_ip, peer_ip, request_meta, AppState};
-use crate::api::observe::Caller;
-use crate::api::rate_limit_headers::insert_allowed;
 use crate::domain::scim::document::{self, Op};
 use crate::domain::scim::filter::{self, Filter};
 use crate::domain::scim::schema::{self, GROUP_TYPE, LIST_RESPONSE, USER_TYPE};
 use crate::domain::scim::{groups, users, FaultKind};
 use crate::domain::Scope;
+use crate::http::extract::{client_ip, peer_ip, request_meta, AppState};
+use crate::http::observe::Caller;
+use crate::http::rate_limit_headers::insert_allowed;
 use crate::service::access::Principal;
 use crate::service::scim::{self as service, PatchOperation, ScimCaller, ScimGroup};
 
@@ -90,7 +90,7 @@ async fn authenticate(State(svc): State<AppState>, mut req: Request, next: Next)
         })
         .or_else(|| {
             req.headers()
-                .get(crate::api::auth::API_KEY_HEADER)
+                .get(crate::http::auth::API_KEY_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         });
@@ -105,9 +105,9 @@ async fn authenticate(State(svc): State<AppState>, mut req: Request, next: Next)
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     };
-    let used_for = crate::api::auth::KeyUse::Scim;
+    let used_for = crate::http::auth::KeyUse::Scim;
     let (principal, allowed) =
-        match crate::api::auth::authenticate_key(&svc, &token, ip, used_for).await {
+        match crate::http::auth::authenticate_key(&svc, &token, ip, used_for).await {
             Ok(found) => found,
             Err(response) => return response,
         };

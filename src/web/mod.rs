@@ -18,8 +18,8 @@ use axum::Router;
 use minijinja::Environment;
 use serde::Serialize;
 
-use crate::api::AppState;
 use crate::domain::notifications::Language;
+use crate::http::AppState;
 use crate::service::web_sessions::WebUser;
 use crate::AppError;
 

@@ -13,10 +13,10 @@ use serde_json::json;
 use super::{
     cookie, language, redirect, render, set_cookie, Frame, PRESESSION_COOKIE, SESSION_COOKIE,
 };
-use crate::api::extract::{parse_id, Meta};
-use crate::api::AppState;
 use crate::domain::notifications::Language;
 use crate::domain::{ApiKeyId, Scope};
+use crate::http::extract::{parse_id, Meta};
+use crate::http::AppState;
 use crate::service::access::AdminCtx;
 use crate::service::api_keys::{self, GenerateKey};
 use crate::service::web_sessions::{self, WebUser, SESSION_HOURS};
@@ -58,13 +58,14 @@ async fn signed_in(svc: &Services, headers: &HeaderMap) -> Result<Option<WebUser
 /// The sign-in form's throttle (the API's per-address login limit), answered
 /// as a page in the person's language rather than the API's JSON.
 pub async fn throttle_sign_in(
-    axum::extract::State(svc): axum::extract::State<crate::api::AppState>,
+    axum::extract::State(svc): axum::extract::State<crate::http::AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let language = language(request.headers());
     let path = request.uri().path().to_string();
-    let response = crate::api::auth::throttle_login(axum::extract::State(svc), request, next).await;
+    let response =
+        crate::http::auth::throttle_login(axum::extract::State(svc), request, next).await;
     if response.status() != StatusCode::TOO_MANY_REQUESTS {
         return response;
     }
@@ -85,7 +86,7 @@ pub async fn throttle_sign_in(
 /// A form posted without a live session goes back to the sign-in page before
 /// its body is read: only signed-in people can make the service wait for one.
 pub async fn session_before_body(
-    axum::extract::State(svc): axum::extract::State<crate::api::AppState>,
+    axum::extract::State(svc): axum::extract::State<crate::http::AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<Response, AppError> {

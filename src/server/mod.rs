@@ -10,6 +10,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod app;
+
+pub use app::app;
+
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::service::secrets::Secrets;
@@ -96,7 +100,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
         }
         _ => None,
     };
-    let app = crate::api::app(services.clone());
+    let app = app(services.clone());
     let stop = shutdown.clone();
     let limits = crate::listener::ConnectionLimits::of(
         &services.config.http,
