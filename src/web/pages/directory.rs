@@ -43,14 +43,11 @@ impl DirectoryQuery {
 
 pub async fn users(
     State(svc): State<AppState>,
+    DashboardAdmin { user, .. }: DashboardAdmin,
     headers: HeaderMap,
     Query(query): Query<DirectoryQuery>,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let user = match admin(&svc, &headers, uri.path()).await? {
-        Access::Admin(user, _) => user,
-        Access::Denied(response) => return Ok(response),
-    };
     let ctx = user.principal().require_scope(Scope::UsersRead)?;
     let filter = crate::store::users::UserFilter {
         active: query.active(),
@@ -72,14 +69,11 @@ pub async fn users(
 
 pub async fn stores(
     State(svc): State<AppState>,
+    DashboardAdmin { user, .. }: DashboardAdmin,
     headers: HeaderMap,
     Query(query): Query<DirectoryQuery>,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let user = match admin(&svc, &headers, uri.path()).await? {
-        Access::Admin(user, _) => user,
-        Access::Denied(response) => return Ok(response),
-    };
     let ctx = user.principal().require_scope(Scope::StoresRead)?;
     let filter = crate::store::stores::StoreFilter {
         active: query.active(),
@@ -111,6 +105,7 @@ pub struct AuditQuery {
 /// The audit trail; reading it is audited, as through the API.
 pub async fn audit(
     State(svc): State<AppState>,
+    DashboardAdmin { user, ctx, .. }: DashboardAdmin,
     Meta(meta): Meta,
     headers: HeaderMap,
     Query(query): Query<AuditQuery>,
@@ -118,10 +113,6 @@ pub async fn audit(
 ) -> Result<Response, AppError> {
     use crate::domain::audit::Outcome;
     let language = language(&headers);
-    let (user, ctx) = match admin(&svc, &headers, uri.path()).await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
     let action = query
         .action
         .as_deref()

@@ -24,14 +24,10 @@ pub struct FilesQuery {
 
 pub async fn files(
     State(svc): State<AppState>,
+    DashboardAdmin { user, .. }: DashboardAdmin,
     headers: HeaderMap,
     Query(query): Query<FilesQuery>,
-    uri: Uri,
 ) -> Result<Response, AppError> {
-    let user = match admin(&svc, &headers, uri.path()).await? {
-        Access::Admin(user, _) => user,
-        Access::Denied(response) => return Ok(response),
-    };
     files_page(
         &svc,
         &user,
@@ -82,16 +78,13 @@ async fn files_page(
 /// A file uploaded through the page, handed to the drop directory.
 pub async fn upload_file(
     State(svc): State<AppState>,
+    DashboardAdmin { user, ctx, .. }: DashboardAdmin,
     Meta(meta): Meta,
     headers: HeaderMap,
     mut form: axum::extract::Multipart,
 ) -> Result<Response, AppError> {
     use crate::dropdir::formats::Kind;
     let language = language(&headers);
-    let (user, ctx) = match admin(&svc, &headers, "/files").await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
     let (mut csrf, mut kind, mut file) = (String::new(), Kind::Users, None);
     let unreadable = |e: axum::extract::multipart::MultipartError| AppError::BadRequest {
         code: "invalid_upload",
@@ -162,15 +155,12 @@ pub async fn upload_file(
 
 pub async fn file(
     State(svc): State<AppState>,
+    DashboardAdmin { user, .. }: DashboardAdmin,
     headers: HeaderMap,
     Path(id): Path<String>,
     uri: Uri,
 ) -> Result<Response, AppError> {
     let language = language(&headers);
-    let user = match admin(&svc, &headers, uri.path()).await? {
-        Access::Admin(user, _) => user,
-        Access::Denied(response) => return Ok(response),
-    };
     let ctx = user.principal().require_scope(Scope::SyncRead)?;
     let file = match crate::service::files::get(&svc, &ctx, id).await {
         Ok(file) => file,
@@ -213,27 +203,17 @@ pub async fn file(
 async fn rerun_file(
     svc: AppState,
     meta: crate::service::RequestMeta,
-    headers: HeaderMap,
+    form: AdminForm,
     id: String,
     path: &str,
-    body: Bytes,
     how: crate::service::files::Rerun,
 ) -> Result<Response, AppError> {
-    let language = language(&headers);
-    let (user, ctx) = match admin(&svc, &headers, path).await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
-    let fields = form_fields(&body);
-    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
-        return Ok(message(
-            StatusCode::FORBIDDEN,
-            language,
-            path,
-            Some(&user),
-            "form_expired",
-        ));
-    }
+    let AdminForm {
+        user,
+        ctx,
+        language,
+        ..
+    } = form;
     let read = user.principal().require_scope(Scope::SyncRead)?;
     if let Err(AppError::NotFound { .. }) =
         crate::service::files::get(&svc, &read, id.clone()).await
@@ -280,18 +260,16 @@ async fn rerun_file(
 pub async fn approve_file(
     State(svc): State<AppState>,
     Meta(meta): Meta,
-    headers: HeaderMap,
     Path(id): Path<String>,
     uri: Uri,
-    body: Bytes,
+    form: AdminForm,
 ) -> Result<Response, AppError> {
     rerun_file(
         svc,
         meta,
-        headers,
+        form,
         id,
         uri.path(),
-        body,
         crate::service::files::Rerun::Approve,
     )
     .await
@@ -300,18 +278,16 @@ pub async fn approve_file(
 pub async fn retry_file(
     State(svc): State<AppState>,
     Meta(meta): Meta,
-    headers: HeaderMap,
     Path(id): Path<String>,
     uri: Uri,
-    body: Bytes,
+    form: AdminForm,
 ) -> Result<Response, AppError> {
     rerun_file(
         svc,
         meta,
-        headers,
+        form,
         id,
         uri.path(),
-        body,
         crate::service::files::Rerun::Retry,
     )
     .await
@@ -366,12 +342,9 @@ async fn profile_page(
 
 pub async fn profile_editor(
     State(svc): State<AppState>,
+    DashboardAdmin { user, .. }: DashboardAdmin,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let user = match admin(&svc, &headers, "/files/profile").await? {
-        Access::Admin(user, _) => user,
-        Access::Denied(response) => return Ok(response),
-    };
     profile_page(
         &svc,
         &user,
@@ -388,16 +361,13 @@ pub async fn profile_editor(
 /// The editor's form: try the profile on a sample file, or save it.
 pub async fn profile_submit(
     State(svc): State<AppState>,
+    DashboardAdmin { user, ctx, .. }: DashboardAdmin,
     Meta(meta): Meta,
     headers: HeaderMap,
     mut form: axum::extract::Multipart,
 ) -> Result<Response, AppError> {
     use crate::dropdir::formats::Kind;
     let language = language(&headers);
-    let (user, ctx) = match admin(&svc, &headers, "/files/profile").await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
     let unreadable = |e: axum::extract::multipart::MultipartError| AppError::BadRequest {
         code: "invalid_upload",
         message: format!("the form could not be read: {e}"),

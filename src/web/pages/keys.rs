@@ -32,12 +32,9 @@ async fn keys_page(
 
 pub async fn api_keys(
     State(svc): State<AppState>,
+    DashboardAdmin { user, ctx, .. }: DashboardAdmin,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (user, ctx) = match admin(&svc, &headers, "/api-keys").await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
     keys_page(
         &svc,
         &user,
@@ -54,12 +51,10 @@ pub async fn generate_key(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm {
+        user, ctx, fields, ..
+    }: AdminForm,
 ) -> Result<Response, AppError> {
-    let (user, ctx, fields) = match admin_form(&svc, &headers, "/api-keys", &body).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(response),
-    };
     let request = GenerateKey {
         name: Some(field(&fields, "name").to_string()),
         scopes: Some(
@@ -102,15 +97,12 @@ async fn generate(
 
 pub async fn confirm_revoke(
     State(svc): State<AppState>,
+    DashboardAdmin { user, ctx, .. }: DashboardAdmin,
     headers: HeaderMap,
     Path(id): Path<String>,
     uri: Uri,
 ) -> Result<Response, AppError> {
     let language = language(&headers);
-    let (user, ctx) = match admin(&svc, &headers, uri.path()).await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
     let key = match parse_id::<ApiKeyId>(&id, "api key") {
         Ok(id) => api_keys::get(&svc, &ctx, id).await,
         Err(e) => Err(e),
@@ -141,26 +133,15 @@ pub async fn confirm_revoke(
 pub async fn revoke_key(
     State(svc): State<AppState>,
     Meta(meta): Meta,
-    headers: HeaderMap,
     Path(id): Path<String>,
     uri: Uri,
-    body: Bytes,
+    AdminForm {
+        user,
+        ctx,
+        language,
+        ..
+    }: AdminForm,
 ) -> Result<Response, AppError> {
-    let language = language(&headers);
-    let (user, ctx) = match admin(&svc, &headers, uri.path()).await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
-    let fields = form_fields(&body);
-    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
-        return Ok(message(
-            StatusCode::FORBIDDEN,
-            language,
-            uri.path(),
-            Some(&user),
-            "form_expired",
-        ));
-    }
     let revoked = match parse_id::<ApiKeyId>(&id, "api key") {
         Ok(id) => api_keys::revoke(&svc, &ctx, &meta, id).await,
         Err(e) => Err(e),
@@ -214,11 +195,11 @@ async fn scim_page(
     ))
 }
 
-pub async fn scim(State(svc): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    let (user, ctx) = match admin(&svc, &headers, "/scim").await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
+pub async fn scim(
+    State(svc): State<AppState>,
+    DashboardAdmin { user, ctx, .. }: DashboardAdmin,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     scim_page(
         &svc,
         &user,
@@ -236,12 +217,10 @@ pub async fn generate_scim_token(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm {
+        user, ctx, fields, ..
+    }: AdminForm,
 ) -> Result<Response, AppError> {
-    let (user, ctx, fields) = match admin_form(&svc, &headers, "/scim", &body).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(response),
-    };
     let request = GenerateKey {
         name: Some(field(&fields, "name").to_string()),
         scopes: Some(vec![Scope::Scim.as_str().to_string()]),

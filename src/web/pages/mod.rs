@@ -1,7 +1,8 @@
 //! The dashboard's pages, one module per part of the dashboard. Each handler
-//! finds the session, checks what the person may do with the same capability
-//! checks as the API, calls the services and renders a template; the helpers
-//! they share are here.
+//! takes its caller from an extractor of `access` (a signed-in person or IT
+//! admin, a form with its CSRF token checked), checks what the person may do
+//! with the same capability checks as the API, calls the services and renders
+//! a template; the helpers they share are here.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -23,6 +24,7 @@ use crate::service::web_sessions::{self, WebUser, SESSION_HOURS};
 use crate::service::{sessions, Services};
 use crate::AppError;
 
+mod access;
 mod directory;
 mod files;
 mod keys;
@@ -33,6 +35,7 @@ mod session;
 mod settings;
 mod webhooks;
 
+pub use access::{AdminForm, DashboardAdmin, PersonForm, SignedIn};
 pub use directory::*;
 pub use files::*;
 pub use keys::*;
@@ -130,29 +133,6 @@ fn message(
     )
 }
 
-/// The person's session, or the sign-in page.
-enum Access {
-    Admin(WebUser, AdminCtx),
-    Denied(Response),
-}
-
-async fn admin(svc: &Services, headers: &HeaderMap, path: &str) -> Result<Access, AppError> {
-    let language = language(headers);
-    let Some(user) = signed_in(svc, headers).await? else {
-        return Ok(Access::Denied(redirect("/sign-in")));
-    };
-    match user.principal().require_admin() {
-        Ok(ctx) => Ok(Access::Admin(user, ctx)),
-        Err(_) => Ok(Access::Denied(message(
-            StatusCode::FORBIDDEN,
-            language,
-            path,
-            Some(&user),
-            "forbidden",
-        ))),
-    }
-}
-
 /// Reads an `application/x-www-form-urlencoded` body, repeated fields kept.
 fn form_fields(body: &Bytes) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body)
@@ -196,28 +176,4 @@ fn problems(error: &AppError) -> Option<String> {
         AppError::Conflict { message, .. } => Some(message.clone()),
         _ => None,
     }
-}
-
-/// The admin's session and the form's fields, once its CSRF token checked.
-async fn admin_form(
-    svc: &Services,
-    headers: &HeaderMap,
-    path: &str,
-    body: &Bytes,
-) -> Result<Result<(WebUser, AdminCtx, Vec<(String, String)>), Response>, AppError> {
-    let (user, ctx) = match admin(svc, headers, path).await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(Err(response)),
-    };
-    let fields = form_fields(body);
-    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
-        return Ok(Err(message(
-            StatusCode::FORBIDDEN,
-            language(headers),
-            path,
-            Some(&user),
-            "form_expired",
-        )));
-    }
-    Ok(Ok((user, ctx, fields)))
 }

@@ -4,13 +4,9 @@ use super::*;
 
 pub async fn home(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    SignedIn { user, language }: SignedIn,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let language = language(&headers);
-    let Some(user) = signed_in(&svc, &headers).await? else {
-        return Ok(redirect("/sign-in"));
-    };
     let csrf = user.session.csrf_token.clone();
     if !user.is_admin() {
         // Managers and sellers see their own profile, nothing of the enterprise.

@@ -20,16 +20,10 @@ fn password_page(
     )
 }
 
-pub async fn password_form(
-    State(svc): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    let Some(user) = signed_in(&svc, &headers).await? else {
-        return Ok(redirect("/sign-in"));
-    };
+pub async fn password_form(SignedIn { user, language }: SignedIn) -> Result<Response, AppError> {
     Ok(password_page(
         &user,
-        language(&headers),
+        language,
         StatusCode::OK,
         (false, None),
     ))
@@ -39,22 +33,12 @@ pub async fn change_password(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     headers: HeaderMap,
-    body: Bytes,
+    PersonForm {
+        user,
+        language,
+        fields,
+    }: PersonForm,
 ) -> Result<Response, AppError> {
-    let language = language(&headers);
-    let Some(user) = signed_in(&svc, &headers).await? else {
-        return Ok(redirect("/sign-in"));
-    };
-    let fields = form_fields(&body);
-    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
-        return Ok(message(
-            StatusCode::FORBIDDEN,
-            language,
-            "/password",
-            Some(&user),
-            "form_expired",
-        ));
-    }
     let refuse = |problem: String| {
         Ok(password_page(
             &user,

@@ -20,15 +20,12 @@ pub struct RunsQuery {
 
 pub async fn runs(
     State(svc): State<AppState>,
+    DashboardAdmin { user, .. }: DashboardAdmin,
     headers: HeaderMap,
     Query(query): Query<RunsQuery>,
     uri: Uri,
 ) -> Result<Response, AppError> {
     let language = language(&headers);
-    let (user, _) = match admin(&svc, &headers, uri.path()).await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
     let ctx = user.principal().require_scope(Scope::SyncRead)?;
     let pick = |value: &Option<String>, allowed: &[&str]| {
         value
@@ -104,15 +101,11 @@ pub async fn runs(
 /// The run `id` of the admin's enterprise, or the page to answer instead.
 async fn run_of(
     svc: &Services,
-    headers: &HeaderMap,
+    admin: DashboardAdmin,
     id: String,
     path: &str,
 ) -> Result<Result<(WebUser, crate::store::sync_logs::SyncLog), Response>, AppError> {
-    let language = language(headers);
-    let user = match admin(svc, headers, path).await? {
-        Access::Admin(user, _) => user,
-        Access::Denied(response) => return Ok(Err(response)),
-    };
+    let DashboardAdmin { user, language, .. } = admin;
     let ctx = user.principal().require_scope(Scope::SyncRead)?;
     match crate::service::sync_logs::run(svc, (&ctx, crate::service::sync_logs::SyncView::ALL), id)
         .await
@@ -131,11 +124,12 @@ async fn run_of(
 
 pub async fn run(
     State(svc): State<AppState>,
+    admin: DashboardAdmin,
     headers: HeaderMap,
     Path(id): Path<String>,
     uri: Uri,
 ) -> Result<Response, AppError> {
-    let (user, run) = match run_of(&svc, &headers, id, uri.path()).await? {
+    let (user, run) = match run_of(&svc, admin, id, uri.path()).await? {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
@@ -153,12 +147,12 @@ pub async fn run(
 /// The run's row errors as CSV, cells that a spreadsheet would run neutralised.
 pub async fn run_errors_csv(
     State(svc): State<AppState>,
-    headers: HeaderMap,
+    admin: DashboardAdmin,
     Path(id): Path<String>,
     uri: Uri,
 ) -> Result<Response, AppError> {
     use crate::domain::spreadsheet::safe_cell;
-    let (_, run) = match run_of(&svc, &headers, id, uri.path()).await? {
+    let (_, run) = match run_of(&svc, admin, id, uri.path()).await? {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };

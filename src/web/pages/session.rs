@@ -119,22 +119,8 @@ pub async fn sign_out(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     headers: HeaderMap,
-    body: Bytes,
+    PersonForm { user, .. }: PersonForm,
 ) -> Result<Response, AppError> {
-    let language = language(&headers);
-    let Some(user) = signed_in(&svc, &headers).await? else {
-        return Ok(redirect("/sign-in"));
-    };
-    let fields = form_fields(&body);
-    if !same_token(&user.session.csrf_token, field(&fields, "csrf")) {
-        return Ok(message(
-            StatusCode::FORBIDDEN,
-            language,
-            "/",
-            Some(&user),
-            "form_expired",
-        ));
-    }
     let id = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     web_sessions::sign_out(&svc, &meta, &user, id).await?;
     let mut response = redirect("/sign-in");

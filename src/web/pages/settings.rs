@@ -43,12 +43,9 @@ async fn settings_page(
 
 pub async fn settings(
     State(svc): State<AppState>,
+    DashboardAdmin { user, ctx, .. }: DashboardAdmin,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (user, ctx) = match admin(&svc, &headers, "/settings").await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
     let language = language(&headers);
     settings_page(
         &svc,
@@ -87,12 +84,10 @@ pub async fn save_settings(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm {
+        user, ctx, fields, ..
+    }: AdminForm,
 ) -> Result<Response, AppError> {
-    let (user, ctx, fields) = match admin_form(&svc, &headers, "/settings", &body).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(response),
-    };
     let change = EnterpriseSettingsChange {
         company_name: Some(field(&fields, "company_name").to_string()),
         company_email: Some(field(&fields, "company_email").to_string()),
@@ -112,12 +107,10 @@ pub async fn invite_admin(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm {
+        user, ctx, fields, ..
+    }: AdminForm,
 ) -> Result<Response, AppError> {
-    let (user, ctx, fields) = match admin_form(&svc, &headers, "/settings", &body).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(response),
-    };
     let input = NewAdmin {
         name: Some(field(&fields, "name").to_string()),
         email: Some(field(&fields, "email").to_string()),
@@ -131,15 +124,16 @@ pub async fn invite_admin(
 async fn set_admin_active(
     svc: &Services,
     meta: &crate::service::RequestMeta,
-    (headers, body): (&HeaderMap, &Bytes),
+    form: AdminForm,
     id: &str,
     active: bool,
 ) -> Result<Response, AppError> {
-    let (user, ctx, _) = match admin_form(svc, headers, "/settings", body).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(response),
-    };
-    let language = language(headers);
+    let AdminForm {
+        user,
+        ctx,
+        language,
+        ..
+    } = form;
     let Ok(id) = parse_id::<crate::domain::UserId>(id, "administrator") else {
         return Ok(message(
             StatusCode::NOT_FOUND,
@@ -172,18 +166,16 @@ pub async fn deactivate_admin(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    form: AdminForm,
 ) -> Result<Response, AppError> {
-    set_admin_active(&svc, &meta, (&headers, &body), &id, false).await
+    set_admin_active(&svc, &meta, form, &id, false).await
 }
 
 pub async fn reactivate_admin(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    form: AdminForm,
 ) -> Result<Response, AppError> {
-    set_admin_active(&svc, &meta, (&headers, &body), &id, true).await
+    set_admin_active(&svc, &meta, form, &id, true).await
 }

@@ -46,12 +46,9 @@ async fn webhooks_page(
 
 pub async fn webhooks(
     State(svc): State<AppState>,
+    DashboardAdmin { user, ctx, .. }: DashboardAdmin,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let (user, ctx) = match admin(&svc, &headers, "/webhooks").await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
     webhooks_page(
         &svc,
         &user,
@@ -69,13 +66,11 @@ pub async fn register_webhook(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm {
+        user, ctx, fields, ..
+    }: AdminForm,
 ) -> Result<Response, AppError> {
     let language = language(&headers);
-    let (user, ctx, fields) = match admin_form(&svc, &headers, "/webhooks", &body).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(response),
-    };
     let request = crate::service::webhooks::RegisterWebhook {
         url: Some(field(&fields, "url").to_string()),
         description: Some(field(&fields, "description").to_string()),
@@ -132,13 +127,11 @@ pub async fn save_notification_settings(
     State(svc): State<AppState>,
     Meta(meta): Meta,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm {
+        user, ctx, fields, ..
+    }: AdminForm,
 ) -> Result<Response, AppError> {
     let language = language(&headers);
-    let (user, ctx, fields) = match admin_form(&svc, &headers, "/webhooks", &body).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(response),
-    };
     let recipients = lines(field(&fields, "alert_recipients"));
     let stale = field(&fields, "stale_after_hours").trim();
     let change = crate::service::notification_settings::SettingsChange {
@@ -184,15 +177,12 @@ pub async fn save_notification_settings(
 
 pub async fn webhook(
     State(svc): State<AppState>,
+    DashboardAdmin { user, ctx, .. }: DashboardAdmin,
     headers: HeaderMap,
     Path(id): Path<String>,
     uri: Uri,
 ) -> Result<Response, AppError> {
     let language = language(&headers);
-    let (user, ctx) = match admin(&svc, &headers, uri.path()).await? {
-        Access::Admin(user, ctx) => (user, ctx),
-        Access::Denied(response) => return Ok(response),
-    };
     let found = match parse_id::<crate::domain::WebhookId>(&id, "webhook") {
         Ok(id) => match crate::service::webhooks::get(&svc, &ctx, id).await {
             Ok(endpoint) => {
@@ -231,17 +221,17 @@ pub async fn webhook(
 async fn webhook_action(
     svc: AppState,
     meta: crate::service::RequestMeta,
-    headers: HeaderMap,
+    form: AdminForm,
     id: String,
     path: &str,
-    body: Bytes,
     delete: bool,
 ) -> Result<Response, AppError> {
-    let language = language(&headers);
-    let (user, ctx, _) = match admin_form(&svc, &headers, path, &body).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(response),
-    };
+    let AdminForm {
+        user,
+        ctx,
+        language,
+        ..
+    } = form;
     let outcome = match parse_id::<crate::domain::WebhookId>(&id, "webhook") {
         Ok(webhook) if delete => crate::service::webhooks::delete(&svc, &ctx, &meta, webhook)
             .await
@@ -267,21 +257,19 @@ async fn webhook_action(
 pub async fn delete_webhook(
     State(svc): State<AppState>,
     Meta(meta): Meta,
-    headers: HeaderMap,
     Path(id): Path<String>,
     uri: Uri,
-    body: Bytes,
+    form: AdminForm,
 ) -> Result<Response, AppError> {
-    webhook_action(svc, meta, headers, id, uri.path(), body, true).await
+    webhook_action(svc, meta, form, id, uri.path(), true).await
 }
 
 pub async fn enable_webhook(
     State(svc): State<AppState>,
     Meta(meta): Meta,
-    headers: HeaderMap,
     Path(id): Path<String>,
     uri: Uri,
-    body: Bytes,
+    form: AdminForm,
 ) -> Result<Response, AppError> {
-    webhook_action(svc, meta, headers, id, uri.path(), body, false).await
+    webhook_action(svc, meta, form, id, uri.path(), false).await
 }
