@@ -20,6 +20,15 @@ use crate::AppError;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 
+/// The token of `Authorization: Bearer <token>` (the scheme in any case).
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
 pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: Next) -> Response {
     let ip = client_ip(
         req.headers(),
@@ -41,16 +50,7 @@ pub async fn authenticate(State(svc): State<AppState>, mut req: Request, next: N
         response.extensions_mut().insert(Caller::from(&principal));
         return response;
     }
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_string());
-    let Some(token) = bearer else {
+    let Some(token) = bearer_token(req.headers()) else {
         return AppError::unauthenticated().into_response();
     };
     match sessions::authenticate(&svc, &token).await {

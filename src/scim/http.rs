@@ -4,12 +4,13 @@
 //! SCIM Errors in [`super::error::scim_errors`].
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Router;
 use serde_json::{json, Value};
 
 use super::error::{ScimError, CONTENT_TYPE};
@@ -78,22 +79,12 @@ async fn authenticate(State(svc): State<AppState>, mut req: Request, next: Next)
         peer_ip(req.extensions()),
         &svc.settings().trusted_proxies,
     );
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_string())
-        })
-        .or_else(|| {
-            req.headers()
-                .get(crate::http::auth::API_KEY_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        });
+    let token = crate::http::auth::bearer_token(req.headers()).or_else(|| {
+        req.headers()
+            .get(crate::http::auth::API_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
     let Some(token) = token else {
         let mut response = ScimError::new(
             FaultKind::Unauthenticated,
@@ -126,6 +117,23 @@ async fn authenticate(State(svc): State<AppState>, mut req: Request, next: Next)
     insert_allowed(response.headers_mut(), &allowed);
     response.extensions_mut().insert(Caller::from(&principal));
     response
+}
+
+/// The identity provider [`authenticate`] let in: the SCIM routes' extractor,
+/// as `http::extract::Auth` is the REST routes'.
+pub struct Scim(pub ScimCaller);
+
+impl FromRequestParts<AppState> for Scim {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ScimError> {
+        parts
+            .extensions
+            .get::<ScimCaller>()
+            .copied()
+            .map(Scim)
+            .ok_or_else(|| ScimError::new(FaultKind::Unauthenticated, "no SCIM token was checked"))
+    }
 }
 
 /// `https://host/scim/v2`, for `meta.location` and `$ref`: the configured
@@ -478,7 +486,7 @@ fn patch_operations(body: &Value) -> Result<Vec<PatchOperation>, ScimError> {
 
 async fn list_users(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ScimError> {
@@ -488,7 +496,7 @@ async fn list_users(
 
 async fn search_users(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
@@ -517,7 +525,7 @@ async fn users_page(
 
 async fn get_user(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(params): Params,
@@ -532,7 +540,7 @@ async fn get_user(
 
 async fn create_user(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     Query(params): Params,
     ScimBody(body): ScimBody,
@@ -547,7 +555,7 @@ async fn create_user(
 
 async fn replace_user(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(params): Params,
@@ -563,7 +571,7 @@ async fn replace_user(
 
 async fn patch_user(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(params): Params,
@@ -581,7 +589,7 @@ async fn patch_user(
 
 async fn delete_user(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ScimError> {
@@ -594,7 +602,7 @@ async fn delete_user(
 
 async fn list_groups(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ScimError> {
@@ -604,7 +612,7 @@ async fn list_groups(
 
 async fn search_groups(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
@@ -640,7 +648,7 @@ async fn groups_page(
 
 async fn get_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(params): Params,
@@ -655,7 +663,7 @@ async fn get_group(
 
 async fn create_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     Query(params): Params,
     ScimBody(body): ScimBody,
@@ -670,7 +678,7 @@ async fn create_group(
 
 async fn replace_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(params): Params,
@@ -686,7 +694,7 @@ async fn replace_group(
 
 async fn patch_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(params): Params,
@@ -707,7 +715,7 @@ async fn patch_group(
 
 async fn delete_group(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ScimError> {
@@ -721,7 +729,7 @@ async fn delete_group(
 /// nothing of that type.
 async fn root_search(
     State(state): State<AppState>,
-    Extension(caller): Extension<ScimCaller>,
+    Scim(caller): Scim,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
