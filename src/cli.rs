@@ -58,7 +58,7 @@ pub fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
     report.push(format!("listen: {}", config.listen));
     report.push(format!("database: {}", config.database_path().display()));
     if config.dropdir.enabled {
-        crate::dropdir::layout::check_roots(config).map_err(|e| anyhow::anyhow!(e))?;
+        crate::dropfile::layout::check_roots(config).map_err(|e| anyhow::anyhow!(e))?;
         report.push(format!(
             "drop directory: {} (work folders {}; same filesystem)",
             config.drop_root().display(),
@@ -295,9 +295,9 @@ pub fn import_file(
         .unwrap_or_default();
     let kind = match kind {
         Some(kind) => kind,
-        None => match crate::dropdir::formats::Kind::of(&name, &config.dropdir) {
-            Some(crate::dropdir::formats::Kind::Users) => ImportKind::Users,
-            Some(crate::dropdir::formats::Kind::Stores) => ImportKind::Stores,
+        None => match crate::dropfile::formats::Kind::of(&name, &config.dropdir) {
+            Some(crate::dropfile::formats::Kind::Users) => ImportKind::Users,
+            Some(crate::dropfile::formats::Kind::Stores) => ImportKind::Stores,
             None => anyhow::bail!("{name:?} does not start with users or stores: say --kind"),
         },
     };
@@ -315,7 +315,7 @@ pub fn import_file(
     let settings = runtime.block_on(crate::service::drop_config::settings_of(
         &services, enterprise,
     ))?;
-    let decoded = crate::dropdir::formats::decode(&bytes, settings.fallback_encoding);
+    let decoded = crate::dropfile::formats::decode(&bytes, settings.fallback_encoding);
     drop(bytes);
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let source = ImportSource {
@@ -326,10 +326,10 @@ pub fn import_file(
     details.insert("file".into(), serde_json::json!(name));
     details.insert("encoding".into(), serde_json::json!(decoded.encoding));
     let file_kind = match kind {
-        ImportKind::Users => crate::dropdir::formats::Kind::Users,
-        ImportKind::Stores => crate::dropdir::formats::Kind::Stores,
+        ImportKind::Users => crate::dropfile::formats::Kind::Users,
+        ImportKind::Stores => crate::dropfile::formats::Kind::Stores,
     };
-    if file_kind == crate::dropdir::formats::Kind::Users && settings.is_full_export(&name) {
+    if file_kind == crate::dropfile::formats::Kind::Users && settings.is_full_export(&name) {
         eprintln!(
             "{name}: imported as a delta file; full exports (deactivating the people they leave out) go through the drop directory, where the guard and approvals apply"
         );
@@ -353,7 +353,7 @@ pub fn import_file(
     };
     let mut options = settings.read_options(chrono::Utc::now().date_naive());
     options.progress = Some(&progress);
-    let records = crate::dropdir::formats::read(
+    let records = crate::dropfile::formats::read(
         file_kind,
         &name,
         &decoded.text,

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod dropdir;
+pub mod dropfile;
 pub mod error;
 pub mod healthcheck;
 pub mod http;

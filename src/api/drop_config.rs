@@ -16,7 +16,7 @@ use crate::service::drop_config::{DropConfigView, Preview};
 
 use crate::domain::drop_profile::DropProfile;
 use crate::domain::Scope;
-use crate::dropdir::formats::Kind;
+use crate::dropfile::formats::Kind;
 use crate::http::extract::{AppState, Auth, JsonBody, Meta, QueryParams};
 use crate::service::drop_config::{self, Sample};
 use crate::AppError;

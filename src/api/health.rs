@@ -58,7 +58,7 @@ async fn readyz(State(svc): State<AppState>) -> impl IntoResponse {
     let config = svc.config.clone();
     let drop_root = if !config.dropdir.enabled {
         "disabled"
-    } else if tokio::task::spawn_blocking(move || crate::dropdir::layout::root_usable(&config))
+    } else if tokio::task::spawn_blocking(move || crate::dropfile::layout::root_usable(&config))
         .await
         .unwrap_or(false)
     {

@@ -159,6 +159,48 @@ impl RowError {
 }
 
 /// The operations import runs record (a sync log's `operation`).
+/// The row numbers reports and messages use, so people find the row in their
+/// source: the REST body's index, or a file's record number.
+#[derive(Debug, Clone, Default)]
+pub enum RowNumbering {
+    /// 0 for the first row, as in the request's `rows` array.
+    #[default]
+    Index,
+    /// 1 for the first record after a file's header.
+    FromOne,
+    /// The record number of each row, when the adapter left records out
+    /// (superseded dated rows).
+    Explicit(std::sync::Arc<[usize]>),
+}
+
+impl RowNumbering {
+    pub fn number(&self, row: usize) -> usize {
+        match self {
+            RowNumbering::Index => row,
+            RowNumbering::FromOne => row + 1,
+            RowNumbering::Explicit(numbers) => numbers.get(row).copied().unwrap_or(row + 1),
+        }
+    }
+}
+
+/// A problem the adapter found in a row while reading it.
+#[derive(Debug, Clone)]
+pub struct RowProblem {
+    pub field: Option<String>,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// A row as the adapter read it.
+pub struct SourceRow {
+    pub record: UserRecord,
+    pub problems: Vec<RowProblem>,
+}
+
+/// Rows read one at a time (a file being parsed). An `Err` is the source
+/// failing as a whole (an unreadable record): the import stops, nothing applies.
+pub type RowStream = Box<dyn Iterator<Item = Result<SourceRow, String>> + Send>;
+
 /// Longest accepted text field, in characters.
 pub const MAX_TEXT: usize = 500;
 pub const MAX_NAME: usize = 200;

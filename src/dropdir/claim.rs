@@ -2,6 +2,7 @@
 //! anything, directories synced, then the file opened without following links
 //! and checked through the open descriptor, so what is read is what was checked.
 
+pub use crate::dropfile::Refusal;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Read;
@@ -45,31 +46,6 @@ pub fn move_file(from_dir: &Path, name: &str, to_dir: &Path) -> std::io::Result<
 
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-/// Why a claimed file is not read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    Symlink,
-    NotRegular(&'static str),
-    HardLinked(u64),
-    TooLarge { size: u64, limit: u64 },
-    Unreadable(String),
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::Symlink => write!(f, "a symbolic link (never followed)"),
-            Refusal::NotRegular(kind) => write!(f, "not a regular file but a {kind}"),
-            Refusal::HardLinked(links) => write!(f, "a hard link ({links} names for one file)"),
-            Refusal::TooLarge { size, limit } => write!(
-                f,
-                "{size} bytes, over the limit of {limit} (dropdir.max_file_bytes)"
-            ),
-            Refusal::Unreadable(why) => write!(f, "unreadable: {why}"),
-        }
-    }
 }
 
 fn kind_of(meta: &std::fs::Metadata) -> &'static str {

@@ -6,13 +6,8 @@
 //! complete and runs the files one at a time (stores before users).
 
 pub mod claim;
-pub mod formats;
-pub mod layout;
-pub mod mapping;
 pub mod process;
 pub mod scan;
-pub mod settings;
-pub mod stream;
 mod watch;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -24,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{text, EnterpriseId, FileState};
+use crate::dropfile::{formats, layout};
 use crate::metrics::WakeReason;
 use crate::service::Services;
 use crate::store;

@@ -8,13 +8,13 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
 use super::claim::{self, Refusal};
-use super::formats::{self, Kind};
-use super::layout::Folders;
-use super::settings::DropSettings;
-use super::stream;
 use crate::domain::drop_profile::RowErrorPolicy;
 use crate::domain::import::{ImportReport, ImportSource, RowError, SourceKind};
 use crate::domain::{text, FileState};
+use crate::dropfile::formats::{self, Kind};
+use crate::dropfile::layout::Folders;
+use crate::dropfile::settings::DropSettings;
+use crate::dropfile::stream;
 use crate::service::import::{self, ImportRequest};
 use crate::service::Services;
 use crate::store;
@@ -577,7 +577,7 @@ async fn finish(svc: &Services, file: &Claimed, ending: Ending) -> Result<(), Ap
         .unwrap_or_default();
     let base = format!(
         "{}.{}",
-        super::layout::safe_name(file.display_name.as_ref()),
+        crate::dropfile::layout::safe_name(file.display_name.as_ref()),
         file.id
     );
     blocking(move || write_results(&results, &base, &report, &errors))
@@ -603,7 +603,7 @@ pub async fn report_recovered(
 ) -> Result<(), AppError> {
     let base = format!(
         "{}.{}",
-        super::layout::safe_name(file.display_name.as_ref()),
+        crate::dropfile::layout::safe_name(file.display_name.as_ref()),
         file.id
     );
     let results = file.folders.results.clone();

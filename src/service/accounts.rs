@@ -343,7 +343,7 @@ pub async fn register(
         if svc.config.dropdir.enabled {
             // The drop folders exist as soon as the enterprise does, so the SFTP
             // account can be set up at once; the scanner starts watching them.
-            let folders = crate::dropdir::layout::Folders::of(
+            let folders = crate::dropfile::layout::Folders::of(
                 &svc.settings(),
                 registered.enterprise_account_id,
             );

@@ -9,7 +9,7 @@ use super::{RequestMeta, Services};
 use crate::domain::audit::Outcome;
 use crate::domain::drop_profile::DropProfile;
 use crate::domain::EnterpriseId;
-use crate::dropdir::settings::{DropSettings, ProfileSource};
+use crate::dropfile::settings::{DropSettings, ProfileSource};
 use crate::store;
 use crate::AppError;
 
@@ -68,7 +68,7 @@ async fn view(svc: &Services, enterprise: EnterpriseId) -> Result<DropConfigView
         .await?;
     let settings = settings_from(svc, enterprise, stored.as_ref())?;
     let drop_folder = svc.config.dropdir.enabled.then(|| {
-        crate::dropdir::layout::Folders::of(&svc.settings(), enterprise)
+        crate::dropfile::layout::Folders::of(&svc.settings(), enterprise)
             .drop_folder()
             .display()
             .to_string()
@@ -136,7 +136,7 @@ pub async fn reset(
 pub struct Sample {
     pub file_name: String,
     /// users or stores; else from the file name.
-    pub kind: Option<crate::dropdir::formats::Kind>,
+    pub kind: Option<crate::dropfile::formats::Kind>,
     pub bytes: Vec<u8>,
     /// A profile to try instead of the one in force.
     pub profile: Option<DropProfile>,
@@ -170,8 +170,8 @@ pub async fn preview(
     ctx: &EnterpriseCtx,
     sample: Sample,
 ) -> Result<Preview, AppError> {
-    use crate::dropdir::formats::{self, Kind};
     use crate::dropdir::process::{self, FileImport};
+    use crate::dropfile::formats::{self, Kind};
     let enterprise = ctx.enterprise();
     let (settings, tried) = match sample.profile {
         Some(profile) => {

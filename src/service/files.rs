@@ -136,10 +136,10 @@ pub async fn upload(
     admin: &AdminCtx,
     meta: &RequestMeta,
     file_name: &str,
-    kind: crate::dropdir::formats::Kind,
+    kind: crate::dropfile::formats::Kind,
     bytes: Vec<u8>,
 ) -> Result<Uploaded, AppError> {
-    use crate::dropdir::{formats::Kind, layout};
+    use crate::dropfile::{formats::Kind, layout};
     let drop_dir = svc
         .drop_dir
         .get()

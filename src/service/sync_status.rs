@@ -45,7 +45,7 @@ pub async fn status(
 ) -> Result<SyncStatus, AppError> {
     let enterprise = ctx.enterprise();
     let drop_folder = svc.config.dropdir.enabled.then(|| {
-        crate::dropdir::layout::Folders::of(&svc.settings(), enterprise)
+        crate::dropfile::layout::Folders::of(&svc.settings(), enterprise)
             .drop_folder()
             .display()
             .to_string()

@@ -770,7 +770,7 @@ async fn an_upload_completes_itself_under_the_marker_policy() {
         &admin,
         &Default::default(),
         "../../etc/staff.csv",
-        enterprise_sync::dropdir::formats::Kind::Users,
+        enterprise_sync::dropfile::formats::Kind::Users,
         staff_csv(0..3, None).into_bytes(),
     )
     .await

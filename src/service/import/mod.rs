@@ -53,29 +53,7 @@ pub struct ImportRequest<R> {
     pub numbering: RowNumbering,
 }
 
-/// The row numbers reports and messages use, so people find the row in their
-/// source: the REST body's index, or a file's record number.
-#[derive(Debug, Clone, Default)]
-pub enum RowNumbering {
-    /// 0 for the first row, as in the request's `rows` array.
-    #[default]
-    Index,
-    /// 1 for the first record after a file's header.
-    FromOne,
-    /// The record number of each row, when the adapter left records out
-    /// (superseded dated rows).
-    Explicit(std::sync::Arc<[usize]>),
-}
-
-impl RowNumbering {
-    pub fn number(&self, row: usize) -> usize {
-        match self {
-            RowNumbering::Index => row,
-            RowNumbering::FromOne => row + 1,
-            RowNumbering::Explicit(numbers) => numbers.get(row).copied().unwrap_or(row + 1),
-        }
-    }
-}
+pub use crate::domain::import::RowNumbering;
 
 /// Why an all-or-nothing request applied nothing.
 pub const ROWS_REJECTED: &str = "rows_rejected";

@@ -13,30 +13,14 @@ use rusqlite::Connection;
 use super::run::{self, BatchWriter, RunMeta, Verb};
 use super::users::{row_checks, RowView};
 use super::{Errors, Finish, FullExport, RowNumbering};
-use crate::domain::import::{ImportMode, ImportReport, ImportSource, UserRecord};
+use crate::domain::import::{ImportMode, ImportReport, ImportSource};
 use crate::domain::{EnterpriseId, Role};
 use crate::service::Services;
 use crate::store;
 use crate::store::import_staging::{self as staging, Flagged, OrderedKeys, StagedRow};
 use crate::AppError;
 
-/// A problem the adapter found in a row while reading it.
-#[derive(Debug, Clone)]
-pub struct RowProblem {
-    pub field: Option<String>,
-    pub code: &'static str,
-    pub message: String,
-}
-
-/// A row as the adapter read it.
-pub struct SourceRow {
-    pub record: UserRecord,
-    pub problems: Vec<RowProblem>,
-}
-
-/// Rows read one at a time (a file being parsed). An `Err` is the source
-/// failing as a whole (an unreadable record): the import stops, nothing applies.
-pub type RowStream = Box<dyn Iterator<Item = Result<SourceRow, String>> + Send>;
+pub use crate::domain::import::{RowProblem, RowStream, SourceRow};
 
 pub struct StagedRequest {
     pub enterprise: EnterpriseId,

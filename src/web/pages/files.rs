@@ -83,7 +83,7 @@ pub async fn upload_file(
     headers: HeaderMap,
     mut form: axum::extract::Multipart,
 ) -> Result<Response, AppError> {
-    use crate::dropdir::formats::Kind;
+    use crate::dropfile::formats::Kind;
     let language = language(&headers);
     let (mut csrf, mut kind, mut file) = (String::new(), Kind::Users, None);
     let unreadable = |e: axum::extract::multipart::MultipartError| AppError::BadRequest {
@@ -366,7 +366,7 @@ pub async fn profile_submit(
     headers: HeaderMap,
     mut form: axum::extract::Multipart,
 ) -> Result<Response, AppError> {
-    use crate::dropdir::formats::Kind;
+    use crate::dropfile::formats::Kind;
     let language = language(&headers);
     let unreadable = |e: axum::extract::multipart::MultipartError| AppError::BadRequest {
         code: "invalid_upload",

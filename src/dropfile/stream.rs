@@ -8,11 +8,11 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 
 use encoding_rs::{CoderResult, Decoder, Encoding};
 
-use super::claim::Refusal;
 use super::formats::{detect_delimiter, CsvRecords, FileProblem, ReadRecord};
 use super::settings::DropSettings;
+use super::Refusal;
 use crate::domain::import::UserRecord;
-use crate::service::import::staged::{RowProblem, RowStream, SourceRow};
+use crate::domain::import::{RowProblem, RowStream, SourceRow};
 
 const CHUNK: usize = 1024 * 1024;
 

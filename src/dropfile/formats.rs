@@ -10,7 +10,7 @@ use encoding_rs::Encoding;
 
 use super::mapping::{self, normalise_header, Compiled, Validity};
 use crate::domain::drop_profile::Mapping;
-use crate::service::import::RowNumbering;
+use crate::domain::import::RowNumbering;
 
 use crate::domain::import::{ImportMode, RowError, StoreRecord, UserRecord};
 use crate::domain::import_body;
