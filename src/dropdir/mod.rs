@@ -10,17 +10,20 @@ pub mod process;
 pub mod scan;
 mod watch;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::domain::{text, EnterpriseId, FileState};
 use crate::dropfile::{formats, layout};
 use crate::metrics::WakeReason;
+use crate::service::drop_files::{
+    ClaimProblem, ClaimProblems, DropCommand, DropDirHandle, DropDirInbox,
+};
 use crate::service::Services;
 use crate::store;
 use crate::AppError;
@@ -31,123 +34,19 @@ use scan::{Found, Watchlist};
 /// Scan period on NFS, SMB and FUSE, where inotify is blind to other hosts.
 const REMOTE_SCAN_INTERVAL: Duration = Duration::from_secs(10);
 
-enum Command {
-    /// Scan and run what is ready, then answer.
-    ScanNow(oneshot::Sender<()>),
-    /// Run a failed file again, then answer.
-    Retry(EnterpriseId, String, oneshot::Sender<Result<(), AppError>>),
-    /// Run a held file past the guard, then answer.
-    Approve(
-        EnterpriseId,
-        String,
-        String,
-        oneshot::Sender<Result<(), AppError>>,
-    ),
-    Stop,
-}
-
-/// A file the scanner found complete in `incoming/` but could not take.
-#[derive(Debug, Clone)]
-pub struct ClaimProblem {
-    pub reason: String,
-    pub size_bytes: u64,
-    pub since: chrono::DateTime<chrono::Utc>,
-}
-
-/// Per enterprise, the files waiting in `incoming/` because their claim
-/// failed, by name: what the files API shows of them.
-type ClaimProblems = Arc<std::sync::Mutex<HashMap<EnterpriseId, BTreeMap<String, ClaimProblem>>>>;
-
-/// Handle to the drop-directory task.
-#[derive(Clone)]
-pub struct DropDir {
-    commands: mpsc::Sender<Command>,
-    /// Wake-ups asked for by the service (not file-system events).
-    requests: mpsc::Sender<()>,
-    claim_problems: ClaimProblems,
-}
-
-impl DropDir {
-    /// Checks the roots, prepares every enterprise's folders, takes back files a
-    /// crash left in `processing/`, then watches and scans until stopped.
-    pub async fn start(
-        svc: Arc<Services>,
-    ) -> Result<(DropDir, tokio::task::JoinHandle<()>), String> {
-        let config = svc.config.clone();
-        tokio::task::spawn_blocking(move || layout::check_roots(&config))
-            .await
-            .map_err(|e| e.to_string())??;
-        let (commands, command_rx) = mpsc::channel(8);
-        let (requests, request_rx) = mpsc::channel(1);
-        let claim_problems = ClaimProblems::default();
-        let task = tokio::spawn(run(svc, command_rx, request_rx, claim_problems.clone()));
-        Ok((
-            DropDir {
-                commands,
-                requests,
-                claim_problems,
-            },
-            task,
-        ))
-    }
-
-    /// Scans now and returns once every ready file has been run.
-    pub async fn scan_now(&self) {
-        let (reply, done) = oneshot::channel();
-        if self.commands.send(Command::ScanNow(reply)).await.is_ok() {
-            let _ = done.await;
-        }
-    }
-
-    /// Runs a failed file again; answers once it has run.
-    pub async fn retry(&self, enterprise: EnterpriseId, id: String) -> Result<(), AppError> {
-        let (reply, done) = oneshot::channel();
-        self.commands
-            .send(Command::Retry(enterprise, id, reply))
-            .await
-            .map_err(|_| AppError::Unavailable("the drop directory is stopping".into()))?;
-        done.await
-            .map_err(|_| AppError::Unavailable("the drop directory is stopping".into()))?
-    }
-
-    /// Runs a held full export past the guard, recording who approved it;
-    /// answers once it has run.
-    pub async fn approve(
-        &self,
-        enterprise: EnterpriseId,
-        id: String,
-        approved_by: String,
-    ) -> Result<(), AppError> {
-        let (reply, done) = oneshot::channel();
-        self.commands
-            .send(Command::Approve(enterprise, id, approved_by, reply))
-            .await
-            .map_err(|_| AppError::Unavailable("the drop directory is stopping".into()))?;
-        done.await
-            .map_err(|_| AppError::Unavailable("the drop directory is stopping".into()))?
-    }
-
-    /// Asks for a scan soon (a new enterprise's folders, a retried file).
-    pub fn wake(&self) {
-        let _ = self.requests.try_send(());
-    }
-
-    /// The enterprise's files stuck in `incoming/` (their claim failed), by name.
-    pub fn claim_problems(&self, enterprise: EnterpriseId) -> Vec<(String, ClaimProblem)> {
-        self.claim_problems
-            .lock()
-            .map(|problems| {
-                problems
-                    .get(&enterprise)
-                    .map(|files| files.iter().map(|(n, p)| (n.clone(), p.clone())).collect())
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default()
-    }
-
-    pub async fn stop(&self) {
-        let _ = self.commands.send(Command::Stop).await;
-    }
+/// Checks the roots, prepares every enterprise's folders, takes back files a
+/// crash left in `processing/`, then watches and scans until stopped; the
+/// services reach it through the handle.
+pub async fn start(
+    svc: Arc<Services>,
+) -> Result<(DropDirHandle, tokio::task::JoinHandle<()>), String> {
+    let config = svc.config.clone();
+    tokio::task::spawn_blocking(move || layout::check_roots(&config))
+        .await
+        .map_err(|e| e.to_string())??;
+    let (handle, inbox) = DropDirHandle::channel();
+    let task = tokio::spawn(run(svc, inbox));
+    Ok((handle, task))
 }
 
 struct State {
@@ -171,9 +70,11 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 
 async fn run(
     svc: Arc<Services>,
-    mut commands: mpsc::Receiver<Command>,
-    mut requests: mpsc::Receiver<()>,
-    claim_problems: ClaimProblems,
+    DropDirInbox {
+        mut commands,
+        mut requests,
+        claim_problems,
+    }: DropDirInbox,
 ) {
     let (events, mut event_rx) = mpsc::channel(1);
     let mut state = State {
@@ -206,16 +107,16 @@ async fn run(
             .map(|due| due.saturating_sub(svc.clock.monotonic()));
         let (reply, reason) = tokio::select! {
             command = commands.recv() => match command {
-                Some(Command::ScanNow(reply)) => (Some(reply), WakeReason::Request),
-                Some(Command::Retry(enterprise, id, reply)) => {
+                Some(DropCommand::ScanNow(reply)) => (Some(reply), WakeReason::Request),
+                Some(DropCommand::Retry(enterprise, id, reply)) => {
                     let _ = reply.send(state.run_again(enterprise, &id, None).await);
                     continue;
                 }
-                Some(Command::Approve(enterprise, id, by, reply)) => {
+                Some(DropCommand::Approve(enterprise, id, by, reply)) => {
                     let _ = reply.send(state.run_again(enterprise, &id, Some(by)).await);
                     continue;
                 }
-                Some(Command::Stop) | None => break,
+                Some(DropCommand::Stop) | None => break,
             },
             Some(()) = event_rx.recv() => {
                 // Let the burst end, then answer all of it with one scan.

@@ -15,12 +15,12 @@ use crate::dropfile::formats::{self, Kind};
 use crate::dropfile::layout::Folders;
 use crate::dropfile::settings::DropSettings;
 use crate::dropfile::stream;
-use crate::service::import::{self, ImportRequest};
+use crate::service::import;
 use crate::service::Services;
 use crate::store;
 use crate::AppError;
 
-pub const OPERATION: &str = "file_import";
+pub use crate::service::drop_files::{import_records, FileImport, OPERATION};
 
 /// A file in `processing/` with its `drop_files` row.
 #[derive(Debug, Clone)]
@@ -282,58 +282,6 @@ fn applied_facts(
 
 fn refused(refusal: Refusal) -> Ending {
     Ending::refused(format!("refused: {refusal}"))
-}
-
-/// How a file's records go to the import engine.
-pub struct FileImport {
-    pub enterprise: crate::domain::EnterpriseId,
-    pub source: ImportSource,
-    pub details: serde_json::Map<String, serde_json::Value>,
-    /// Overrides the mode a JSON body names.
-    pub mode: Option<crate::domain::import::ImportMode>,
-    pub dry_run: bool,
-    /// Users files only.
-    pub full_export: Option<import::FullExport>,
-    /// Any row error fails the whole file.
-    pub all_or_nothing: bool,
-}
-
-fn request<R>(rows: formats::FileRows<R>, how: FileImport) -> ImportRequest<R> {
-    ImportRequest {
-        enterprise: how.enterprise,
-        source: how.source,
-        mode: how.mode.unwrap_or(rows.mode),
-        rows: rows.rows,
-        dry_run: how.dry_run,
-        invite_new_users: rows.send_invitations,
-        warnings: rows.warnings,
-        row_errors: rows.row_errors,
-        details: how.details,
-        full_export: how.full_export,
-        all_or_nothing: how.all_or_nothing,
-        numbering: rows.numbering,
-    }
-}
-
-/// Runs a file's records through the one import engine, recorded as `file_import`.
-pub async fn import_records(
-    svc: &Services,
-    records: formats::FileRecords,
-    how: FileImport,
-    finish: Option<import::Finish>,
-) -> Result<ImportReport, AppError> {
-    match records {
-        formats::FileRecords::Users(rows) => {
-            import::users::import_as(svc, request(rows, how), OPERATION, finish).await
-        }
-        formats::FileRecords::Stores(rows) => {
-            let how = FileImport {
-                full_export: None,
-                ..how
-            };
-            import::stores::import_as(svc, request(rows, how), OPERATION, finish).await
-        }
-    }
 }
 
 /// The hook that marks the file applied inside its import's transaction.

@@ -9,6 +9,7 @@ pub mod layout;
 pub mod mapping;
 pub mod settings;
 pub mod stream;
+pub mod waiting;
 
 /// Why a claimed file is not read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -69,7 +69,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running
 
     let mut background = Vec::new();
     if services.config.dropdir.enabled {
-        let (drop_dir, task) = crate::dropdir::DropDir::start(services.clone())
+        let (drop_dir, task) = crate::dropdir::start(services.clone())
             .await
             .map_err(|e| anyhow::anyhow!("drop directory: {e}"))?;
         let _ = services.drop_dir.set(drop_dir);

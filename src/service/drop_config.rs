@@ -170,8 +170,8 @@ pub async fn preview(
     ctx: &EnterpriseCtx,
     sample: Sample,
 ) -> Result<Preview, AppError> {
-    use crate::dropdir::process::{self, FileImport};
     use crate::dropfile::formats::{self, Kind};
+    use crate::service::drop_files::{import_records, FileImport};
     let enterprise = ctx.enterprise();
     let (settings, tried) = match sample.profile {
         Some(profile) => {
@@ -252,7 +252,7 @@ pub async fn preview(
         other => other.to_string(),
     });
     let (columns, count) = (records.columns().to_vec(), records.len());
-    let would = process::import_records(svc, records, how, None).await?;
+    let would = import_records(svc, records, how, None).await?;
     Ok(Preview {
         kind: kind.as_str(),
         encoding,

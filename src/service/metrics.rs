@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::Services;
-use crate::dropdir::scan::Waiting;
 use crate::dropfile::layout::Folders;
+use crate::dropfile::waiting::Waiting;
 use crate::metrics::Snapshot;
 use crate::store;
 use crate::AppError;

@@ -9,6 +9,7 @@ pub mod backups;
 pub mod directory;
 pub mod disk_space;
 pub mod drop_config;
+pub mod drop_files;
 pub mod emails;
 pub mod enterprise_admins;
 pub mod enterprise_settings;
@@ -58,7 +59,7 @@ pub struct Services {
     /// When each enterprise's identity provider last called SCIM.
     pub scim_activity: scim::ScimActivity,
     /// The drop-directory task, once started (not in `check-config`, nor when disabled).
-    pub drop_dir: std::sync::OnceLock<crate::dropdir::DropDir>,
+    pub drop_dir: std::sync::OnceLock<drop_files::DropDirHandle>,
     /// Seals webhook signing secrets at rest.
     pub webhook_secrets: secrets::SealingKey,
     /// Wakes the outbound workers when a transaction queued something.

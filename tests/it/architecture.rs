@@ -5,9 +5,8 @@
 //! directory, outbound senders) never use each other: each reaches the
 //! services, or the shared HTTP layer, below it.
 //!
-//! `KNOWN_CROSSINGS` and `KNOWN_LONG_FILES` are the debts still open: the
-//! test fails when a new one appears and when a listed one is paid, so each
-//! list only shrinks.
+//! `KNOWN_LONG_FILES` is the debt still open: the test fails when a new long
+//! file appears and when a listed one is shortened, so the list only shrinks.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,8 +35,6 @@ const RANKS: &[(&str, u8)] = &[
     ("cli", 9),
 ];
 
-/// (from, to) uses that break the ranks today.
-const KNOWN_CROSSINGS: &[(&str, &str)] = &[("service", "dropdir")];
 
 const MAX_LINES: usize = 600;
 
@@ -217,18 +214,7 @@ fn every_use_goes_down_the_layers() {
             crossings.insert((from.as_str(), to.as_str(), files));
         }
     }
-    let found: BTreeSet<(&str, &str)> = crossings.iter().map(|(f, t, _)| (*f, *t)).collect();
-    let known: BTreeSet<(&str, &str)> = KNOWN_CROSSINGS.iter().copied().collect();
-    let new: Vec<_> = crossings
-        .iter()
-        .filter(|(f, t, _)| !known.contains(&(*f, *t)))
-        .collect();
-    assert!(new.is_empty(), "uses against the layers: {new:?}");
-    let paid: Vec<_> = known.difference(&found).collect();
-    assert!(
-        paid.is_empty(),
-        "no longer crossing, remove from KNOWN_CROSSINGS: {paid:?}"
-    );
+    assert!(crossings.is_empty(), "uses against the layers: {crossings:?}");
 }
 
 #[test]

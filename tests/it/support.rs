@@ -85,7 +85,7 @@ impl TestApp {
         &self.running.as_ref().unwrap().services
     }
 
-    pub fn drop_dir(&self) -> &enterprise_sync::dropdir::DropDir {
+    pub fn drop_dir(&self) -> &enterprise_sync::service::drop_files::DropDirHandle {
         self.services()
             .drop_dir
             .get()
