@@ -267,6 +267,9 @@ pub fn import_file(
     dry_run: bool,
 ) -> anyhow::Result<crate::domain::import::ImportReport> {
     use crate::domain::import::{ImportMode, ImportSource, SourceKind};
+    use crate::dropfile::formats::Kind;
+    use crate::service::drop_files;
+    use crate::AppError;
 
     let enterprise: crate::domain::EnterpriseId = enterprise
         .parse()
@@ -278,26 +281,15 @@ pub fn import_file(
             })
         })
         .transpose()?;
-    let size = std::fs::metadata(file)
-        .with_context(|| format!("while reading {}", file.display()))?
-        .len();
-    if size > config.dropdir.max_file_bytes {
-        anyhow::bail!(
-            "{} is larger than dropdir.max_file_bytes ({} bytes)",
-            file.display(),
-            config.dropdir.max_file_bytes
-        );
-    }
-    let bytes = std::fs::read(file).with_context(|| format!("while reading {}", file.display()))?;
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let kind = match kind {
-        Some(kind) => kind,
-        None => match crate::dropfile::formats::Kind::of(&name, &config.dropdir) {
-            Some(crate::dropfile::formats::Kind::Users) => ImportKind::Users,
-            Some(crate::dropfile::formats::Kind::Stores) => ImportKind::Stores,
+    let file_kind = match kind {
+        Some(ImportKind::Users) => Kind::Users,
+        Some(ImportKind::Stores) => Kind::Stores,
+        None => match Kind::of(&name, &config.dropdir) {
+            Some(kind) => kind,
             None => anyhow::bail!("{name:?} does not start with users or stores: say --kind"),
         },
     };
@@ -315,74 +307,63 @@ pub fn import_file(
     let settings = runtime.block_on(crate::service::drop_config::settings_of(
         &services, enterprise,
     ))?;
-    let decoded = crate::dropfile::formats::decode(&bytes, settings.fallback_encoding);
-    drop(bytes);
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let source = ImportSource {
-        kind: SourceKind::File,
-        initiated_by: format!("file:{name}"),
-    };
-    let mut details = serde_json::Map::new();
-    details.insert("file".into(), serde_json::json!(name));
-    details.insert("encoding".into(), serde_json::json!(decoded.encoding));
-    let file_kind = match kind {
-        ImportKind::Users => crate::dropfile::formats::Kind::Users,
-        ImportKind::Stores => crate::dropfile::formats::Kind::Stores,
-    };
-    if file_kind == crate::dropfile::formats::Kind::Users && settings.is_full_export(&name) {
+    if file_kind == Kind::Users && settings.is_full_export(&name) {
         eprintln!(
             "{name}: imported as a delta file; full exports (deactivating the people they leave out) go through the drop directory, where the guard and approvals apply"
         );
     }
-    let bar = interactive.then(|| {
-        let bar = indicatif::ProgressBar::new(decoded.text.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_message(format!("{name}: reading {} text", decoded.encoding));
-        bar
-    });
-    let progress = |bytes: u64| {
-        if let Some(bar) = &bar {
-            bar.set_position(bytes);
-        }
-    };
-    let mut options = settings.read_options(chrono::Utc::now().date_naive());
-    options.progress = Some(&progress);
-    let records = crate::dropfile::formats::read(
-        file_kind,
-        &name,
-        &decoded.text,
-        config.imports.max_rows,
-        &options,
-    )
-    .map_err(|problem| anyhow::anyhow!("{name}: {}", problem.0))?;
-    drop(decoded);
-    if let Some(bar) = &bar {
+    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
             indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
-        bar.set_message(format!("{name}: {} rows read, importing…", records.len()));
+        bar.set_message(format!("{name}: importing…"));
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    }
-    let how = crate::dropdir::process::FileImport {
-        enterprise,
-        source,
-        details,
-        mode,
-        dry_run,
-        full_export: None,
-        all_or_nothing: settings.delta_row_errors
-            == crate::domain::drop_profile::RowErrorPolicy::RejectFile,
-    };
-    let result = runtime.block_on(crate::dropdir::process::import_records(
-        &services, records, how, None,
-    ));
+        bar
+    });
+    // The drop directory's own way from a file to the engine: the same size
+    // limit, the same streaming of large users files, the same row limits.
+    let result = runtime.block_on(async {
+        let opened = drop_files::open_file(
+            &services,
+            file.to_path_buf(),
+            (Some(file_kind), &name),
+            &settings,
+            dry_run,
+        )
+        .await?
+        .map_err(|refusal| AppError::BadRequest {
+            code: "file_refused",
+            message: format!("{}: {refusal}", file.display()),
+        })?;
+        let mut details = serde_json::Map::new();
+        details.insert("file".into(), serde_json::json!(name));
+        details.insert("encoding".into(), serde_json::json!(opened.encoding));
+        details.insert("sha256".into(), serde_json::json!(opened.sha256));
+        let run = drop_files::FileRun {
+            enterprise,
+            kind: file_kind,
+            name: name.clone(),
+            source: ImportSource {
+                kind: SourceKind::File,
+                initiated_by: format!("file:{name}"),
+            },
+            details,
+            settings,
+            mode,
+            dry_run,
+            full_export: None,
+            finish: None,
+        };
+        match drop_files::import_file(&services, opened, run).await? {
+            drop_files::FileOutcome::Ran { report, .. } => Ok(report),
+            drop_files::FileOutcome::Unreadable { reason, .. } => Err(AppError::BadRequest {
+                code: "unreadable_file",
+                message: format!("{name}: {reason}"),
+            }),
+        }
+    });
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -8,18 +8,17 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
 use super::claim::{self, Refusal};
-use crate::domain::drop_profile::RowErrorPolicy;
 use crate::domain::import::{ImportReport, ImportSource, RowError, SourceKind};
 use crate::domain::{text, FileState};
-use crate::dropfile::formats::{self, Kind};
+use crate::dropfile::formats::Kind;
 use crate::dropfile::layout::Folders;
 use crate::dropfile::settings::DropSettings;
-use crate::dropfile::stream;
 use crate::service::import;
 use crate::service::Services;
 use crate::store;
 use crate::AppError;
 
+use crate::service::drop_files;
 pub use crate::service::drop_files::{import_records, FileImport, OPERATION};
 
 /// A file in `processing/` with its `drop_files` row.
@@ -58,14 +57,6 @@ impl Ending {
     }
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn archive_dir(folders: &Folders, now: DateTime<Utc>) -> PathBuf {
     folders
         .archive
@@ -85,46 +76,16 @@ async fn blocking<T: Send + 'static>(
 /// disk); a bad file is an ending, not an error.
 pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
     let path = file.folders.processing.join(&file.stored_name);
-    let limit = svc.config.dropdir.max_file_bytes;
     let enterprise = file.folders.enterprise;
-    let opened = blocking(move || claim::open_checked(&path, limit)).await?;
-    let (handle, size) = match opened {
+    let settings = crate::service::drop_config::settings_of(svc, enterprise).await?;
+    let kind = Kind::of(&file.display_name, &svc.config.dropdir);
+    let opened =
+        drop_files::open_file(svc, path, (kind, &file.display_name), &settings, false).await?;
+    let opened = match opened {
         Ok(opened) => opened,
         Err(refusal) => return finish(svc, &file, refused(refusal)).await,
     };
-    let settings = crate::service::drop_config::settings_of(svc, enterprise).await?;
-    let kind = Kind::of(&file.display_name, &svc.config.dropdir);
-    // Large users CSV files stream into the engine's staged mode; dated rows
-    // need every row of a person at once, so those files are read whole.
-    let streams = kind == Some(Kind::Users)
-        && !formats::is_json(&file.display_name)
-        && size >= svc.config.dropdir.stream_from_bytes
-        && settings.profile.users.dated_rows.is_none();
-    if streams {
-        let fallback = settings.fallback_encoding;
-        let (handle, survey) = blocking(move || {
-            let mut handle = handle;
-            let survey = stream::survey(&mut handle, limit, fallback);
-            (handle, survey)
-        })
-        .await?;
-        let survey = match survey {
-            Ok(survey) => survey,
-            Err(refusal) => return finish(svc, &file, refused(refusal)).await,
-        };
-        if let Some(ending) = duplicate(svc, enterprise, &survey.sha256).await? {
-            return finish(svc, &file, ending).await;
-        }
-        let ending = stream_file(svc, settings, &file, handle, survey).await?;
-        return finish(svc, &file, ending).await;
-    }
-    let read = blocking(move || claim::read_within(handle, size, limit)).await?;
-    let bytes = match read {
-        Ok(bytes) => bytes,
-        Err(refusal) => return finish(svc, &file, refused(refusal)).await,
-    };
-    let sha256 = hex_sha256(&bytes);
-    if let Some(ending) = duplicate(svc, enterprise, &sha256).await? {
+    if let Some(ending) = duplicate(svc, enterprise, &opened.sha256).await? {
         return finish(svc, &file, ending).await;
     }
     let Some(kind) = kind else {
@@ -135,10 +96,10 @@ pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
             config.users_file_prefixes, config.stores_file_prefixes
         ));
         ending.state = FileState::Failed;
-        ending.sha256 = Some(sha256);
+        ending.sha256 = Some(opened.sha256);
         return finish(svc, &file, ending).await;
     };
-    let ending = import_file(svc, settings, &file, kind, bytes, sha256).await?;
+    let ending = import_file(svc, settings, &file, kind, opened).await?;
     finish(svc, &file, ending).await
 }
 
@@ -167,70 +128,6 @@ async fn duplicate(
         row_count: None,
         full_export: false,
     }))
-}
-
-/// A large users file, streamed into the engine's staged mode.
-async fn stream_file(
-    svc: &Services,
-    settings: DropSettings,
-    file: &Claimed,
-    handle: std::fs::File,
-    survey: stream::Survey,
-) -> Result<Ending, AppError> {
-    let (sha256, encoding) = (survey.sha256.clone(), survey.encoding.name());
-    let full_export = full_export_of(svc, &settings, file, Kind::Users).await?;
-    let is_full = full_export.is_some();
-    let ending = |state: FileState, reason: Option<String>, report: Option<ImportReport>| {
-        let rows = report.as_ref().map(|r| r.total_processed);
-        Ending {
-            state,
-            reason,
-            kind: Some(Kind::Users),
-            sha256: Some(sha256.clone()),
-            encoding: Some(encoding),
-            report,
-            row_count: rows,
-            full_export: is_full,
-        }
-    };
-    let all_or_nothing =
-        full_export.is_none() && settings.delta_row_errors == RowErrorPolicy::RejectFile;
-    let opened = blocking(move || stream::users(handle, &survey, &settings)).await?;
-    let streamed = match opened {
-        Ok(streamed) => streamed,
-        Err(problem) => return Ok(ending(FileState::Failed, Some(problem.0), None)),
-    };
-    let mut details = file_details(file, &sha256, encoding, is_full);
-    details.insert("delimiter".into(), json!(streamed.delimiter));
-    details.insert("streamed".into(), json!(true));
-    let request = import::staged::StagedRequest {
-        enterprise: file.folders.enterprise,
-        source: file_source(file),
-        mode: crate::domain::import::ImportMode::CreateOrUpdate,
-        warnings: streamed.warnings,
-        details,
-        full_export,
-        all_or_nothing,
-        max_rows: svc.config.imports.max_file_rows,
-        match_in_memory_up_to: svc.config.imports.match_in_memory_up_to,
-    };
-    let hook = mark_applied(
-        file,
-        applied_facts(svc, Kind::Users, &sha256, encoding, is_full),
-    );
-    let outcome =
-        import::staged::import_users(svc, request, streamed.rows, OPERATION, Some(hook)).await;
-    match outcome {
-        Ok(import::staged::StagedOutcome::Applied(report)) => {
-            let (state, reason) = state_of(&report);
-            Ok(ending(state, reason, Some(report)))
-        }
-        Ok(import::staged::StagedOutcome::Unreadable(why)) => {
-            Ok(ending(FileState::Failed, Some(why), None))
-        }
-        Err(e @ (AppError::Unavailable(_) | AppError::Internal(_))) => Err(e),
-        Err(other) => Ok(ending(FileState::Failed, Some(other.to_string()), None)),
-    }
 }
 
 /// A report's file state: applied, held by the guard, or failed whole.
@@ -360,19 +257,15 @@ async fn full_export_of(
     }))
 }
 
+/// Imports a claimed file's content, ending as applied, held or failed.
 async fn import_file(
     svc: &Services,
     settings: DropSettings,
     file: &Claimed,
     kind: Kind,
-    bytes: Vec<u8>,
-    sha256: String,
+    opened: drop_files::OpenedFile,
 ) -> Result<Ending, AppError> {
-    let fallback = settings.fallback_encoding;
-    let max_rows = svc.config.imports.max_rows;
-    let name = file.display_name.clone();
-    let decoded = blocking(move || formats::decode(&bytes, fallback)).await?;
-    let encoding = decoded.encoding;
+    let (sha256, encoding) = (opened.sha256.clone(), opened.encoding);
     let full_export = full_export_of(svc, &settings, file, kind).await?;
     let is_full = full_export.is_some();
     let ending = |state: FileState, reason: Option<String>, report, rows| Ending {
@@ -385,49 +278,27 @@ async fn import_file(
         row_count: rows,
         full_export: is_full,
     };
-    let source = file_source(file);
-    let mut details = file_details(file, &sha256, encoding, is_full);
-    let text = decoded.text;
-    let today = svc.clock.now().date_naive();
-    let all_or_nothing =
-        full_export.is_none() && settings.delta_row_errors == RowErrorPolicy::RejectFile;
-    let read = blocking(move || {
-        formats::read(kind, &name, &text, max_rows, &settings.read_options(today))
-    })
-    .await?;
-    let records = match read {
-        Err(problem) => return Ok(ending(FileState::Failed, Some(problem.0), None, None)),
-        Ok(records) => records,
-    };
-    if records.says_nothing() {
-        // Applying nothing would look like success to whoever reads the results.
-        return Ok(ending(
-            FileState::Failed,
-            Some(match records.columns() {
-                [] => "the file holds no rows".to_string(),
-                _ => "the file has a header line and no rows".to_string(),
-            }),
-            None,
-            Some(0),
-        ));
-    }
-    details.insert("delimiter".into(), json!(records.delimiter()));
-    let rows = records.len();
     let hook = mark_applied(file, applied_facts(svc, kind, &sha256, encoding, is_full));
-    let how = FileImport {
+    let run = drop_files::FileRun {
         enterprise: file.folders.enterprise,
-        source,
-        details,
+        kind,
+        name: file.display_name.clone(),
+        source: file_source(file),
+        details: file_details(file, &sha256, encoding, is_full),
+        settings,
         mode: None,
         dry_run: false,
         full_export,
-        all_or_nothing,
+        finish: Some(hook),
     };
-    let outcome = import_records(svc, records, how, Some(hook)).await;
-    match outcome {
-        Ok(report) => {
+    match drop_files::import_file(svc, opened, run).await {
+        Ok(drop_files::FileOutcome::Ran { report, rows }) => {
+            let rows = rows.or(Some(report.total_processed));
             let (state, reason) = state_of(&report);
-            Ok(ending(state, reason, Some(report), Some(rows)))
+            Ok(ending(state, reason, Some(report), rows))
+        }
+        Ok(drop_files::FileOutcome::Unreadable { reason, rows }) => {
+            Ok(ending(FileState::Failed, Some(reason), None, rows))
         }
         // The database is closing or failing: leave the file for recovery.
         Err(e @ (AppError::Unavailable(_) | AppError::Internal(_))) => Err(e),
@@ -435,7 +306,7 @@ async fn import_file(
             FileState::Failed,
             Some(other.to_string()),
             None,
-            Some(rows),
+            None,
         )),
     }
 }

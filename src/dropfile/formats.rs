@@ -172,8 +172,6 @@ pub struct ReadOptions<'a> {
     pub stores: Option<&'a Mapping>,
     /// The day dated rows are judged on.
     pub today: NaiveDate,
-    /// Told the bytes read so far, now and then (the CLI's progress bar).
-    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
 impl ReadOptions<'static> {
@@ -187,7 +185,6 @@ impl ReadOptions<'static> {
             users: None,
             stores: None,
             today,
-            progress: None,
         }
     }
 }
@@ -421,11 +418,6 @@ impl<S: std::io::Read, R: FileRow> CsvRecords<S, R> {
         self.compiled.dated.is_some()
     }
 
-    /// Bytes of the source read so far.
-    pub fn position(&self) -> u64 {
-        self.record.position().map_or(0, |p| p.byte())
-    }
-
     /// The next record, `None` at the end; an unreadable record fails the file.
     pub fn next_record(&mut self) -> Result<Option<ReadRecord<R>>, FileProblem> {
         match self.reader.read_record(&mut self.record) {
@@ -502,9 +494,6 @@ fn read_csv<R: FileRow>(
             )));
         }
         let row = rows.len();
-        if let Some(progress) = options.progress.filter(|_| row % 4096 == 0) {
-            progress(records.position());
-        }
         let key = read.row.label();
         for (field, code, message) in read.problems {
             row_errors.push(RowError {

@@ -7,6 +7,7 @@
 pub mod formats;
 pub mod layout;
 pub mod mapping;
+pub mod open;
 pub mod settings;
 pub mod stream;
 pub mod waiting;

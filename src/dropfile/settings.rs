@@ -87,7 +87,6 @@ impl DropSettings {
             users: mapping(&profile.users),
             stores: mapping(&profile.stores),
             today,
-            progress: None,
         }
     }
 

@@ -12,9 +12,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::import::{self, ImportRequest};
 use super::Services;
-use crate::domain::import::{ImportReport, ImportSource};
+use crate::domain::import::{ImportMode, ImportReport, ImportSource};
 use crate::domain::EnterpriseId;
 use crate::dropfile::formats;
+use crate::dropfile::settings::DropSettings;
+use crate::dropfile::Refusal;
 use crate::AppError;
 
 /// The operation a file's run is recorded as.
@@ -201,6 +203,233 @@ pub async fn import_records(
                 ..how
             };
             import::stores::import_as(svc, file_request(rows, how), OPERATION, finish).await
+        }
+    }
+}
+
+/// A drop file opened for import, read the same way whoever runs it (the
+/// watcher, a retry or an approval, the operator's `import` command): a large
+/// users CSV file (from `dropdir.stream_from_bytes`, no dated rows, not a dry
+/// run) streams into the engine's staged mode in bounded memory; any other is
+/// read whole, up to `imports.max_rows`.
+pub struct OpenedFile {
+    pub sha256: String,
+    pub encoding: &'static str,
+    body: Body,
+}
+
+enum Body {
+    Streamed(std::fs::File, crate::dropfile::stream::Survey),
+    Whole(String),
+}
+
+/// Whether a file of `size` bytes streams rather than being read whole.
+fn streams(
+    svc: &Services,
+    kind: Option<formats::Kind>,
+    name: &str,
+    size: u64,
+    settings: &DropSettings,
+    dry_run: bool,
+) -> bool {
+    kind == Some(formats::Kind::Users)
+        && !formats::is_json(name)
+        && size >= svc.config.dropdir.stream_from_bytes
+        // Dated rows need every row of a person at once.
+        && settings.profile.users.dated_rows.is_none()
+        // The staged mode writes; a dry run reads whole.
+        && !dry_run
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AppError::Internal(format!("file task: {e}")))
+}
+
+/// Opens `path` (no link followed, within `dropdir.max_file_bytes`), hashes
+/// it and picks its encoding; `Err(refusal)` is a file that is not read.
+pub async fn open_file(
+    svc: &Services,
+    path: std::path::PathBuf,
+    (kind, name): (Option<formats::Kind>, &str),
+    settings: &DropSettings,
+    dry_run: bool,
+) -> Result<Result<OpenedFile, Refusal>, AppError> {
+    use crate::dropfile::{open, stream};
+    let limit = svc.config.dropdir.max_file_bytes;
+    let fallback = settings.fallback_encoding;
+    let opened = blocking(move || open::open_checked(&path, limit)).await?;
+    let (mut handle, size) = match opened {
+        Ok(opened) => opened,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    if streams(svc, kind, name, size, settings, dry_run) {
+        let surveyed = blocking(move || {
+            stream::survey(&mut handle, limit, fallback).map(|survey| (handle, survey))
+        })
+        .await?;
+        return Ok(surveyed.map(|(handle, survey)| OpenedFile {
+            sha256: survey.sha256.clone(),
+            encoding: survey.encoding.name(),
+            body: Body::Streamed(handle, survey),
+        }));
+    }
+    let read = blocking(move || {
+        open::read_within(handle, size, limit).map(|bytes| {
+            let sha256 = hex_sha256(&bytes);
+            (sha256, formats::decode(&bytes, fallback))
+        })
+    })
+    .await?;
+    Ok(read.map(|(sha256, decoded)| OpenedFile {
+        sha256,
+        encoding: decoded.encoding,
+        body: Body::Whole(decoded.text),
+    }))
+}
+
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What to do with an opened file, and on whose behalf.
+pub struct FileRun {
+    pub enterprise: EnterpriseId,
+    pub kind: formats::Kind,
+    /// The name people know the file by (error messages, the run's details).
+    pub name: String,
+    pub source: ImportSource,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    pub settings: DropSettings,
+    /// Overrides the mode a JSON body names (or `create_or_update`).
+    pub mode: Option<ImportMode>,
+    pub dry_run: bool,
+    /// Users files only.
+    pub full_export: Option<import::FullExport>,
+    /// Work committed with the import (the watcher marks its file applied).
+    pub finish: Option<import::Finish>,
+}
+
+/// How an opened file's import ended.
+pub enum FileOutcome {
+    /// The engine ran; its report says whether it applied. `rows`: the records
+    /// read, when the file was read whole.
+    Ran {
+        report: ImportReport,
+        rows: Option<usize>,
+    },
+    /// Nothing ran: the file cannot be read, or says nothing.
+    Unreadable { reason: String, rows: Option<usize> },
+}
+
+/// Imports an opened file through the one engine. An `Err` is the engine's
+/// refusal of the request or a service failure; a bad file is an outcome.
+pub async fn import_file(
+    svc: &Services,
+    opened: OpenedFile,
+    run: FileRun,
+) -> Result<FileOutcome, AppError> {
+    let FileRun {
+        enterprise,
+        kind,
+        name,
+        source,
+        mut details,
+        settings,
+        mode,
+        dry_run,
+        full_export,
+        finish,
+    } = run;
+    let all_or_nothing = full_export.is_none()
+        && settings.delta_row_errors == crate::domain::drop_profile::RowErrorPolicy::RejectFile;
+    match opened.body {
+        Body::Streamed(handle, survey) => {
+            let read = blocking(move || crate::dropfile::stream::users(handle, &survey, &settings))
+                .await?;
+            let streamed = match read {
+                Ok(streamed) => streamed,
+                Err(problem) => {
+                    return Ok(FileOutcome::Unreadable {
+                        reason: problem.0,
+                        rows: None,
+                    })
+                }
+            };
+            details.insert("delimiter".into(), serde_json::json!(streamed.delimiter));
+            details.insert("streamed".into(), serde_json::json!(true));
+            let request = import::staged::StagedRequest {
+                enterprise,
+                source,
+                mode: mode.unwrap_or(ImportMode::CreateOrUpdate),
+                warnings: streamed.warnings,
+                details,
+                full_export,
+                all_or_nothing,
+                max_rows: svc.config.imports.max_file_rows,
+                match_in_memory_up_to: svc.config.imports.match_in_memory_up_to,
+            };
+            match import::staged::import_users(svc, request, streamed.rows, OPERATION, finish)
+                .await?
+            {
+                import::staged::StagedOutcome::Applied(report) => {
+                    Ok(FileOutcome::Ran { report, rows: None })
+                }
+                import::staged::StagedOutcome::Unreadable(reason) => {
+                    Ok(FileOutcome::Unreadable { reason, rows: None })
+                }
+            }
+        }
+        Body::Whole(text) => {
+            let max_rows = svc.config.imports.max_rows;
+            let today = svc.clock.now().date_naive();
+            let read = blocking(move || {
+                formats::read(kind, &name, &text, max_rows, &settings.read_options(today))
+            })
+            .await?;
+            let records = match read {
+                Ok(records) => records,
+                Err(problem) => {
+                    return Ok(FileOutcome::Unreadable {
+                        reason: problem.0,
+                        rows: None,
+                    })
+                }
+            };
+            if records.says_nothing() {
+                // Applying nothing would look like success to whoever reads the results.
+                let reason = match records.columns() {
+                    [] => "the file holds no rows",
+                    _ => "the file has a header line and no rows",
+                };
+                return Ok(FileOutcome::Unreadable {
+                    reason: reason.into(),
+                    rows: Some(0),
+                });
+            }
+            details.insert("delimiter".into(), serde_json::json!(records.delimiter()));
+            let rows = records.len();
+            let how = FileImport {
+                enterprise,
+                source,
+                details,
+                mode,
+                dry_run,
+                full_export,
+                all_or_nothing,
+            };
+            let report = import_records(svc, records, how, finish).await?;
+            Ok(FileOutcome::Ran {
+                report,
+                rows: Some(rows),
+            })
         }
     }
 }

@@ -35,7 +35,6 @@ const RANKS: &[(&str, u8)] = &[
     ("cli", 9),
 ];
 
-
 const MAX_LINES: usize = 600;
 
 /// Source files over `MAX_LINES` lines before their tests.
@@ -214,7 +213,10 @@ fn every_use_goes_down_the_layers() {
             crossings.insert((from.as_str(), to.as_str(), files));
         }
     }
-    assert!(crossings.is_empty(), "uses against the layers: {crossings:?}");
+    assert!(
+        crossings.is_empty(),
+        "uses against the layers: {crossings:?}"
+    );
 }
 
 #[test]

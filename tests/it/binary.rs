@@ -568,6 +568,72 @@ async fn a_json_body_file_imports_from_the_command_line() {
     terminate(process);
 }
 
+/// The operator's `import` reads a file the drop directory's way: a large
+/// users file streams past the row limit of a request read whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_line_streams_a_large_users_file_as_the_drop_directory_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let process = spawn(&data, "info");
+    let enterprise = Api::new(&process).register().await;
+    let stores = dir.path().join("stores.csv");
+    std::fs::write(&stores, "external_id,name\nS1,Paris\n").unwrap();
+    let made = command(&data)
+        .arg("import")
+        .arg(&stores)
+        .args(["--enterprise", &enterprise])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let mut csv = String::from("external_id,email,name,role,store_id\n");
+    for n in 0..150 {
+        csv.push_str(&format!(
+            "E{n},person{n}@acme.example,Person {n},seller,S1\n"
+        ));
+    }
+    let file = dir.path().join("users_hr.csv");
+    std::fs::write(&file, csv).unwrap();
+    let run = |extra: &[&str]| {
+        command(&data)
+            .env("ENTERPRISE_SYNC_IMPORTS__MAX_ROWS", "100")
+            .env("ENTERPRISE_SYNC_DROPDIR__STREAM_FROM_BYTES", "1024")
+            .arg("import")
+            .arg(&file)
+            .args(["--enterprise", &enterprise])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // A dry run reads the file whole, so the request limit holds and says so.
+    let dry = run(&["--dry-run"]);
+    assert!(!dry.status.success());
+    let said = String::from_utf8_lossy(&dry.stderr);
+    assert!(said.contains("more than 100 records"), "{said}");
+
+    let real = run(&[]);
+    assert!(
+        real.status.success(),
+        "{}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+    let report: Value = serde_json::from_slice(&real.stdout).unwrap();
+    assert_eq!(report["created"], 150, "{report}");
+    let conn = rusqlite::Connection::open(data.join("enterprise-sync.db")).unwrap();
+    let (people, details): (i64, String) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM users WHERE role = 'seller'), details FROM sync_logs
+              WHERE operation = 'file_import' AND run_id IS NULL ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(people, 150);
+    let details: Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["streamed"], true, "{details}");
+    assert_eq!(details["file"], "users_hr.csv");
+    terminate(process);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_interrupted_by_kill_9_is_applied_exactly_once_after_restart() {
     let dir = tempfile::tempdir().unwrap();
