@@ -42,7 +42,6 @@ const KNOWN_LONG_FILES: &[&str] = &[
     "config.rs",
     "dropfile/formats.rs",
     "dropdir/mod.rs",
-    "dropdir/process.rs",
     "scim/http.rs",
     "service/import/staged.rs",
     "service/import/users.rs",
