@@ -11,7 +11,7 @@ use crate::service::sync_status::SyncStatus;
 use crate::store::sync_logs::SyncLog;
 
 use super::pagination::{self, PageBody};
-use crate::domain::import::{SYNC_OPERATIONS, SYNC_RECORD_OPERATIONS, SYNC_STATUSES, SYNC_TYPES};
+use crate::domain::import::{RecordOperation, SyncOperation, SYNC_STATUSES, SYNC_TYPES};
 use crate::error::FieldError;
 use crate::http::extract::{AppState, Auth, QueryParams};
 use crate::service::sync_logs::SyncView;
@@ -101,10 +101,14 @@ async fn logs(
     let since = pagination::time("since", query.since.as_deref(), &mut errors);
     let until = pagination::time("until", query.until.as_deref(), &mut errors);
     // An unknown value would match nothing: say which ones exist instead.
-    let operations: Vec<&str> = SYNC_OPERATIONS
+    let operations: Vec<&str> = SyncOperation::ALL
         .iter()
-        .chain(SYNC_RECORD_OPERATIONS.iter())
-        .copied()
+        .map(|operation| operation.as_str())
+        .chain(
+            RecordOperation::ALL
+                .iter()
+                .map(|operation| operation.as_str()),
+        )
         .collect();
     for (field, value, known) in [
         ("operation", &query.operation, &operations[..]),

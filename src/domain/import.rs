@@ -1,6 +1,7 @@
 //! What every import source (REST bulk import, drop-directory files, SCIM) hands
 //! to the one import engine, and the report it gets back.
 
+use super::records::text_enum;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{StoreId, UserId};
@@ -158,7 +159,6 @@ impl RowError {
     }
 }
 
-/// The operations import runs record (a sync log's `operation`).
 /// The row numbers reports and messages use, so people find the row in their
 /// source: the REST body's index, or a file's record number.
 #[derive(Debug, Clone, Default)]
@@ -206,28 +206,28 @@ pub const MAX_TEXT: usize = 500;
 pub const MAX_NAME: usize = 200;
 pub const MAX_EXTERNAL_ID: usize = 255;
 
-pub const SYNC_OPERATIONS: [&str; 11] = [
-    "bulk_user_import",
-    "bulk_store_import",
-    "file_import",
-    "scim_user_create",
-    "scim_user_replace",
-    "scim_user_patch",
-    "scim_user_delete",
-    "scim_group_create",
-    "scim_group_replace",
-    "scim_group_patch",
-    "scim_group_delete",
-];
-/// The per-record entries a run's changes read as in the sync logs.
-pub const SYNC_RECORD_OPERATIONS: [&str; 6] = [
-    "user_created",
-    "user_updated",
-    "user_deactivated",
-    "store_created",
-    "store_updated",
-    "store_deactivated",
-];
+text_enum!(SyncOperation {
+    BulkUserImport => "bulk_user_import",
+    BulkStoreImport => "bulk_store_import",
+    FileImport => "file_import",
+    ScimUserCreate => "scim_user_create",
+    ScimUserReplace => "scim_user_replace",
+    ScimUserPatch => "scim_user_patch",
+    ScimUserDelete => "scim_user_delete",
+    ScimGroupCreate => "scim_group_create",
+    ScimGroupReplace => "scim_group_replace",
+    ScimGroupPatch => "scim_group_patch",
+    ScimGroupDelete => "scim_group_delete",
+});
+// The per-record entries a run's changes read as in the sync logs.
+text_enum!(RecordOperation {
+    UserCreated => "user_created",
+    UserUpdated => "user_updated",
+    UserDeactivated => "user_deactivated",
+    StoreCreated => "store_created",
+    StoreUpdated => "store_updated",
+    StoreDeactivated => "store_deactivated",
+});
 /// A run's `status`.
 pub const SYNC_STATUSES: [&str; 3] = ["success", "partial", "failed"];
 /// A run's `sync_type`: where it came from.

@@ -20,6 +20,9 @@ macro_rules! text_enum {
             pub fn parse(text: &str) -> Option<Self> {
                 match text { $($text => Some($name::$variant),)+ _ => None }
             }
+
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
         }
 
         impl rusqlite::types::ToSql for $name {
@@ -38,6 +41,8 @@ macro_rules! text_enum {
         }
     };
 }
+
+pub(crate) use text_enum;
 
 text_enum!(Role {
     ItAdmin => "it_admin",

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::import::{self, ImportRequest};
 use super::Services;
-use crate::domain::import::{ImportMode, ImportReport, ImportSource};
+use crate::domain::import::{ImportMode, ImportReport, ImportSource, SyncOperation};
 use crate::domain::EnterpriseId;
 use crate::dropfile::formats;
 use crate::dropfile::settings::DropSettings;
@@ -20,7 +20,7 @@ use crate::dropfile::Refusal;
 use crate::AppError;
 
 /// The operation a file's run is recorded as.
-pub const OPERATION: &str = "file_import";
+pub const OPERATION: SyncOperation = SyncOperation::FileImport;
 
 /// What the services ask of the running drop directory.
 pub enum DropCommand {

@@ -5,6 +5,7 @@
 //! cannot slip between the read and the write. A request the engine refuses
 //! still commits its failed run, as a refused REST row does.
 
+use crate::domain::import::SyncOperation;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::Value;
@@ -230,7 +231,7 @@ fn refusal(report: &ImportReport) -> Option<ScimError> {
 fn run_users(
     tx: &mut Tx<'_>,
     rows: Vec<UserRecord>,
-    operation: &'static str,
+    operation: SyncOperation,
 ) -> Result<(), ScimError> {
     if rows.is_empty() {
         return Ok(());
@@ -242,7 +243,11 @@ fn run_users(
     refused.map_or(Ok(()), Err)
 }
 
-fn run_stores(tx: &mut Tx<'_>, row: StoreRecord, operation: &'static str) -> Result<(), ScimError> {
+fn run_stores(
+    tx: &mut Tx<'_>,
+    row: StoreRecord,
+    operation: SyncOperation,
+) -> Result<(), ScimError> {
     let request = tx.caller.request(vec![row]);
     let report = import::stores::import_in(tx.conn, request, operation, &tx.context)?;
     let refused = refusal(&report);
@@ -336,7 +341,7 @@ fn save_user(
     id: UserId,
     current: Option<&ScimUser>,
     doc: &Doc,
-    operation: &'static str,
+    operation: SyncOperation,
 ) -> Result<ScimUser, ScimError> {
     let write = users::read(doc)?;
     if let Some(owner) =
@@ -411,7 +416,7 @@ pub async fn create_user(
             None => None,
         };
         let id = revived.unwrap_or_else(UserId::generate);
-        save_user(tx, id, None, &doc, "scim_user_create")
+        save_user(tx, id, None, &doc, SyncOperation::ScimUserCreate)
     })
     .await
 }
@@ -426,7 +431,7 @@ pub async fn replace_user(
     let id = parse_user_id(id)?;
     write(svc, caller, move |tx| {
         let current = live_user(tx.conn, caller.enterprise, id)?;
-        save_user(tx, id, Some(&current), &doc, "scim_user_replace")
+        save_user(tx, id, Some(&current), &doc, SyncOperation::ScimUserReplace)
     })
     .await
 }
@@ -486,7 +491,7 @@ pub async fn patch_user(
         for server_side in ["id", "meta", "schemas", "groups"] {
             doc.remove(server_side);
         }
-        save_user(tx, id, Some(&current), &doc, "scim_user_patch")
+        save_user(tx, id, Some(&current), &doc, SyncOperation::ScimUserPatch)
     })
     .await
 }
@@ -507,7 +512,7 @@ pub async fn delete_user(
             active: Some(false),
             ..UserRecord::default()
         };
-        run_users(tx, vec![row], "scim_user_delete")?;
+        run_users(tx, vec![row], SyncOperation::ScimUserDelete)?;
         store::scim::tombstone_user(tx.conn, caller.enterprise, id, tx.context.now)?;
         let event = AuditEvent::new("scim.user.deleted", Outcome::Success, caller.actor())
             .in_enterprise(caller.enterprise)
@@ -616,7 +621,7 @@ fn save_group(
     id: StoreId,
     doc: &Doc,
     members_given: bool,
-    operation: &'static str,
+    operation: SyncOperation,
 ) -> Result<ScimGroup, ScimError> {
     let write = groups::read(doc)?;
     if let Some(owner) =
@@ -686,7 +691,13 @@ pub async fn create_group(
                 write.display_name
             )));
         }
-        save_group(tx, StoreId::generate(), &doc, true, "scim_group_create")
+        save_group(
+            tx,
+            StoreId::generate(),
+            &doc,
+            true,
+            SyncOperation::ScimGroupCreate,
+        )
     })
     .await
 }
@@ -702,7 +713,7 @@ pub async fn replace_group(
     write(svc, caller, move |tx| {
         store::scim::get_store(tx.conn, caller.enterprise, id)?
             .ok_or_else(|| ScimError::not_found("Group", &id.to_string()))?;
-        save_group(tx, id, &doc, true, "scim_group_replace")
+        save_group(tx, id, &doc, true, SyncOperation::ScimGroupReplace)
     })
     .await
 }
@@ -739,7 +750,7 @@ pub async fn patch_group(
                 operation.value.as_ref(),
             )?;
         }
-        save_group(tx, id, &doc, touches_members, "scim_group_patch")
+        save_group(tx, id, &doc, touches_members, SyncOperation::ScimGroupPatch)
     })
     .await
 }
@@ -768,13 +779,13 @@ pub async fn delete_group(
                 ..UserRecord::default()
             })
             .collect();
-        run_users(tx, rows, "scim_group_delete")?;
+        run_users(tx, rows, SyncOperation::ScimGroupDelete)?;
         let row = StoreRecord {
             id: Some(id),
             active: Some(false),
             ..StoreRecord::default()
         };
-        run_stores(tx, row, "scim_group_delete")?;
+        run_stores(tx, row, SyncOperation::ScimGroupDelete)?;
         store::scim::tombstone_store(tx.conn, caller.enterprise, id, tx.context.now)?;
         let event = AuditEvent::new("scim.group.deleted", Outcome::Success, caller.actor())
             .in_enterprise(caller.enterprise)

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use super::access::{EnterpriseCtx, Principal};
 use super::import::ChangeEvent;
 use super::Services;
+use crate::domain::import::RecordOperation;
 use crate::domain::{EnterpriseId, Scope};
 use crate::store::change_batches::VerbFilter;
 use crate::store::sync_logs::{SyncLog, SyncLogFilter};
@@ -153,12 +154,12 @@ fn wanted(operation: Option<String>) -> Wanted {
     let Some(operation) = operation else {
         return Wanted::Everything;
     };
-    let verb = match operation.split_once('_') {
-        Some(("user" | "store", "created")) => Some(VerbFilter::Created),
-        Some(("user" | "store", "updated")) => Some(VerbFilter::Updated),
-        Some(("user" | "store", "deactivated")) => Some(VerbFilter::Deactivated),
-        _ => None,
-    };
+    use crate::domain::import::RecordOperation as R;
+    let verb = RecordOperation::parse(&operation).map(|record| match record {
+        R::UserCreated | R::StoreCreated => VerbFilter::Created,
+        R::UserUpdated | R::StoreUpdated => VerbFilter::Updated,
+        R::UserDeactivated | R::StoreDeactivated => VerbFilter::Deactivated,
+    });
     match verb {
         Some(verb) => Wanted::Records { operation, verb },
         None => Wanted::Runs(operation),

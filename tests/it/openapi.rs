@@ -150,9 +150,14 @@ fn enums_and_patterns_say_what_the_wire_says() {
         .find(|p| p["name"] == "operation")
         .unwrap();
     let pattern = operation["schema"]["pattern"].as_str().unwrap();
-    for known in enterprise_sync::domain::import::SYNC_OPERATIONS
+    for known in enterprise_sync::domain::import::SyncOperation::ALL
         .iter()
-        .chain(enterprise_sync::domain::import::SYNC_RECORD_OPERATIONS.iter())
+        .map(|operation| operation.as_str())
+        .chain(
+            enterprise_sync::domain::import::RecordOperation::ALL
+                .iter()
+                .map(|operation| operation.as_str()),
+        )
     {
         assert!(
             pattern.contains(&format!("|{known}|"))

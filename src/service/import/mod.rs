@@ -11,6 +11,7 @@ pub mod stores;
 mod user_rules;
 pub mod users;
 
+use crate::domain::import::SyncOperation;
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 
@@ -308,7 +309,7 @@ pub(crate) fn reject_whole(all_or_nothing: bool, report: &mut ImportReport) {
 pub(crate) async fn execute<R, I, U>(
     svc: &Services,
     request: ImportRequest<R>,
-    operation: &'static str,
+    operation: SyncOperation,
     plan: Planner<R, I, U>,
     apply: Applier<R, I, U>,
     finish: Option<Finish>,
@@ -351,7 +352,7 @@ where
 pub(crate) fn execute_in<R: crate::domain::import::ImportedResource, I, U>(
     txn: &Connection,
     request: ImportRequest<R>,
-    operation: &'static str,
+    operation: SyncOperation,
     plan: Planner<R, I, U>,
     apply: Applier<R, I, U>,
     finish: Option<Finish>,
@@ -389,7 +390,7 @@ pub(crate) fn execute_in<R: crate::domain::import::ImportedResource, I, U>(
     let report = &planned.report;
     tracing::info!(
         enterprise = %request.enterprise,
-        operation,
+        operation = operation.as_str(),
         rows = report.total_processed,
         created = report.created,
         updated = report.updated,

@@ -1,5 +1,6 @@
 //! Recording a run: its sync-log entry and the batches of what it changed.
 
+use crate::domain::import::SyncOperation;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -100,7 +101,7 @@ pub struct RunMeta<'a> {
 pub fn record<R: crate::domain::import::ImportedResource>(
     conn: &Connection,
     request: &super::ImportRequest<R>,
-    operation: &str,
+    operation: SyncOperation,
     report: &ImportReport,
     changes: &[Change],
     now: DateTime<Utc>,
@@ -144,7 +145,7 @@ pub fn run_status(report: &ImportReport) -> &'static str {
 pub fn record_entry(
     conn: &Connection,
     meta: &RunMeta<'_>,
-    operation: &str,
+    operation: SyncOperation,
     report: &ImportReport,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, crate::AppError> {
@@ -190,7 +191,7 @@ pub fn record_entry(
             id: &run_id,
             enterprise_account_id: enterprise,
             sync_type: source.kind.sync_type(),
-            operation,
+            operation: operation.as_str(),
             status,
             resource_type: Some(meta.resource_type),
             resource_id: None,
@@ -207,7 +208,7 @@ pub fn record_entry(
             enterprise,
             run_id: &run_id,
             source: source.kind.sync_type(),
-            operation,
+            operation: operation.as_str(),
             initiated_by: &source.initiated_by,
             status,
             report,

@@ -7,6 +7,7 @@
 //! batches are written by the same `run` module. The parity test in
 //! `tests/it/staged_import.rs` runs the same requests through both modes.
 
+use crate::domain::import::SyncOperation;
 use chrono::Utc;
 use rusqlite::Connection;
 
@@ -58,7 +59,7 @@ pub async fn import_users(
     svc: &Services,
     request: StagedRequest,
     rows: RowStream,
-    operation: &'static str,
+    operation: SyncOperation,
     finish: Option<Finish>,
 ) -> Result<StagedOutcome, AppError> {
     let now = svc.clock.now();
@@ -167,7 +168,7 @@ fn run_staged(
     txn: &Connection,
     request: &StagedRequest,
     rows: RowStream,
-    operation: &'static str,
+    operation: SyncOperation,
     finish: Option<Finish>,
     now: chrono::DateTime<Utc>,
 ) -> Result<ImportReport, AppError> {
@@ -450,7 +451,7 @@ fn run_staged(
     }
     tracing::info!(
         %enterprise,
-        operation,
+        operation = operation.as_str(),
         rows = report.total_processed,
         created = report.created,
         updated = report.updated,

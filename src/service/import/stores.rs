@@ -2,6 +2,7 @@
 //! without one is matched by name (case-insensitive) among the enterprise's
 //! stores that have no external id either.
 
+use crate::domain::import::SyncOperation;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ use crate::service::Services;
 use crate::store;
 use crate::AppError;
 
-pub const OPERATION: &str = "bulk_store_import";
+pub const OPERATION: SyncOperation = SyncOperation::BulkStoreImport;
 
 enum Key {
     External(String),
@@ -261,7 +262,7 @@ pub async fn import(
 pub async fn import_as(
     svc: &Services,
     request: ImportRequest<StoreRecord>,
-    operation: &'static str,
+    operation: SyncOperation,
     finish: Option<super::Finish>,
 ) -> Result<ImportReport, AppError> {
     super::execute(svc, request, operation, plan, apply, finish).await
@@ -272,7 +273,7 @@ pub async fn import_as(
 pub(crate) fn import_in(
     txn: &Connection,
     request: ImportRequest<StoreRecord>,
-    operation: &'static str,
+    operation: SyncOperation,
     context: &ApplyContext,
 ) -> Result<ImportReport, AppError> {
     super::execute_in(txn, request, operation, plan, apply, None, context)

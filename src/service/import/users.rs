@@ -6,6 +6,7 @@
 //! Planning borrows from the request and the enterprise's people: a 100,000-row
 //! request allocates for the records it creates or changes, not for every row.
 
+use crate::domain::import::SyncOperation;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
@@ -24,7 +25,7 @@ use crate::store;
 use crate::store::users::{Person, UserChanges};
 use crate::AppError;
 
-pub const OPERATION: &str = "bulk_user_import";
+pub const OPERATION: SyncOperation = SyncOperation::BulkUserImport;
 
 /// A row's fields trimmed and normalised, borrowed from the request.
 pub(super) struct RowView<'a> {
@@ -562,7 +563,7 @@ pub async fn import(
 pub async fn import_as(
     svc: &Services,
     request: ImportRequest<UserRecord>,
-    operation: &'static str,
+    operation: SyncOperation,
     finish: Option<super::Finish>,
 ) -> Result<ImportReport, AppError> {
     super::execute(svc, request, operation, plan, apply, finish).await
@@ -573,7 +574,7 @@ pub async fn import_as(
 pub(crate) fn import_in(
     txn: &Connection,
     request: ImportRequest<UserRecord>,
-    operation: &'static str,
+    operation: SyncOperation,
     context: &ApplyContext,
 ) -> Result<ImportReport, AppError> {
     super::execute_in(txn, request, operation, plan, apply, None, context)

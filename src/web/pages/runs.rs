@@ -2,9 +2,6 @@
 
 use super::*;
 
-/// The operations runs record, offered by the filter.
-const OPERATIONS: [&str; 11] = crate::domain::import::SYNC_OPERATIONS;
-
 /// Runs shown per page.
 const RUNS_PAGE: usize = 50;
 
@@ -86,7 +83,7 @@ pub async fn runs(
             "runs": found,
             "older": older,
             "problem": problem,
-            "operations": OPERATIONS,
+            "operations": crate::domain::import::SyncOperation::ALL,
             "filter": {
                 "operation": operation,
                 "status": status,
