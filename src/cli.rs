@@ -330,7 +330,6 @@ pub fn import_file(
             file.to_path_buf(),
             (Some(file_kind), &name),
             &settings,
-            dry_run,
         )
         .await?
         .map_err(|refusal| AppError::BadRequest {

@@ -79,8 +79,7 @@ pub async fn process(svc: &Services, file: Claimed) -> Result<(), AppError> {
     let enterprise = file.folders.enterprise;
     let settings = crate::service::drop_config::settings_of(svc, enterprise).await?;
     let kind = Kind::of(&file.display_name, &svc.config.dropdir);
-    let opened =
-        drop_files::open_file(svc, path, (kind, &file.display_name), &settings, false).await?;
+    let opened = drop_files::open_file(svc, path, (kind, &file.display_name), &settings).await?;
     let opened = match opened {
         Ok(opened) => opened,
         Err(refusal) => return finish(svc, &file, refused(refusal)).await,

@@ -209,9 +209,9 @@ pub async fn import_records(
 
 /// A drop file opened for import, read the same way whoever runs it (the
 /// watcher, a retry or an approval, the operator's `import` command): a large
-/// users CSV file (from `dropdir.stream_from_bytes`, no dated rows, not a dry
-/// run) streams into the engine's staged mode in bounded memory; any other is
-/// read whole, up to `imports.max_rows`.
+/// users CSV file (from `dropdir.stream_from_bytes`, no dated rows) streams
+/// into the engine's staged mode in bounded memory, dry runs too; any other
+/// is read whole, up to `imports.max_rows`.
 pub struct OpenedFile {
     pub sha256: String,
     pub encoding: &'static str,
@@ -230,15 +230,12 @@ fn streams(
     name: &str,
     size: u64,
     settings: &DropSettings,
-    dry_run: bool,
 ) -> bool {
     kind == Some(formats::Kind::Users)
         && !formats::is_json(name)
         && size >= svc.config.dropdir.stream_from_bytes
         // Dated rows need every row of a person at once.
         && settings.profile.users.dated_rows.is_none()
-        // The staged mode writes; a dry run reads whole.
-        && !dry_run
 }
 
 async fn blocking<T: Send + 'static>(
@@ -256,7 +253,6 @@ pub async fn open_file(
     path: std::path::PathBuf,
     (kind, name): (Option<formats::Kind>, &str),
     settings: &DropSettings,
-    dry_run: bool,
 ) -> Result<Result<OpenedFile, Refusal>, AppError> {
     use crate::dropfile::{open, stream};
     let limit = svc.config.dropdir.max_file_bytes;
@@ -266,7 +262,7 @@ pub async fn open_file(
         Ok(opened) => opened,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    if streams(svc, kind, name, size, settings, dry_run) {
+    if streams(svc, kind, name, size, settings) {
         let surveyed = blocking(move || {
             stream::survey(&mut handle, limit, fallback).map(|survey| (handle, survey))
         })
@@ -373,6 +369,7 @@ pub async fn import_file(
                 details,
                 full_export,
                 all_or_nothing,
+                dry_run,
                 max_rows: svc.config.imports.max_file_rows,
                 match_in_memory_up_to: svc.config.imports.match_in_memory_up_to,
             };

@@ -604,11 +604,36 @@ async fn the_command_line_streams_a_large_users_file_as_the_drop_directory_does(
             .output()
             .unwrap()
     };
-    // A dry run reads the file whole, so the request limit holds and says so.
+    let conn = rusqlite::Connection::open(data.join("enterprise-sync.db")).unwrap();
+    let sellers = || -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM users WHERE role = 'seller'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // A dry run streams too: the whole plan, nothing written.
     let dry = run(&["--dry-run"]);
-    assert!(!dry.status.success());
-    let said = String::from_utf8_lossy(&dry.stderr);
-    assert!(said.contains("more than 100 records"), "{said}");
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let report: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(
+        (report["created"].clone(), report["dry_run"].clone()),
+        (json!(150), json!(true))
+    );
+    assert_eq!(sellers(), 0);
+    let user_runs: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sync_logs WHERE resource_type = 'user'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(user_runs, 0, "a dry run records no run");
 
     let real = run(&[]);
     assert!(
@@ -618,7 +643,6 @@ async fn the_command_line_streams_a_large_users_file_as_the_drop_directory_does(
     );
     let report: Value = serde_json::from_slice(&real.stdout).unwrap();
     assert_eq!(report["created"], 150, "{report}");
-    let conn = rusqlite::Connection::open(data.join("enterprise-sync.db")).unwrap();
     let (people, details): (i64, String) = conn
         .query_row(
             "SELECT (SELECT COUNT(*) FROM users WHERE role = 'seller'), details FROM sync_logs

@@ -32,6 +32,9 @@ pub struct StagedRequest {
     pub details: serde_json::Map<String, serde_json::Value>,
     pub full_export: Option<FullExport>,
     pub all_or_nothing: bool,
+    /// Plan and report only: nothing is written, no run is recorded (the
+    /// staging table is the connection's temporary storage).
+    pub dry_run: bool,
     /// Most rows accepted; more refuse the source.
     pub max_rows: usize,
     /// Enterprises with at most this many people are matched in memory while
@@ -78,7 +81,9 @@ pub async fn import_users(
     svc.db.release_writer_cache();
     match outcome {
         Ok(report) => {
-            svc.import_committed(source, &report);
+            if !report.dry_run {
+                svc.import_committed(source, &report);
+            }
             Ok(StagedOutcome::Applied(report))
         }
         Err(AppError::BadRequest {
@@ -383,7 +388,7 @@ fn run_staged(
     let totals = staging::totals(txn, total - errors.failed_rows())?;
     let mut report = ImportReport {
         total_processed: total,
-        dry_run: false,
+        dry_run: request.dry_run,
         created: totals.created,
         updated: totals.updated,
         unchanged: totals.unchanged,
@@ -413,13 +418,23 @@ fn run_staged(
     if report.not_applied.is_some() {
         report.success = false;
     }
+    laps.mark("totals_guard");
+    if request.dry_run {
+        tracing::info!(
+            %enterprise,
+            operation = operation.as_str(),
+            rows = report.total_processed,
+            steps = laps.text.trim_end(),
+            "staged dry run planned; nothing written"
+        );
+        return Ok(report);
+    }
     let meta = RunMeta {
         enterprise,
         resource_type: "user",
         source: &request.source,
         details: &request.details,
     };
-    laps.mark("totals_guard");
     let run = run::record_entry(txn, &meta, operation, &report, now)?;
     if report.not_applied.is_none() {
         let mut batches = BatchWriter::new(txn, enterprise, &run.run_id, now);
