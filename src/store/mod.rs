@@ -20,6 +20,7 @@ pub mod one_time_links;
 pub mod refresh_tokens;
 pub mod registration_tokens;
 pub mod scim;
+mod scim_filter;
 pub mod stores;
 pub mod sync_logs;
 pub mod users;

@@ -45,11 +45,9 @@ const KNOWN_LONG_FILES: &[&str] = &[
     "scim/http.rs",
     "service/import/staged.rs",
     "service/import/users.rs",
-    "service/scim.rs",
     "service/sessions.rs",
     "service/webhooks.rs",
     "store/import_staging.rs",
-    "store/scim.rs",
     "store/users.rs",
 ];
 
