@@ -42,7 +42,6 @@ const KNOWN_LONG_FILES: &[&str] = &[
     "config.rs",
     "dropfile/formats.rs",
     "dropdir/mod.rs",
-    "scim/http.rs",
     "service/import/staged.rs",
     "service/import/users.rs",
     "service/sessions.rs",
