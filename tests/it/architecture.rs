@@ -39,7 +39,6 @@ const MAX_LINES: usize = 600;
 
 /// Source files over `MAX_LINES` lines before their tests.
 const KNOWN_LONG_FILES: &[&str] = &[
-    "config.rs",
     "dropfile/formats.rs",
     "dropdir/mod.rs",
     "service/import/staged.rs",
