@@ -1,0 +1,338 @@
+//! The staged mode's first phase: rows read from the source are checked
+//! row by row (the planner's own row checks), keyed, matched to people where
+//! the enterprise is small enough to hold in memory, and written to the
+//! staging table in batches.
+
+use super::*;
+
+/// The enterprise's stores by the references rows use: our id or the external id.
+pub(super) struct StoreIndex {
+    ids: std::collections::HashSet<String>,
+    by_external: std::collections::HashMap<String, String>,
+}
+
+impl StoreIndex {
+    fn load(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Self> {
+        let stores = store::stores::all_for_enterprise(conn, enterprise)?;
+        Ok(StoreIndex {
+            ids: stores.iter().map(|s| s.id.to_string()).collect(),
+            by_external: stores
+                .iter()
+                .filter_map(|s| s.external_id.clone().map(|e| (e, s.id.to_string())))
+                .collect(),
+        })
+    }
+
+    fn resolve(&self, reference: &str) -> Option<String> {
+        reference
+            .parse::<crate::domain::StoreId>()
+            .ok()
+            .map(|id| id.to_string())
+            .filter(|id| self.ids.contains(id))
+            .or_else(|| self.by_external.get(reference).cloned())
+    }
+}
+
+/// Keys seen while staging: a Bloom filter over every external id and email
+/// (4 MiB, whatever the file), and the keys it had (maybe) seen before — the
+/// only ones the repeated-key check then looks up.
+pub(super) struct SeenKeys {
+    pub(super) bits: Vec<u64>,
+    pub(super) repeated_external_ids: std::collections::HashSet<String>,
+    pub(super) repeated_emails: std::collections::HashSet<String>,
+}
+
+impl SeenKeys {
+    const BITS: usize = 1 << 25;
+
+    fn new() -> Self {
+        SeenKeys {
+            bits: vec![0; Self::BITS / 64],
+            repeated_external_ids: Default::default(),
+            repeated_emails: Default::default(),
+        }
+    }
+
+    /// Records a key; answers whether it may have been seen before.
+    fn insert(&mut self, kind: u8, key: &str) -> bool {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .build_hasher();
+        hasher.write_u8(kind);
+        hasher.write(key.as_bytes());
+        let hash = hasher.finish();
+        let (a, b) = (hash as u32 as usize, (hash >> 32) as usize);
+        let mut seen = true;
+        for i in 0..3usize {
+            let bit = a.wrapping_add(i.wrapping_mul(b)) % Self::BITS;
+            let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+            seen &= self.bits[word] & mask != 0;
+            self.bits[word] |= mask;
+        }
+        seen
+    }
+
+    fn add(&mut self, external_id: Option<&str>, email: Option<&str>) {
+        if let Some(key) = external_id {
+            if self.insert(0, key) {
+                self.repeated_external_ids.insert(key.to_string());
+            }
+        }
+        if let Some(key) = email {
+            if self.insert(1, key) {
+                self.repeated_emails.insert(key.to_string());
+            }
+        }
+    }
+}
+
+/// What the preparing thread learnt of the rows.
+pub(super) struct Prepared {
+    pub(super) total: usize,
+    pub(super) errors: Errors,
+    pub(super) seen: SeenKeys,
+    /// Whether any row names a manager.
+    pub(super) manager_references: bool,
+    /// Whether rows were matched to people while prepared.
+    pub(super) matched: bool,
+    pub(super) ordered: OrderedKeys,
+}
+
+/// Tracks whether a key column's values come in strictly increasing order.
+pub(super) struct Ascending {
+    last: Option<String>,
+    holds: bool,
+}
+
+impl Ascending {
+    fn new() -> Self {
+        Ascending {
+            last: None,
+            holds: true,
+        }
+    }
+
+    fn see(&mut self, value: Option<&str>) {
+        let Some(value) = value.filter(|_| self.holds) else {
+            return;
+        };
+        if self.last.as_deref().is_some_and(|last| last >= value) {
+            self.holds = false;
+        } else {
+            self.last = Some(value.to_string());
+        }
+    }
+}
+
+/// A small enterprise's people by the keys rows match them by, so rows are
+/// matched as they are prepared rather than by a pass over the staging table.
+pub(super) struct PeopleIndex {
+    by_external: std::collections::HashMap<String, String>,
+    by_email: std::collections::HashMap<String, String>,
+}
+
+impl PeopleIndex {
+    fn load(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Self> {
+        let people = store::users::people(conn, enterprise)?;
+        Ok(PeopleIndex {
+            by_external: people
+                .iter()
+                .filter_map(|p| p.external_id.clone().map(|e| (e, p.id.to_string())))
+                .collect(),
+            by_email: people
+                .iter()
+                .map(|p| (p.email.clone(), p.id.to_string()))
+                .collect(),
+        })
+    }
+
+    /// By external id when the row has one, else by email.
+    fn find(&self, external_id: Option<&str>, email: Option<&str>) -> Option<String> {
+        match (external_id, email) {
+            (Some(external), _) => self.by_external.get(external).cloned(),
+            (None, Some(email)) => self.by_email.get(email).cloned(),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Turns source rows into staging rows: the checks a row passes on its own,
+/// the store resolved, the keys recorded, our id for the row.
+pub(super) fn prepare(
+    rows: RowStream,
+    stores: StoreIndex,
+    people: Option<PeopleIndex>,
+    max_rows: usize,
+    batches: &std::sync::mpsc::SyncSender<Vec<StagedRow>>,
+) -> Result<Prepared, AppError> {
+    let mut manager_references = false;
+    let (mut emails, mut external_ids) = (Ascending::new(), Ascending::new());
+    let mut errors = Errors::seeded(&[], &RowNumbering::FromOne);
+    let mut seen = SeenKeys::new();
+    let mut batch: Vec<StagedRow> = Vec::with_capacity(STAGE_BATCH);
+    let mut total = 0;
+    for read in rows {
+        let source = read.map_err(unreadable)?;
+        let row = total;
+        total += 1;
+        if total > max_rows {
+            return Err(unreadable(format!(
+                "the file has more than {max_rows} records (imports.max_file_rows)"
+            )));
+        }
+        let view = RowView::of(&source.record);
+        let key = view.key();
+        for problem in source.problems {
+            errors.add(
+                row,
+                &key,
+                problem.field.as_deref(),
+                problem.code,
+                problem.message,
+            );
+        }
+        let key_of = |_: usize| key.clone();
+        let role = row_checks(&mut errors, row, &view, &key_of);
+        if role.is_some() && view.external_id.is_none() && view.email.is_none() {
+            errors.add(
+                row,
+                &key,
+                Some("email"),
+                "required",
+                "a user needs an email or an external_id",
+            );
+        }
+        too_many_errors(&errors)?;
+        seen.add(view.external_id, view.email.as_deref());
+        let store_id = view.store_ref.and_then(|r| stores.resolve(r));
+        let failed = errors.has(row);
+        manager_references |= !failed && view.manager_ref.is_some();
+        if !failed {
+            emails.see(view.email.as_deref());
+            external_ids.see(view.external_id);
+        }
+        let user_id = people
+            .as_ref()
+            .filter(|_| !failed)
+            .and_then(|p| p.find(view.external_id, view.email.as_deref()));
+        batch.push(StagedRow {
+            user_id,
+            row,
+            external_id: view.external_id.map(str::to_string),
+            email: view.email.as_deref().map(str::to_string),
+            name: view.name.map(str::to_string),
+            role: role.flatten().map(|r| match r {
+                Role::Manager => "manager",
+                _ => "seller",
+            }),
+            unknown_store: view
+                .store_ref
+                .filter(|_| store_id.is_none())
+                .map(str::to_string),
+            store_id,
+            manager_ref: view.manager_ref.map(str::to_string),
+            active: view.active,
+            new_id: crate::domain::UserId::generate().to_string(),
+            failed,
+            // The report key is the external id when there is one: then the
+            // row need not carry it twice.
+            key: key.filter(|_| view.external_id.is_none()),
+        });
+        if batch.len() == STAGE_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(STAGE_BATCH));
+            if batches.send(full).is_err() {
+                // The writer stopped (its own error ends the import).
+                break;
+            }
+        }
+    }
+    let _ = batches.send(batch);
+    Ok(Prepared {
+        total,
+        errors,
+        seen,
+        manager_references,
+        matched: people.is_some(),
+        ordered: OrderedKeys {
+            emails: emails.holds,
+            external_ids: external_ids.holds,
+        },
+    })
+}
+
+/// Streams the rows into the staging table. A thread of its own reads,
+/// decodes, parses and checks them, a batch at a time, while this one (the
+/// writer) inserts: the two cores share the work, and the channel's bound
+/// keeps memory flat.
+pub(super) fn stage(
+    txn: &Connection,
+    enterprise: EnterpriseId,
+    rows: RowStream,
+    max_rows: usize,
+    match_in_memory: bool,
+) -> Result<Prepared, AppError> {
+    let stores = StoreIndex::load(txn, enterprise)?;
+    let people = if match_in_memory {
+        Some(PeopleIndex::load(txn, enterprise)?)
+    } else {
+        None
+    };
+    let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<StagedRow>>(2);
+    let preparing = std::thread::Builder::new()
+        .name("import-reader".into())
+        .spawn(move || prepare(rows, stores, people, max_rows, &sender))
+        .map_err(|e| AppError::Internal(format!("starting the import reader: {e}")))?;
+    let mut inserted = Ok(());
+    for batch in batches.iter() {
+        inserted = staging::insert(txn, &batch);
+        if inserted.is_err() {
+            break;
+        }
+    }
+    // Dropping the receiver stops a reader still sending.
+    drop(batches);
+    let prepared = preparing
+        .join()
+        .map_err(|_| AppError::Internal("the import reader panicked".into()))?;
+    inserted?;
+    prepared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_ascending_only_while_each_is_above_the_last() {
+        let mut keys = Ascending::new();
+        for key in [Some("00000001"), None, Some("00000002"), Some("00000010")] {
+            keys.see(key);
+        }
+        assert!(keys.holds);
+        keys.see(Some("00000010"));
+        assert!(!keys.holds, "a repeat breaks the order");
+        let mut unsorted = Ascending::new();
+        unsorted.see(Some("b"));
+        unsorted.see(Some("a"));
+        assert!(!unsorted.holds);
+    }
+
+    #[test]
+    fn the_key_filter_keeps_every_key_seen_twice() {
+        let mut seen = SeenKeys::new();
+        for i in 0..50_000 {
+            seen.add(Some(&format!("E{i}")), Some(&format!("e{i}@x.example")));
+        }
+        seen.add(Some("E17"), Some("new@x.example"));
+        seen.add(Some("E-new"), Some("e42@x.example"));
+        // Repeats are always kept; the false alarms are few and only cost a lookup.
+        assert!(seen.repeated_external_ids.contains("E17"));
+        assert!(seen.repeated_emails.contains("e42@x.example"));
+        assert!(seen.repeated_external_ids.len() + seen.repeated_emails.len() < 50);
+        // An external id and an email with the same text are different keys.
+        let mut kinds = SeenKeys::new();
+        kinds.add(Some("same"), Some("same"));
+        assert!(kinds.repeated_external_ids.is_empty() && kinds.repeated_emails.is_empty());
+    }
+}
