@@ -42,7 +42,6 @@ const KNOWN_LONG_FILES: &[&str] = &[
     "dropfile/formats.rs",
     "service/import/users.rs",
     "store/import_staging.rs",
-    "store/users.rs",
 ];
 
 fn src() -> PathBuf {
