@@ -41,7 +41,6 @@ const MAX_LINES: usize = 600;
 const KNOWN_LONG_FILES: &[&str] = &[
     "dropfile/formats.rs",
     "service/import/users.rs",
-    "store/import_staging.rs",
 ];
 
 fn src() -> PathBuf {

@@ -1,0 +1,217 @@
+//! The staged import's last phases in SQL: each row classified (created,
+//! updated, unchanged, reactivated), the totals, the leavers of a full export,
+//! the change events, and the writes themselves.
+
+use super::*;
+
+/// Records what each valid matched row does: `updated`, `deactivated` or
+/// `unchanged` (the others create).
+pub fn classify(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "UPDATE temp.staged_users SET verb = CASE
+                 WHEN u.email IS n_email AND u.name IS n_name AND u.role IS n_role AND u.store_id IS n_store
+                      AND u.manager_id IS n_manager AND u.external_id IS n_ext AND u.active IS n_active
+                     THEN 'unchanged'
+                 WHEN u.active = 1 AND n_active = 0 THEN 'deactivated'
+                 ELSE 'updated' END
+           FROM users u
+          WHERE staged_users.user_id IS NOT NULL AND u.id = staged_users.user_id
+            AND staged_users.failed = 0;",
+    )
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VerbTotals {
+    pub created: usize,
+    pub updated: usize,
+    pub deactivated: usize,
+    pub unchanged: usize,
+}
+
+/// What the valid rows do. Only matched rows can do anything but create, and
+/// they are found through the `user_id` index: `valid` (rows without errors)
+/// gives the creations without a scan.
+pub fn totals(conn: &Connection, valid: usize) -> rusqlite::Result<VerbTotals> {
+    let mut statement = conn.prepare_cached(
+        "SELECT verb, count(*) FROM temp.staged_users
+          WHERE user_id IS NOT NULL AND failed = 0 GROUP BY verb",
+    )?;
+    let mut totals = VerbTotals::default();
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    let mut matched = 0;
+    for entry in rows {
+        let (verb, count) = entry?;
+        let count = usize::try_from(count).unwrap_or(0);
+        matched += count;
+        match verb.as_str() {
+            "updated" => totals.updated = count,
+            "deactivated" => totals.deactivated = count,
+            _ => totals.unchanged = count,
+        }
+    }
+    totals.created = valid.saturating_sub(matched);
+    Ok(totals)
+}
+
+pub(super) const LEAVERS: &str =
+    "FROM users u WHERE u.enterprise_account_id = ?1 AND u.role <> 'it_admin' AND u.active = 1
+      AND NOT EXISTS (SELECT 1 FROM temp.staged_users s WHERE s.user_id = u.id)";
+
+/// Active people of the enterprise no row names (a full export's leavers), and
+/// the active staff they are counted against.
+pub fn leaver_counts(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<(usize, usize)> {
+    let leavers: i64 =
+        conn.query_row(&format!("SELECT count(*) {LEAVERS}"), [enterprise], |r| {
+            r.get(0)
+        })?;
+    let active: i64 = conn.query_row(
+        "SELECT count(*) FROM users WHERE enterprise_account_id = ?1 AND role <> 'it_admin' AND active = 1",
+        [enterprise],
+        |r| r.get(0),
+    )?;
+    Ok((
+        usize::try_from(leavers).unwrap_or(0),
+        usize::try_from(active).unwrap_or(0),
+    ))
+}
+
+/// Calls `each` with (verb, id, external id) for every change, in row order,
+/// then for each leaver when `with_leavers`. Read before applying: it compares
+/// with the users as they are.
+pub fn each_change(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    with_leavers: bool,
+    mut each: impl FnMut(&str, &str, Option<&str>) -> Result<(), crate::AppError>,
+) -> Result<(), crate::AppError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT verb, n_id, n_ext FROM temp.staged_users
+          WHERE failed = 0 AND verb IN ('created', 'updated', 'deactivated') ORDER BY row",
+    )?;
+    let text = |e: rusqlite::types::FromSqlError| crate::AppError::Internal(e.to_string());
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let verb = row.get_ref(0)?.as_str().map_err(text)?;
+        let id = row.get_ref(1)?.as_str().map_err(text)?;
+        let external = row.get_ref(2)?.as_str_or_null().map_err(text)?;
+        each(verb, id, external)?;
+    }
+    if with_leavers {
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT u.id, u.external_id {LEAVERS} ORDER BY u.id"
+        ))?;
+        let mut rows = statement.query([enterprise])?;
+        while let Some(row) = rows.next()? {
+            let id = row.get_ref(0)?.as_str().map_err(text)?;
+            let external = row.get_ref(1)?.as_str_or_null().map_err(text)?;
+            each("deactivated", id, external)?;
+        }
+    }
+    Ok(())
+}
+
+/// Which keys the rows give in strictly increasing order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrderedKeys {
+    pub emails: bool,
+    pub external_ids: bool,
+}
+
+/// Writes the plan: new users in row order, changed users, and (a full
+/// export) the leavers deactivated. Losing access or a role ends sessions.
+pub fn apply(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    sync_mode: RecordSyncMode,
+    with_leavers: bool,
+    creating: usize,
+    ordered: OrderedKeys,
+    now: chrono::DateTime<chrono::Utc>,
+) -> rusqlite::Result<()> {
+    let now = ts(now);
+    // Leavers first: the users about to be created are named by no row's
+    // user_id and must not count among them.
+    if with_leavers {
+        conn.prepare_cached(&format!(
+            "UPDATE users SET active = 0, deactivated_at = ?2, updated_at = ?2, sync_mode = ?3,
+                              token_version = token_version + 1
+              WHERE id IN (SELECT u.id {LEAVERS})"
+        ))?
+        .execute(params![enterprise, now, sync_mode])?;
+    }
+    // Inserting more rows than the table holds: building the secondary
+    // indexes afterwards, from sorted keys, beats updating them row by row (in
+    // the transaction: readers see the indexes as before until it commits) —
+    // except an index whose keys arrive in order (an HR export sorted by
+    // personnel number), which is only appended to.
+    let existing: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+    let kept = |name: &str| match name {
+        "users_enterprise_email" => ordered.emails,
+        "users_enterprise_external_id" => ordered.external_ids,
+        _ => false,
+    };
+    let rebuilt = if int(creating) > existing {
+        let mut statement = conn.prepare(
+            "SELECT name, sql FROM sqlite_master
+              WHERE type = 'index' AND tbl_name = 'users' AND sql IS NOT NULL",
+        )?;
+        let indexes = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .filter(|index| !index.as_ref().is_ok_and(|(name, _)| kept(name)))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (name, _) in &indexes {
+            conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+        }
+        indexes
+    } else {
+        Vec::new()
+    };
+    conn.prepare_cached(
+        "INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
+                            sync_mode, active, created_at, updated_at, deactivated_at)
+         SELECT n_id, ?1, n_email, n_name, n_role, n_store, n_manager, n_ext, ?2, n_active, ?3, ?3,
+                CASE WHEN n_active = 0 THEN ?3 END
+           FROM temp.staged_users WHERE failed = 0 AND verb = 'created' ORDER BY row",
+    )?
+    .execute(params![enterprise, sync_mode, now])?;
+    // The kept staff counts (V9): imports never create IT admins.
+    let (created, created_active): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(n_active), 0) FROM temp.staged_users
+              WHERE failed = 0 AND verb = 'created'",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    crate::store::users::add_to_staff_counts(conn, enterprise, created, created_active)?;
+    if !rebuilt.is_empty() {
+        // A sort takes as much memory as the page cache may: with both at
+        // their size, the service would hold twice the cache during the build.
+        let cache: i64 = conn.query_row("PRAGMA main.cache_size", [], |r| r.get(0))?;
+        conn.execute_batch(&format!("PRAGMA main.cache_size = {INDEX_BUILD_CACHE}"))?;
+        let built = rebuilt
+            .iter()
+            .try_for_each(|(_, sql)| conn.execute_batch(sql));
+        conn.execute_batch(&format!("PRAGMA main.cache_size = {cache}"))?;
+        built?;
+    }
+    conn.prepare_cached(
+        "UPDATE users SET
+             email = s.n_email, name = s.n_name, role = s.n_role, store_id = s.n_store,
+             manager_id = s.n_manager, external_id = s.n_ext, active = s.n_active,
+             deactivated_at = CASE WHEN s.n_active = 1 THEN NULL
+                                   WHEN users.active = 1 THEN ?3 ELSE users.deactivated_at END,
+             token_version = users.token_version
+                 + (CASE WHEN (users.active = 1 AND s.n_active = 0) OR users.role <> s.n_role THEN 1 ELSE 0 END),
+             sync_mode = ?2, updated_at = ?3
+           FROM temp.staged_users s
+          WHERE s.user_id IS NOT NULL AND users.id = s.user_id AND s.failed = 0
+            AND s.verb IN ('updated', 'deactivated')
+            AND users.enterprise_account_id = ?1",
+    )?
+    .execute(params![enterprise, sync_mode, now])?;
+    Ok(())
+}
