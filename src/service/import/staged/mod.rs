@@ -1,7 +1,7 @@
 //! The engine's staged mode, for users files too large to hold in memory (a
 //! million-row HR export): rows stream from the adapter into a staging table
 //! inside the import's write transaction, and the same rules as the in-memory
-//! planner (`users.rs`, `user_rules.rs`) run as set-based statements over it
+//! planner (`users/`, `user_rules.rs`) run as set-based statements over it
 //! (`store::import_staging`). Row-local checks are the planner's own
 //! functions; the full-export guard is shared; the run entry and its change
 //! batches are written by the same `run` module. The parity test in
