@@ -324,6 +324,15 @@ pub fn import_file(
     });
     // The drop directory's own way from a file to the engine: the same size
     // limit, the same streaming of large users files, the same row limits.
+    // A service error (engine refusal, database) keeps its details; a file
+    // that is refused or unreadable is told in one sentence.
+    let service_error = |e: AppError| match e.details() {
+        serde_json::Value::Null => anyhow::anyhow!("{e}"),
+        details => anyhow::anyhow!(
+            "{e}: {}",
+            serde_json::to_string(&details).unwrap_or_default()
+        ),
+    };
     let result = runtime.block_on(async {
         let opened = drop_files::open_file(
             &services,
@@ -331,11 +340,9 @@ pub fn import_file(
             (Some(file_kind), &name),
             &settings,
         )
-        .await?
-        .map_err(|refusal| AppError::BadRequest {
-            code: "file_refused",
-            message: format!("{}: {refusal}", file.display()),
-        })?;
+        .await
+        .map_err(service_error)?
+        .map_err(|refusal| anyhow::anyhow!("{}: refused: {refusal}", file.display()))?;
         let mut details = serde_json::Map::new();
         details.insert("file".into(), serde_json::json!(name));
         details.insert("encoding".into(), serde_json::json!(opened.encoding));
@@ -355,22 +362,19 @@ pub fn import_file(
             full_export: None,
             finish: None,
         };
-        match drop_files::import_file(&services, opened, run).await? {
+        match drop_files::import_file(&services, opened, run)
+            .await
+            .map_err(service_error)?
+        {
             drop_files::FileOutcome::Ran { report, .. } => Ok(report),
-            drop_files::FileOutcome::Unreadable { reason, .. } => Err(AppError::BadRequest {
-                code: "unreadable_file",
-                message: format!("{name}: {reason}"),
-            }),
+            drop_files::FileOutcome::Unreadable { reason, .. } => {
+                Err(anyhow::anyhow!("{name}: {reason}"))
+            }
         }
     });
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     db.close();
-    result.map_err(|e| {
-        anyhow::anyhow!(
-            "{e}: {}",
-            serde_json::to_string(&e.details()).unwrap_or_default()
-        )
-    })
+    result
 }
