@@ -287,7 +287,7 @@ pub async fn open_file(
     }))
 }
 
-pub fn hex_sha256(bytes: &[u8]) -> String {
+fn hex_sha256(bytes: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, bytes)
         .as_ref()
         .iter()
