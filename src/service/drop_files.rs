@@ -1,7 +1,9 @@
 //! The drop file's lifecycle as the services see it: the handle to the
 //! running drop directory (scan, retry, approve, wake, the claims that
-//! failed), and the one way from a file's records to an import request and
-//! through the engine. The adapter (`dropdir`) watches, claims and archives;
+//! failed), and the one way from a file to the engine: `open_file` (safe
+//! open, hash, encoding, whether it streams), `import_file` (streamed into
+//! the staged mode or read whole) and `import_records` (records → import
+//! request → engine). The adapter (`dropdir`) watches, claims and archives;
 //! the readers (`dropfile`) parse; this module is where the two meet the
 //! engine.
 
