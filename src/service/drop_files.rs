@@ -374,6 +374,10 @@ pub async fn import_file(
                 dry_run,
                 max_rows: svc.config.imports.max_file_rows,
                 match_in_memory_up_to: svc.config.imports.match_in_memory_up_to,
+                numbering: import::RowNumbering::FromOne,
+                row_errors: Vec::new(),
+                invite_new_users: false,
+                expected_rows: None,
             };
             match import::staged::import_users(svc, request, streamed.rows, OPERATION, finish)
                 .await?

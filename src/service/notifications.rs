@@ -94,7 +94,6 @@ pub fn run_recorded(
         };
         subscribers.event(conn, event_type, &data, now)?;
     }
-    alerts::check_seats(conn, run.enterprise, now)?;
     // A refused SCIM request is part of the protocol (the identity provider
     // shows it and retries): only a lack of seats, which the IT admin must
     // act on, is an incident.

@@ -8,7 +8,6 @@
 mod run;
 pub mod staged;
 pub mod stores;
-mod user_rules;
 pub mod users;
 
 use crate::domain::import::SyncOperation;
@@ -160,13 +159,6 @@ pub(crate) struct KeyIndex<'a> {
 }
 
 impl<'a> KeyIndex<'a> {
-    pub fn with_capacity(keys: usize) -> Self {
-        KeyIndex {
-            first: std::collections::HashMap::with_capacity(keys),
-            repeats: Vec::new(),
-        }
-    }
-
     pub fn add(&mut self, field: &'static str, value: impl Into<Cow<'a, str>>, row: usize) {
         match self.first.entry((field, value.into())) {
             Entry::Occupied(first) => self.repeats.push((first.key().clone(), row)),
@@ -271,15 +263,18 @@ pub(crate) struct Plan<I, U> {
 /// Imports from this many rows on give the writer's page cache back afterwards.
 const LARGE_IMPORT_ROWS: usize = 10_000;
 
-/// Settings the apply step needs.
+/// What the engine needs of the services inside a transaction.
 pub struct ApplyContext {
     pub now: DateTime<Utc>,
+    /// `imports.match_in_memory_up_to`.
+    pub match_in_memory_up_to: usize,
 }
 
 impl ApplyContext {
     pub fn of(svc: &Services) -> Self {
         ApplyContext {
             now: svc.clock.now(),
+            match_in_memory_up_to: svc.config.imports.match_in_memory_up_to,
         }
     }
 }

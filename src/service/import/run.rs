@@ -47,20 +47,6 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn user(verb: Verb, id: uuid::Uuid, external_id: Option<String>) -> Change {
-        let event_type = match verb {
-            Verb::Created => "user.created",
-            Verb::Updated => "user.updated",
-            Verb::Deactivated => "user.deactivated",
-        };
-        Change {
-            verb,
-            event_type,
-            id,
-            external_id,
-        }
-    }
-
     pub fn store(verb: Verb, id: uuid::Uuid, external_id: Option<String>) -> Change {
         let event_type = match verb {
             Verb::Created => "store.created",

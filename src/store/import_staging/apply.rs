@@ -7,7 +7,7 @@ use super::*;
 /// Records what each valid matched row does: `updated`, `deactivated` or
 /// `unchanged` (the others create).
 pub fn classify(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
+    conn.prepare_cached(
         "UPDATE temp.staged_users SET verb = CASE
                  WHEN u.email IS n_email AND u.name IS n_name AND u.role IS n_role AND u.store_id IS n_store
                       AND u.manager_id IS n_manager AND u.external_id IS n_ext AND u.active IS n_active
@@ -16,8 +16,10 @@ pub fn classify(conn: &Connection) -> rusqlite::Result<()> {
                  ELSE 'updated' END
            FROM users u
           WHERE staged_users.user_id IS NOT NULL AND u.id = staged_users.user_id
-            AND staged_users.failed = 0;",
-    )
+            AND staged_users.failed = 0",
+    )?
+    .execute([])?;
+    Ok(())
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -115,6 +117,29 @@ pub fn each_change(
     Ok(())
 }
 
+/// Fewer new users than this never rebuild the users' indexes.
+const REBUILD_INDEXES_FROM: usize = 10_000;
+
+/// Calls `each` with (id, email) of every active user the import created, in
+/// row order (after [`apply`]).
+pub fn each_created_active(
+    conn: &Connection,
+    mut each: impl FnMut(&str, &str) -> Result<(), crate::AppError>,
+) -> Result<(), crate::AppError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT n_id, n_email FROM temp.staged_users
+          WHERE failed = 0 AND verb = 'created' AND n_active = 1 ORDER BY row",
+    )?;
+    let text = |e: rusqlite::types::FromSqlError| crate::AppError::Internal(e.to_string());
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let id = row.get_ref(0)?.as_str().map_err(text)?;
+        let email = row.get_ref(1)?.as_str().map_err(text)?;
+        each(id, email)?;
+    }
+    Ok(())
+}
+
 /// Which keys the rows give in strictly increasing order.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OrderedKeys {
@@ -149,13 +174,17 @@ pub fn apply(
     // the transaction: readers see the indexes as before until it commits) —
     // except an index whose keys arrive in order (an HR export sorted by
     // personnel number), which is only appended to.
-    let existing: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
     let kept = |name: &str| match name {
         "users_enterprise_email" => ordered.emails,
         "users_enterprise_external_id" => ordered.external_ids,
         _ => false,
     };
-    let rebuilt = if int(creating) > existing {
+    // Counting the users costs a scan: only an import this large may beat them.
+    let outnumbers = |creating: usize| -> rusqlite::Result<bool> {
+        let existing: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+        Ok(int(creating) > existing)
+    };
+    let rebuilt = if creating >= REBUILD_INDEXES_FROM && outnumbers(creating)? {
         let mut statement = conn.prepare(
             "SELECT name, sql FROM sqlite_master
               WHERE type = 'index' AND tbl_name = 'users' AND sql IS NOT NULL",

@@ -7,8 +7,10 @@
 //! them (`n_id` our new id, `n_store` the store resolved, `n_active` true when
 //! not given) and, once a row is matched to `user_id`, become the user as the
 //! row would leave them; `active` is the value given, `store_ref` a store
-//! reference that named no store; `verb` is what the run records
-//! (`created` until a match says otherwise).
+//! reference that named no store; `given_id` our id when the row names one
+//! (SCIM), matched by it alone and created with it; `clear` the fields the
+//! row empties (bits: 1 store, 2 manager, 4 external id); `verb` is what the
+//! run records (`created` until a match says otherwise).
 
 use rusqlite::{params, Connection};
 
@@ -19,7 +21,7 @@ mod apply;
 
 pub use apply::*;
 
-const CREATE: &str = "
+const CREATE_TABLE: &str = "
 CREATE TEMP TABLE IF NOT EXISTS staged_users (
     row         INTEGER PRIMARY KEY,
     key         TEXT,
@@ -27,6 +29,8 @@ CREATE TEMP TABLE IF NOT EXISTS staged_users (
     manager_ref TEXT,
     active      INTEGER,
     failed      INTEGER NOT NULL DEFAULT 0,
+    given_id    TEXT,
+    clear       INTEGER NOT NULL DEFAULT 0,
     user_id     TEXT,
     n_id        TEXT NOT NULL,
     n_email     TEXT,
@@ -37,22 +41,62 @@ CREATE TEMP TABLE IF NOT EXISTS staged_users (
     n_active    INTEGER NOT NULL,
     n_manager   TEXT,
     verb        TEXT NOT NULL DEFAULT 'created'
-);
-DELETE FROM temp.staged_users;
-DROP INDEX IF EXISTS temp.staged_users_user_id;
-DROP INDEX IF EXISTS temp.staged_users_n_id;
-DROP INDEX IF EXISTS temp.staged_users_n_ext;
-DROP INDEX IF EXISTS temp.staged_users_n_email;
-";
+);";
 
-/// An empty staging table on this connection.
-pub fn create(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(CREATE)
+/// The staging table's indexes, each built when a phase first needs it.
+const INDEXES: [(&str, &str); 4] = [
+    (
+        "staged_users_user_id",
+        "CREATE INDEX IF NOT EXISTS temp.staged_users_user_id ON staged_users (user_id) WHERE user_id IS NOT NULL",
+    ),
+    (
+        "staged_users_n_id",
+        "CREATE INDEX IF NOT EXISTS temp.staged_users_n_id ON staged_users (n_id)",
+    ),
+    (
+        "staged_users_n_ext",
+        "CREATE INDEX IF NOT EXISTS temp.staged_users_n_ext ON staged_users (n_ext) WHERE n_ext IS NOT NULL",
+    ),
+    (
+        "staged_users_n_email",
+        "CREATE INDEX IF NOT EXISTS temp.staged_users_n_email ON staged_users (n_email)",
+    ),
+];
+
+/// An empty staging table on this connection. A `bulk` import drops the
+/// table's indexes first: building them once its rows are in beats keeping
+/// them up to date row by row. A small one (a SCIM write) keeps them, so it
+/// runs no schema change at all — a schema change makes the connection
+/// prepare every cached statement again.
+pub fn create(conn: &Connection, bulk: bool) -> rusqlite::Result<()> {
+    let emptied = conn
+        .prepare_cached("DELETE FROM temp.staged_users")
+        .and_then(|mut statement| statement.execute([]));
+    if emptied.is_err() {
+        conn.execute_batch(CREATE_TABLE)?;
+    }
+    if bulk {
+        for (name, _) in INDEXES {
+            conn.execute_batch(&format!("DROP INDEX IF EXISTS temp.{name}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn build_indexes(conn: &Connection, names: &[&str]) -> rusqlite::Result<()> {
+    for (name, sql) in INDEXES {
+        if names.contains(&name) {
+            conn.prepare_cached(sql)?.execute([])?;
+        }
+    }
+    Ok(())
 }
 
 /// Gives the staging table's space back (its temp file shrinks with it).
 pub fn clear(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("DELETE FROM temp.staged_users;")
+    conn.prepare_cached("DELETE FROM temp.staged_users")?
+        .execute([])?;
+    Ok(())
 }
 
 /// A row as the adapter read it, normalised (trimmed, email lower-cased, role
@@ -72,6 +116,10 @@ pub struct StagedRow {
     pub manager_ref: Option<String>,
     pub active: Option<bool>,
     pub new_id: String,
+    /// Our id, when the row names the person by it.
+    pub given_id: Option<String>,
+    /// The fields the row empties (see the module's comment).
+    pub clear: u8,
     pub failed: bool,
     /// The person the row matches, when matched while staging.
     pub user_id: Option<String>,
@@ -80,7 +128,7 @@ pub struct StagedRow {
 const ROWS_PER_INSERT: usize = 64;
 /// Page cache (and so sort buffer), in SQLite's units, while indexes are rebuilt.
 const INDEX_BUILD_CACHE: i64 = -8192;
-const COLUMNS: usize = 14;
+const COLUMNS: usize = 16;
 
 fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -93,7 +141,8 @@ pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
             vec![format!("({})", vec!["?"; COLUMNS].join(",")); chunk.len()].join(",");
         let sql = format!(
             "INSERT INTO temp.staged_users (row, key, store_ref, manager_ref, active, failed, n_id,
-                                            n_email, n_name, n_role, n_store, n_ext, n_active, user_id)
+                                            n_email, n_name, n_role, n_store, n_ext, n_active, user_id,
+                                            given_id, clear)
              VALUES {placeholders}"
         );
         let mut statement = conn.prepare_cached(&sql)?;
@@ -117,6 +166,8 @@ pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
             bind(&r.external_id)?;
             bind(&r.active.unwrap_or(true))?;
             bind(&r.user_id)?;
+            bind(&r.given_id)?;
+            bind(&r.clear)?;
         }
         statement.raw_execute()?;
     }
@@ -194,34 +245,38 @@ pub fn rows_with_keys(
     rows.collect()
 }
 
-/// Matches rows to the enterprise's people: by external id when the row has
-/// one, else by email. Each row probes the users' indexes; only matched rows
-/// are written.
+/// Matches rows to the enterprise's people: by our id when the row gives it,
+/// else by external id when it has one, else by email. Each row probes the
+/// users' indexes; only matched rows are written.
 pub fn match_people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE temp.staged_users SET user_id = u.id
            FROM users u
+          WHERE u.enterprise_account_id = ?1 AND u.id = staged_users.given_id
+            AND staged_users.given_id IS NOT NULL AND staged_users.failed = 0",
+    )?
+    .execute([enterprise])?;
+    conn.prepare_cached(
+        "UPDATE temp.staged_users SET user_id = u.id
+           FROM users u
           WHERE u.enterprise_account_id = ?1 AND u.external_id = staged_users.n_ext
-            AND staged_users.failed = 0",
+            AND staged_users.given_id IS NULL AND staged_users.failed = 0",
     )?
     .execute([enterprise])?;
     conn.prepare_cached(
         "UPDATE temp.staged_users SET user_id = u.id
            FROM users u
           WHERE u.enterprise_account_id = ?1 AND u.email = staged_users.n_email
-            AND staged_users.n_ext IS NULL AND staged_users.failed = 0",
+            AND staged_users.given_id IS NULL AND staged_users.n_ext IS NULL
+            AND staged_users.failed = 0",
     )?
     .execute([enterprise])?;
-    conn.execute_batch(
-        "CREATE INDEX temp.staged_users_user_id ON staged_users (user_id) WHERE user_id IS NOT NULL;",
-    )
+    index_matches(conn)
 }
 
 /// Indexes the matches made while staging.
 pub fn index_matches(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE INDEX temp.staged_users_user_id ON staged_users (user_id) WHERE user_id IS NOT NULL;",
-    )
+    build_indexes(conn, &["staged_users_user_id"])
 }
 
 /// Rows matching an IT administrator, which imports never change.
@@ -233,6 +288,23 @@ pub fn matching_admins(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
               WHERE s.user_id IS NOT NULL AND s.failed = 0 AND u.role = 'it_admin' ORDER BY s.row"
         ),
         [],
+    )
+}
+
+/// Rows naming a person by our id whose external id belongs to someone else.
+pub fn external_ids_taken(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+) -> rusqlite::Result<Vec<Flagged>> {
+    flagged(
+        conn,
+        &format!(
+            "SELECT s.row, {KEY}, s.n_ext FROM temp.staged_users s
+               JOIN users u ON u.enterprise_account_id = ?1 AND u.external_id = s.n_ext
+              WHERE s.failed = 0 AND s.given_id IS NOT NULL AND u.id <> s.given_id
+              ORDER BY s.row"
+        ),
+        [enterprise],
     )
 }
 
@@ -273,19 +345,24 @@ pub struct StoreAndFieldProblems {
 
 /// The valid rows with one of those problems, in one scan (after
 /// [`compute_next`], so a matched row's store and role are what it leaves).
-pub fn store_and_field_problems(conn: &Connection) -> rusqlite::Result<Vec<StoreAndFieldProblems>> {
+/// A seller may wait for a store unless `sellers_need_store` (identity
+/// providers create a person first and add them to a group afterwards).
+pub fn store_and_field_problems(
+    conn: &Connection,
+    sellers_need_store: bool,
+) -> rusqlite::Result<Vec<StoreAndFieldProblems>> {
     let mut statement = conn.prepare_cached(&format!(
         "SELECT row, {KEY}, store_ref,
                 user_id IS NULL AND n_email IS NULL, user_id IS NULL AND n_name IS NULL,
-                user_id IS NULL AND n_role IS NULL, n_role = 'seller' AND n_store IS NULL
+                user_id IS NULL AND n_role IS NULL, ?1 AND n_role = 'seller' AND n_store IS NULL
            FROM temp.staged_users s
           WHERE failed = 0
             AND (store_ref IS NOT NULL
                  OR (user_id IS NULL AND (n_email IS NULL OR n_name IS NULL OR n_role IS NULL))
-                 OR (n_role = 'seller' AND n_store IS NULL))
+                 OR (?1 AND n_role = 'seller' AND n_store IS NULL))
           ORDER BY row"
     ))?;
-    let rows = statement.query_map([], |row| {
+    let rows = statement.query_map([sellers_need_store], |row| {
         let index: i64 = row.get(0)?;
         let missing = [("email", 3), ("name", 4), ("role", 5)]
             .into_iter()
@@ -310,32 +387,39 @@ pub fn store_and_field_problems(conn: &Connection) -> rusqlite::Result<Vec<Store
 }
 
 /// The user each matched row would leave: the row's values over the current
-/// ones. (An unmatched row's n_ columns are already what it creates.)
+/// ones, less the fields it empties. (An unmatched row's n_ columns are
+/// already what it creates.)
 pub fn compute_next(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
+    conn.prepare_cached(
         "UPDATE temp.staged_users SET
              n_id = u.id,
              n_email = coalesce(staged_users.n_email, u.email),
              n_name = coalesce(staged_users.n_name, u.name),
              n_role = coalesce(staged_users.n_role, u.role),
-             n_store = coalesce(staged_users.n_store, u.store_id),
-             n_ext = coalesce(staged_users.n_ext, u.external_id),
+             n_store = CASE WHEN staged_users.clear & 1 THEN NULL
+                            ELSE coalesce(staged_users.n_store, u.store_id) END,
+             n_ext = CASE WHEN staged_users.clear & 4 THEN NULL
+                          ELSE coalesce(staged_users.n_ext, u.external_id) END,
              n_active = coalesce(staged_users.active, u.active),
-             n_manager = u.manager_id
+             n_manager = CASE WHEN staged_users.clear & 2 THEN NULL ELSE u.manager_id END
            FROM users u
           WHERE staged_users.user_id IS NOT NULL AND u.id = staged_users.user_id
-            AND staged_users.failed = 0;",
-    )
+            AND staged_users.failed = 0",
+    )?
+    .execute([])?;
+    Ok(())
 }
 
+/// Indexes the keys manager references are resolved by (after
+/// [`compute_next`], so a bulk import builds them once, from sorted keys).
 pub fn index_next_keys(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "DROP INDEX IF EXISTS temp.staged_users_n_id;
-         DROP INDEX IF EXISTS temp.staged_users_n_ext;
-         DROP INDEX IF EXISTS temp.staged_users_n_email;
-         CREATE INDEX temp.staged_users_n_id ON staged_users (n_id);
-         CREATE INDEX temp.staged_users_n_ext ON staged_users (n_ext) WHERE n_ext IS NOT NULL;
-         CREATE INDEX temp.staged_users_n_email ON staged_users (n_email);",
+    build_indexes(
+        conn,
+        &[
+            "staged_users_n_id",
+            "staged_users_n_ext",
+            "staged_users_n_email",
+        ],
     )
 }
 

@@ -1,11 +1,13 @@
-//! The engine's staged mode, for users files too large to hold in memory (a
-//! million-row HR export): rows stream from the adapter into a staging table
-//! inside the import's write transaction, and the same rules as the in-memory
-//! planner (`users/`, `user_rules.rs`) run as set-based statements over it
-//! (`store::import_staging`). Row-local checks are the planner's own
-//! functions; the full-export guard is shared; the run entry and its change
-//! batches are written by the same `run` module. The parity test in
-//! `tests/it/staged_import.rs` runs the same requests through both modes.
+//! The users import engine, the one every source goes through: REST bodies,
+//! SCIM writes, drop files read whole or streamed, the operator's import.
+//! Rows go into a staging table inside the import's write transaction (a
+//! file's rows stream in, never all in memory), then are matched, checked and
+//! classified by set-based statements (`store::import_staging`) in the
+//! planner's phases: row checks (`users/rows.rs`) → repeated keys → match →
+//! people it must not touch, taken keys, mode → stores and required fields →
+//! managers → seats → diff → full-export guard → write. The run entry and its
+//! change batches are written by the `run` module. `tests/it/staged_import.rs`
+//! runs one table of cases through every source.
 
 use crate::domain::import::SyncOperation;
 use chrono::Utc;
@@ -14,7 +16,7 @@ use rusqlite::Connection;
 use super::run::{self, BatchWriter, RunMeta, Verb};
 use super::users::{row_checks, RowView};
 use super::{Errors, Finish, FullExport, RowNumbering};
-use crate::domain::import::{ImportMode, ImportReport, ImportSource};
+use crate::domain::import::{ImportMode, ImportReport, ImportSource, RowError, SourceKind};
 use crate::domain::{EnterpriseId, Role};
 use crate::service::Services;
 use crate::store;
@@ -44,7 +46,41 @@ pub struct StagedRequest {
     /// Enterprises with at most this many people are matched in memory while
     /// rows are staged; larger ones by a pass over the staging table.
     pub match_in_memory_up_to: usize,
+    /// How reports number the rows.
+    pub numbering: RowNumbering,
+    /// Rows the adapter could already not read (their index in the stream).
+    pub row_errors: Vec<RowError>,
+    /// Give each newly created, active user an invitation to set a password.
+    pub invite_new_users: bool,
+    /// How many rows come, when the adapter holds them all already (a REST
+    /// body, a SCIM write); `None` for a stream of unknown length.
+    pub expected_rows: Option<usize>,
 }
+
+impl StagedRequest {
+    /// Whether the import is large enough for bulk ways (indexes built after
+    /// the rows are in, a reader thread, the writer's cache given back).
+    fn bulk(&self) -> bool {
+        self.expected_rows.is_none_or(|rows| rows >= BULK_ROWS)
+    }
+
+    /// Whether rows are matched to people in memory while staged: only when
+    /// the enterprise is small enough, and the request names a good part of
+    /// it (a single SCIM write probes the indexes instead of reading everyone).
+    fn matches_in_memory(&self, staff: i64) -> bool {
+        let staff = usize::try_from(staff).unwrap_or(usize::MAX);
+        staff <= self.match_in_memory_up_to
+            && self
+                .expected_rows
+                .is_none_or(|rows| rows.saturating_mul(MATCH_IN_MEMORY_FROM_FRACTION) >= staff)
+    }
+}
+
+/// Imports of this many rows on take the bulk ways.
+const BULK_ROWS: usize = 10_000;
+/// A request with at least 1/4 as many rows as the enterprise has people
+/// reads them all at once rather than probing for each row.
+const MATCH_IN_MEMORY_FROM_FRACTION: usize = 4;
 
 /// How a staged import ended.
 pub enum StagedOutcome {
@@ -71,18 +107,14 @@ pub async fn import_users(
 ) -> Result<StagedOutcome, AppError> {
     let now = svc.clock.now();
     let source = request.source.kind.sync_type();
+    let bulk = request.bulk();
     let outcome = svc
         .db
-        .write(move |txn| {
-            let outcome = run_staged(txn, &request, rows, operation, finish, now);
-            // The staging table's pages go back whatever happened.
-            let cleared = staging::clear(txn);
-            let report = outcome?;
-            cleared?;
-            Ok(report)
-        })
+        .write(move |txn| import_in(txn, &request, rows, operation, finish, now))
         .await;
-    svc.db.release_writer_cache();
+    if bulk {
+        svc.db.release_writer_cache();
+    }
     match outcome {
         Ok(report) => {
             if !report.dry_run {
@@ -98,14 +130,43 @@ pub async fn import_users(
     }
 }
 
-/// Refuses the source once its errors pass [`MAX_ROW_ERRORS`].
-fn too_many_errors(errors: &Errors) -> Result<(), AppError> {
-    if errors.list.len() > MAX_ROW_ERRORS {
+/// Imports users inside the caller's write transaction (SCIM reads, imports
+/// and reads again in one). The caller commits and records the metrics.
+pub(crate) fn import_in(
+    txn: &Connection,
+    request: &StagedRequest,
+    rows: RowStream,
+    operation: SyncOperation,
+    finish: Option<Finish>,
+    now: chrono::DateTime<Utc>,
+) -> Result<ImportReport, AppError> {
+    let outcome = run_staged(txn, request, rows, operation, finish, now);
+    // The staging table's pages go back whatever happened.
+    let cleared = staging::clear(txn);
+    let report = outcome?;
+    cleared?;
+    Ok(report)
+}
+
+/// Refuses a streamed source once its errors pass `limit`.
+fn too_many_errors(errors: &Errors, limit: usize) -> Result<(), AppError> {
+    if errors.list.len() > limit {
         return Err(unreadable(format!(
-            "more than {MAX_ROW_ERRORS} row errors: is it the right file, and does the profile map its columns?"
+            "more than {limit} row errors: is it the right file, and does the profile map its columns?"
         )));
     }
     Ok(())
+}
+
+impl StagedRequest {
+    /// Most row errors kept: a stream's list must not grow without bound,
+    /// while rows the adapter holds already bound their own errors.
+    fn error_limit(&self) -> usize {
+        match self.expected_rows {
+            Some(_) => usize::MAX,
+            None => MAX_ROW_ERRORS,
+        }
+    }
 }
 
 fn unreadable(message: String) -> AppError {
@@ -142,6 +203,7 @@ impl Laps {
 struct Failures<'c> {
     conn: &'c Connection,
     errors: Errors,
+    limit: usize,
 }
 
 impl Failures<'_> {
@@ -155,7 +217,7 @@ impl Failures<'_> {
         self.errors
             .add(flagged.row, &flagged.key, Some(field), code, message);
         staging::mark_failed(self.conn, flagged.row)?;
-        too_many_errors(&self.errors)
+        too_many_errors(&self.errors, self.limit)
     }
 
     fn add_all(
@@ -173,6 +235,25 @@ impl Failures<'_> {
     }
 }
 
+/// Invites every active user the import created to set a password. The
+/// token is issued when the email goes out: the outbox never holds a link.
+fn invite_created(
+    txn: &Connection,
+    enterprise: EnterpriseId,
+    now: chrono::DateTime<Utc>,
+) -> Result<usize, AppError> {
+    let mut invited = 0;
+    staging::each_created_active(txn, |id, email| {
+        let id = id
+            .parse()
+            .map_err(|_| AppError::Internal(format!("a staged user id is not an id: {id}")))?;
+        crate::service::emails::queue_invitation(txn, enterprise, id, email, now)?;
+        invited += 1;
+        Ok(())
+    })?;
+    Ok(invited)
+}
+
 fn run_staged(
     txn: &Connection,
     request: &StagedRequest,
@@ -187,7 +268,7 @@ fn run_staged(
     })?;
     let staff = store::users::staff_counts(txn, enterprise)?;
     let started = std::time::Instant::now();
-    staging::create(txn)?;
+    staging::create(txn, request.bulk())?;
     let mut laps = Laps::new();
     let Prepared {
         total,
@@ -196,16 +277,14 @@ fn run_staged(
         manager_references,
         matched,
         ordered,
-    } = stage(
-        txn,
-        enterprise,
-        rows,
-        request.max_rows,
-        usize::try_from(staff.total).unwrap_or(usize::MAX) <= request.match_in_memory_up_to,
-    )?;
+    } = stage(txn, request, rows, request.matches_in_memory(staff.total))?;
     laps.mark("stage");
     let staged_at = std::time::Instant::now();
-    let mut failures = Failures { conn: txn, errors };
+    let mut failures = Failures {
+        conn: txn,
+        errors,
+        limit: request.error_limit(),
+    };
 
     // Keys given twice: every row involved is reported, naming the others.
     // Staging kept the keys a filter had seen before; only those are looked up.
@@ -264,6 +343,17 @@ fn run_staged(
         |_| "this row matches an IT administrator, which imports never change".into(),
     )?;
     failures.add_all(
+        staging::external_ids_taken(txn, enterprise)?,
+        "external_id",
+        "external_id_taken",
+        |f| {
+            format!(
+                "external id {:?} already belongs to another user",
+                f.value.as_deref().unwrap_or_default()
+            )
+        },
+    )?;
+    failures.add_all(
         staging::emails_taken(txn, enterprise)?,
         "email",
         "email_taken",
@@ -298,7 +388,8 @@ fn run_staged(
     laps.mark("next");
     // A store that exists, what a new user needs, a seller's store: one scan,
     // each row's first problem in the planner's order.
-    for problem in staging::store_and_field_problems(txn)? {
+    let sellers_need_store = request.source.kind != SourceKind::Scim;
+    for problem in staging::store_and_field_problems(txn, sellers_need_store)? {
         let flagged = &problem.row;
         if let Some(reference) = &problem.unknown_store {
             failures.add(
@@ -318,7 +409,7 @@ fn run_staged(
                 );
             }
             staging::mark_failed(txn, flagged.row)?;
-            too_many_errors(&failures.errors)?;
+            too_many_errors(&failures.errors, failures.limit)?;
         } else if problem.seller_without_store {
             failures.add(
                 flagged,
@@ -405,8 +496,7 @@ fn run_staged(
     let mut with_leavers = false;
     if let Some(full) = &request.full_export {
         let (leavers, active_staff) = staging::leaver_counts(txn, enterprise)?;
-        match super::user_rules::full_export_guard(full, failed_rows, leavers, active_staff, total)
-        {
+        match super::users::full_export_guard(full, failed_rows, leavers, active_staff, total) {
             Ok(()) => {
                 report.deactivated += leavers;
                 with_leavers = true;
@@ -463,6 +553,11 @@ fn run_staged(
             now,
         )?;
         laps.mark("apply");
+        if request.invite_new_users {
+            report.invited = invite_created(txn, enterprise, now)?;
+        }
+        // Seat use as the run leaves it.
+        crate::service::alerts::check_seats(txn, enterprise, now)?;
     }
     report.sync_log_id = Some(run.run_id);
     if let Some(finish) = finish.filter(|_| report.not_applied.is_none()) {

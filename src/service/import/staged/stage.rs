@@ -43,11 +43,19 @@ pub(super) struct SeenKeys {
 }
 
 impl SeenKeys {
-    const BITS: usize = 1 << 25;
+    /// The filter's size for a source of unknown length (4 MiB).
+    const MAX_BITS: usize = 1 << 25;
 
-    fn new() -> Self {
+    /// A filter for `rows` rows (two keys each, 16 bits a key: about one
+    /// false alarm in 500), or the largest for a stream.
+    fn new(rows: Option<usize>) -> Self {
+        let bits = rows.map_or(Self::MAX_BITS, |rows| {
+            rows.saturating_mul(32)
+                .next_power_of_two()
+                .clamp(1 << 12, Self::MAX_BITS)
+        });
         SeenKeys {
-            bits: vec![0; Self::BITS / 64],
+            bits: vec![0; bits / 64],
             repeated_external_ids: Default::default(),
             repeated_emails: Default::default(),
         }
@@ -63,9 +71,10 @@ impl SeenKeys {
         hasher.write(key.as_bytes());
         let hash = hasher.finish();
         let (a, b) = (hash as u32 as usize, (hash >> 32) as usize);
+        let size = self.bits.len() * 64;
         let mut seen = true;
         for i in 0..3usize {
-            let bit = a.wrapping_add(i.wrapping_mul(b)) % Self::BITS;
+            let bit = a.wrapping_add(i.wrapping_mul(b)) % size;
             let (word, mask) = (bit / 64, 1u64 << (bit % 64));
             seen &= self.bits[word] & mask != 0;
             self.bits[word] |= mask;
@@ -128,6 +137,7 @@ impl Ascending {
 /// A small enterprise's people by the keys rows match them by, so rows are
 /// matched as they are prepared rather than by a pass over the staging table.
 pub(super) struct PeopleIndex {
+    ids: std::collections::HashSet<String>,
     by_external: std::collections::HashMap<String, String>,
     by_email: std::collections::HashMap<String, String>,
 }
@@ -136,6 +146,7 @@ impl PeopleIndex {
     fn load(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Self> {
         let people = store::users::people(conn, enterprise)?;
         Ok(PeopleIndex {
+            ids: people.iter().map(|p| p.id.to_string()).collect(),
             by_external: people
                 .iter()
                 .filter_map(|p| p.external_id.clone().map(|e| (e, p.id.to_string())))
@@ -147,29 +158,66 @@ impl PeopleIndex {
         })
     }
 
-    /// By external id when the row has one, else by email.
-    fn find(&self, external_id: Option<&str>, email: Option<&str>) -> Option<String> {
-        match (external_id, email) {
-            (Some(external), _) => self.by_external.get(external).cloned(),
-            (None, Some(email)) => self.by_email.get(email).cloned(),
-            (None, None) => None,
+    /// By our id when the row gives it, else by external id when it has
+    /// one, else by email.
+    fn find(
+        &self,
+        id: Option<&str>,
+        external_id: Option<&str>,
+        email: Option<&str>,
+    ) -> Option<String> {
+        match (id, external_id, email) {
+            (Some(id), _, _) => self.ids.get(id).cloned(),
+            (None, Some(external), _) => self.by_external.get(external).cloned(),
+            (None, None, Some(email)) => self.by_email.get(email).cloned(),
+            (None, None, None) => None,
+        }
+    }
+}
+
+/// What preparing rows needs of the request, owned (it may run on a thread
+/// of its own).
+pub(super) struct Reading {
+    max_rows: usize,
+    expected_rows: Option<usize>,
+    numbering: RowNumbering,
+    row_errors: Vec<RowError>,
+    error_limit: usize,
+}
+
+impl Reading {
+    fn of(request: &StagedRequest) -> Self {
+        Reading {
+            max_rows: request.max_rows,
+            expected_rows: request.expected_rows,
+            numbering: request.numbering.clone(),
+            row_errors: request.row_errors.clone(),
+            error_limit: request.error_limit(),
         }
     }
 }
 
 /// Turns source rows into staging rows: the checks a row passes on its own,
-/// the store resolved, the keys recorded, our id for the row.
+/// the store resolved, the keys recorded, our id for the row. Each full batch
+/// goes to `sink`, which answers whether to go on.
 pub(super) fn prepare(
     rows: RowStream,
     stores: StoreIndex,
     people: Option<PeopleIndex>,
-    max_rows: usize,
-    batches: &std::sync::mpsc::SyncSender<Vec<StagedRow>>,
+    reading: Reading,
+    sink: &mut dyn FnMut(Vec<StagedRow>) -> bool,
 ) -> Result<Prepared, AppError> {
+    let Reading {
+        max_rows,
+        expected_rows,
+        numbering,
+        row_errors,
+        error_limit,
+    } = reading;
     let mut manager_references = false;
     let (mut emails, mut external_ids) = (Ascending::new(), Ascending::new());
-    let mut errors = Errors::seeded(&[], &RowNumbering::FromOne);
-    let mut seen = SeenKeys::new();
+    let mut errors = Errors::seeded(&row_errors, &numbering);
+    let mut seen = SeenKeys::new(expected_rows);
     let mut batch: Vec<StagedRow> = Vec::with_capacity(STAGE_BATCH);
     let mut total = 0;
     for read in rows {
@@ -194,7 +242,8 @@ pub(super) fn prepare(
         }
         let key_of = |_: usize| key.clone();
         let role = row_checks(&mut errors, row, &view, &key_of);
-        if role.is_some() && view.external_id.is_none() && view.email.is_none() {
+        let unnamed = view.id.is_none() && view.external_id.is_none() && view.email.is_none();
+        if role.is_some() && unnamed {
             errors.add(
                 row,
                 &key,
@@ -203,7 +252,7 @@ pub(super) fn prepare(
                 "a user needs an email or an external_id",
             );
         }
-        too_many_errors(&errors)?;
+        too_many_errors(&errors, error_limit)?;
         seen.add(view.external_id, view.email.as_deref());
         let store_id = view.store_ref.and_then(|r| stores.resolve(r));
         let failed = errors.has(row);
@@ -212,10 +261,14 @@ pub(super) fn prepare(
             emails.see(view.email.as_deref());
             external_ids.see(view.external_id);
         }
+        let given_id = view.id.map(|id| id.to_string());
         let user_id = people
             .as_ref()
             .filter(|_| !failed)
-            .and_then(|p| p.find(view.external_id, view.email.as_deref()));
+            .and_then(|p| p.find(given_id.as_deref(), view.external_id, view.email.as_deref()));
+        let clear = u8::from(view.clear.store)
+            | u8::from(view.clear.manager) << 1
+            | u8::from(view.clear.external_id) << 2;
         batch.push(StagedRow {
             user_id,
             row,
@@ -233,7 +286,11 @@ pub(super) fn prepare(
             store_id,
             manager_ref: view.manager_ref.map(str::to_string),
             active: view.active,
-            new_id: crate::domain::UserId::generate().to_string(),
+            new_id: given_id
+                .clone()
+                .unwrap_or_else(|| crate::domain::UserId::generate().to_string()),
+            given_id,
+            clear,
             failed,
             // The report key is the external id when there is one: then the
             // row need not carry it twice.
@@ -241,13 +298,15 @@ pub(super) fn prepare(
         });
         if batch.len() == STAGE_BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(STAGE_BATCH));
-            if batches.send(full).is_err() {
+            if !sink(full) {
                 // The writer stopped (its own error ends the import).
                 break;
             }
         }
     }
-    let _ = batches.send(batch);
+    if !batch.is_empty() {
+        sink(batch);
+    }
     Ok(Prepared {
         total,
         errors,
@@ -261,27 +320,41 @@ pub(super) fn prepare(
     })
 }
 
-/// Streams the rows into the staging table. A thread of its own reads,
-/// decodes, parses and checks them, a batch at a time, while this one (the
-/// writer) inserts: the two cores share the work, and the channel's bound
-/// keeps memory flat.
+/// Streams the rows into the staging table. In a bulk import a thread of its
+/// own reads, decodes, parses and checks them, a batch at a time, while this
+/// one (the writer) inserts: the two cores share the work, and the channel's
+/// bound keeps memory flat. A small one is prepared here, in line.
 pub(super) fn stage(
     txn: &Connection,
-    enterprise: EnterpriseId,
+    request: &StagedRequest,
     rows: RowStream,
-    max_rows: usize,
     match_in_memory: bool,
 ) -> Result<Prepared, AppError> {
+    let enterprise = request.enterprise;
     let stores = StoreIndex::load(txn, enterprise)?;
     let people = if match_in_memory {
         Some(PeopleIndex::load(txn, enterprise)?)
     } else {
         None
     };
+    let reading = Reading::of(request);
+    if !request.bulk() {
+        let mut inserted = Ok(());
+        let prepared = prepare(rows, stores, people, reading, &mut |batch| {
+            inserted = staging::insert(txn, &batch);
+            inserted.is_ok()
+        });
+        inserted?;
+        return prepared;
+    }
     let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<StagedRow>>(2);
     let preparing = std::thread::Builder::new()
         .name("import-reader".into())
-        .spawn(move || prepare(rows, stores, people, max_rows, &sender))
+        .spawn(move || {
+            prepare(rows, stores, people, reading, &mut |batch| {
+                sender.send(batch).is_ok()
+            })
+        })
         .map_err(|e| AppError::Internal(format!("starting the import reader: {e}")))?;
     let mut inserted = Ok(());
     for batch in batches.iter() {
@@ -320,7 +393,7 @@ mod tests {
 
     #[test]
     fn the_key_filter_keeps_every_key_seen_twice() {
-        let mut seen = SeenKeys::new();
+        let mut seen = SeenKeys::new(None);
         for i in 0..50_000 {
             seen.add(Some(&format!("E{i}")), Some(&format!("e{i}@x.example")));
         }
@@ -331,7 +404,7 @@ mod tests {
         assert!(seen.repeated_emails.contains("e42@x.example"));
         assert!(seen.repeated_external_ids.len() + seen.repeated_emails.len() < 50);
         // An external id and an email with the same text are different keys.
-        let mut kinds = SeenKeys::new();
+        let mut kinds = SeenKeys::new(Some(1));
         kinds.add(Some("same"), Some("same"));
         assert!(kinds.repeated_external_ids.is_empty() && kinds.repeated_emails.is_empty());
     }

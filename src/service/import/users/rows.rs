@@ -1,6 +1,5 @@
-//! Planning's first phase, row by row: each row's fields trimmed and
-//! normalised (borrowed from the request), its own checks, and the directory
-//! of the enterprise's people and stores that rows are matched against.
+//! The engine's first phase, row by row: each row's fields trimmed and
+//! normalised (borrowed from the source row) and the checks it passes on its own.
 
 use super::*;
 
@@ -40,42 +39,6 @@ impl<'a> RowView<'a> {
     }
 }
 
-/// What a valid row would make of its user, borrowing the text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Draft<'a> {
-    pub id: UserId,
-    pub email: &'a str,
-    pub name: &'a str,
-    pub role: Role,
-    pub store_id: Option<StoreId>,
-    pub manager_id: Option<UserId>,
-    pub external_id: Option<&'a str>,
-    pub active: bool,
-}
-
-impl<'a> Draft<'a> {
-    pub(crate) fn of(user: &'a Person) -> Self {
-        Draft {
-            id: user.id,
-            email: &user.email,
-            name: &user.name,
-            role: user.role,
-            store_id: user.store_id,
-            manager_id: user.manager_id,
-            external_id: user.external_id.as_deref(),
-            active: user.active,
-        }
-    }
-}
-
-/// A valid row, matched, before its manager reference is resolved.
-pub(crate) struct Candidate<'a> {
-    pub row: usize,
-    pub existing: Option<&'a Person>,
-    pub next: Draft<'a>,
-    pub manager_ref: Option<&'a str>,
-}
-
 pub(crate) fn parse_role(raw: &str) -> Result<Role, (&'static str, String)> {
     if raw.eq_ignore_ascii_case("manager") {
         Ok(Role::Manager)
@@ -95,82 +58,6 @@ pub(crate) fn parse_role(raw: &str) -> Result<Role, (&'static str, String)> {
             ),
         ))
     }
-}
-
-/// The enterprise's people and stores, indexed the ways rows refer to them.
-pub(crate) struct Directory<'a> {
-    pub(crate) by_id: HashMap<UserId, &'a Person>,
-    pub(crate) by_external: HashMap<&'a str, &'a Person>,
-    pub(crate) by_email: HashMap<&'a str, &'a Person>,
-    pub(crate) store_ids: HashSet<StoreId>,
-    pub(crate) store_by_external: HashMap<&'a str, StoreId>,
-}
-
-impl<'a> Directory<'a> {
-    pub(crate) fn new(people: &'a [Person], stores: &'a [crate::domain::Store]) -> Self {
-        Directory {
-            by_id: people.iter().map(|u| (u.id, u)).collect(),
-            by_external: people
-                .iter()
-                .filter_map(|u| u.external_id.as_deref().map(|e| (e, u)))
-                .collect(),
-            by_email: people.iter().map(|u| (u.email.as_str(), u)).collect(),
-            store_ids: stores.iter().map(|s| s.id).collect(),
-            store_by_external: stores
-                .iter()
-                .filter_map(|s| s.external_id.as_deref().map(|e| (e, s.id)))
-                .collect(),
-        }
-    }
-
-    pub(crate) fn store(&self, reference: &str) -> Option<StoreId> {
-        reference
-            .parse::<StoreId>()
-            .ok()
-            .filter(|id| self.store_ids.contains(id))
-            .or_else(|| self.store_by_external.get(reference).copied())
-    }
-}
-
-/// A request with at least 1/4 as many rows as the enterprise has staff reads
-/// everyone in one scan rather than probing for each key.
-pub(crate) const READ_EVERYONE_FROM_FRACTION: i64 = 4;
-
-/// The people a request can match or name as a manager. A request covering a
-/// good part of the enterprise reads everyone in one scan; a smaller one looks
-/// up its keys, so ten requests of 10,000 do not each read the whole enterprise.
-pub(crate) fn people_in_reach(
-    conn: &Connection,
-    enterprise: crate::domain::EnterpriseId,
-    views: &[RowView<'_>],
-    staff: i64,
-) -> rusqlite::Result<Vec<Person>> {
-    if views.len() as i64 * READ_EVERYONE_FROM_FRACTION >= staff {
-        return store::users::people(conn, enterprise);
-    }
-    let mut keys: Vec<&str> = Vec::with_capacity(views.len() * 2);
-    let mut manager_emails: Vec<Cow<'_, str>> = Vec::new();
-    let mut ids: Vec<&str> = Vec::new();
-    let own_ids: Vec<String> = views
-        .iter()
-        .filter_map(|v| v.id.map(|id| id.to_string()))
-        .collect();
-    ids.extend(own_ids.iter().map(String::as_str));
-    for view in views {
-        keys.extend(view.external_id);
-        keys.extend(view.email.as_deref());
-        if let Some(reference) = view.manager_ref {
-            keys.push(reference);
-            if reference.parse::<UserId>().is_ok() {
-                ids.push(reference);
-            }
-            if let Cow::Owned(normal) = email::normalize_cow(reference) {
-                manager_emails.push(Cow::Owned(normal));
-            }
-        }
-    }
-    keys.extend(manager_emails.iter().map(|e| e.as_ref()));
-    store::users::people_named(conn, enterprise, &keys, &ids)
 }
 
 /// The checks a row passes on its own: lengths, the email's form, the role.
