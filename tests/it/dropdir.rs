@@ -19,7 +19,7 @@ pub(crate) fn with_drop_dir(policy: CompletionPolicy) -> impl FnOnce(&mut Config
         // Scans come from the tests (and file-system events), not the timer.
         config.dropdir.scan_interval_secs = 3600;
         // Users CSV files here take the streamed, staged path whatever their
-        // size; drop_profiles.rs and staged_import.rs cover the whole-file one.
+        // size; drop_profiles.rs and one_engine.rs cover the whole-file one.
         config.dropdir.stream_from_bytes = 0;
     }
 }

@@ -6,7 +6,7 @@
 //! planner's phases: row checks (`users/rows.rs`) → repeated keys → match →
 //! people it must not touch, taken keys, mode → stores and required fields →
 //! managers → seats → diff → full-export guard → write. The run entry and its
-//! change batches are written by the `run` module. `tests/it/staged_import.rs`
+//! change batches are written by the `run` module. `tests/it/one_engine.rs`
 //! runs one table of cases through every source.
 
 use crate::domain::import::SyncOperation;
