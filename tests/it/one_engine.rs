@@ -491,7 +491,6 @@ struct Case {
     scim: Option<u16>,
 }
 
-
 const CASES: &[Case] = &[
     Case {
         name: "a new seller",

@@ -3,20 +3,21 @@
 //! the change events, and the writes themselves.
 
 use super::*;
+use crate::domain::Role;
+use crate::store::users::UserChanges;
 
-/// Records what each valid matched row does: `updated`, `deactivated` or
-/// `unchanged` (the others create).
+/// Records what each valid matched row does — `updated`, `deactivated` or
+/// `unchanged` (the others create) — once its manager is known, the last
+/// field a change can come from. Reads the staged rows alone.
 pub fn classify(conn: &Connection) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE temp.staged_users SET verb = CASE
-                 WHEN u.email IS n_email AND u.name IS n_name AND u.role IS n_role AND u.store_id IS n_store
-                      AND u.manager_id IS n_manager AND u.external_id IS n_ext AND u.active IS n_active
-                     THEN 'unchanged'
-                 WHEN u.active = 1 AND n_active = 0 THEN 'deactivated'
+        "UPDATE temp.staged_users SET
+             changed = changed | ((o_manager IS NOT n_manager) << 4),
+             verb = CASE
+                 WHEN (changed | ((o_manager IS NOT n_manager) << 4)) = 0 THEN 'unchanged'
+                 WHEN o_active = 1 AND n_active = 0 THEN 'deactivated'
                  ELSE 'updated' END
-           FROM users u
-          WHERE staged_users.user_id IS NOT NULL AND u.id = staged_users.user_id
-            AND staged_users.failed = 0",
+          WHERE user_id IS NOT NULL AND failed = 0",
     )?
     .execute([])?;
     Ok(())
@@ -156,9 +157,9 @@ pub fn apply(
     with_leavers: bool,
     creating: usize,
     ordered: OrderedKeys,
-    now: chrono::DateTime<chrono::Utc>,
+    now_at: chrono::DateTime<chrono::Utc>,
 ) -> rusqlite::Result<()> {
-    let now = ts(now);
+    let now = ts(now_at);
     // Leavers first: the users about to be created are named by no row's
     // user_id and must not count among them.
     if with_leavers {
@@ -227,20 +228,41 @@ pub fn apply(
         conn.execute_batch(&format!("PRAGMA main.cache_size = {cache}"))?;
         built?;
     }
-    conn.prepare_cached(
-        "UPDATE users SET
-             email = s.n_email, name = s.n_name, role = s.n_role, store_id = s.n_store,
-             manager_id = s.n_manager, external_id = s.n_ext, active = s.n_active,
-             deactivated_at = CASE WHEN s.n_active = 1 THEN NULL
-                                   WHEN users.active = 1 THEN ?3 ELSE users.deactivated_at END,
-             token_version = users.token_version
-                 + (CASE WHEN (users.active = 1 AND s.n_active = 0) OR users.role <> s.n_role THEN 1 ELSE 0 END),
-             sync_mode = ?2, updated_at = ?3
-           FROM temp.staged_users s
-          WHERE s.user_id IS NOT NULL AND users.id = s.user_id AND s.failed = 0
-            AND s.verb IN ('updated', 'deactivated')
-            AND users.enterprise_account_id = ?1",
-    )?
-    .execute(params![enterprise, sync_mode, now])?;
+    update_changed(conn, enterprise, sync_mode, now_at)
+}
+
+/// Writes each changed person's changed fields only: an UPDATE naming a
+/// column rewrites every index holding it, so a name change must not touch
+/// the email, store, manager and external-id indexes.
+fn update_changed(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    sync_mode: RecordSyncMode,
+    now: chrono::DateTime<chrono::Utc>,
+) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare_cached(
+        "SELECT n_id, changed, n_email, n_name, n_role, n_store, n_manager, n_ext, n_active, verb
+           FROM temp.staged_users
+          WHERE failed = 0 AND verb IN ('updated', 'deactivated') ORDER BY row",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let changed: i64 = row.get(1)?;
+        let has = |bit: u8| changed & (1 << bit) != 0;
+        let role: Option<Role> = if has(2) { Some(row.get(4)?) } else { None };
+        let changes = UserChanges {
+            id: row.get(0)?,
+            email: if has(0) { row.get(2)? } else { None },
+            name: if has(1) { row.get(3)? } else { None },
+            role,
+            store_id: if has(3) { Some(row.get(5)?) } else { None },
+            manager_id: if has(4) { Some(row.get(6)?) } else { None },
+            external_id: if has(5) { Some(row.get(7)?) } else { None },
+            active: if has(6) { Some(row.get(8)?) } else { None },
+            // Losing access or changing role ends the person's sessions.
+            end_sessions: row.get_ref(9)?.as_str() == Ok("deactivated") || role.is_some(),
+        };
+        crate::store::users::update_fields(conn, enterprise, &changes, sync_mode, now)?;
+    }
     Ok(())
 }

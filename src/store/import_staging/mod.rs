@@ -10,7 +10,11 @@
 //! reference that named no store; `given_id` our id when the row names one
 //! (SCIM), matched by it alone and created with it; `clear` the fields the
 //! row empties (bits: 1 store, 2 manager, 4 external id); `verb` is what the
-//! run records (`created` until a match says otherwise).
+//! run records (`created` until a match says otherwise), `changed` which of
+//! a matched person's fields the row changes (bits: 1 email, 2 name, 4 role,
+//! 8 store, 16 manager, 32 external id, 64 active), and `o_*` what the
+//! later checks need of the person as they are (role, manager, active), so
+//! that only matching and merging join the users table.
 
 use rusqlite::{params, Connection};
 
@@ -40,7 +44,11 @@ CREATE TEMP TABLE IF NOT EXISTS staged_users (
     n_ext       TEXT,
     n_active    INTEGER NOT NULL,
     n_manager   TEXT,
-    verb        TEXT NOT NULL DEFAULT 'created'
+    verb        TEXT NOT NULL DEFAULT 'created',
+    changed     INTEGER NOT NULL DEFAULT 0,
+    o_role      TEXT,
+    o_manager   TEXT,
+    o_active    INTEGER
 );";
 
 /// The staging table's indexes, each built when a phase first needs it.
@@ -245,33 +253,59 @@ pub fn rows_with_keys(
     rows.collect()
 }
 
-/// Matches rows to the enterprise's people: by our id when the row gives it,
-/// else by external id when it has one, else by email. Each row probes the
-/// users' indexes; only matched rows are written.
+/// What a row matched to person `u` leaves of them: the row's values over
+/// the current ones, less the fields it empties; which fields change (all but
+/// the manager, resolved later); and what later checks read of `u`. Every
+/// expression reads the row as it was before the UPDATE. (SQLite's `|` and
+/// `<<` bind alike, left to right: each bit has its own parentheses.)
+const MERGE: &str = "
+    user_id = u.id, n_id = u.id,
+    n_email = coalesce(staged_users.n_email, u.email),
+    n_name = coalesce(staged_users.n_name, u.name),
+    n_role = coalesce(staged_users.n_role, u.role),
+    n_store = CASE WHEN staged_users.clear & 1 THEN NULL ELSE coalesce(staged_users.n_store, u.store_id) END,
+    n_ext = CASE WHEN staged_users.clear & 4 THEN NULL ELSE coalesce(staged_users.n_ext, u.external_id) END,
+    n_active = coalesce(staged_users.active, u.active),
+    n_manager = CASE WHEN staged_users.clear & 2 THEN NULL ELSE u.manager_id END,
+    o_role = u.role, o_manager = u.manager_id, o_active = u.active,
+    changed = (u.email IS NOT coalesce(staged_users.n_email, u.email))
+        | ((u.name IS NOT coalesce(staged_users.n_name, u.name)) << 1)
+        | ((u.role IS NOT coalesce(staged_users.n_role, u.role)) << 2)
+        | ((u.store_id IS NOT CASE WHEN staged_users.clear & 1 THEN NULL
+                                   ELSE coalesce(staged_users.n_store, u.store_id) END) << 3)
+        | ((u.external_id IS NOT CASE WHEN staged_users.clear & 4 THEN NULL
+                                      ELSE coalesce(staged_users.n_ext, u.external_id) END) << 5)
+        | ((u.active IS NOT coalesce(staged_users.active, u.active)) << 6)";
+
+/// Matches rows to the enterprise's people — by our id when the row gives
+/// it, else by external id when it has one, else by email — and merges each
+/// match (see [`MERGE`]) in the same pass. Each row probes the users'
+/// indexes; only matched rows are written.
 pub fn match_people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE temp.staged_users SET user_id = u.id
-           FROM users u
-          WHERE u.enterprise_account_id = ?1 AND u.id = staged_users.given_id
-            AND staged_users.given_id IS NOT NULL AND staged_users.failed = 0",
-    )?
-    .execute([enterprise])?;
-    conn.prepare_cached(
-        "UPDATE temp.staged_users SET user_id = u.id
-           FROM users u
-          WHERE u.enterprise_account_id = ?1 AND u.external_id = staged_users.n_ext
-            AND staged_users.given_id IS NULL AND staged_users.failed = 0",
-    )?
-    .execute([enterprise])?;
-    conn.prepare_cached(
-        "UPDATE temp.staged_users SET user_id = u.id
-           FROM users u
-          WHERE u.enterprise_account_id = ?1 AND u.email = staged_users.n_email
-            AND staged_users.given_id IS NULL AND staged_users.n_ext IS NULL
-            AND staged_users.failed = 0",
-    )?
-    .execute([enterprise])?;
+    for condition in [
+        "u.id = staged_users.given_id AND staged_users.given_id IS NOT NULL",
+        "u.external_id = staged_users.n_ext AND staged_users.given_id IS NULL",
+        "u.email = staged_users.n_email AND staged_users.given_id IS NULL AND staged_users.n_ext IS NULL",
+    ] {
+        conn.prepare_cached(&format!(
+            "UPDATE temp.staged_users SET {MERGE} FROM users u
+              WHERE u.enterprise_account_id = ?1 AND {condition} AND staged_users.failed = 0"
+        ))?
+        .execute([enterprise])?;
+    }
     index_matches(conn)
+}
+
+/// Merges the matches made while staging (see [`MERGE`]).
+pub fn merge_matched(conn: &Connection) -> rusqlite::Result<()> {
+    index_matches(conn)?;
+    conn.prepare_cached(&format!(
+        "UPDATE temp.staged_users SET {MERGE} FROM users u
+          WHERE staged_users.user_id IS NOT NULL AND u.id = staged_users.user_id
+            AND staged_users.failed = 0"
+    ))?
+    .execute([])?;
+    Ok(())
 }
 
 /// Indexes the matches made while staging.
@@ -284,8 +318,8 @@ pub fn matching_admins(conn: &Connection) -> rusqlite::Result<Vec<Flagged>> {
     flagged(
         conn,
         &format!(
-            "SELECT s.row, {KEY}, NULL FROM temp.staged_users s JOIN users u ON u.id = s.user_id
-              WHERE s.user_id IS NOT NULL AND s.failed = 0 AND u.role = 'it_admin' ORDER BY s.row"
+            "SELECT s.row, {KEY}, NULL FROM temp.staged_users s
+              WHERE s.user_id IS NOT NULL AND s.failed = 0 AND s.o_role = 'it_admin' ORDER BY s.row"
         ),
         [],
     )
@@ -343,8 +377,8 @@ pub struct StoreAndFieldProblems {
     pub seller_without_store: bool,
 }
 
-/// The valid rows with one of those problems, in one scan (after
-/// [`compute_next`], so a matched row's store and role are what it leaves).
+/// The valid rows with one of those problems, in one scan (after matching,
+/// so a matched row's store and role are what it leaves).
 /// A seller may wait for a store unless `sellers_need_store` (identity
 /// providers create a person first and add them to a group afterwards).
 pub fn store_and_field_problems(
@@ -386,32 +420,8 @@ pub fn store_and_field_problems(
     rows.collect()
 }
 
-/// The user each matched row would leave: the row's values over the current
-/// ones, less the fields it empties. (An unmatched row's n_ columns are
-/// already what it creates.)
-pub fn compute_next(conn: &Connection) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE temp.staged_users SET
-             n_id = u.id,
-             n_email = coalesce(staged_users.n_email, u.email),
-             n_name = coalesce(staged_users.n_name, u.name),
-             n_role = coalesce(staged_users.n_role, u.role),
-             n_store = CASE WHEN staged_users.clear & 1 THEN NULL
-                            ELSE coalesce(staged_users.n_store, u.store_id) END,
-             n_ext = CASE WHEN staged_users.clear & 4 THEN NULL
-                          ELSE coalesce(staged_users.n_ext, u.external_id) END,
-             n_active = coalesce(staged_users.active, u.active),
-             n_manager = CASE WHEN staged_users.clear & 2 THEN NULL ELSE u.manager_id END
-           FROM users u
-          WHERE staged_users.user_id IS NOT NULL AND u.id = staged_users.user_id
-            AND staged_users.failed = 0",
-    )?
-    .execute([])?;
-    Ok(())
-}
-
-/// Indexes the keys manager references are resolved by (after
-/// [`compute_next`], so a bulk import builds them once, from sorted keys).
+/// Indexes the keys manager references are resolved by (after matching, so
+/// a bulk import builds them once, from sorted keys).
 pub fn index_next_keys(conn: &Connection) -> rusqlite::Result<()> {
     build_indexes(
         conn,
@@ -488,9 +498,9 @@ pub fn demoted_managers_with_staff(
 ) -> rusqlite::Result<Vec<Flagged>> {
     flagged(
         conn,
-        &format!("SELECT s.row, {KEY}, NULL FROM temp.staged_users s JOIN users u ON u.id = s.user_id
-          WHERE s.user_id IS NOT NULL AND s.failed = 0 AND u.role = 'manager' AND s.n_role <> 'manager'
-            AND EXISTS (SELECT 1 FROM users x WHERE x.enterprise_account_id = ?1 AND x.manager_id = u.id)
+        &format!("SELECT s.row, {KEY}, NULL FROM temp.staged_users s
+          WHERE s.user_id IS NOT NULL AND s.failed = 0 AND s.o_role = 'manager' AND s.n_role <> 'manager'
+            AND EXISTS (SELECT 1 FROM users x WHERE x.enterprise_account_id = ?1 AND x.manager_id = s.user_id)
           ORDER BY s.row"),
         [enterprise],
     )
@@ -499,8 +509,8 @@ pub fn demoted_managers_with_staff(
 /// Active people the rows deactivate.
 pub fn deactivating(conn: &Connection) -> rusqlite::Result<usize> {
     conn.query_row(
-        "SELECT count(*) FROM temp.staged_users s JOIN users u ON u.id = s.user_id
-          WHERE s.user_id IS NOT NULL AND s.failed = 0 AND u.active = 1 AND s.n_active = 0",
+        "SELECT count(*) FROM temp.staged_users s
+          WHERE s.user_id IS NOT NULL AND s.failed = 0 AND s.o_active = 1 AND s.n_active = 0",
         [],
         |row| row.get::<_, i64>(0),
     )
@@ -525,8 +535,7 @@ pub fn activations_beyond(conn: &Connection, allowed: usize) -> rusqlite::Result
         conn,
         &format!(
             "SELECT s.row, {KEY}, NULL FROM temp.staged_users s
-           LEFT JOIN users u ON u.id = s.user_id
-          WHERE s.failed = 0 AND s.n_active = 1 AND coalesce(u.active, 0) = 0
+          WHERE s.failed = 0 AND s.n_active = 1 AND coalesce(s.o_active, 0) = 0
           ORDER BY s.row LIMIT -1 OFFSET ?1"
         ),
         [int(allowed)],

@@ -331,7 +331,7 @@ fn run_staged(
     }
     laps.mark("duplicates");
     if matched {
-        staging::index_matches(txn)?;
+        staging::merge_matched(txn)?;
     } else {
         staging::match_people(txn, enterprise)?;
     }
@@ -384,8 +384,6 @@ fn run_staged(
         ImportMode::CreateOrUpdate => {}
     }
     laps.mark("admins_emails_mode");
-    staging::compute_next(txn)?;
-    laps.mark("next");
     // A store that exists, what a new user needs, a seller's store: one scan,
     // each row's first problem in the planner's order.
     let sellers_need_store = request.source.kind != SourceKind::Scim;
