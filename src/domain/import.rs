@@ -131,6 +131,34 @@ pub struct ClearFields {
     pub external_id: bool,
 }
 
+// Why a row was refused. Text only at the JSON and SQL edges: SCIM's
+// answers, alerts and reports match on the variant.
+text_enum!(RowErrorCode {
+    // Read by the adapter.
+    InvalidRow => "invalid_row",
+    InvalidType => "invalid_type",
+    InvalidDate => "invalid_date",
+    ForbiddenField => "forbidden_field",
+    // The row on its own.
+    Required => "required",
+    TooLong => "too_long",
+    InvalidEmail => "invalid_email",
+    InvalidRole => "invalid_role",
+    ForbiddenRole => "forbidden_role",
+    // The row against the request and the enterprise.
+    DuplicateKey => "duplicate_key",
+    EmailTaken => "email_taken",
+    ExternalIdTaken => "external_id_taken",
+    AlreadyExists => "already_exists",
+    NotFound => "not_found",
+    UnknownStore => "unknown_store",
+    StoreRequired => "store_required",
+    UnknownManager => "unknown_manager",
+    NotAManager => "not_a_manager",
+    ManagerHasStaff => "manager_has_staff",
+    SeatLimitReached => "seat_limit_reached",
+});
+
 /// A problem with one row: where, which record, which field, why.
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowError {
@@ -138,7 +166,7 @@ pub struct RowError {
     /// The row's external_id, else its email or name, to find it in the source.
     pub key: Option<String>,
     pub field: Option<String>,
-    pub code: &'static str,
+    pub code: RowErrorCode,
     pub message: String,
 }
 
@@ -187,7 +215,7 @@ impl RowNumbering {
 #[derive(Debug, Clone)]
 pub struct RowProblem {
     pub field: Option<String>,
-    pub code: &'static str,
+    pub code: RowErrorCode,
     pub message: String,
 }
 
@@ -257,8 +285,18 @@ pub struct ImportReport {
     pub not_applied: Option<NotApplied>,
 }
 
+// Why a run applied nothing on purpose.
+text_enum!(NotAppliedCode {
+    // An all-or-nothing source with row errors.
+    RowsRejected => "rows_rejected",
+    // A full export the deactivation guard holds for an IT admin's approval.
+    FullExportHeld => "full_export_held",
+    // A full export with row errors (a skipped row must not look like a leaver).
+    FullExportRejected => "full_export_rejected",
+});
+
 #[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct NotApplied {
-    pub code: &'static str,
+    pub code: NotAppliedCode,
     pub message: String,
 }

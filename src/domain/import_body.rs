@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::import::{ImportMode, RowError, StoreRecord, UserRecord};
+use super::import::{ImportMode, RowError, RowErrorCode, StoreRecord, UserRecord};
 use crate::AppError;
 
 /// A body read into records.
@@ -354,7 +354,7 @@ impl RowReader<'_, '_> {
             Scalar::Bool(_) | Scalar::Compound => {
                 self.fail(
                     Some(field),
-                    "invalid_type",
+                    RowErrorCode::InvalidType,
                     format!("{field} must be a string"),
                 );
                 None
@@ -371,7 +371,7 @@ impl RowReader<'_, '_> {
             _ => {
                 self.fail(
                     Some(field),
-                    "invalid_type",
+                    RowErrorCode::InvalidType,
                     format!("{field} must be true or false"),
                 );
                 None
@@ -379,7 +379,7 @@ impl RowReader<'_, '_> {
         }
     }
 
-    fn fail(&mut self, field: Option<&str>, code: &'static str, message: String) {
+    fn fail(&mut self, field: Option<&str>, code: RowErrorCode, message: String) {
         self.errors.push(RowError {
             row: self.row,
             key: self.key.clone(),
@@ -413,7 +413,7 @@ fn read_rows<R: Default>(
                 row,
                 key: None,
                 field: None,
-                code: "invalid_row",
+                code: RowErrorCode::InvalidRow,
                 message: "each row must be a JSON object".into(),
             });
             records.push(R::default());
@@ -447,7 +447,7 @@ fn read_rows<R: Default>(
         for field in refused {
             reader.fail(
                 Some(&field),
-                "forbidden_field",
+                RowErrorCode::ForbiddenField,
                 format!("{field} cannot be set by an import"),
             );
         }
@@ -557,7 +557,11 @@ mod tests {
         assert!(parsed.send_invitations);
         assert_eq!(parsed.rows[0].external_id.as_deref(), Some("123"));
         assert_eq!(parsed.rows[2].active, Some(false));
-        let codes: Vec<(usize, &str)> = parsed.row_errors.iter().map(|e| (e.row, e.code)).collect();
+        let codes: Vec<(usize, &str)> = parsed
+            .row_errors
+            .iter()
+            .map(|e| (e.row, e.code.as_str()))
+            .collect();
         assert_eq!(
             codes,
             [

@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
 use super::claim::{self, Refusal};
-use crate::domain::import::{ImportReport, ImportSource, RowError, SourceKind};
+use crate::domain::import::{ImportReport, ImportSource, NotAppliedCode, RowError, SourceKind};
 use crate::domain::{text, FileState};
 use crate::dropfile::formats::Kind;
 use crate::dropfile::layout::Folders;
@@ -133,7 +133,9 @@ async fn duplicate(
 fn state_of(report: &ImportReport) -> (FileState, Option<String>) {
     match &report.not_applied {
         None => (FileState::Applied, None),
-        Some(n) if n.code == import::FULL_EXPORT_HELD => (FileState::Held, Some(n.message.clone())),
+        Some(n) if n.code == NotAppliedCode::FullExportHeld => {
+            (FileState::Held, Some(n.message.clone()))
+        }
         Some(n) => (FileState::Failed, Some(n.message.clone())),
     }
 }
@@ -534,7 +536,7 @@ fn errors_csv(errors: &[RowError]) -> Vec<u8> {
             e.row.to_string(),
             cell(e.key.as_deref().unwrap_or("")),
             cell(e.field.as_deref().unwrap_or("")),
-            e.code.to_string(),
+            e.code.as_str().to_string(),
             cell(&e.message),
         ]);
     }

@@ -10,10 +10,10 @@ use serde_json::json;
 use super::alerts;
 use super::webhooks::Subscribers;
 use crate::domain::import::ImportReport;
+use crate::domain::import::{NotAppliedCode, RowErrorCode};
 use crate::domain::notifications::{AlertFacts, FailureCause};
 use crate::domain::webhook::EventType;
 use crate::domain::EnterpriseId;
-use crate::service::import::FULL_EXPORT_HELD;
 use crate::AppError;
 
 /// A recorded run, as notifications describe it.
@@ -47,7 +47,7 @@ pub fn run_recorded(
     let held = report
         .not_applied
         .as_ref()
-        .filter(|n| n.code == FULL_EXPORT_HELD);
+        .filter(|n| n.code == NotAppliedCode::FullExportHeld);
     if let Some(held) = held {
         let file_id = run.details.get("file_id").and_then(|f| f.as_str());
         if !subscribers.is_empty() {
@@ -97,7 +97,12 @@ pub fn run_recorded(
     // A refused SCIM request is part of the protocol (the identity provider
     // shows it and retries): only a lack of seats, which the IT admin must
     // act on, is an incident.
-    if run.source == "scim" && !report.errors.iter().any(|e| e.code == "seat_limit_reached") {
+    if run.source == "scim"
+        && !report
+            .errors
+            .iter()
+            .any(|e| e.code == RowErrorCode::SeatLimitReached)
+    {
         return Ok(());
     }
     let facts = match run.status {
@@ -108,13 +113,13 @@ pub fn run_recorded(
             error: run.error_message.unwrap_or_default().to_string(),
             cause: Some(match &report.not_applied {
                 Some(not_applied) => FailureCause::NotApplied {
-                    code: not_applied.code.to_string(),
+                    code: not_applied.code.as_str().to_string(),
                     failed: report.failed,
                 },
                 None => FailureCause::RowsFailed {
                     failed: report.failed,
                     total: report.total_processed,
-                    first_code: report.errors.first().map(|e| e.code.to_string()),
+                    first_code: report.errors.first().map(|e| e.code.as_str().to_string()),
                 },
             }),
             at: now,

@@ -4,12 +4,13 @@
 //! narrowed to the one valid today.
 
 use super::*;
+use crate::domain::import::RowErrorCode;
 
 /// One record read: the row, the problems found in it (field, code, message),
 /// and its validity when the mapping dates rows.
 pub(crate) struct ReadRecord<R> {
     pub row: R,
-    pub problems: Vec<(Option<String>, &'static str, String)>,
+    pub problems: Vec<(Option<String>, RowErrorCode, String)>,
     pub validity: Option<Validity>,
 }
 
@@ -185,13 +186,13 @@ impl<S: std::io::Read, R: FileRow> CsvRecords<S, R> {
         if record.iter().all(|field| field.trim().is_empty()) {
             // Blank lines carry nothing; they still count, so record numbers hold.
             read.problems
-                .push((None, "invalid_row", "the record is empty".into()));
+                .push((None, RowErrorCode::InvalidRow, "the record is empty".into()));
             return Ok(Some(read));
         }
         if record.len() != self.columns.len() {
             read.problems.push((
                 None,
-                "invalid_row",
+                RowErrorCode::InvalidRow,
                 format!(
                     "the record has {} fields where the header has {}",
                     record.len(),
@@ -203,14 +204,15 @@ impl<S: std::io::Read, R: FileRow> CsvRecords<S, R> {
         for (field, text) in self.compiled.values(record, self.trim) {
             if let Err(message) = read.row.set(field, text) {
                 read.problems
-                    .push((Some(field.to_string()), "invalid_type", message));
+                    .push((Some(field.to_string()), RowErrorCode::InvalidType, message));
             }
         }
         match self.compiled.dated.as_ref().map(|d| d.validity(record)) {
             None => {}
             Some(Ok(validity)) => read.validity = Some(validity),
             Some(Err((column, message))) => {
-                read.problems.push((Some(column), "invalid_date", message));
+                read.problems
+                    .push((Some(column), RowErrorCode::InvalidDate, message));
             }
         }
         Ok(Some(read))

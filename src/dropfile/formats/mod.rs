@@ -475,7 +475,11 @@ mod tests {
     fn short_rows_and_bad_flags_are_row_errors_numbered_by_record() {
         let text = "email,name,active\na@x.example,A,yes\nb@x.example\nc@x.example,C,maybe\n";
         let rows = read_users("users.csv", text, 10, &plain()).unwrap();
-        let errors: Vec<(usize, &str)> = rows.row_errors.iter().map(|e| (e.row, e.code)).collect();
+        let errors: Vec<(usize, &str)> = rows
+            .row_errors
+            .iter()
+            .map(|e| (e.row, e.code.as_str()))
+            .collect();
         assert_eq!(errors, [(1, "invalid_row"), (2, "invalid_type")]);
         assert_eq!(rows.rows[0].active, Some(true));
     }

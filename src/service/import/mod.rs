@@ -17,7 +17,9 @@ use std::collections::hash_map::Entry;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use crate::domain::import::{ImportMode, ImportReport, ImportSource, RowError};
+use crate::domain::import::{
+    ImportMode, ImportReport, ImportSource, NotAppliedCode, RowError, RowErrorCode,
+};
 use crate::domain::EnterpriseId;
 use crate::service::Services;
 use crate::AppError;
@@ -55,9 +57,6 @@ pub struct ImportRequest<R> {
 
 pub use crate::domain::import::RowNumbering;
 
-/// Why an all-or-nothing request applied nothing.
-pub const ROWS_REJECTED: &str = "rows_rejected";
-
 /// The accidental-deactivation guard of a full export.
 #[derive(Debug, Clone)]
 pub struct FullExport {
@@ -73,10 +72,6 @@ pub struct FullExport {
     /// export overtaken by a newer one would bring back people who left.
     pub stale: Option<String>,
 }
-
-/// Codes of the errors a full export ends with instead of applying.
-pub const FULL_EXPORT_HELD: &str = "full_export_held";
-pub const FULL_EXPORT_REJECTED: &str = "full_export_rejected";
 
 /// Work an adapter adds to the import's transaction, after the changes are
 /// applied and the run recorded: a drop file marked as applied commits with them.
@@ -119,7 +114,7 @@ impl Errors {
         row: usize,
         key: &Option<String>,
         field: Option<&str>,
-        code: &'static str,
+        code: RowErrorCode,
         message: impl Into<String>,
     ) {
         self.failed.insert(row);
@@ -189,7 +184,7 @@ impl<'a> KeyIndex<'a> {
                     row,
                     &key_of(row),
                     Some(field),
-                    "duplicate_key",
+                    RowErrorCode::DuplicateKey,
                     format!(
                         "the same {field} appears again in rows {}",
                         others.join(", ")
@@ -230,7 +225,7 @@ pub(crate) fn check_len(
                 row,
                 &key_of(row),
                 Some(field),
-                "too_long",
+                RowErrorCode::TooLong,
                 format!("{field} is longer than {max} characters"),
             );
             false
@@ -289,7 +284,7 @@ pub(crate) fn reject_whole(all_or_nothing: bool, report: &mut ImportReport) {
     if all_or_nothing && report.failed > 0 && report.not_applied.is_none() {
         report.success = false;
         report.not_applied = Some(crate::domain::import::NotApplied {
-            code: ROWS_REJECTED,
+            code: NotAppliedCode::RowsRejected,
             message: format!(
                 "nothing was applied: this source is all or nothing, and {} row(s) have errors",
                 report.failed

@@ -13,7 +13,7 @@ use super::{
     check_len, clean, ApplyContext, Errors, ImportRequest, KeyIndex, MAX_EXTERNAL_ID, MAX_NAME,
     MAX_TEXT,
 };
-use crate::domain::import::{ImportMode, ImportReport, StoreRecord};
+use crate::domain::import::{ImportMode, ImportReport, RowErrorCode, StoreRecord};
 use crate::domain::{Store, StoreId};
 use crate::service::Services;
 use crate::store;
@@ -126,7 +126,7 @@ fn plan(
                     row,
                     &key,
                     Some("external_id"),
-                    "external_id_taken",
+                    RowErrorCode::ExternalIdTaken,
                     format!("external id {e:?} already belongs to another store"),
                 );
                 continue;
@@ -142,7 +142,7 @@ fn plan(
                         row,
                         &key,
                         Some("name"),
-                        "required",
+                        RowErrorCode::Required,
                         "a store needs a name or an external_id",
                     );
                     continue;
@@ -155,7 +155,7 @@ fn plan(
                     row,
                     &key,
                     Some("external_id"),
-                    "already_exists",
+                    RowErrorCode::AlreadyExists,
                     "this store exists and the mode is create_only",
                 );
             }
@@ -164,7 +164,7 @@ fn plan(
                     row,
                     &key,
                     Some("external_id"),
-                    "not_found",
+                    RowErrorCode::NotFound,
                     "no such store and the mode is update_only",
                 );
             }
@@ -174,7 +174,7 @@ fn plan(
                         row,
                         &key,
                         Some("name"),
-                        "required",
+                        RowErrorCode::Required,
                         "name is required to create a store",
                     );
                     continue;

@@ -5,7 +5,7 @@
 //! cannot slip between the read and the write. A request the engine refuses
 //! still commits its failed run, as a refused REST row does.
 
-use crate::domain::import::SyncOperation;
+use crate::domain::import::{RowErrorCode, SyncOperation};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::Value;
@@ -217,13 +217,14 @@ pub(super) async fn write<T: Send + 'static>(
 pub(super) fn refusal(report: &ImportReport) -> Option<ScimError> {
     let first = report.errors.first()?;
     let field = first.field.as_deref().unwrap_or("request");
-    let detail = format!("{field}: {} ({})", first.message, first.code);
+    let detail = format!("{field}: {} ({})", first.message, first.code.as_str());
     Some(match first.code {
-        "email_taken" | "already_exists" | "external_id_taken" | "duplicate_key" => {
-            ScimError::uniqueness(detail)
-        }
-        "seat_limit_reached" => ScimError::new(FaultKind::SeatLimit, detail),
-        "not_found" => ScimError::new(FaultKind::NotFound, detail),
+        RowErrorCode::EmailTaken
+        | RowErrorCode::AlreadyExists
+        | RowErrorCode::ExternalIdTaken
+        | RowErrorCode::DuplicateKey => ScimError::uniqueness(detail),
+        RowErrorCode::SeatLimitReached => ScimError::new(FaultKind::SeatLimit, detail),
+        RowErrorCode::NotFound => ScimError::new(FaultKind::NotFound, detail),
         _ => ScimError::invalid_value(detail),
     })
 }

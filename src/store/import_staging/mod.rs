@@ -282,29 +282,43 @@ const MERGE: &str = "
 /// match (see [`MERGE`]) in the same pass. Each row probes the users'
 /// indexes; only matched rows are written.
 pub fn match_people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<()> {
-    for condition in [
-        "u.id = staged_users.given_id AND staged_users.given_id IS NOT NULL",
-        "u.external_id = staged_users.n_ext AND staged_users.given_id IS NULL",
-        "u.email = staged_users.n_email AND staged_users.given_id IS NULL AND staged_users.n_ext IS NULL",
-    ] {
-        conn.prepare_cached(&format!(
-            "UPDATE temp.staged_users SET {MERGE} FROM users u
-              WHERE u.enterprise_account_id = ?1 AND {condition} AND staged_users.failed = 0"
-        ))?
-        .execute([enterprise])?;
+    for sql in match_statements() {
+        conn.prepare_cached(&sql)?.execute([enterprise])?;
     }
     index_matches(conn)
+}
+
+/// The three passes of [`match_people`]. `+` keeps the staged side of each
+/// comparison off the staging table's indexes: with them, a one-row request
+/// (a SCIM write) was planned as a scan of the enterprise's people probing
+/// the staging table — every user read for every write.
+fn match_statements() -> [String; 3] {
+    [
+        "u.id = +staged_users.given_id AND staged_users.given_id IS NOT NULL",
+        "u.external_id = +staged_users.n_ext AND staged_users.given_id IS NULL",
+        "u.email = +staged_users.n_email AND staged_users.given_id IS NULL AND staged_users.n_ext IS NULL",
+    ]
+    .map(|condition| {
+        format!(
+            "UPDATE temp.staged_users SET {MERGE} FROM users u
+              WHERE u.enterprise_account_id = ?1 AND {condition} AND staged_users.failed = 0"
+        )
+    })
+}
+
+fn merge_matched_statement() -> String {
+    format!(
+        "UPDATE temp.staged_users SET {MERGE} FROM users u
+          WHERE staged_users.user_id IS NOT NULL AND u.id = +staged_users.user_id
+            AND staged_users.failed = 0"
+    )
 }
 
 /// Merges the matches made while staging (see [`MERGE`]).
 pub fn merge_matched(conn: &Connection) -> rusqlite::Result<()> {
     index_matches(conn)?;
-    conn.prepare_cached(&format!(
-        "UPDATE temp.staged_users SET {MERGE} FROM users u
-          WHERE staged_users.user_id IS NOT NULL AND u.id = staged_users.user_id
-            AND staged_users.failed = 0"
-    ))?
-    .execute([])?;
+    conn.prepare_cached(&merge_matched_statement())?
+        .execute([])?;
     Ok(())
 }
 
@@ -330,29 +344,31 @@ pub fn external_ids_taken(
     conn: &Connection,
     enterprise: EnterpriseId,
 ) -> rusqlite::Result<Vec<Flagged>> {
-    flagged(
-        conn,
-        &format!(
-            "SELECT s.row, {KEY}, s.n_ext FROM temp.staged_users s
-               JOIN users u ON u.enterprise_account_id = ?1 AND u.external_id = s.n_ext
-              WHERE s.failed = 0 AND s.given_id IS NOT NULL AND u.id <> s.given_id
-              ORDER BY s.row"
-        ),
-        [enterprise],
+    flagged(conn, &external_ids_taken_statement(), [enterprise])
+}
+
+// The staged rows drive these joins (CROSS JOIN keeps them the outer loop):
+// each probes the users' index for its key.
+fn external_ids_taken_statement() -> String {
+    format!(
+        "SELECT s.row, {KEY}, s.n_ext FROM temp.staged_users s
+           CROSS JOIN users u ON u.enterprise_account_id = ?1 AND u.external_id = +s.n_ext
+          WHERE s.failed = 0 AND s.given_id IS NOT NULL AND u.id <> s.given_id
+          ORDER BY s.row"
     )
 }
 
 /// Rows whose email belongs to someone else of the enterprise.
 pub fn emails_taken(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Vec<Flagged>> {
-    flagged(
-        conn,
-        &format!(
-            "SELECT s.row, {KEY}, s.n_email FROM temp.staged_users s
-               JOIN users u ON u.enterprise_account_id = ?1 AND u.email = s.n_email
-              WHERE s.failed = 0 AND s.n_email IS NOT NULL AND (s.user_id IS NULL OR u.id <> s.user_id)
-              ORDER BY s.row"
-        ),
-        [enterprise],
+    flagged(conn, &emails_taken_statement(), [enterprise])
+}
+
+fn emails_taken_statement() -> String {
+    format!(
+        "SELECT s.row, {KEY}, s.n_email FROM temp.staged_users s
+           CROSS JOIN users u ON u.enterprise_account_id = ?1 AND u.email = +s.n_email
+          WHERE s.failed = 0 AND s.n_email IS NOT NULL AND (s.user_id IS NULL OR u.id <> s.user_id)
+          ORDER BY s.row"
     )
 }
 
@@ -433,16 +449,27 @@ pub fn index_next_keys(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Why a row's manager reference was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagerRefusal {
+    /// It names no one.
+    Unknown,
+    /// It names someone who is not a manager.
+    NotAManager,
+    /// It names the row's own person.
+    Themselves,
+}
+
 /// One pass of manager resolution: each valid row's reference is looked up by
 /// our id, then external id, then email — among the valid rows first, then
 /// the enterprise's people (IT admins aside). Answers the rows refused, each
-/// with its reference and why: `unknown_manager`, `not_a_manager`, or `self`.
+/// with its reference and why.
 /// Only a pass without refusals sets the managers: a refused row may have
 /// been someone else's manager.
 pub fn resolve_managers(
     conn: &Connection,
     enterprise: EnterpriseId,
-) -> rusqlite::Result<Vec<(Flagged, &'static str)>> {
+) -> rusqlite::Result<Vec<(Flagged, ManagerRefusal)>> {
     // (id, role) of the manager a reference names, as one "id|role" text.
     const FIND: &str = "coalesce(
         (SELECT m.n_id || '|' || m.n_role FROM temp.staged_users m WHERE m.failed = 0 AND m.n_id = s.manager_ref),
@@ -475,9 +502,11 @@ pub fn resolve_managers(
             value: Some(reference),
         };
         match manager.as_deref().and_then(|m| m.split_once('|')) {
-            None => refused.push((flagged, "unknown_manager")),
-            Some((_, role)) if role != "manager" => refused.push((flagged, "not_a_manager")),
-            Some((id, _)) if id == own_id => refused.push((flagged, "self")),
+            None => refused.push((flagged, ManagerRefusal::Unknown)),
+            Some((_, role)) if role != "manager" => {
+                refused.push((flagged, ManagerRefusal::NotAManager))
+            }
+            Some((id, _)) if id == own_id => refused.push((flagged, ManagerRefusal::Themselves)),
             Some((id, _)) => resolved.push((row, id.to_string())),
         }
     }
@@ -540,4 +569,58 @@ pub fn activations_beyond(conn: &Connection, allowed: usize) -> rusqlite::Result
         ),
         [int(allowed)],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tables a statement reads, outer loop first.
+    fn loops(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let parameters = std::iter::repeat_n(1, statement.parameter_count());
+        let details = statement
+            .query_map(rusqlite::params_from_iter(parameters), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(Result::unwrap);
+        details
+            .filter(|d| d.starts_with("SCAN") || d.starts_with("SEARCH"))
+            .collect()
+    }
+
+    #[test]
+    fn staged_rows_drive_every_join_with_the_users_and_probe_their_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::migrations::run(&mut conn).unwrap();
+        create(&conn, false).unwrap();
+        let names: Vec<&str> = INDEXES.iter().map(|(name, _)| *name).collect();
+        // A small request keeps every index of the staging table.
+        build_indexes(&conn, &names).unwrap();
+        let mut statements = match_statements().to_vec();
+        statements.extend([
+            merge_matched_statement(),
+            external_ids_taken_statement(),
+            emails_taken_statement(),
+        ]);
+        for sql in statements {
+            let plan = loops(&conn, &sql);
+            assert!(
+                plan.first().is_some_and(|outer| {
+                    let table = outer.split(' ').nth(1).unwrap_or_default();
+                    let table = table.trim_start_matches("temp.");
+                    table == "staged_users" || table == "s"
+                }),
+                "{plan:?} for {sql}"
+            );
+            let users: Vec<&String> = plan.iter().filter(|d| d.contains(" u ")).collect();
+            assert!(
+                users
+                    .iter()
+                    .all(|d| d.starts_with("SEARCH") && d.contains("=?")),
+                "{plan:?} for {sql}"
+            );
+        }
+    }
 }

@@ -16,11 +16,15 @@ use rusqlite::Connection;
 use super::run::{self, BatchWriter, RunMeta, Verb};
 use super::users::{row_checks, RowView};
 use super::{Errors, Finish, FullExport, RowNumbering};
-use crate::domain::import::{ImportMode, ImportReport, ImportSource, RowError, SourceKind};
+use crate::domain::import::{
+    ImportMode, ImportReport, ImportSource, RowError, RowErrorCode, SourceKind,
+};
 use crate::domain::{EnterpriseId, Role};
 use crate::service::Services;
 use crate::store;
-use crate::store::import_staging::{self as staging, Flagged, OrderedKeys, StagedRow};
+use crate::store::import_staging::{
+    self as staging, Flagged, ManagerRefusal, OrderedKeys, StagedRow,
+};
 use crate::AppError;
 
 pub use crate::domain::import::{RowProblem, RowStream, SourceRow};
@@ -211,7 +215,7 @@ impl Failures<'_> {
         &mut self,
         flagged: &Flagged,
         field: &str,
-        code: &'static str,
+        code: RowErrorCode,
         message: String,
     ) -> Result<(), AppError> {
         self.errors
@@ -224,7 +228,7 @@ impl Failures<'_> {
         &mut self,
         flagged: Vec<Flagged>,
         field: &str,
-        code: &'static str,
+        code: RowErrorCode,
         message: impl Fn(&Flagged) -> String,
     ) -> Result<usize, AppError> {
         let count = flagged.len();
@@ -319,7 +323,7 @@ fn run_staged(
                     failures.add(
                         member,
                         column,
-                        "duplicate_key",
+                        RowErrorCode::DuplicateKey,
                         format!(
                             "the same {column} appears again in rows {}",
                             others.join(", ")
@@ -339,13 +343,13 @@ fn run_staged(
     failures.add_all(
         staging::matching_admins(txn)?,
         "email",
-        "forbidden_role",
+        RowErrorCode::ForbiddenRole,
         |_| "this row matches an IT administrator, which imports never change".into(),
     )?;
     failures.add_all(
         staging::external_ids_taken(txn, enterprise)?,
         "external_id",
-        "external_id_taken",
+        RowErrorCode::ExternalIdTaken,
         |f| {
             format!(
                 "external id {:?} already belongs to another user",
@@ -356,7 +360,7 @@ fn run_staged(
     failures.add_all(
         staging::emails_taken(txn, enterprise)?,
         "email",
-        "email_taken",
+        RowErrorCode::EmailTaken,
         |f| {
             format!(
                 "{} already belongs to another user",
@@ -369,7 +373,7 @@ fn run_staged(
             failures.add_all(
                 staging::by_match(txn, true)?,
                 "external_id",
-                "already_exists",
+                RowErrorCode::AlreadyExists,
                 |_| "this user exists and the mode is create_only".into(),
             )?;
         }
@@ -377,7 +381,7 @@ fn run_staged(
             failures.add_all(
                 staging::by_match(txn, false)?,
                 "external_id",
-                "not_found",
+                RowErrorCode::NotFound,
                 |_| "no such user and the mode is update_only".into(),
             )?;
         }
@@ -393,7 +397,7 @@ fn run_staged(
             failures.add(
                 flagged,
                 "store_id",
-                "unknown_store",
+                RowErrorCode::UnknownStore,
                 format!("no store {reference:?} in this enterprise"),
             )?;
         } else if !problem.missing.is_empty() {
@@ -402,7 +406,7 @@ fn run_staged(
                     flagged.row,
                     &flagged.key,
                     Some(field),
-                    "required",
+                    RowErrorCode::Required,
                     format!("{field} is required to create a user"),
                 );
             }
@@ -412,7 +416,7 @@ fn run_staged(
             failures.add(
                 flagged,
                 "store_id",
-                "store_required",
+                RowErrorCode::StoreRequired,
                 "a seller needs a store".into(),
             )?;
         }
@@ -429,15 +433,18 @@ fn run_staged(
             for (flagged, why) in refused {
                 let reference = flagged.value.clone().unwrap_or_default();
                 let (code, message) = match why {
-                    "unknown_manager" => (
-                        "unknown_manager",
+                    ManagerRefusal::Unknown => (
+                        RowErrorCode::UnknownManager,
                         format!("no manager {reference:?} in this enterprise"),
                     ),
-                    "self" => (
-                        "not_a_manager",
+                    ManagerRefusal::Themselves => (
+                        RowErrorCode::NotAManager,
                         "a user cannot be their own manager".to_string(),
                     ),
-                    _ => ("not_a_manager", format!("{reference:?} is not a manager")),
+                    ManagerRefusal::NotAManager => (
+                        RowErrorCode::NotAManager,
+                        format!("{reference:?} is not a manager"),
+                    ),
                 };
                 failures.add(&flagged, "manager_id", code, message)?;
             }
@@ -447,7 +454,7 @@ fn run_staged(
     failures.add_all(
         staging::demoted_managers_with_staff(txn, enterprise)?,
         "role",
-        "manager_has_staff",
+        RowErrorCode::ManagerHasStaff,
         |_| "this manager still manages staff; reassign them first".into(),
     )?;
     laps.mark("demoted");
@@ -468,7 +475,7 @@ fn run_staged(
         failures.add_all(
             staging::activations_beyond(txn, allowed)?,
             "active",
-            "seat_limit_reached",
+            RowErrorCode::SeatLimitReached,
             |_| format!("all {seats} purchased seats are in use"),
         )?;
     }

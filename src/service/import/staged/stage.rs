@@ -248,7 +248,7 @@ pub(super) fn prepare(
                 row,
                 &key,
                 Some("email"),
-                "required",
+                RowErrorCode::Required,
                 "a user needs an email or an external_id",
             );
         }

@@ -128,7 +128,7 @@ pub(crate) fn full_export_guard(
     use crate::domain::import::NotApplied;
     if failed_rows > 0 {
         return Err(NotApplied {
-            code: super::FULL_EXPORT_REJECTED,
+            code: crate::domain::import::NotAppliedCode::FullExportRejected,
             message: format!(
                 "a full export is applied whole or not at all, and {failed_rows} row(s) have errors"
             ),
@@ -139,7 +139,7 @@ pub(crate) fn full_export_guard(
     }
     let share_limit = active_staff * full.max_deactivate_percent as usize / 100;
     let hold = |message: String| NotApplied {
-        code: super::FULL_EXPORT_HELD,
+        code: crate::domain::import::NotAppliedCode::FullExportHeld,
         message,
     };
     if rows == 0 {

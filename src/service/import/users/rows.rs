@@ -2,6 +2,7 @@
 //! normalised (borrowed from the source row) and the checks it passes on its own.
 
 use super::*;
+use crate::domain::import::RowErrorCode;
 
 /// A row's fields trimmed and normalised, borrowed from the request.
 pub(crate) struct RowView<'a> {
@@ -39,19 +40,19 @@ impl<'a> RowView<'a> {
     }
 }
 
-pub(crate) fn parse_role(raw: &str) -> Result<Role, (&'static str, String)> {
+pub(crate) fn parse_role(raw: &str) -> Result<Role, (RowErrorCode, String)> {
     if raw.eq_ignore_ascii_case("manager") {
         Ok(Role::Manager)
     } else if raw.eq_ignore_ascii_case("seller") {
         Ok(Role::Seller)
     } else if raw.eq_ignore_ascii_case("it_admin") {
         Err((
-            "forbidden_role",
+            RowErrorCode::ForbiddenRole,
             "imports cannot create or change IT administrators".into(),
         ))
     } else {
         Err((
-            "invalid_role",
+            RowErrorCode::InvalidRole,
             format!(
                 "unknown role {:?}; use manager or seller",
                 raw.to_lowercase()
@@ -83,7 +84,7 @@ pub(crate) fn row_checks(
             row,
             &view.key(),
             Some("email"),
-            "invalid_email",
+            RowErrorCode::InvalidEmail,
             format!("email {problem}"),
         );
         valid = false;
