@@ -218,7 +218,10 @@ pub(super) fn prepare(
     let (mut emails, mut external_ids) = (Ascending::new(), Ascending::new());
     let mut errors = Errors::seeded(&row_errors, &numbering);
     let mut seen = SeenKeys::new(expected_rows);
-    let mut batch: Vec<StagedRow> = Vec::with_capacity(STAGE_BATCH);
+    // A batch holds what comes, up to STAGE_BATCH: a one-row SCIM write must
+    // not allocate (and fault in) a megabyte for it.
+    let batch_size = expected_rows.map_or(STAGE_BATCH, |rows| rows.clamp(1, STAGE_BATCH));
+    let mut batch: Vec<StagedRow> = Vec::with_capacity(batch_size);
     let mut total = 0;
     for read in rows {
         let source = read.map_err(unreadable)?;
@@ -297,7 +300,7 @@ pub(super) fn prepare(
             key: key.filter(|_| view.external_id.is_none()),
         });
         if batch.len() == STAGE_BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(STAGE_BATCH));
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
             if !sink(full) {
                 // The writer stopped (its own error ends the import).
                 break;
