@@ -236,7 +236,8 @@ impl<'c> BatchWriter<'c> {
             enterprise,
             run_id,
             now,
-            json: Vec::with_capacity(EVENTS_PER_BATCH * 100),
+            // Grows to a batch's size only when a run has that many changes.
+            json: Vec::with_capacity(1024),
             pending: 0,
             counts: VerbCounts::default(),
             written: 0,

@@ -537,12 +537,11 @@ pub fn demoted_managers_with_staff(
 
 /// Active people the rows deactivate.
 pub fn deactivating(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT count(*) FROM temp.staged_users s
           WHERE s.user_id IS NOT NULL AND s.failed = 0 AND s.o_active = 1 AND s.n_active = 0",
-        [],
-        |row| row.get::<_, i64>(0),
-    )
+    )?
+    .query_row([], |row| row.get::<_, i64>(0))
     .map(|n| usize::try_from(n).unwrap_or(0))
 }
 
