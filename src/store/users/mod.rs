@@ -81,62 +81,6 @@ pub fn add_to_staff_counts(
     Ok(())
 }
 
-/// Rows per multi-row INSERT in [`insert_many`]: one statement execution (bind,
-/// step, statement journal) per 64 people instead of per person.
-const ROWS_PER_INSERT: usize = 64;
-
-/// Inserts many people, as [`insert`] would one by one.
-pub fn insert_many(conn: &Connection, users: &[NewUser<'_>]) -> rusqlite::Result<()> {
-    let mut chunks = users.chunks_exact(ROWS_PER_INSERT);
-    if users.len() >= ROWS_PER_INSERT {
-        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)";
-        let sql = format!(
-            "INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id,
-                                external_id, sync_mode, active, password_hash, created_at, updated_at)
-             VALUES {}",
-            vec![row; ROWS_PER_INSERT].join(", ")
-        );
-        let mut statement = conn.prepare_cached(&sql)?;
-        let mut stamp: Option<(DateTime<Utc>, String)> = None;
-        for chunk in &mut chunks {
-            let stamps: Vec<String> = chunk
-                .iter()
-                .map(|u| match &stamp {
-                    Some((at, text)) if *at == u.now => text.clone(),
-                    _ => {
-                        let text = ts(u.now);
-                        stamp = Some((u.now, text.clone()));
-                        text
-                    }
-                })
-                .collect();
-            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(12 * chunk.len());
-            for (user, stamp) in chunk.iter().zip(&stamps) {
-                values.extend([
-                    &user.id as &dyn rusqlite::ToSql,
-                    &user.enterprise_account_id,
-                    &user.email,
-                    &user.name,
-                    &user.role,
-                    &user.store_id,
-                    &user.manager_id,
-                    &user.external_id,
-                    &user.sync_mode,
-                    &user.password_hash,
-                    stamp,
-                    stamp,
-                ]);
-            }
-            statement.execute(rusqlite::params_from_iter(values))?;
-        }
-        count_inserted(conn, &users[..users.len() - chunks.remainder().len()])?;
-    }
-    for user in chunks.remainder() {
-        insert(conn, user)?;
-    }
-    Ok(())
-}
-
 pub(crate) const COLUMNS: &str =
     "id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
                        sync_mode, active, created_at, updated_at, deactivated_at";
@@ -276,58 +220,6 @@ pub fn people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<V
     ))?;
     let rows = statement.query_map([enterprise], person_from_row)?;
     rows.collect()
-}
-
-fn json_list(values: &[&str]) -> rusqlite::Result<String> {
-    serde_json::to_string(values).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-}
-
-/// The people of an enterprise that any of `keys` names: by external id or
-/// email, and by our id for `ids`. Each list is bound as one JSON array and
-/// probed against an index, so the cost follows the lists, not the enterprise.
-/// The unary `+` keeps SQLite from answering the id branch through an
-/// (enterprise, …) index, which it otherwise picks and which scans the whole
-/// enterprise (0.5 s at 1,000,000 people instead of a probe).
-/// UNION ALL (duplicates dropped here) for the same reason: a UNION is
-/// planned as a merge, which reads the external-id branch in id order through
-/// the (enterprise, id) index, a scan of the enterprise per call.
-pub fn people_named(
-    conn: &Connection,
-    enterprise: EnterpriseId,
-    keys: &[&str],
-    ids: &[&str],
-) -> rusqlite::Result<Vec<Person>> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {PERSON_COLUMNS} FROM users
-          WHERE enterprise_account_id = ?1 AND external_id IN (SELECT value FROM json_each(?2))
-         UNION ALL
-         SELECT {PERSON_COLUMNS} FROM users
-          WHERE enterprise_account_id = ?1 AND email IN (SELECT value FROM json_each(?2))
-         UNION ALL
-         SELECT {PERSON_COLUMNS} FROM users
-          WHERE id IN (SELECT value FROM json_each(?3)) AND +enterprise_account_id = ?1"
-    ))?;
-    let rows = statement.query_map(
-        params![enterprise, json_list(keys)?, json_list(ids)?],
-        person_from_row,
-    )?;
-    let mut people: Vec<Person> = rows.collect::<rusqlite::Result<_>>()?;
-    // A person named by several keys comes once.
-    people.sort_unstable_by_key(|p| p.id);
-    people.dedup_by_key(|p| p.id);
-    Ok(people)
-}
-
-/// Whether anyone (active or not) still has `manager` as their manager.
-pub fn has_staff(
-    conn: &Connection,
-    enterprise: EnterpriseId,
-    manager: UserId,
-) -> rusqlite::Result<bool> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE enterprise_account_id = ?1 AND manager_id = ?2)",
-    )?
-    .query_row(params![enterprise, manager], |row| row.get(0))
 }
 
 /// The fields an import changes on a person; `None` leaves a field as it is.
