@@ -281,11 +281,30 @@ const MERGE: &str = "
 /// it, else by external id when it has one, else by email — and merges each
 /// match (see [`MERGE`]) in the same pass. Each row probes the users'
 /// indexes; only matched rows are written.
-pub fn match_people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<()> {
-    for sql in match_statements() {
-        conn.prepare_cached(&sql)?.execute([enterprise])?;
+pub fn match_people(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    keys: MatchKeys,
+) -> rusqlite::Result<()> {
+    let needed = [keys.ids, keys.external_ids, keys.emails];
+    for (sql, needed) in match_statements().iter().zip(needed) {
+        // Each pass reads every staged row: a pass no row needs is skipped.
+        if needed {
+            conn.prepare_cached(sql)?.execute([enterprise])?;
+        }
     }
     index_matches(conn)
+}
+
+/// The keys the valid rows are matched by, as far as staging saw them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MatchKeys {
+    /// Some row gives our id.
+    pub ids: bool,
+    /// Some row gives an external id (and no id).
+    pub external_ids: bool,
+    /// Some row gives an email alone.
+    pub emails: bool,
 }
 
 /// The three passes of [`match_people`]. `+` keeps the staged side of each

@@ -280,6 +280,7 @@ fn run_staged(
         errors,
         seen,
         manager_references,
+        keys,
         matched,
         ordered,
     } = stage(txn, request, rows, request.matches_in_memory(staff.total))?;
@@ -296,7 +297,7 @@ fn run_staged(
     if matched {
         staging::merge_matched(txn)?;
     } else {
-        staging::match_people(txn, enterprise)?;
+        staging::match_people(txn, enterprise, keys)?;
     }
     laps.mark("match");
     phases::validate(&mut failures, txn, request)?;

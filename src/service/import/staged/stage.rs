@@ -103,6 +103,8 @@ pub(super) struct Prepared {
     pub(super) seen: SeenKeys,
     /// Whether any row names a manager.
     pub(super) manager_references: bool,
+    /// Which of matching's passes any valid row needs.
+    pub(super) keys: staging::MatchKeys,
     /// Whether rows were matched to people while prepared.
     pub(super) matched: bool,
     pub(super) ordered: OrderedKeys,
@@ -215,6 +217,7 @@ pub(super) fn prepare(
         error_limit,
     } = reading;
     let mut manager_references = false;
+    let mut keys = staging::MatchKeys::default();
     let (mut emails, mut external_ids) = (Ascending::new(), Ascending::new());
     let mut errors = Errors::seeded(&row_errors, &numbering);
     let mut seen = SeenKeys::new(expected_rows);
@@ -260,6 +263,14 @@ pub(super) fn prepare(
         let store_id = view.store_ref.and_then(|r| stores.resolve(r));
         let failed = errors.has(row);
         manager_references |= !failed && view.manager_ref.is_some();
+        if !failed {
+            match (view.id, view.external_id, view.email.as_deref()) {
+                (Some(_), _, _) => keys.ids = true,
+                (None, Some(_), _) => keys.external_ids = true,
+                (None, None, Some(_)) => keys.emails = true,
+                (None, None, None) => {}
+            }
+        }
         if !failed {
             emails.see(view.email.as_deref());
             external_ids.see(view.external_id);
@@ -315,6 +326,7 @@ pub(super) fn prepare(
         errors,
         seen,
         manager_references,
+        keys,
         matched: people.is_some(),
         ordered: OrderedKeys {
             emails: emails.holds,
