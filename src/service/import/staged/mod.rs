@@ -3,7 +3,7 @@
 //! Rows go into a staging table inside the import's write transaction (a
 //! file's rows stream in, never all in memory), then are matched, checked and
 //! classified by set-based statements (`store::import_staging`) in the
-//! planner's phases: row checks (`users/rows.rs`) → repeated keys → match →
+//! engine's phases: row checks (`users/rows.rs`) → repeated keys → match →
 //! people it must not touch, taken keys, mode → stores and required fields →
 //! managers → seats → diff → full-export guard → write. The run entry and its
 //! change batches are written by the `run` module. `tests/it/one_engine.rs`

@@ -113,7 +113,7 @@ pub(super) fn validate(
         ImportMode::CreateOrUpdate => {}
     }
     // A store that exists, what a new user needs, a seller's store: one scan,
-    // each row's first problem in the planner's order.
+    // each row's first problem, in the order the checks run.
     let sellers_need_store = request.source.kind != SourceKind::Scim;
     for problem in staging::store_and_field_problems(txn, sellers_need_store)? {
         let flagged = &problem.row;

@@ -1,5 +1,5 @@
-//! The staged mode's first phase: rows read from the source are checked
-//! row by row (the planner's own row checks), keyed, matched to people where
+//! The users engine's first phase: rows read from the source are checked
+//! row by row (their own checks, `users/rows.rs`), keyed, matched to people where
 //! the enterprise is small enough to hold in memory, and written to the
 //! staging table in batches.
 
