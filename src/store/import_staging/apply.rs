@@ -58,29 +58,18 @@ pub fn totals(conn: &Connection, valid: usize) -> rusqlite::Result<VerbTotals> {
     Ok(totals)
 }
 
-pub(super) const LEAVERS: &str =
-    "FROM users u WHERE u.enterprise_account_id = ?1 AND u.role <> 'it_admin' AND u.active = 1
-      AND NOT EXISTS (SELECT 1 FROM temp.staged_users s WHERE s.user_id = u.id)";
-
-/// Active people of the enterprise no row names (a full export's leavers), and
-/// the active staff they are counted against.
-pub fn leaver_counts(
+/// Active people of the enterprise no row names (a full export's leavers).
+pub fn leaver_count(
     conn: &Connection,
     enterprise: EnterpriseId,
-) -> rusqlite::Result<(usize, usize)> {
-    let leavers: i64 =
-        conn.query_row(&format!("SELECT count(*) {LEAVERS}"), [enterprise], |r| {
-            r.get(0)
-        })?;
-    let active: i64 = conn.query_row(
-        "SELECT count(*) FROM users WHERE enterprise_account_id = ?1 AND role <> 'it_admin' AND active = 1",
+    scope: LeaverScope,
+) -> rusqlite::Result<usize> {
+    let leavers: i64 = conn.query_row(
+        &format!("SELECT count(*) {}", leavers(scope)),
         [enterprise],
         |r| r.get(0),
     )?;
-    Ok((
-        usize::try_from(leavers).unwrap_or(0),
-        usize::try_from(active).unwrap_or(0),
-    ))
+    Ok(usize::try_from(leavers).unwrap_or(0))
 }
 
 /// Calls `each` with (verb, id, external id) for every change, in row order,
@@ -89,7 +78,7 @@ pub fn leaver_counts(
 pub fn each_change(
     conn: &Connection,
     enterprise: EnterpriseId,
-    with_leavers: bool,
+    with_leavers: Option<LeaverScope>,
     mut each: impl FnMut(&str, &str, Option<&str>) -> Result<(), crate::AppError>,
 ) -> Result<(), crate::AppError> {
     let mut statement = conn.prepare_cached(
@@ -104,9 +93,10 @@ pub fn each_change(
         let external = row.get_ref(2)?.as_str_or_null().map_err(text)?;
         each(verb, id, external)?;
     }
-    if with_leavers {
+    if let Some(scope) = with_leavers {
         let mut statement = conn.prepare_cached(&format!(
-            "SELECT u.id, u.external_id {LEAVERS} ORDER BY u.id"
+            "SELECT u.id, u.external_id {} ORDER BY u.id",
+            leavers(scope)
         ))?;
         let mut rows = statement.query([enterprise])?;
         while let Some(row) = rows.next()? {
@@ -154,7 +144,7 @@ pub fn apply(
     conn: &Connection,
     enterprise: EnterpriseId,
     sync_mode: RecordSyncMode,
-    with_leavers: bool,
+    with_leavers: Option<LeaverScope>,
     creating: usize,
     ordered: OrderedKeys,
     now_at: chrono::DateTime<chrono::Utc>,
@@ -162,11 +152,12 @@ pub fn apply(
     let now = ts(now_at);
     // Leavers first: the users about to be created are named by no row's
     // user_id and must not count among them.
-    if with_leavers {
+    if let Some(scope) = with_leavers {
         conn.prepare_cached(&format!(
             "UPDATE users SET active = 0, deactivated_at = ?2, updated_at = ?2, sync_mode = ?3,
                               token_version = token_version + 1
-              WHERE id IN (SELECT u.id {LEAVERS})"
+              WHERE id IN (SELECT u.id {})",
+            leavers(scope)
         ))?
         .execute(params![enterprise, now, sync_mode])?;
     }

@@ -22,8 +22,10 @@ use super::ts;
 use crate::domain::{EnterpriseId, RecordSyncMode};
 
 mod apply;
+mod known;
 
 pub use apply::*;
+pub use known::*;
 
 const CREATE_TABLE: &str = "
 CREATE TEMP TABLE IF NOT EXISTS staged_users (
@@ -341,6 +343,17 @@ pub fn merge_matched(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Forgets the matches made while staging of rows refused since (repeated
+/// keys): as when matching by a pass, which only matches valid rows, a
+/// person only refused rows name is named by no row.
+pub fn unmatch_failed(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE temp.staged_users SET user_id = NULL WHERE failed = 1 AND user_id IS NOT NULL",
+    )?
+    .execute([])?;
+    Ok(())
+}
+
 /// Indexes the matches made while staging.
 pub fn index_matches(conn: &Connection) -> rusqlite::Result<()> {
     build_indexes(conn, &["staged_users_user_id"])
@@ -565,10 +578,13 @@ pub fn deactivating(conn: &Connection) -> rusqlite::Result<usize> {
 }
 
 /// Active people of the enterprise no valid row names.
-pub fn unnamed_active(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<usize> {
+pub fn unnamed_active(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    scope: LeaverScope,
+) -> rusqlite::Result<usize> {
     conn.query_row(
-        "SELECT count(*) FROM users u WHERE u.enterprise_account_id = ?1 AND u.role <> 'it_admin' AND u.active = 1
-            AND NOT EXISTS (SELECT 1 FROM temp.staged_users s WHERE s.user_id = u.id AND s.failed = 0)",
+        &format!("SELECT count(*) {}", unnamed_staff(scope, true)),
         [enterprise],
         |row| row.get::<_, i64>(0),
     )

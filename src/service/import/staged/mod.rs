@@ -31,6 +31,7 @@ pub use crate::domain::import::{RowProblem, RowStream, SourceRow};
 
 mod phases;
 mod stage;
+mod unchanged;
 
 use stage::{stage, Prepared, SeenKeys};
 
@@ -78,6 +79,16 @@ impl StagedRequest {
             && self
                 .expected_rows
                 .is_none_or(|rows| rows.saturating_mul(MATCH_IN_MEMORY_FROM_FRACTION) >= staff)
+    }
+
+    /// Whether rows that change nothing are recognised before staging (see
+    /// `unchanged`): in large imports that may match people. A create-only
+    /// import refuses matched rows; SCIM writes one row at a time.
+    fn filters_unchanged(&self, staff: i64) -> bool {
+        self.bulk()
+            && staff > 0
+            && self.mode != ImportMode::CreateOnly
+            && self.source.kind != SourceKind::Scim
     }
 }
 
@@ -147,7 +158,7 @@ pub(crate) fn import_in(
 ) -> Result<ImportReport, AppError> {
     let outcome = run_staged(txn, request, rows, operation, finish, now);
     // The staging table's pages go back whatever happened.
-    let cleared = staging::clear(txn);
+    let cleared = staging::clear(txn).and(staging::clear_leaver_candidates(txn));
     let report = outcome?;
     cleared?;
     Ok(report)
@@ -283,7 +294,15 @@ fn run_staged(
         keys,
         matched,
         ordered,
-    } = stage(txn, request, rows, request.matches_in_memory(staff.total))?;
+        unchanged,
+        leavers,
+    } = stage(
+        txn,
+        request,
+        rows,
+        request.matches_in_memory(staff.total),
+        staff.total,
+    )?;
     laps.mark("stage");
     let staged_at = std::time::Instant::now();
     let mut failures = Failures {
@@ -295,6 +314,9 @@ fn run_staged(
     phases::repeated_keys(&mut failures, txn, &seen)?;
     laps.mark("duplicates");
     if matched {
+        if failures.errors.failed_rows() > 0 {
+            staging::unmatch_failed(txn)?;
+        }
         staging::merge_matched(txn)?;
     } else {
         staging::match_people(txn, enterprise, keys)?;
@@ -311,9 +333,15 @@ fn run_staged(
         staff.active,
         account.seats_purchased,
         total,
+        leavers,
     )?;
     laps.mark("seats");
-    let (mut report, with_leavers) = phases::diff(failures, txn, request, total)?;
+    let named = phases::Named {
+        unchanged,
+        leavers,
+        active_staff: staff.active,
+    };
+    let (mut report, with_leavers) = phases::diff(failures, txn, request, total, named)?;
     laps.mark("diff");
     let planned_at = std::time::Instant::now();
     if request.dry_run {

@@ -4,6 +4,7 @@
 //! refused row takes no part in the phases after it.
 
 use super::*;
+use crate::store::import_staging::LeaverScope;
 
 /// Keys given twice: every row involved is reported, naming the others.
 /// Staging kept the keys a filter had seen before; only those are looked up.
@@ -202,10 +203,11 @@ pub(super) fn seats(
     active_staff: i64,
     seats_purchased: i64,
     total: usize,
+    leavers: LeaverScope,
 ) -> Result<(), AppError> {
     let enterprise = request.enterprise;
     let freed = if request.full_export.is_some() {
-        staging::unnamed_active(txn, enterprise)?
+        staging::unnamed_active(txn, enterprise, leavers)?
     } else {
         0
     };
@@ -226,19 +228,30 @@ pub(super) fn seats(
     Ok(())
 }
 
+/// What the staging left to the phases beside the staged rows.
+pub(super) struct Named {
+    /// Rows the unchanged-row filter counted and kept out of staging.
+    pub(super) unchanged: usize,
+    pub(super) leavers: LeaverScope,
+    /// The enterprise's active staff before the import (the kept count).
+    pub(super) active_staff: i64,
+}
+
 /// What the valid rows do (classified once their managers are known), the
 /// report's counts and errors, and the full-export guard's verdict. Answers
-/// the report and whether a full export's leavers go.
+/// the report and whom a full export deactivates, if anyone.
 pub(super) fn diff(
     failures: Failures<'_>,
     txn: &Connection,
     request: &StagedRequest,
     total: usize,
-) -> Result<(ImportReport, bool), AppError> {
+    named: Named,
+) -> Result<(ImportReport, Option<LeaverScope>), AppError> {
     let enterprise = request.enterprise;
     staging::classify(txn)?;
     let Failures { errors, .. } = failures;
-    let totals = staging::totals(txn, total - errors.failed_rows())?;
+    let mut totals = staging::totals(txn, total - errors.failed_rows() - named.unchanged)?;
+    totals.unchanged += named.unchanged;
     let mut report = ImportReport {
         total_processed: total,
         dry_run: request.dry_run,
@@ -251,9 +264,10 @@ pub(super) fn diff(
     };
     let failed_rows = errors.failed_rows();
     errors.into_report(&mut report);
-    let mut with_leavers = false;
+    let mut with_leavers = None;
     if let Some(full) = &request.full_export {
-        let (leavers, active_staff) = staging::leaver_counts(txn, enterprise)?;
+        let leavers = staging::leaver_count(txn, enterprise, named.leavers)?;
+        let active_staff = usize::try_from(named.active_staff).unwrap_or(0);
         match crate::service::import::users::full_export_guard(
             full,
             failed_rows,
@@ -263,7 +277,7 @@ pub(super) fn diff(
         ) {
             Ok(()) => {
                 report.deactivated += leavers;
-                with_leavers = true;
+                with_leavers = Some(named.leavers);
             }
             Err(not_applied) => {
                 // What the held file would do, for the admin who approves it.

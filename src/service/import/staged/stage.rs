@@ -3,7 +3,9 @@
 //! the enterprise is small enough to hold in memory, and written to the
 //! staging table in batches.
 
+use super::unchanged::{KnownPeople, RowFields};
 use super::*;
+use crate::store::import_staging::LeaverScope;
 
 /// The enterprise's stores by the references rows use: our id or the external id.
 pub(super) struct StoreIndex {
@@ -108,6 +110,10 @@ pub(super) struct Prepared {
     /// Whether rows were matched to people while prepared.
     pub(super) matched: bool,
     pub(super) ordered: OrderedKeys,
+    /// Rows the unchanged-row filter counted and kept out of staging.
+    pub(super) unchanged: usize,
+    /// Whom a full export may deactivate.
+    pub(super) leavers: LeaverScope,
 }
 
 /// Tracks whether a key column's values come in strictly increasing order.
@@ -206,9 +212,10 @@ pub(super) fn prepare(
     rows: RowStream,
     stores: StoreIndex,
     people: Option<PeopleIndex>,
+    mut known: Option<KnownPeople>,
     reading: Reading,
     sink: &mut dyn FnMut(Vec<StagedRow>) -> bool,
-) -> Result<Prepared, AppError> {
+) -> Result<(Prepared, Option<KnownPeople>), AppError> {
     let Reading {
         max_rows,
         expected_rows,
@@ -262,6 +269,13 @@ pub(super) fn prepare(
         seen.add(view.external_id, view.email.as_deref());
         let store_id = view.store_ref.and_then(|r| stores.resolve(r));
         let failed = errors.has(row);
+        if let (false, Some(known)) = (failed, known.as_mut()) {
+            if let Some(fields) = unchanged_candidate(row, &view, role, store_id.as_deref()) {
+                if known.take_unchanged(fields) {
+                    continue;
+                }
+            }
+        }
         manager_references |= !failed && view.manager_ref.is_some();
         if !failed {
             match (view.id, view.external_id, view.email.as_deref()) {
@@ -321,7 +335,7 @@ pub(super) fn prepare(
     if !batch.is_empty() {
         sink(batch);
     }
-    Ok(Prepared {
+    let prepared = Prepared {
         total,
         errors,
         seen,
@@ -332,6 +346,37 @@ pub(super) fn prepare(
             emails: emails.holds,
             external_ids: external_ids.holds,
         },
+        unchanged: 0,
+        leavers: LeaverScope::Everyone,
+    };
+    Ok((prepared, known))
+}
+
+/// A valid row the unchanged-row filter may let through: one naming its
+/// person by external id alone and giving every field the filter compares
+/// (a row leaving any out, naming a manager or emptying a field is staged).
+fn unchanged_candidate<'a>(
+    row: usize,
+    view: &'a RowView<'_>,
+    role: Option<Option<Role>>,
+    store_id: Option<&'a str>,
+) -> Option<RowFields<'a>> {
+    let cleared = view.clear.store || view.clear.manager || view.clear.external_id;
+    if view.id.is_some() || view.manager_ref.is_some() || cleared {
+        return None;
+    }
+    Some(RowFields {
+        row,
+        external_id: view.external_id?,
+        email: view.email.as_deref()?,
+        name: view.name?,
+        role: match role.flatten()? {
+            Role::Manager => "manager",
+            Role::Seller => "seller",
+            _ => return None,
+        },
+        store_id: store_id?,
+        active: view.active,
     })
 }
 
@@ -344,6 +389,7 @@ pub(super) fn stage(
     request: &StagedRequest,
     rows: RowStream,
     match_in_memory: bool,
+    staff: i64,
 ) -> Result<Prepared, AppError> {
     let enterprise = request.enterprise;
     let stores = StoreIndex::load(txn, enterprise)?;
@@ -352,21 +398,27 @@ pub(super) fn stage(
     } else {
         None
     };
+    let known = if request.filters_unchanged(staff) {
+        let staff = usize::try_from(staff).unwrap_or(0);
+        Some(KnownPeople::load(txn, enterprise, staff)?)
+    } else {
+        None
+    };
     let reading = Reading::of(request);
     if !request.bulk() {
         let mut inserted = Ok(());
-        let prepared = prepare(rows, stores, people, reading, &mut |batch| {
+        let prepared = prepare(rows, stores, people, known, reading, &mut |batch| {
             inserted = staging::insert(txn, &batch);
             inserted.is_ok()
         });
         inserted?;
-        return prepared;
+        return settled(txn, enterprise, prepared?);
     }
     let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<StagedRow>>(2);
     let preparing = std::thread::Builder::new()
         .name("import-reader".into())
         .spawn(move || {
-            prepare(rows, stores, people, reading, &mut |batch| {
+            prepare(rows, stores, people, known, reading, &mut |batch| {
                 sender.send(batch).is_ok()
             })
         })
@@ -384,7 +436,28 @@ pub(super) fn stage(
         .join()
         .map_err(|_| AppError::Internal("the import reader panicked".into()))?;
     inserted?;
-    prepared
+    settled(txn, enterprise, prepared?)
+}
+
+/// Settles what the unchanged-row filter let through, once every row is in.
+fn settled(
+    txn: &Connection,
+    enterprise: EnterpriseId,
+    (mut prepared, known): (Prepared, Option<KnownPeople>),
+) -> Result<Prepared, AppError> {
+    if let Some(known) = known {
+        let (unchanged, leavers) = unchanged::settle(
+            txn,
+            enterprise,
+            known,
+            &prepared.seen,
+            &mut prepared.keys,
+            prepared.matched,
+        )?;
+        prepared.unchanged = unchanged;
+        prepared.leavers = leavers;
+    }
+    Ok(prepared)
 }
 
 #[cfg(test)]

@@ -1,0 +1,370 @@
+//! The unchanged-row filter of large imports. A night's full export of a
+//! million people changes a few thousand; staging, matching and checking the
+//! rest row by row cost 40 s (every phase a random probe into tables larger
+//! than the page cache). Before staging, the enterprise's people are read
+//! once in storage order into a compact table (a key hash, a digest of the
+//! fields imports set, the row id: 24 bytes a person); a row that gives
+//! every one of those fields and leaves its person exactly as they are is
+//! counted as unchanged and goes no further. Every other row — new,
+//! changed, failed, partial, naming a manager — is staged and runs every
+//! phase as before, so no rule is restated here: a row is only let through
+//! when the engine could only have found it unchanged.
+//!
+//! What the engine would still have done with such a row: report it when
+//! another row repeats its external id or email (those rows are given back
+//! to staging after the read, from the person they left as they were), and
+//! count its person as named in a full export (the people not seen become
+//! the only leaver candidates).
+
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+
+use super::*;
+use crate::store::import_staging::{KnownPerson, LeaverScope, UnchangedPerson};
+
+/// Flag bits kept in the low bits of a digest.
+const ACTIVE: u64 = 1;
+/// Active and not an IT admin: a full export's possible leaver.
+const ACTIVE_STAFF: u64 = 2;
+/// Another person's external id has the same hash: never let through.
+const AMBIGUOUS: u64 = 4;
+const FLAGS: u64 = ACTIVE | ACTIVE_STAFF | AMBIGUOUS;
+/// No row found this person unchanged.
+const UNSEEN: u32 = u32::MAX;
+
+struct Known {
+    key: u64,
+    digest: u64,
+    rowid: i64,
+}
+
+/// The enterprise's people as the filter compares rows with them.
+pub(super) struct KnownPeople {
+    /// Sorted by key.
+    people: Vec<Known>,
+    /// Active staff without an external id: no row is let through for them.
+    unkeyed_staff: Vec<i64>,
+    /// Per person, the row that found them unchanged.
+    seen_at: Vec<u32>,
+    unchanged: usize,
+}
+
+fn hasher() -> std::collections::hash_map::DefaultHasher {
+    // Fixed keys: the hashes are compared within one import only.
+    std::collections::hash_map::DefaultHasher::new()
+}
+
+fn key_of(external_id: &str) -> u64 {
+    let mut h = hasher();
+    external_id.hash(&mut h);
+    h.finish()
+}
+
+/// The fields a row sets, as stored (each `str` hash ends with a marker, so
+/// fields cannot run into each other).
+fn digest_of(
+    external_id: &str,
+    email: &str,
+    name: &str,
+    role: &str,
+    store_id: Option<&str>,
+) -> u64 {
+    let mut h = hasher();
+    (external_id, email, name, role, store_id).hash(&mut h);
+    h.finish() & !FLAGS
+}
+
+/// A valid row as the filter reads it.
+pub(super) struct RowFields<'a> {
+    pub(super) row: usize,
+    pub(super) external_id: &'a str,
+    pub(super) email: &'a str,
+    pub(super) name: &'a str,
+    pub(super) role: &'static str,
+    pub(super) store_id: &'a str,
+    pub(super) active: Option<bool>,
+}
+
+impl KnownPeople {
+    pub(super) fn load(
+        conn: &Connection,
+        enterprise: EnterpriseId,
+        staff: usize,
+    ) -> Result<Self, AppError> {
+        let mut people = Vec::with_capacity(staff.saturating_add(16));
+        let mut unkeyed_staff = Vec::new();
+        staging::each_known_person(conn, enterprise, |p: KnownPerson<'_>| {
+            let active_staff = p.active && p.role != "it_admin";
+            let Some(external_id) = p.external_id else {
+                if active_staff {
+                    unkeyed_staff.push(p.rowid);
+                }
+                return;
+            };
+            let flags =
+                if p.active { ACTIVE } else { 0 } | if active_staff { ACTIVE_STAFF } else { 0 };
+            people.push(Known {
+                key: key_of(external_id),
+                digest: digest_of(external_id, p.email, p.name, p.role, p.store_id) | flags,
+                rowid: p.rowid,
+            });
+        })?;
+        people.sort_unstable_by_key(|k| k.key);
+        for i in 1..people.len() {
+            if people[i].key == people[i - 1].key {
+                people[i].digest |= AMBIGUOUS;
+                people[i - 1].digest |= AMBIGUOUS;
+            }
+        }
+        let seen_at = vec![UNSEEN; people.len()];
+        Ok(KnownPeople {
+            people,
+            unkeyed_staff,
+            seen_at,
+            unchanged: 0,
+        })
+    }
+
+    fn find(&self, external_id: &str) -> Option<usize> {
+        let key = key_of(external_id);
+        self.people.binary_search_by_key(&key, |k| k.key).ok()
+    }
+
+    /// Whether the row leaves its person exactly as they are (then it is
+    /// counted here and goes no further). A person is let through once: a
+    /// second row with their key is staged, and the first given back.
+    pub(super) fn take_unchanged(&mut self, row: RowFields<'_>) -> bool {
+        let Ok(row_index) = u32::try_from(row.row) else {
+            return false;
+        };
+        let Some(index) = self.find(row.external_id) else {
+            return false;
+        };
+        let known = &self.people[index];
+        if known.digest & AMBIGUOUS != 0 || self.seen_at[index] != UNSEEN {
+            return false;
+        }
+        let stored_active = known.digest & ACTIVE != 0;
+        let same = digest_of(
+            row.external_id,
+            row.email,
+            row.name,
+            row.role,
+            Some(row.store_id),
+        ) == known.digest & !FLAGS
+            && row.active.is_none_or(|active| active == stored_active);
+        if same {
+            self.seen_at[index] = row_index;
+            self.unchanged += 1;
+        }
+        same
+    }
+
+    /// Rows let through that share a key with another row: (row, person's
+    /// row id), no longer counted here. `email_owners` are the people holding
+    /// a repeated email.
+    pub(super) fn give_back(
+        &mut self,
+        repeated_external_ids: &HashSet<String>,
+        email_owners: &HashSet<i64>,
+    ) -> Vec<(usize, i64)> {
+        let mut released: Vec<usize> = repeated_external_ids
+            .iter()
+            .filter_map(|external_id| self.find(external_id))
+            .collect();
+        if !email_owners.is_empty() {
+            released.extend(
+                (0..self.people.len()).filter(|&i| email_owners.contains(&self.people[i].rowid)),
+            );
+        }
+        let mut back = Vec::new();
+        for index in released {
+            let row = std::mem::replace(&mut self.seen_at[index], UNSEEN);
+            if row != UNSEEN {
+                back.push((row as usize, self.people[index].rowid));
+            }
+        }
+        self.unchanged -= back.len();
+        back
+    }
+
+    /// Active staff no row was let through for, by row id, sorted.
+    pub(super) fn leaver_candidates(&self) -> Vec<i64> {
+        let mut candidates: Vec<i64> = self
+            .people
+            .iter()
+            .zip(&self.seen_at)
+            .filter(|(k, seen)| k.digest & ACTIVE_STAFF != 0 && **seen == UNSEEN)
+            .map(|(k, _)| k.rowid)
+            .chain(self.unkeyed_staff.iter().copied())
+            .collect();
+        candidates.sort_unstable();
+        candidates
+    }
+
+    pub(super) fn unchanged(&self) -> usize {
+        self.unchanged
+    }
+}
+
+/// A row given back, staged as the person it left unchanged (the values it
+/// gave are theirs).
+pub(super) fn staged_as_given_back(
+    row: usize,
+    person: UnchangedPerson,
+    matched_while_staged: bool,
+) -> StagedRow {
+    StagedRow {
+        row,
+        key: None,
+        external_id: person.external_id,
+        email: Some(person.email),
+        name: Some(person.name),
+        role: Some(if person.role == "manager" {
+            "manager"
+        } else {
+            "seller"
+        }),
+        store_id: person.store_id,
+        unknown_store: None,
+        manager_ref: None,
+        active: None,
+        new_id: crate::domain::UserId::generate().to_string(),
+        given_id: None,
+        clear: 0,
+        failed: false,
+        user_id: matched_while_staged.then_some(person.id),
+    }
+}
+
+/// After every row is read: gives back the rows that share a key, stages
+/// them, and records who may leave. Answers the rows counted unchanged and
+/// the scope of a full export's leavers.
+pub(super) fn settle(
+    txn: &Connection,
+    enterprise: EnterpriseId,
+    mut known: KnownPeople,
+    seen: &SeenKeys,
+    keys: &mut staging::MatchKeys,
+    matched_while_staged: bool,
+) -> Result<(usize, LeaverScope), AppError> {
+    let emails: Vec<&str> = seen.repeated_emails.iter().map(String::as_str).collect();
+    let email_owners: HashSet<i64> = if emails.is_empty() {
+        HashSet::new()
+    } else {
+        staging::rowids_with_emails(txn, enterprise, &emails)?
+            .into_iter()
+            .collect()
+    };
+    let back = known.give_back(&seen.repeated_external_ids, &email_owners);
+    if !back.is_empty() {
+        let rowids: Vec<i64> = back.iter().map(|(_, rowid)| *rowid).collect();
+        let mut people: std::collections::HashMap<i64, UnchangedPerson> =
+            staging::people_by_rowid(txn, &rowids)?
+                .into_iter()
+                .map(|p| (p.rowid, p))
+                .collect();
+        let mut rows = Vec::with_capacity(back.len());
+        for (row, rowid) in back {
+            if let Some(person) = people.remove(&rowid) {
+                keys.external_ids |= person.external_id.is_some();
+                rows.push(staged_as_given_back(row, person, matched_while_staged));
+            }
+        }
+        staging::insert(txn, &rows)?;
+    }
+    staging::set_leaver_candidates(txn, &known.leaver_candidates())?;
+    Ok((known.unchanged(), LeaverScope::Candidates))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (rowid, external id, email, name, role, store, active)
+    type Person = (
+        i64,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        bool,
+    );
+
+    fn known(people: &[Person]) -> KnownPeople {
+        let mut list: Vec<Known> = people
+            .iter()
+            .map(|&(rowid, ext, email, name, role, store, active)| Known {
+                key: key_of(ext),
+                digest: digest_of(ext, email, name, role, Some(store))
+                    | if active { ACTIVE | ACTIVE_STAFF } else { 0 },
+                rowid,
+            })
+            .collect();
+        list.sort_unstable_by_key(|k| k.key);
+        KnownPeople {
+            seen_at: vec![UNSEEN; list.len()],
+            people: list,
+            unkeyed_staff: vec![99],
+            unchanged: 0,
+        }
+    }
+
+    fn row(
+        row: usize,
+        ext: &'static str,
+        name: &'static str,
+        active: Option<bool>,
+    ) -> RowFields<'static> {
+        RowFields {
+            row,
+            external_id: ext,
+            email: "a@x.example",
+            name,
+            role: "seller",
+            store_id: "S1",
+            active,
+        }
+    }
+
+    #[test]
+    fn only_a_row_leaving_its_person_exactly_as_they_are_is_let_through() {
+        let mut people = known(&[
+            (1, "A", "a@x.example", "Ann", "seller", "S1", true),
+            (2, "B", "a@x.example", "Bob", "seller", "S1", false),
+        ]);
+        assert!(!people.take_unchanged(row(0, "A", "Anne", None)), "renamed");
+        assert!(!people.take_unchanged(row(1, "C", "Ann", None)), "nobody");
+        assert!(
+            !people.take_unchanged(row(2, "B", "Bob", Some(true))),
+            "reactivated"
+        );
+        assert!(people.take_unchanged(row(3, "B", "Bob", Some(false))));
+        assert!(people.take_unchanged(row(4, "A", "Ann", None)));
+        assert!(
+            !people.take_unchanged(row(5, "A", "Ann", None)),
+            "a person once"
+        );
+        assert_eq!(people.unchanged(), 2);
+        // Active staff not seen may leave; so may active staff without a key.
+        assert_eq!(people.leaver_candidates(), vec![99]);
+        let back = people.give_back(&HashSet::from(["A".to_string()]), &HashSet::from([2]));
+        assert_eq!(back.len(), 2);
+        assert!(back.contains(&(4, 1)) && back.contains(&(3, 2)));
+        assert_eq!(people.unchanged(), 0);
+        assert_eq!(people.leaver_candidates(), vec![1, 99]);
+    }
+
+    #[test]
+    fn fields_cannot_run_into_each_other() {
+        assert_ne!(
+            digest_of("A", "a@x.example", "Ann B", "seller", None),
+            digest_of("A", "a@x.example", "Ann", "B seller", None)
+        );
+        assert_ne!(
+            digest_of("A", "a@x.example", "Ann", "seller", None),
+            digest_of("A", "a@x.example", "Ann", "seller", Some(""))
+        );
+    }
+}

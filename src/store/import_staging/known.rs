@@ -1,0 +1,175 @@
+//! What the unchanged-row filter of a large import reads of the enterprise's
+//! people, and the leaver candidates it leaves behind.
+//!
+//! A night's full export of a million people changes a few thousand of them.
+//! Matching every row against the users table (a random probe and a random
+//! row read each, across tables far larger than the page cache) cost 40 s;
+//! reading the people once in storage order and recognising the rows that
+//! change nothing costs under a second. See `service::import::staged::unchanged`.
+
+use rusqlite::{params_from_iter, Connection};
+
+use crate::domain::EnterpriseId;
+
+/// A person as the filter compares a row with them.
+pub struct KnownPerson<'a> {
+    pub rowid: i64,
+    pub external_id: Option<&'a str>,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub store_id: Option<&'a str>,
+    pub active: bool,
+}
+
+/// Calls `each` for every person of the enterprise. Read in the order of
+/// our ids, which are time-ordered like the rows' storage: the table is read
+/// nearly in order (by the external-id index, every person cost a random
+/// read: 2.7 s for a million instead of 0.4 s).
+pub fn each_known_person(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    mut each: impl FnMut(KnownPerson<'_>),
+) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare_cached(
+        "SELECT rowid, external_id, email, name, role, store_id, active FROM users
+          WHERE enterprise_account_id = ?1 ORDER BY id",
+    )?;
+    let mut rows = statement.query([enterprise])?;
+    let text = |e: rusqlite::types::FromSqlError| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    };
+    while let Some(row) = rows.next()? {
+        each(KnownPerson {
+            rowid: row.get(0)?,
+            external_id: row.get_ref(1)?.as_str_or_null().map_err(text)?,
+            email: row.get_ref(2)?.as_str().map_err(text)?,
+            name: row.get_ref(3)?.as_str().map_err(text)?,
+            role: row.get_ref(4)?.as_str().map_err(text)?,
+            store_id: row.get_ref(5)?.as_str_or_null().map_err(text)?,
+            active: row.get(6)?,
+        });
+    }
+    Ok(())
+}
+
+/// A person a row the filter had let through turns out to share a key with
+/// another row: staged after all, with the values they hold (the row's own,
+/// since it changed nothing).
+pub struct UnchangedPerson {
+    pub rowid: i64,
+    pub id: String,
+    pub external_id: Option<String>,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub store_id: Option<String>,
+}
+
+/// The people with these row ids.
+pub fn people_by_rowid(
+    conn: &Connection,
+    rowids: &[i64],
+) -> rusqlite::Result<Vec<UnchangedPerson>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT rowid, id, external_id, email, name, role, store_id FROM users WHERE rowid = ?1",
+    )?;
+    let mut people = Vec::with_capacity(rowids.len());
+    for rowid in rowids {
+        let found = statement.query_row([rowid], |row| {
+            Ok(UnchangedPerson {
+                rowid: row.get(0)?,
+                id: row.get(1)?,
+                external_id: row.get(2)?,
+                email: row.get(3)?,
+                name: row.get(4)?,
+                role: row.get(5)?,
+                store_id: row.get(6)?,
+            })
+        });
+        match found {
+            Ok(person) => people.push(person),
+            Err(rusqlite::Error::QueryReturnedNoRows) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(people)
+}
+
+/// The row ids of the enterprise's people holding one of these emails.
+pub fn rowids_with_emails(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    emails: &[&str],
+) -> rusqlite::Result<Vec<i64>> {
+    let list = serde_json::to_string(emails)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let mut statement = conn.prepare_cached(
+        "SELECT rowid FROM users
+          WHERE enterprise_account_id = ?1 AND email IN (SELECT value FROM json_each(?2))",
+    )?;
+    let rows = statement.query_map(rusqlite::params![enterprise, list], |row| row.get(0))?;
+    rows.collect()
+}
+
+/// Which active people a full export may deactivate: everyone no row names
+/// (`Everyone`), or only the candidates the filter left (`Candidates`, in
+/// `temp.leaver_candidates`): people it saw unchanged are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaverScope {
+    Everyone,
+    Candidates,
+}
+
+/// Records the people who may leave: those the filter did not see, by row
+/// id (sorted: they go in in key order).
+pub fn set_leaver_candidates(conn: &Connection, rowids: &[i64]) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS leaver_candidates (user_rowid INTEGER PRIMARY KEY)",
+    )?;
+    conn.prepare_cached("DELETE FROM temp.leaver_candidates")?
+        .execute([])?;
+    for chunk in rowids.chunks(500) {
+        let placeholders = vec!["(?)"; chunk.len()].join(",");
+        conn.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO temp.leaver_candidates (user_rowid) VALUES {placeholders}"
+        ))?
+        .execute(params_from_iter(chunk))?;
+    }
+    Ok(())
+}
+
+/// Gives the candidates' pages back.
+pub fn clear_leaver_candidates(conn: &Connection) -> rusqlite::Result<()> {
+    match conn.prepare_cached("DELETE FROM temp.leaver_candidates") {
+        Ok(mut statement) => statement.execute([]).map(|_| ()),
+        // Never created on this connection.
+        Err(_) => Ok(()),
+    }
+}
+
+/// The people a full export deactivates: active staff no row names
+/// (`FROM … WHERE …`, the enterprise as ?1). With `valid_rows_only`, a person
+/// only refused rows name counts as unnamed.
+pub(super) fn unnamed_staff(scope: LeaverScope, valid_rows_only: bool) -> String {
+    let from = match scope {
+        LeaverScope::Everyone => "FROM users u WHERE u.enterprise_account_id = ?1",
+        LeaverScope::Candidates => {
+            "FROM temp.leaver_candidates c CROSS JOIN users u ON u.rowid = c.user_rowid
+              WHERE u.enterprise_account_id = ?1"
+        }
+    };
+    let valid = if valid_rows_only {
+        "AND s.failed = 0"
+    } else {
+        ""
+    };
+    format!(
+        "{from} AND u.role <> 'it_admin' AND u.active = 1
+           AND NOT EXISTS (SELECT 1 FROM temp.staged_users s WHERE s.user_id = u.id {valid})"
+    )
+}
+
+pub(super) fn leavers(scope: LeaverScope) -> String {
+    unnamed_staff(scope, false)
+}
