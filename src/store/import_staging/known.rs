@@ -12,13 +12,14 @@ use rusqlite::{params_from_iter, Connection};
 use crate::domain::EnterpriseId;
 
 /// A person as the filter compares a row with them.
+/// The text is as stored, in bytes: the filter only compares it.
 pub struct KnownPerson<'a> {
     pub rowid: i64,
-    pub external_id: Option<&'a str>,
-    pub email: &'a str,
-    pub name: &'a str,
-    pub role: &'a str,
-    pub store_id: Option<&'a str>,
+    pub external_id: Option<&'a [u8]>,
+    pub email: &'a [u8],
+    pub name: &'a [u8],
+    pub role: &'a [u8],
+    pub store_id: Option<&'a [u8]>,
     pub active: bool,
 }
 
@@ -42,11 +43,11 @@ pub fn each_known_person(
     while let Some(row) = rows.next()? {
         each(KnownPerson {
             rowid: row.get(0)?,
-            external_id: row.get_ref(1)?.as_str_or_null().map_err(text)?,
-            email: row.get_ref(2)?.as_str().map_err(text)?,
-            name: row.get_ref(3)?.as_str().map_err(text)?,
-            role: row.get_ref(4)?.as_str().map_err(text)?,
-            store_id: row.get_ref(5)?.as_str_or_null().map_err(text)?,
+            external_id: row.get_ref(1)?.as_bytes_or_null().map_err(text)?,
+            email: row.get_ref(2)?.as_bytes().map_err(text)?,
+            name: row.get_ref(3)?.as_bytes().map_err(text)?,
+            role: row.get_ref(4)?.as_bytes().map_err(text)?,
+            store_id: row.get_ref(5)?.as_bytes_or_null().map_err(text)?,
             active: row.get(6)?,
         });
     }

@@ -17,7 +17,7 @@
 //! the only leaver candidates).
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use super::*;
 use crate::store::import_staging::{KnownPerson, LeaverScope, UnchangedPerson};
@@ -42,6 +42,11 @@ struct Known {
 pub(super) struct KnownPeople {
     /// Sorted by key.
     people: Vec<Known>,
+    /// Where each run of keys sharing their top `bucket_bits` starts in
+    /// `people` (a binary search over a million people missed the cache at
+    /// every step: 40 % of the read).
+    buckets: Vec<u32>,
+    bucket_bits: u32,
     /// Active staff without an external id: no row is let through for them.
     unkeyed_staff: Vec<i64>,
     /// Per person, the row that found them unchanged.
@@ -54,23 +59,34 @@ fn hasher() -> std::collections::hash_map::DefaultHasher {
     std::collections::hash_map::DefaultHasher::new()
 }
 
-fn key_of(external_id: &str) -> u64 {
+fn key_of(external_id: &[u8]) -> u64 {
     let mut h = hasher();
-    external_id.hash(&mut h);
+    h.write(external_id);
     h.finish()
 }
 
-/// The fields a row sets, as stored (each `str` hash ends with a marker, so
-/// fields cannot run into each other).
+/// The fields a row sets, as stored: bytes (the stored text need not be
+/// checked as UTF-8 to be compared), each field preceded by its length so
+/// fields cannot run into each other.
 fn digest_of(
-    external_id: &str,
-    email: &str,
-    name: &str,
-    role: &str,
-    store_id: Option<&str>,
+    external_id: &[u8],
+    email: &[u8],
+    name: &[u8],
+    role: &[u8],
+    store_id: Option<&[u8]>,
 ) -> u64 {
     let mut h = hasher();
-    (external_id, email, name, role, store_id).hash(&mut h);
+    for field in [external_id, email, name, role] {
+        h.write_usize(field.len());
+        h.write(field);
+    }
+    match store_id {
+        Some(store) => {
+            h.write_usize(store.len());
+            h.write(store);
+        }
+        None => h.write_usize(usize::MAX),
+    }
     h.finish() & !FLAGS
 }
 
@@ -94,7 +110,7 @@ impl KnownPeople {
         let mut people = Vec::with_capacity(staff.saturating_add(16));
         let mut unkeyed_staff = Vec::new();
         staging::each_known_person(conn, enterprise, |p: KnownPerson<'_>| {
-            let active_staff = p.active && p.role != "it_admin";
+            let active_staff = p.active && p.role != b"it_admin";
             let Some(external_id) = p.external_id else {
                 if active_staff {
                     unkeyed_staff.push(p.rowid);
@@ -116,18 +132,40 @@ impl KnownPeople {
                 people[i - 1].digest |= AMBIGUOUS;
             }
         }
-        let seen_at = vec![UNSEEN; people.len()];
-        Ok(KnownPeople {
+        Ok(Self::indexed(people, unkeyed_staff))
+    }
+
+    fn indexed(people: Vec<Known>, unkeyed_staff: Vec<i64>) -> Self {
+        // About one person a bucket: the keys are hashes, evenly spread.
+        let bucket_bits = people.len().max(2).next_power_of_two().trailing_zeros();
+        let bucket_count = 1usize << bucket_bits;
+        let mut buckets = Vec::with_capacity(bucket_count + 1);
+        let mut at = 0;
+        for bucket in 0..bucket_count as u64 {
+            while at < people.len() && people[at].key >> (64 - bucket_bits) < bucket {
+                at += 1;
+            }
+            buckets.push(u32::try_from(at).unwrap_or(u32::MAX));
+        }
+        buckets.push(u32::try_from(people.len()).unwrap_or(u32::MAX));
+        KnownPeople {
+            seen_at: vec![UNSEEN; people.len()],
             people,
+            buckets,
+            bucket_bits,
             unkeyed_staff,
-            seen_at,
             unchanged: 0,
-        })
+        }
     }
 
     fn find(&self, external_id: &str) -> Option<usize> {
-        let key = key_of(external_id);
-        self.people.binary_search_by_key(&key, |k| k.key).ok()
+        let key = key_of(external_id.as_bytes());
+        let bucket = (key >> (64 - self.bucket_bits)) as usize;
+        let (from, to) = (
+            self.buckets[bucket] as usize,
+            self.buckets[bucket + 1] as usize,
+        );
+        (from..to).find(|&i| self.people[i].key == key)
     }
 
     /// Whether the row leaves its person exactly as they are (then it is
@@ -146,11 +184,11 @@ impl KnownPeople {
         }
         let stored_active = known.digest & ACTIVE != 0;
         let same = digest_of(
-            row.external_id,
-            row.email,
-            row.name,
-            row.role,
-            Some(row.store_id),
+            row.external_id.as_bytes(),
+            row.email.as_bytes(),
+            row.name.as_bytes(),
+            row.role.as_bytes(),
+            Some(row.store_id.as_bytes()),
         ) == known.digest & !FLAGS
             && row.active.is_none_or(|active| active == stored_active);
         if same {
@@ -296,19 +334,19 @@ mod tests {
         let mut list: Vec<Known> = people
             .iter()
             .map(|&(rowid, ext, email, name, role, store, active)| Known {
-                key: key_of(ext),
-                digest: digest_of(ext, email, name, role, Some(store))
-                    | if active { ACTIVE | ACTIVE_STAFF } else { 0 },
+                key: key_of(ext.as_bytes()),
+                digest: digest_of(
+                    ext.as_bytes(),
+                    email.as_bytes(),
+                    name.as_bytes(),
+                    role.as_bytes(),
+                    Some(store.as_bytes()),
+                ) | if active { ACTIVE | ACTIVE_STAFF } else { 0 },
                 rowid,
             })
             .collect();
         list.sort_unstable_by_key(|k| k.key);
-        KnownPeople {
-            seen_at: vec![UNSEEN; list.len()],
-            people: list,
-            unkeyed_staff: vec![99],
-            unchanged: 0,
-        }
+        KnownPeople::indexed(list, vec![99])
     }
 
     fn row(
@@ -359,12 +397,12 @@ mod tests {
     #[test]
     fn fields_cannot_run_into_each_other() {
         assert_ne!(
-            digest_of("A", "a@x.example", "Ann B", "seller", None),
-            digest_of("A", "a@x.example", "Ann", "B seller", None)
+            digest_of(b"A", b"a@x.example", b"Ann B", b"seller", None),
+            digest_of(b"A", b"a@x.example", b"Ann", b"B seller", None)
         );
         assert_ne!(
-            digest_of("A", "a@x.example", "Ann", "seller", None),
-            digest_of("A", "a@x.example", "Ann", "seller", Some(""))
+            digest_of(b"A", b"a@x.example", b"Ann", b"seller", None),
+            digest_of(b"A", b"a@x.example", b"Ann", b"seller", Some(b""))
         );
     }
 }
