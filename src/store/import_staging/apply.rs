@@ -224,7 +224,10 @@ pub fn apply(
 
 /// Writes each changed person's changed fields only: an UPDATE naming a
 /// column rewrites every index holding it, so a name change must not touch
-/// the email, store, manager and external-id indexes.
+/// the email, store, manager and external-id indexes. In the order of our
+/// ids, time-ordered like the table's storage: 10,000 changes among a
+/// million people then walk the table and its id index forwards instead of
+/// reading a random page each.
 fn update_changed(
     conn: &Connection,
     enterprise: EnterpriseId,
@@ -234,7 +237,7 @@ fn update_changed(
     let mut statement = conn.prepare_cached(
         "SELECT n_id, changed, n_email, n_name, n_role, n_store, n_manager, n_ext, n_active, verb
            FROM temp.staged_users
-          WHERE failed = 0 AND verb IN ('updated', 'deactivated') ORDER BY row",
+          WHERE failed = 0 AND verb IN ('updated', 'deactivated') ORDER BY n_id",
     )?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {

@@ -23,19 +23,30 @@ pub struct KnownPerson<'a> {
     pub active: bool,
 }
 
-/// Calls `each` for every person of the enterprise. Read in the order of
-/// our ids, which are time-ordered like the rows' storage: the table is read
-/// nearly in order (by the external-id index, every person cost a random
-/// read: 2.7 s for a million instead of 0.4 s).
+/// Calls `each` for every person of the enterprise. An enterprise holding
+/// most of the appliance's people is read by a scan of the table (0.22 s
+/// for a million); another in the order of our ids, time-ordered like the
+/// table's storage, so the table is still read nearly in order (by the
+/// external-id index, every person cost a random read: 2.7 s for a million).
 pub fn each_known_person(
     conn: &Connection,
     enterprise: EnterpriseId,
     mut each: impl FnMut(KnownPerson<'_>),
 ) -> rusqlite::Result<()> {
-    let mut statement = conn.prepare_cached(
+    let (staff, everyone): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT coalesce(sum(total) FILTER (WHERE enterprise_account_id = ?1), 0),
+                    coalesce(sum(total), 0)
+               FROM staff_counts",
+        )?
+        .query_row([enterprise], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let mut statement = conn.prepare_cached(if staff.saturating_mul(2) >= everyone {
+        "SELECT rowid, external_id, email, name, role, store_id, active FROM users NOT INDEXED
+          WHERE enterprise_account_id = ?1"
+    } else {
         "SELECT rowid, external_id, email, name, role, store_id, active FROM users
-          WHERE enterprise_account_id = ?1 ORDER BY id",
-    )?;
+          WHERE enterprise_account_id = ?1 ORDER BY id"
+    })?;
     let mut rows = statement.query([enterprise])?;
     let text = |e: rusqlite::types::FromSqlError| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
@@ -147,6 +158,20 @@ pub fn clear_leaver_candidates(conn: &Connection) -> rusqlite::Result<()> {
         // Never created on this connection.
         Err(_) => Ok(()),
     }
+}
+
+/// Active people of the enterprise no valid row names.
+pub fn unnamed_active(
+    conn: &Connection,
+    enterprise: EnterpriseId,
+    scope: LeaverScope,
+) -> rusqlite::Result<usize> {
+    conn.query_row(
+        &format!("SELECT count(*) {}", unnamed_staff(scope, true)),
+        [enterprise],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| usize::try_from(n).unwrap_or(0))
 }
 
 /// The people a full export deactivates: active staff no row names

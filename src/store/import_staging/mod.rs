@@ -577,20 +577,6 @@ pub fn deactivating(conn: &Connection) -> rusqlite::Result<usize> {
     .map(|n| usize::try_from(n).unwrap_or(0))
 }
 
-/// Active people of the enterprise no valid row names.
-pub fn unnamed_active(
-    conn: &Connection,
-    enterprise: EnterpriseId,
-    scope: LeaverScope,
-) -> rusqlite::Result<usize> {
-    conn.query_row(
-        &format!("SELECT count(*) {}", unnamed_staff(scope, true)),
-        [enterprise],
-        |row| row.get::<_, i64>(0),
-    )
-    .map(|n| usize::try_from(n).unwrap_or(0))
-}
-
 /// Rows that make someone active (new, or inactive until now), in row order,
 /// past the first `allowed`.
 pub fn activations_beyond(conn: &Connection, allowed: usize) -> rusqlite::Result<Vec<Flagged>> {

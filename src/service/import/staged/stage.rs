@@ -269,12 +269,29 @@ pub(super) fn prepare(
             );
         }
         too_many_errors(&errors, error_limit)?;
-        seen.add(view.external_id, view.email.as_deref());
+        // An external id of someone the filter knows is counted exactly, by
+        // them; only other keys go through the key filter.
+        let person = known
+            .as_ref()
+            .zip(view.external_id)
+            .and_then(|(known, external_id)| known.find(external_id));
+        let unknown_external_id = match (person, known.as_mut()) {
+            (Some(index), Some(known)) => {
+                if known.note_key(index) {
+                    if let Some(external_id) = view.external_id {
+                        seen.repeated_external_ids.insert(external_id.to_string());
+                    }
+                }
+                None
+            }
+            _ => view.external_id,
+        };
+        seen.add(unknown_external_id, view.email.as_deref());
         let store_id = view.store_ref.and_then(|r| stores.resolve(r));
         let failed = errors.has(row);
-        if let (false, Some(known)) = (failed, known.as_mut()) {
+        if let (false, Some(known), Some(index)) = (failed, known.as_mut(), person) {
             if let Some(fields) = unchanged_candidate(row, &view, role, store_id.as_deref()) {
-                if known.take_unchanged(fields) {
+                if known.take_unchanged(index, fields) {
                     continue;
                 }
             }

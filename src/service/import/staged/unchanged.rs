@@ -51,6 +51,8 @@ pub(super) struct KnownPeople {
     unkeyed_staff: Vec<i64>,
     /// Per person, the row that found them unchanged.
     seen_at: Vec<u32>,
+    /// Per person (a bit each), whether a row named their external id.
+    named: Vec<u64>,
     unchanged: usize,
 }
 
@@ -150,6 +152,7 @@ impl KnownPeople {
         buckets.push(u32::try_from(people.len()).unwrap_or(u32::MAX));
         KnownPeople {
             seen_at: vec![UNSEEN; people.len()],
+            named: vec![0; people.len().div_ceil(64)],
             people,
             buckets,
             bucket_bits,
@@ -158,28 +161,38 @@ impl KnownPeople {
         }
     }
 
-    fn find(&self, external_id: &str) -> Option<usize> {
+    /// The person whose external id this is, by its hash (a row is let
+    /// through only when its digest, which holds the id itself, agrees). A
+    /// hash two people share finds no one.
+    pub(super) fn find(&self, external_id: &str) -> Option<usize> {
         let key = key_of(external_id.as_bytes());
         let bucket = (key >> (64 - self.bucket_bits)) as usize;
         let (from, to) = (
             self.buckets[bucket] as usize,
             self.buckets[bucket + 1] as usize,
         );
-        (from..to).find(|&i| self.people[i].key == key)
+        (from..to).find(|&i| self.people[i].key == key && self.people[i].digest & AMBIGUOUS == 0)
     }
 
-    /// Whether the row leaves its person exactly as they are (then it is
-    /// counted here and goes no further). A person is let through once: a
-    /// second row with their key is staged, and the first given back.
-    pub(super) fn take_unchanged(&mut self, row: RowFields<'_>) -> bool {
+    /// Records that a row names this person's external id; answers whether
+    /// one did before.
+    pub(super) fn note_key(&mut self, index: usize) -> bool {
+        let (word, bit) = (index / 64, 1u64 << (index % 64));
+        let before = self.named[word] & bit != 0;
+        self.named[word] |= bit;
+        before
+    }
+
+    /// Whether the row leaves its person (`index`, found by its external id)
+    /// exactly as they are: then it is counted here and goes no further. A
+    /// person is let through once: a second row with their key is staged,
+    /// and the first given back.
+    pub(super) fn take_unchanged(&mut self, index: usize, row: RowFields<'_>) -> bool {
         let Ok(row_index) = u32::try_from(row.row) else {
             return false;
         };
-        let Some(index) = self.find(row.external_id) else {
-            return false;
-        };
         let known = &self.people[index];
-        if known.digest & AMBIGUOUS != 0 || self.seen_at[index] != UNSEEN {
+        if self.seen_at[index] != UNSEEN {
             return false;
         }
         let stored_active = known.digest & ACTIVE != 0;
@@ -349,6 +362,13 @@ mod tests {
         KnownPeople::indexed(list, vec![99])
     }
 
+    fn take(people: &mut KnownPeople, row: RowFields<'static>) -> bool {
+        match people.find(row.external_id) {
+            Some(index) => people.take_unchanged(index, row),
+            None => false,
+        }
+    }
+
     fn row(
         row: usize,
         ext: &'static str,
@@ -372,16 +392,16 @@ mod tests {
             (1, "A", "a@x.example", "Ann", "seller", "S1", true),
             (2, "B", "a@x.example", "Bob", "seller", "S1", false),
         ]);
-        assert!(!people.take_unchanged(row(0, "A", "Anne", None)), "renamed");
-        assert!(!people.take_unchanged(row(1, "C", "Ann", None)), "nobody");
+        assert!(!take(&mut people, row(0, "A", "Anne", None)), "renamed");
+        assert!(!take(&mut people, row(1, "C", "Ann", None)), "nobody");
         assert!(
-            !people.take_unchanged(row(2, "B", "Bob", Some(true))),
+            !take(&mut people, row(2, "B", "Bob", Some(true))),
             "reactivated"
         );
-        assert!(people.take_unchanged(row(3, "B", "Bob", Some(false))));
-        assert!(people.take_unchanged(row(4, "A", "Ann", None)));
+        assert!(take(&mut people, row(3, "B", "Bob", Some(false))));
+        assert!(take(&mut people, row(4, "A", "Ann", None)));
         assert!(
-            !people.take_unchanged(row(5, "A", "Ann", None)),
+            !take(&mut people, row(5, "A", "Ann", None)),
             "a person once"
         );
         assert_eq!(people.unchanged(), 2);
