@@ -134,11 +134,9 @@ pub enum LeaverScope {
 }
 
 /// Records the people who may leave: those the filter did not see, by row
-/// id (sorted: they go in in key order).
+/// id (sorted: they go in in key order). The table is made with the
+/// staging table.
 pub fn set_leaver_candidates(conn: &Connection, rowids: &[i64]) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS leaver_candidates (user_rowid INTEGER PRIMARY KEY)",
-    )?;
     conn.prepare_cached("DELETE FROM temp.leaver_candidates")?
         .execute([])?;
     for chunk in rowids.chunks(500) {
@@ -153,11 +151,9 @@ pub fn set_leaver_candidates(conn: &Connection, rowids: &[i64]) -> rusqlite::Res
 
 /// Gives the candidates' pages back.
 pub fn clear_leaver_candidates(conn: &Connection) -> rusqlite::Result<()> {
-    match conn.prepare_cached("DELETE FROM temp.leaver_candidates") {
-        Ok(mut statement) => statement.execute([]).map(|_| ()),
-        // Never created on this connection.
-        Err(_) => Ok(()),
-    }
+    conn.prepare_cached("DELETE FROM temp.leaver_candidates")?
+        .execute([])?;
+    Ok(())
 }
 
 /// Active people of the enterprise no valid row names.

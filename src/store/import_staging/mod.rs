@@ -51,7 +51,8 @@ CREATE TEMP TABLE IF NOT EXISTS staged_users (
     o_role      TEXT,
     o_manager   TEXT,
     o_active    INTEGER
-);";
+);
+CREATE TEMP TABLE IF NOT EXISTS leaver_candidates (user_rowid INTEGER PRIMARY KEY);";
 
 /// The staging table's indexes, each built when a phase first needs it.
 const INDEXES: [(&str, &str); 4] = [

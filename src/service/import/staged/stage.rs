@@ -432,7 +432,7 @@ pub(super) fn stage(
             inserted.is_ok()
         });
         inserted?;
-        return settled(txn, enterprise, prepared?);
+        return settled(txn, request, prepared?);
     }
     let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<StagedRow>>(2);
     let preparing = std::thread::Builder::new()
@@ -456,19 +456,19 @@ pub(super) fn stage(
         .join()
         .map_err(|_| AppError::Internal("the import reader panicked".into()))?;
     inserted?;
-    settled(txn, enterprise, prepared?)
+    settled(txn, request, prepared?)
 }
 
 /// Settles what the unchanged-row filter let through, once every row is in.
 fn settled(
     txn: &Connection,
-    enterprise: EnterpriseId,
+    request: &StagedRequest,
     (mut prepared, known): (Prepared, Option<KnownPeople>),
 ) -> Result<Prepared, AppError> {
     if let Some(known) = known {
         let (unchanged, leavers) = unchanged::settle(
             txn,
-            enterprise,
+            request,
             known,
             &prepared.seen,
             &mut prepared.keys,

@@ -109,10 +109,16 @@ impl KnownPeople {
         enterprise: EnterpriseId,
         staff: usize,
     ) -> Result<Self, AppError> {
-        let mut people = Vec::with_capacity(staff.saturating_add(16));
+        // The kept staff count: the table is allocated once, at its size.
+        let mut people = Vec::with_capacity(staff);
         let mut unkeyed_staff = Vec::new();
         staging::each_known_person(conn, enterprise, |p: KnownPerson<'_>| {
-            let active_staff = p.active && p.role != b"it_admin";
+            // No row is let through for an IT admin (imports never change
+            // them; the engine refuses the row), and admins never leave.
+            if p.role == b"it_admin" {
+                return;
+            }
+            let active_staff = p.active;
             let Some(external_id) = p.external_id else {
                 if active_staff {
                     unkeyed_staff.push(p.rowid);
@@ -289,16 +295,17 @@ pub(super) fn staged_as_given_back(
 }
 
 /// After every row is read: gives back the rows that share a key, stages
-/// them, and records who may leave. Answers the rows counted unchanged and
-/// the scope of a full export's leavers.
+/// them, and (a full export) records who may leave. Answers the rows
+/// counted unchanged and the scope of a full export's leavers.
 pub(super) fn settle(
     txn: &Connection,
-    enterprise: EnterpriseId,
+    request: &StagedRequest,
     mut known: KnownPeople,
     seen: &SeenKeys,
     keys: &mut staging::MatchKeys,
     matched_while_staged: bool,
 ) -> Result<(usize, LeaverScope), AppError> {
+    let enterprise = request.enterprise;
     let emails: Vec<&str> = seen.repeated_emails.iter().map(String::as_str).collect();
     let email_owners: HashSet<i64> = if emails.is_empty() {
         HashSet::new()
@@ -323,6 +330,10 @@ pub(super) fn settle(
             }
         }
         staging::insert(txn, &rows)?;
+    }
+    if request.full_export.is_none() {
+        // Only a full export deactivates the people no row names.
+        return Ok((known.unchanged(), LeaverScope::Everyone));
     }
     staging::set_leaver_candidates(txn, &known.leaver_candidates())?;
     Ok((known.unchanged(), LeaverScope::Candidates))
