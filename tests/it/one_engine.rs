@@ -351,7 +351,7 @@ N3,m3@acme.example,Three Again,seller,S2,
     // another store, a rename, a reactivation, a deactivation given as a value.
     let fifth = "external_id,email,name,role,store_id,manager_id,active
 M1,boss@acme.example,Boss One,manager,S1,,true
-M2,m2@acme.example,Boss Two,manager,S2,,
+M2,e12@acme.example,Boss Two,manager,S2,,
 M3,m3@acme.example,Boss Three,manager,S1,,true
 E16,e16@acme.example,Sixteen,manager,S1,,true
 E15,e15@acme.example,Fifteen,seller,S1,,false
@@ -410,6 +410,13 @@ N1,n1@acme.example,New One Renamed,seller,S2,,
                     .map(|e| e[0].as_u64().unwrap())
                     .collect();
                 assert_eq!(rows, BTreeSet::from([1, 3, 4, 6]), "{expected}");
+            }
+            "users_5.csv" => {
+                // A person taking another's email is refused.
+                let errors = expected["errors"].as_array().unwrap();
+                assert_eq!(errors.len(), 1, "{expected}");
+                assert_eq!(errors[0][1], "M2");
+                assert!(errors[0][3].as_str().unwrap().starts_with("email_taken"));
             }
             _ => {}
         }
