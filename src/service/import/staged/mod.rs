@@ -158,7 +158,10 @@ pub(crate) fn import_in(
 ) -> Result<ImportReport, AppError> {
     let outcome = run_staged(txn, request, rows, operation, finish, now);
     // The staging table's pages go back whatever happened.
-    let cleared = staging::clear(txn).and(staging::clear_leaver_candidates(txn));
+    let mut cleared = staging::clear(txn);
+    if request.full_export.is_some() {
+        cleared = cleared.and(staging::clear_leaver_candidates(txn));
+    }
     let report = outcome?;
     cleared?;
     Ok(report)
