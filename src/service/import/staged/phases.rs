@@ -250,7 +250,12 @@ pub(super) fn diff(
     let enterprise = request.enterprise;
     staging::classify(txn)?;
     let Failures { errors, .. } = failures;
-    let mut totals = staging::totals(txn, total - errors.failed_rows() - named.unchanged)?;
+    let mut totals = staging::totals(
+        txn,
+        total
+            .saturating_sub(errors.failed_rows())
+            .saturating_sub(named.unchanged),
+    )?;
     totals.unchanged += named.unchanged;
     let mut report = ImportReport {
         total_processed: total,

@@ -22,13 +22,12 @@ use std::hash::Hasher;
 use super::*;
 use crate::store::import_staging::{KnownPerson, LeaverScope, UnchangedPerson};
 
-/// Flag bits kept in the low bits of a digest.
+/// Flag bits kept in the low bits of a digest. Active: a full export's
+/// possible leaver (the table holds staff only).
 const ACTIVE: u64 = 1;
-/// Active and not an IT admin: a full export's possible leaver.
-const ACTIVE_STAFF: u64 = 2;
 /// Another person's external id has the same hash: never let through.
-const AMBIGUOUS: u64 = 4;
-const FLAGS: u64 = ACTIVE | ACTIVE_STAFF | AMBIGUOUS;
+const AMBIGUOUS: u64 = 2;
+const FLAGS: u64 = ACTIVE | AMBIGUOUS;
 /// No row found this person unchanged.
 const UNSEEN: u32 = u32::MAX;
 
@@ -118,15 +117,13 @@ impl KnownPeople {
             if p.role == b"it_admin" {
                 return;
             }
-            let active_staff = p.active;
             let Some(external_id) = p.external_id else {
-                if active_staff {
+                if p.active {
                     unkeyed_staff.push(p.rowid);
                 }
                 return;
             };
-            let flags =
-                if p.active { ACTIVE } else { 0 } | if active_staff { ACTIVE_STAFF } else { 0 };
+            let flags = if p.active { ACTIVE } else { 0 };
             people.push(Known {
                 key: key_of(external_id),
                 digest: digest_of(external_id, p.email, p.name, p.role, p.store_id) | flags,
@@ -251,7 +248,7 @@ impl KnownPeople {
             .people
             .iter()
             .zip(&self.seen_at)
-            .filter(|(k, seen)| k.digest & ACTIVE_STAFF != 0 && **seen == UNSEEN)
+            .filter(|(k, seen)| k.digest & ACTIVE != 0 && **seen == UNSEEN)
             .map(|(k, _)| k.rowid)
             .chain(self.unkeyed_staff.iter().copied())
             .collect();
@@ -365,7 +362,7 @@ mod tests {
                     name.as_bytes(),
                     role.as_bytes(),
                     Some(store.as_bytes()),
-                ) | if active { ACTIVE | ACTIVE_STAFF } else { 0 },
+                ) | if active { ACTIVE } else { 0 },
                 rowid,
             })
             .collect();
