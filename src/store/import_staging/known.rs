@@ -9,7 +9,7 @@
 
 use rusqlite::{params_from_iter, Connection};
 
-use crate::domain::EnterpriseId;
+use crate::domain::{EnterpriseId, Role};
 
 /// A person as the filter compares a row with them.
 /// The text is as stored, in bytes: the filter only compares it.
@@ -74,7 +74,7 @@ pub struct UnchangedPerson {
     pub external_id: Option<String>,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub store_id: Option<String>,
 }
 
@@ -114,8 +114,7 @@ pub fn rowids_with_emails(
     enterprise: EnterpriseId,
     emails: &[&str],
 ) -> rusqlite::Result<Vec<i64>> {
-    let list = serde_json::to_string(emails)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let list = super::json_list(emails)?;
     let mut statement = conn.prepare_cached(
         "SELECT rowid FROM users
           WHERE enterprise_account_id = ?1 AND email IN (SELECT value FROM json_each(?2))",

@@ -216,6 +216,11 @@ fn flagged(
     rows.collect()
 }
 
+/// Keys bound as one JSON array, read back with `json_each`.
+fn json_list(keys: &[&str]) -> rusqlite::Result<String> {
+    serde_json::to_string(keys).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
 /// The report key: the external id given, else the email given (kept in `key`
 /// only then, to keep the rows narrow).
 const KEY: &str = "coalesce(s.key, s.n_ext)";
@@ -230,10 +235,6 @@ pub fn rows_with_keys(
     external_ids: &[&str],
     emails: &[&str],
 ) -> rusqlite::Result<Vec<KeyedRow>> {
-    let list = |keys: &[&str]| {
-        serde_json::to_string(keys)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-    };
     // Before matching, the n_ columns hold what the rows give.
     let mut statement = conn.prepare_cached(&format!(
         "SELECT row, {KEY}, n_ext, n_email FROM temp.staged_users s
@@ -241,7 +242,7 @@ pub fn rows_with_keys(
              OR n_email IN (SELECT value FROM json_each(?2))
           ORDER BY row"
     ))?;
-    let rows = statement.query_map([list(external_ids)?, list(emails)?], |row| {
+    let rows = statement.query_map([json_list(external_ids)?, json_list(emails)?], |row| {
         let index: i64 = row.get(0)?;
         Ok((
             Flagged {

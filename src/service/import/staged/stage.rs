@@ -390,11 +390,7 @@ fn unchanged_candidate<'a>(
         external_id: view.external_id?,
         email: view.email.as_deref()?,
         name: view.name?,
-        role: match role.flatten()? {
-            Role::Manager => "manager",
-            Role::Seller => "seller",
-            _ => return None,
-        },
+        role: role.flatten().filter(|r| *r != Role::ItAdmin)?.as_str(),
         store_id: store_id?,
         active: view.active,
     })

@@ -114,7 +114,7 @@ impl KnownPeople {
         staging::each_known_person(conn, enterprise, |p: KnownPerson<'_>| {
             // No row is let through for an IT admin (imports never change
             // them; the engine refuses the row), and admins never leave.
-            if p.role == b"it_admin" {
+            if p.role == Role::ItAdmin.as_str().as_bytes() {
                 return;
             }
             let Some(external_id) = p.external_id else {
@@ -274,11 +274,7 @@ pub(super) fn staged_as_given_back(
         external_id: person.external_id,
         email: Some(person.email),
         name: Some(person.name),
-        role: Some(if person.role == "manager" {
-            "manager"
-        } else {
-            "seller"
-        }),
+        role: Some(person.role.as_str()),
         store_id: person.store_id,
         unknown_store: None,
         manager_ref: None,
