@@ -325,7 +325,7 @@ impl Db {
         }
         // FULL: an acknowledged revocation or password change survives a power cut.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        // A large import touches every page of the users table and its five
+        // A large import touches every page of the users table and its
         // indexes; with SQLite's 2 MiB default the writer spills dirty pages to
         // the WAL mid-transaction and reads them back. The cache only grows as
         // pages are used, so a small enterprise never pays for it.

@@ -253,4 +253,41 @@ mod tests {
         assert_eq!(kept, ("alert".to_string(), "sent".to_string(), 1));
         conn.execute(reset, []).expect("a password reset email");
     }
+
+    #[test]
+    fn v20_finds_people_by_store_and_by_manager_through_indexes_without_the_enterprise() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .expect("foreign keys");
+        run(&mut conn).expect("migrate to the latest");
+        conn.execute_batch(
+            "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
+                  VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't'),
+                         ('e2', 'Beta', 'it@beta.example', 'api', 't', 't');
+             INSERT INTO stores (id, enterprise_account_id, name, sync_mode, created_at, updated_at)
+                  VALUES ('s1', 'e1', 'Lyon', 'manual', 't', 't');
+             INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id, sync_mode, created_at, updated_at)
+                  VALUES ('m1', 'e1', 'm@acme.example', 'M', 'manager', 's1', NULL, 'manual', 't', 't'),
+                         ('u1', 'e1', 'u@acme.example', 'U', 'seller', 's1', 'm1', 'manual', 't', 't');",
+        )
+        .expect("rows");
+        let plan = |sql: &str| -> String {
+            conn.query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [], |r| r.get(3))
+                .expect("plan")
+        };
+        let by_store =
+            plan("SELECT id FROM users WHERE enterprise_account_id = 'e1' AND store_id = 's1'");
+        assert!(by_store.contains("users_store"), "{by_store}");
+        let by_manager =
+            plan("SELECT id FROM users WHERE enterprise_account_id = 'e1' AND manager_id = 'm1'");
+        assert!(by_manager.contains("users_manager"), "{by_manager}");
+        // The foreign keys still hold: a store with people cannot go, and a
+        // manager must be of the person's own enterprise.
+        assert!(conn
+            .execute("DELETE FROM stores WHERE id = 's1'", [])
+            .is_err());
+        let foreign_manager = "INSERT INTO users (id, enterprise_account_id, email, name, role, manager_id, sync_mode, created_at, updated_at)
+                               VALUES ('x1', 'e2', 'x@beta.example', 'X', 'seller', 'm1', 'manual', 't', 't')";
+        assert!(conn.execute(foreign_manager, []).is_err());
+    }
 }
