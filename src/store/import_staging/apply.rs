@@ -131,11 +131,13 @@ pub fn each_created_active(
     Ok(())
 }
 
-/// Which keys the rows give in strictly increasing order.
+/// What the created people write into the users' indexes: which keys come
+/// in strictly increasing order, and whether any row names a manager.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct OrderedKeys {
-    pub emails: bool,
-    pub external_ids: bool,
+pub struct IndexedKeys {
+    pub emails_ascending: bool,
+    pub external_ids_ascending: bool,
+    pub managers_named: bool,
 }
 
 /// Writes the plan: new users in row order, changed users, and (a full
@@ -146,7 +148,7 @@ pub fn apply(
     sync_mode: RecordSyncMode,
     with_leavers: Option<LeaverScope>,
     creating: usize,
-    ordered: OrderedKeys,
+    keys: IndexedKeys,
     now_at: chrono::DateTime<chrono::Utc>,
 ) -> rusqlite::Result<()> {
     let now = ts(now_at);
@@ -165,10 +167,15 @@ pub fn apply(
     // indexes afterwards, from sorted keys, beats updating them row by row (in
     // the transaction: readers see the indexes as before until it commits) —
     // except an index whose keys arrive in order (an HR export sorted by
-    // personnel number), which is only appended to.
+    // personnel number), which is only appended to, and a partial index the
+    // new people have no entry in (SCIM's userName and tombstones, managers
+    // when no row names one), which a rebuild would cost a scan of the table
+    // for nothing.
     let kept = |name: &str| match name {
-        "users_enterprise_email" => ordered.emails,
-        "users_enterprise_external_id" => ordered.external_ids,
+        "users_enterprise_email" => keys.emails_ascending,
+        "users_enterprise_external_id" => keys.external_ids_ascending,
+        "users_manager" => !keys.managers_named,
+        "users_enterprise_user_name" | "users_enterprise_tombstones" => true,
         _ => false,
     };
     // Counting the users costs a scan: only an import this large may beat them.

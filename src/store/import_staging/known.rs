@@ -1,5 +1,6 @@
-//! What the unchanged-row filter of a large import reads of the enterprise's
-//! people, and the leaver candidates it leaves behind.
+//! What a large import reads of the enterprise's people — for the
+//! unchanged-row filter and for matching rows in memory, in one pass — and
+//! the leaver candidates the filter leaves behind.
 //!
 //! A night's full export of a million people changes a few thousand of them.
 //! Matching every row against the users table (a random probe and a random
@@ -15,6 +16,7 @@ use crate::domain::{EnterpriseId, Role};
 /// The text is as stored, in bytes: the filter only compares it.
 pub struct KnownPerson<'a> {
     pub rowid: i64,
+    pub id: &'a [u8],
     pub external_id: Option<&'a [u8]>,
     pub email: &'a [u8],
     pub name: &'a [u8],
@@ -41,10 +43,10 @@ pub fn each_known_person(
         )?
         .query_row([enterprise], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let mut statement = conn.prepare_cached(if staff.saturating_mul(2) >= everyone {
-        "SELECT rowid, external_id, email, name, role, store_id, active FROM users NOT INDEXED
+        "SELECT rowid, external_id, email, name, role, store_id, active, id FROM users NOT INDEXED
           WHERE enterprise_account_id = ?1"
     } else {
-        "SELECT rowid, external_id, email, name, role, store_id, active FROM users
+        "SELECT rowid, external_id, email, name, role, store_id, active, id FROM users
           WHERE enterprise_account_id = ?1 ORDER BY id"
     })?;
     let mut rows = statement.query([enterprise])?;
@@ -60,6 +62,7 @@ pub fn each_known_person(
             role: row.get_ref(4)?.as_bytes().map_err(text)?,
             store_id: row.get_ref(5)?.as_bytes_or_null().map_err(text)?,
             active: row.get(6)?,
+            id: row.get_ref(7)?.as_bytes().map_err(text)?,
         });
     }
     Ok(())

@@ -184,44 +184,6 @@ pub fn staff_counts(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Re
         })
 }
 
-/// A person as an import sees them: what rows can match and change, without
-/// timestamps or secrets (reading 100,000 of them must stay cheap).
-#[derive(Debug, Clone)]
-pub struct Person {
-    pub id: UserId,
-    pub email: String,
-    pub name: String,
-    pub role: Role,
-    pub store_id: Option<StoreId>,
-    pub manager_id: Option<UserId>,
-    pub external_id: Option<String>,
-    pub active: bool,
-}
-
-const PERSON_COLUMNS: &str = "id, email, name, role, store_id, manager_id, external_id, active";
-
-fn person_from_row(row: &Row<'_>) -> rusqlite::Result<Person> {
-    Ok(Person {
-        id: row.get(0)?,
-        email: row.get(1)?,
-        name: row.get(2)?,
-        role: row.get(3)?,
-        store_id: row.get(4)?,
-        manager_id: row.get(5)?,
-        external_id: row.get(6)?,
-        active: row.get(7)?,
-    })
-}
-
-/// Every person of an enterprise, IT admins included (their emails are taken).
-pub fn people(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Vec<Person>> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {PERSON_COLUMNS} FROM users WHERE enterprise_account_id = ?1"
-    ))?;
-    let rows = statement.query_map([enterprise], person_from_row)?;
-    rows.collect()
-}
-
 /// The fields an import changes on a person; `None` leaves a field as it is.
 #[derive(Debug, Clone)]
 pub struct UserChanges {

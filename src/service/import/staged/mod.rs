@@ -23,7 +23,7 @@ use crate::domain::{EnterpriseId, Role};
 use crate::service::Services;
 use crate::store;
 use crate::store::import_staging::{
-    self as staging, Flagged, ManagerRefusal, OrderedKeys, StagedRow,
+    self as staging, Flagged, IndexedKeys, ManagerRefusal, StagedRow,
 };
 use crate::AppError;
 
@@ -296,7 +296,7 @@ fn run_staged(
         manager_references,
         keys,
         matched,
-        ordered,
+        indexed,
         unchanged,
         leavers,
     } = stage(
@@ -383,7 +383,7 @@ fn run_staged(
             sync_mode,
             with_leavers,
             report.created,
-            ordered,
+            indexed,
             now,
         )?;
         laps.mark("apply");

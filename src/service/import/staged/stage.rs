@@ -5,7 +5,7 @@
 
 use super::unchanged::{KnownPeople, RowFields};
 use super::*;
-use crate::store::import_staging::LeaverScope;
+use crate::store::import_staging::{KnownPerson, LeaverScope};
 
 /// The enterprise's stores by the references rows use: our id or the external id.
 pub(super) struct StoreIndex {
@@ -112,7 +112,7 @@ pub(super) struct Prepared {
     pub(super) keys: staging::MatchKeys,
     /// Whether rows were matched to people while prepared.
     pub(super) matched: bool,
-    pub(super) ordered: OrderedKeys,
+    pub(super) indexed: IndexedKeys,
     /// Rows the unchanged-row filter counted and kept out of staging.
     pub(super) unchanged: usize,
     /// Whom a full export may deactivate.
@@ -154,19 +154,22 @@ pub(super) struct PeopleIndex {
 }
 
 impl PeopleIndex {
-    fn load(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Self> {
-        let people = store::users::people(conn, enterprise)?;
-        Ok(PeopleIndex {
-            ids: people.iter().map(|p| p.id.to_string()).collect(),
-            by_external: people
-                .iter()
-                .filter_map(|p| p.external_id.clone().map(|e| (e, p.id.to_string())))
-                .collect(),
-            by_email: people
-                .iter()
-                .map(|p| (p.email.clone(), p.id.to_string()))
-                .collect(),
-        })
+    fn with_capacity(people: usize) -> Self {
+        PeopleIndex {
+            ids: std::collections::HashSet::with_capacity(people),
+            by_external: std::collections::HashMap::with_capacity(people),
+            by_email: std::collections::HashMap::with_capacity(people),
+        }
+    }
+
+    fn add(&mut self, person: &KnownPerson<'_>) {
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let id = text(person.id);
+        if let Some(external_id) = person.external_id {
+            self.by_external.insert(text(external_id), id.clone());
+        }
+        self.by_email.insert(text(person.email), id.clone());
+        self.ids.insert(id);
     }
 
     /// By our id when the row gives it, else by external id when it has
@@ -362,9 +365,10 @@ pub(super) fn prepare(
         manager_references,
         keys,
         matched: people.is_some(),
-        ordered: OrderedKeys {
-            emails: emails.holds,
-            external_ids: external_ids.holds,
+        indexed: IndexedKeys {
+            emails_ascending: emails.holds,
+            external_ids_ascending: external_ids.holds,
+            managers_named: manager_references,
         },
         unchanged: 0,
         leavers: LeaverScope::Everyone,
@@ -409,15 +413,25 @@ pub(super) fn stage(
 ) -> Result<Prepared, AppError> {
     let enterprise = request.enterprise;
     let stores = StoreIndex::load(txn, enterprise)?;
-    let people = if match_in_memory {
-        Some(PeopleIndex::load(txn, enterprise)?)
-    } else {
-        None
+    let staff_count = usize::try_from(staff).unwrap_or(0);
+    let mut people = match_in_memory.then(|| PeopleIndex::with_capacity(staff_count));
+    // Both readers of everyone share one pass over the people.
+    let mut index_person = |person: &KnownPerson<'_>| {
+        if let Some(index) = people.as_mut() {
+            index.add(person);
+        }
     };
     let known = if request.filters_unchanged(staff) {
-        let staff = usize::try_from(staff).unwrap_or(0);
-        Some(KnownPeople::load(txn, enterprise, staff)?)
+        Some(KnownPeople::load(
+            txn,
+            enterprise,
+            staff_count,
+            &mut index_person,
+        )?)
     } else {
+        if match_in_memory {
+            staging::each_known_person(txn, enterprise, |person| index_person(&person))?;
+        }
         None
     };
     let reading = Reading::of(request);

@@ -103,15 +103,19 @@ pub(super) struct RowFields<'a> {
 }
 
 impl KnownPeople {
+    /// Reads the enterprise's people; `also` sees each of them too (the
+    /// import's other reader of everyone shares the one pass).
     pub(super) fn load(
         conn: &Connection,
         enterprise: EnterpriseId,
         staff: usize,
+        also: &mut dyn FnMut(&KnownPerson<'_>),
     ) -> Result<Self, AppError> {
         // The kept staff count: the table is allocated once, at its size.
         let mut people = Vec::with_capacity(staff);
         let mut unkeyed_staff = Vec::new();
         staging::each_known_person(conn, enterprise, |p: KnownPerson<'_>| {
+            also(&p);
             // No row is let through for an IT admin (imports never change
             // them; the engine refuses the row), and admins never leave.
             if p.role == Role::ItAdmin.as_str().as_bytes() {
