@@ -477,9 +477,27 @@ async fn seats_deactivation_and_reactivation() {
 #[tokio::test]
 async fn another_enterprise_store_is_an_unknown_store() {
     let app = TestApp::start().await;
-    let (a, _) = setup(&app, "Alpha").await;
+    let (a, a_key) = setup(&app, "Alpha").await;
     let (_, b_key) = setup(&app, "Beta").await;
     let a_store = app.seed_store(&a.enterprise_id, "Paris").await;
+    // Its own enterprise finds the store by our id and by its external id
+    // (a small request looks each reference up once).
+    let body = json!({ "users": [
+        { "email": "p@alpha.example", "name": "P", "role": "seller", "store_id": a_store },
+        { "email": "q@alpha.example", "name": "Q", "role": "seller", "store_id": "EXT-Paris" },
+        { "email": "r@alpha.example", "name": "R", "role": "seller", "store_id": "EXT-Paris" },
+    ] });
+    let (_, report) = import(&app, &a_key, "users", body).await;
+    assert_eq!(report["created"], 3, "{report}");
+    let in_store: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT count(*) FROM users WHERE store_id = ?1",
+            [&a_store],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(in_store, 3);
     let body = json!({ "users": [{ "email": "x@beta.example", "name": "X", "role": "seller", "store_id": a_store }] });
     let (_, report) = import(&app, &b_key, "users", body).await;
     assert_eq!(codes(&report), [(0, "unknown_store".to_string())]);

@@ -305,6 +305,7 @@ fn run_staged(
         rows,
         request.matches_in_memory(staff.total),
         staff.total,
+        &mut laps,
     )?;
     laps.mark("stage");
     let staged_at = std::time::Instant::now();
