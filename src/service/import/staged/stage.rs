@@ -434,7 +434,7 @@ pub(super) fn stage(
         }
         None
     };
-    if known.is_some() || match_in_memory {
+    if staff > 0 && (known.is_some() || match_in_memory) {
         laps.mark("people");
     }
     let reading = Reading::of(request);
