@@ -118,10 +118,9 @@ pub fn check_seats(
     enterprise: EnterpriseId,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let Some(account) = store::enterprises::get(conn, enterprise)? else {
+    let Some((purchased, alerted)) = store::enterprises::seats(conn, enterprise)? else {
         return Ok(());
     };
-    let purchased = account.seats_purchased;
     let used = store::users::staff_counts(conn, enterprise)?.active;
     let level = match purchased {
         0 => 0,
@@ -129,7 +128,6 @@ pub fn check_seats(
         _ if used * 10 >= purchased * 9 => 1,
         _ => 0,
     };
-    let alerted = store::enterprises::seat_alert_level(conn, enterprise)?;
     if level != alerted {
         store::enterprises::set_seat_alert_level(conn, enterprise, level)?;
     }

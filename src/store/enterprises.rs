@@ -148,9 +148,14 @@ pub fn set_seats(
     Ok(changed == 1)
 }
 
-pub fn seat_alert_level(conn: &Connection, id: EnterpriseId) -> rusqlite::Result<i64> {
-    conn.prepare_cached("SELECT seat_alert_level FROM enterprise_accounts WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
+/// The seats bought and the seat alert last raised (0 none, 1 at 90 %, 2
+/// full): what the check after every write needs, without the whole account.
+pub fn seats(conn: &Connection, id: EnterpriseId) -> rusqlite::Result<Option<(i64, i64)>> {
+    conn.prepare_cached(
+        "SELECT seats_purchased, seat_alert_level FROM enterprise_accounts WHERE id = ?1",
+    )?
+    .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+    .optional()
 }
 
 pub fn set_seat_alert_level(
