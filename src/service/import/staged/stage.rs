@@ -439,9 +439,9 @@ pub(super) fn stage(
     }
     let reading = Reading::of(request);
     if !request.bulk() {
-        // A few rows (a SCIM write) look up the stores they name: an
-        // enterprise's 2,000 stores read for each write cost it 95 % of
-        // its SCIM throughput.
+        // A few rows (a SCIM write) look up the stores they name: reading
+        // an enterprise's 1,000 stores for each write took SCIM POSTs from
+        // some 5,000 a second to 372.
         let mut resolved = std::collections::HashMap::new();
         let mut failure = None;
         let mut probe = |reference: &str| -> Option<String> {
