@@ -117,28 +117,19 @@ pub fn all_for_enterprise(
     rows.collect()
 }
 
-/// The id of the enterprise's store a row's reference names: the store with
-/// that id, else the one with that external id.
-pub fn id_for_reference(
+/// The enterprise's stores a row's reference could name: the one with that
+/// id and the one with that external id (which wins is the import's rule).
+pub fn named_by(
     conn: &Connection,
     enterprise: EnterpriseId,
     reference: &str,
-) -> rusqlite::Result<Option<String>> {
-    let by_id = match reference.parse::<crate::domain::StoreId>() {
-        Ok(id) => conn
-            .prepare_cached("SELECT id FROM stores WHERE enterprise_account_id = ?1 AND id = ?2")?
-            .query_row(params![enterprise, id], |row| row.get(0))
-            .optional()?,
-        Err(_) => None,
-    };
-    if by_id.is_some() {
-        return Ok(by_id);
-    }
-    conn.prepare_cached(
-        "SELECT id FROM stores WHERE enterprise_account_id = ?1 AND external_id = ?2",
-    )?
-    .query_row(params![enterprise, reference], |row| row.get(0))
-    .optional()
+) -> rusqlite::Result<Vec<Store>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM stores
+          WHERE enterprise_account_id = ?1 AND (id = ?2 OR external_id = ?2)"
+    ))?;
+    let rows = statement.query_map(params![enterprise, reference], from_row)?;
+    rows.collect()
 }
 
 /// Writes the mutable fields of `store` back.

@@ -14,15 +14,30 @@ pub(super) struct StoreIndex {
 }
 
 impl StoreIndex {
-    fn load(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Self> {
-        let stores = store::stores::all_for_enterprise(conn, enterprise)?;
-        Ok(StoreIndex {
+    fn of(stores: Vec<crate::domain::Store>) -> Self {
+        StoreIndex {
             ids: stores.iter().map(|s| s.id.to_string()).collect(),
             by_external: stores
-                .iter()
-                .filter_map(|s| s.external_id.clone().map(|e| (e, s.id.to_string())))
+                .into_iter()
+                .filter_map(|s| s.external_id.map(|e| (e, s.id.to_string())))
                 .collect(),
-        })
+        }
+    }
+
+    fn load(conn: &Connection, enterprise: EnterpriseId) -> rusqlite::Result<Self> {
+        Ok(Self::of(store::stores::all_for_enterprise(
+            conn, enterprise,
+        )?))
+    }
+
+    /// The store `reference` names, looked up alone (a small request).
+    fn probe(
+        conn: &Connection,
+        enterprise: EnterpriseId,
+        reference: &str,
+    ) -> rusqlite::Result<Option<String>> {
+        let candidates = store::stores::named_by(conn, enterprise, reference)?;
+        Ok(Self::of(candidates).resolve(reference))
     }
 
     fn resolve(&self, reference: &str) -> Option<String> {
@@ -448,11 +463,10 @@ pub(super) fn stage(
             if let Some(found) = resolved.get(reference) {
                 return Option::clone(found);
             }
-            let found =
-                store::stores::id_for_reference(txn, enterprise, reference).unwrap_or_else(|e| {
-                    failure.get_or_insert(e);
-                    None
-                });
+            let found = StoreIndex::probe(txn, enterprise, reference).unwrap_or_else(|e| {
+                failure.get_or_insert(e);
+                None
+            });
             resolved.insert(reference.to_string(), found.clone());
             found
         };
