@@ -69,6 +69,10 @@ pub enum AppError {
     },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// SQLite found the disk full (the database's, or its temporary files'):
+    /// the transaction rolled back, nothing was written.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// A read stopped at its time budget (`database.read_budget_ms`).
     #[error("the query ran past its time budget")]
     QueryBudgetSpent,
@@ -121,6 +125,7 @@ impl AppError {
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
+            AppError::StorageFull(_) => "storage_full",
             AppError::QueryBudgetSpent => "query_budget_exceeded",
             AppError::Internal(_) => "internal_error",
         }
@@ -160,7 +165,11 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 
 impl From<rusqlite::Error> for AppError {
     fn from(e: rusqlite::Error) -> Self {
-        AppError::Internal(format!("database: {e}"))
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            AppError::StorageFull(format!("database: {e}"))
+        } else {
+            AppError::Internal(format!("database: {e}"))
+        }
     }
 }
 

@@ -174,6 +174,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.command.opens_database() {
+        // Before any thread starts: SQLite reads it when it first needs a
+        // temporary file, and the environment is the process's to share.
+        let temp_dir = config.database_temp_dir();
+        if let Err(e) = enterprise_sync::store::prepare_temp_dir(&temp_dir) {
+            eprintln!(
+                "error: the temporary files folder {} (database.temp_dir) cannot be used: {e}",
+                temp_dir.display()
+            );
+            return ExitCode::from(2);
+        }
+        std::env::set_var("SQLITE_TMPDIR", &temp_dir);
+    }
     telemetry::init(config.log_format, &config.log_level);
     for name in enterprise_sync::config::unknown_env_vars() {
         tracing::warn!(variable = %name, "ignoring an ENTERPRISE_SYNC_* variable that names no configuration key");
@@ -184,6 +197,20 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+impl Command {
+    /// Whether the command opens the database (and so may need SQLite's
+    /// temporary files).
+    fn opens_database(&self) -> bool {
+        !matches!(
+            self,
+            Command::Healthcheck { .. }
+                | Command::CheckConfig
+                | Command::Openapi
+                | Command::SendTestEmail { .. }
+        )
     }
 }
 

@@ -136,7 +136,7 @@ pub struct Snapshot {
     pub drop_oldest_pending: Option<Duration>,
     /// Per enterprise: the time of its last run that ended `success`.
     pub last_success: Vec<(String, i64)>,
-    /// Free bytes per filesystem the service writes to (`data`, `drop_work`).
+    /// Free bytes per filesystem the service writes to (`data`, `drop_work`, `temp`).
     pub free_bytes: Vec<(&'static str, u64)>,
     /// Whether one of them is under `database.min_free_mb`.
     pub low_space: bool,
@@ -240,7 +240,7 @@ impl Metrics {
         registry.register_with_unit(
             "filesystem_free",
             "Free space on the filesystems the service writes to (data: the database; \
-             drop_work: files being imported)",
+             drop_work: files being imported; temp: SQLite's temporary files, when apart)",
             Unit::Bytes,
             free_bytes.clone(),
         );

@@ -36,7 +36,7 @@ async fn healthz() -> impl IntoResponse {
     path = "/readyz",
     tag = "operations",
     responses(
-        (status = 200, description = "`{\"status\": \"ok\", \"checks\": {\"database\": \"ok\", \"drop_root\": \"ok\" | \"disabled\", \"disk\": \"ok\"}, \"free_bytes\": {\"data\": n, \"drop_work\": n}}`"),
+        (status = 200, description = "`{\"status\": \"ok\", \"checks\": {\"database\": \"ok\", \"drop_root\": \"ok\" | \"disabled\", \"disk\": \"ok\"}, \"free_bytes\": {\"data\": n, \"drop_work\": n, \"temp\": n}}` (`temp` when `database.temp_dir` is on a filesystem of its own)"),
         (status = 503, description = "The same shape, naming the check that failed"),
     )
 )]

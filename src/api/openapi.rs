@@ -165,7 +165,7 @@ impl Modify for CommonErrors {
                 }
                 add(
                     "503",
-                    "The database is unavailable (`unavailable`); retry shortly",
+                    "The database is unavailable (`unavailable`; retry shortly) or the server's disk is full (`storage_full`: nothing was written; `Retry-After` says when to try again)",
                 );
             }
         }

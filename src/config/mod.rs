@@ -250,6 +250,19 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("enterprise-sync.db"))
     }
 
+    /// Where SQLite's temporary files go: `database.temp_dir`, else `tmp/`
+    /// beside the database — on the filesystem the operator sized for it and
+    /// the service watches, not wherever the system's `/var/tmp` lies.
+    pub fn database_temp_dir(&self) -> PathBuf {
+        self.database.temp_dir.clone().unwrap_or_else(|| {
+            let database = self.database_path();
+            database
+                .parent()
+                .map_or_else(|| self.data_dir.clone(), Path::to_path_buf)
+                .join("tmp")
+        })
+    }
+
     /// Where a secret lives: the configured file, else a systemd credential of
     /// that name, else `<data_dir>/secrets/<name>`.
     pub fn secret_path(&self, configured: Option<&Path>, name: &str) -> PathBuf {

@@ -390,6 +390,9 @@ pub struct DatabaseConfig {
     /// Free space (MiB) the database's and the drop work root's filesystems
     /// must keep; below it readiness fails and the log says so.
     pub min_free_mb: u64,
+    /// Where SQLite writes its temporary files (a large import's staging
+    /// table and index sorts). Defaults to `tmp/` beside the database.
+    pub temp_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -464,6 +467,7 @@ impl Default for DatabaseConfig {
             busy_timeout_ms: 5000,
             read_budget_ms: 10_000,
             min_free_mb: 512,
+            temp_dir: None,
         }
     }
 }

@@ -301,8 +301,11 @@ async fn import_file(
         Ok(drop_files::FileOutcome::Unreadable { reason, rows }) => {
             Ok(ending(FileState::Failed, Some(reason), None, rows))
         }
-        // The database is closing or failing: leave the file for recovery.
-        Err(e @ (AppError::Unavailable(_) | AppError::Internal(_))) => Err(e),
+        // The database is closing or failing, or its disk is full: leave the
+        // file for recovery (a full disk wakes it when space comes back).
+        Err(e @ (AppError::Unavailable(_) | AppError::StorageFull(_) | AppError::Internal(_))) => {
+            Err(e)
+        }
         Err(other) => Ok(ending(
             FileState::Failed,
             Some(other.to_string()),

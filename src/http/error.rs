@@ -22,7 +22,9 @@ pub fn status_of(error: &AppError) -> StatusCode {
         }
         AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        AppError::Unavailable(_) | AppError::QueryBudgetSpent => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Unavailable(_) | AppError::StorageFull(_) | AppError::QueryBudgetSpent => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -83,6 +85,9 @@ fn public_message(error: &AppError) -> String {
         }
         // The cause stays in the log; the client gets the request id header to quote.
         AppError::Unavailable(_) => "The service is temporarily unavailable; retry shortly".into(),
+        AppError::StorageFull(_) => "The server's disk is full: nothing was written. Retry once \
+            its operator has freed space"
+            .into(),
         AppError::QueryBudgetSpent => "The query ran past its time budget (database.read_budget_ms) \
             and was stopped; narrow it (a filter on an indexed attribute, a smaller page) or retry later"
             .into(),
@@ -120,8 +125,27 @@ impl IntoResponse for AppError {
             AppError::QueryBudgetSpent => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
+            // Space comes back when a person frees it: minutes, not seconds.
+            AppError::StorageFull(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("300"));
+            }
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_answers_503_storage_full_with_a_retry_in_minutes() {
+        let response =
+            AppError::StorageFull("database: database or disk is full".into()).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "300");
+        let message = public_message(&AppError::StorageFull(String::new()));
+        assert!(message.contains("disk is full") && message.contains("nothing was written"));
     }
 }

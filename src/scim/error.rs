@@ -31,10 +31,14 @@ pub fn status_of(kind: FaultKind) -> StatusCode {
     }
 }
 
-/// A copy of a SCIM-shaped error (a shared-service error reads as 500).
+/// A copy of a SCIM-shaped error (a shared-service error reads as 500, a
+/// full disk as itself: the client is to retry later, not report a bug).
 pub fn clone_fault(error: &ScimError) -> ScimError {
     match error {
         ScimError::Fault(fault) => ScimError::Fault(fault.clone()),
+        ScimError::App(crate::AppError::StorageFull(cause)) => {
+            ScimError::App(crate::AppError::StorageFull(cause.clone()))
+        }
         ScimError::App(_) => ScimError::App(crate::AppError::Internal("internal error".into())),
     }
 }

@@ -12,7 +12,9 @@ use crate::AppError;
 /// One filesystem the service writes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filesystem {
-    /// `data` (the database, secrets, backups) or `drop_work` (files being imported).
+    /// `data` (the database, secrets, backups), `drop_work` (files being
+    /// imported) or `temp` (SQLite's temporary files, when `database.temp_dir`
+    /// is on a filesystem of its own).
     pub name: &'static str,
     pub path: PathBuf,
     /// Bytes an unprivileged writer may still use; `None` when it cannot be read.
@@ -26,6 +28,13 @@ impl Filesystem {
     }
 }
 
+/// The filesystem (device) holding `path` or, before it exists, its nearest parent.
+fn device(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let existing = path.ancestors().find(|p| p.exists())?;
+    std::fs::metadata(existing).ok().map(|m| m.dev())
+}
+
 fn free_bytes(path: &Path) -> Option<u64> {
     // The folder may not exist yet (first start): its nearest parent tells.
     let existing = path.ancestors().find(|p| p.exists())?;
@@ -33,17 +42,28 @@ fn free_bytes(path: &Path) -> Option<u64> {
     Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
-/// The filesystems of the database and (when on) the drop directory's work root.
+/// The filesystems of the database, of SQLite's temporary files when they
+/// have one of their own (a large import's staging table and sorts fill it
+/// as surely as the database), and (when on) the drop directory's work root.
 pub fn survey(config: &Config) -> Vec<Filesystem> {
     let data = config
         .database_path()
         .parent()
         .map_or_else(|| config.data_dir.clone(), Path::to_path_buf);
+    let temp = config.database_temp_dir();
+    let temp_apart = device(&temp) != device(&data);
     let mut filesystems = vec![Filesystem {
         name: "data",
         free_bytes: free_bytes(&data),
         path: data,
     }];
+    if temp_apart {
+        filesystems.push(Filesystem {
+            name: "temp",
+            free_bytes: free_bytes(&temp),
+            path: temp,
+        });
+    }
     if config.dropdir.enabled {
         let work = config.drop_work_root();
         filesystems.push(Filesystem {
@@ -140,6 +160,23 @@ mod tests {
         };
         assert!(!roomy.is_low(10));
         assert!(roomy.is_low(11));
+    }
+
+    #[test]
+    fn temporary_files_on_a_filesystem_of_their_own_are_watched_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let watched = |config: &Config| survey(config).iter().map(|fs| fs.name).collect::<Vec<_>>();
+        assert!(
+            !watched(&config).contains(&"temp"),
+            "beside the database, the data filesystem's figures are theirs"
+        );
+        // Any other filesystem: procfs is on every Linux machine.
+        config.database.temp_dir = Some(PathBuf::from("/proc/enterprise-sync-temp"));
+        assert!(watched(&config).contains(&"temp"));
     }
 
     #[test]

@@ -260,16 +260,24 @@ fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
     let txn = match Transaction::new(conn, TransactionBehavior::Immediate) {
         Ok(txn) => txn,
         Err(e) => {
-            let message = e.to_string();
             for job in group {
-                let deliver = job(Err(StoreError::GroupedWrite(message.clone())));
-                deliver(Err(StoreError::GroupedWrite(message.clone())));
+                let deliver = job(Err(shared_failure(&e)));
+                deliver(Err(shared_failure(&e)));
             }
             return;
         }
     };
     let mut delivers = Vec::with_capacity(group.len());
     for job in group {
+        // SQLite rolls the whole transaction back itself when a write finds
+        // the disk full or fails to read or write it: the writes before are
+        // undone, and a savepoint opened now would start (and its release
+        // commit) a transaction of its own, outside the group's outcome.
+        if txn.is_autocommit() {
+            let deliver = job(Err(StoreError::GroupRolledBack));
+            deliver(Err(StoreError::GroupRolledBack));
+            continue;
+        }
         match std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&txn)))) {
             Ok(deliver) => delivers.push(deliver),
             // The job's savepoint is still open: undo its work, keep the rest.
@@ -278,13 +286,27 @@ fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
             }
         }
     }
-    let committed = txn.commit().map_err(StoreError::from);
-    let failure = committed.as_ref().err().map(|e| e.to_string());
+    let failure = if txn.is_autocommit() {
+        Some(StoreError::GroupRolledBack)
+    } else {
+        txn.commit().err().map(|e| shared_failure(&e))
+    };
     for deliver in delivers {
         deliver(match &failure {
             None => Ok(()),
-            Some(message) => Err(StoreError::GroupedWrite(message.clone())),
+            Some(StoreError::GroupRolledBack) => Err(StoreError::GroupRolledBack),
+            Some(StoreError::StorageFull(message)) => Err(StoreError::StorageFull(message.clone())),
+            Some(other) => Err(StoreError::GroupedWrite(other.to_string())),
         });
+    }
+}
+
+/// Each grouped write's copy of the shared transaction's failure.
+fn shared_failure(e: &rusqlite::Error) -> StoreError {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        StoreError::StorageFull(e.to_string())
+    } else {
+        StoreError::GroupedWrite(e.to_string())
     }
 }
 
@@ -461,9 +483,12 @@ impl Db {
                 },
             };
             Box::new(move |committed: Result<(), StoreError>| {
-                let _ = reply.send(match committed {
-                    Ok(()) => outcome,
-                    Err(e) => Err(E::from(e)),
+                // A write that failed answers with its own error, whatever
+                // became of the others'.
+                let _ = reply.send(match (outcome, committed) {
+                    (Err(own), _) => Err(own),
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(shared)) => Err(E::from(shared)),
                 });
             })
         }));
@@ -583,5 +608,122 @@ mod tests {
         }
         let statement = conn.prepare_cached(sql).unwrap();
         assert_eq!(statement.get_status(StatementStatus::RePrepare), 0);
+    }
+
+    /// A write that finds no room, alone or grouped, says so: the client is
+    /// told to retry later and the drop directory keeps the file for later,
+    /// where an internal error would read as a bug.
+    #[tokio::test]
+    async fn a_write_that_finds_the_disk_full_is_storage_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(DbOptions {
+            path: dir.path().join("full.db"),
+            read_connections: 1,
+            busy_timeout: Duration::from_secs(1),
+            read_budget: Duration::from_secs(1),
+        })
+        .unwrap();
+        // SQLite's page limit fails a write the way a full disk does (SQLITE_FULL).
+        db.write(|txn| -> Result<(), crate::AppError> {
+            let pages: i64 = txn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            txn.pragma_update(None, "max_page_count", pages)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let grow = |txn: &Connection| -> Result<(), crate::AppError> {
+            txn.execute_batch("CREATE TABLE IF NOT EXISTS filler (b BLOB)")?;
+            txn.execute("INSERT INTO filler VALUES (zeroblob(1048576))", [])?;
+            Ok(())
+        };
+        let alone = db.write(move |txn| grow(txn)).await;
+        assert!(
+            matches!(alone, Err(crate::AppError::StorageFull(_))),
+            "{alone:?}"
+        );
+        let grouped = db.write_grouped(move |txn| grow(txn)).await;
+        assert!(
+            matches!(grouped, Err(crate::AppError::StorageFull(_))),
+            "{grouped:?}"
+        );
+    }
+
+    /// One write of a group finding the disk full makes SQLite roll the
+    /// group's transaction back: the writes before it are lost with it, and
+    /// the ones after must neither run outside the group (a savepoint would
+    /// start a transaction of its own, committed by its release) nor be told
+    /// they were written.
+    #[tokio::test]
+    async fn a_group_rolled_back_by_sqlite_writes_nothing_and_says_so_to_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(DbOptions {
+            path: dir.path().join("group.db"),
+            read_connections: 1,
+            busy_timeout: Duration::from_secs(1),
+            read_budget: Duration::from_secs(1),
+        })
+        .unwrap();
+        db.write(|txn| -> Result<(), crate::AppError> {
+            txn.execute_batch("CREATE TABLE notes (text TEXT)")?;
+            let pages: i64 = txn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            txn.pragma_update(None, "max_page_count", pages)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        // The writer waits while the three queue up: they go as one group.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let held = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |_| -> Result<(), crate::AppError> {
+                    let _ = wait.recv();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        let note = |text: &'static str| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write_grouped(move |conn| -> Result<(), crate::AppError> {
+                    conn.execute("INSERT INTO notes VALUES (?1)", [text])?;
+                    Ok(())
+                })
+                .await
+            })
+        };
+        let before = note("before");
+        let full = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write_grouped(|conn| -> Result<(), crate::AppError> {
+                    conn.execute("INSERT INTO notes VALUES (zeroblob(1048576))", [])?;
+                    Ok(())
+                })
+                .await
+            })
+        };
+        let after = note("after");
+        tokio::task::yield_now().await;
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        assert!(matches!(
+            full.await.unwrap(),
+            Err(crate::AppError::StorageFull(_))
+        ));
+        for told in [before.await.unwrap(), after.await.unwrap()] {
+            assert!(
+                matches!(told, Err(crate::AppError::Unavailable(_))),
+                "{told:?}"
+            );
+        }
+        let written: i64 = db
+            .read(|conn| -> Result<i64, crate::AppError> {
+                Ok(conn.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(written, 0, "nothing of the group was written");
     }
 }

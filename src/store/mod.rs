@@ -23,11 +23,13 @@ pub mod scim;
 mod scim_filter;
 pub mod stores;
 pub mod sync_logs;
+mod temp_dir;
 pub mod users;
 pub mod web_sessions;
 pub mod webhooks;
 
 pub use database::{Db, DbOptions};
+pub use temp_dir::prepare_temp_dir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +48,13 @@ pub enum StoreError {
     /// in it gets this copy of SQLite's message.
     #[error("the write transaction failed: {0}")]
     GroupedWrite(String),
+    /// SQLite rolled a shared transaction back on another write's error (a
+    /// full disk, an I/O error): nothing of the group was written.
+    #[error("the shared write transaction was rolled back by SQLite after another write's error")]
+    GroupRolledBack,
+    /// A shared transaction found the disk full (see [`crate::AppError::StorageFull`]).
+    #[error("the write transaction found the disk full: {0}")]
+    StorageFull(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -55,6 +64,11 @@ impl From<StoreError> for crate::AppError {
         match e {
             StoreError::Closed => crate::AppError::Unavailable("database is closed".into()),
             StoreError::ReadBudgetSpent => crate::AppError::QueryBudgetSpent,
+            StoreError::Sqlite(e) => e.into(),
+            StoreError::StorageFull(message) => crate::AppError::StorageFull(message),
+            StoreError::GroupRolledBack => crate::AppError::Unavailable(
+                "the shared write transaction was rolled back by SQLite after another write's error".into(),
+            ),
             other => crate::AppError::Internal(other.to_string()),
         }
     }

@@ -1413,3 +1413,94 @@ async fn the_operator_creates_an_enterprise_whose_admin_is_invited() {
     assert!(!unknown.status.success());
     terminate(process);
 }
+
+/// A large import's temporary files (the staging table, index sorts: people's
+/// names and emails) go to the configured folder, made private, on the disk
+/// the operator sized and the service watches — not the system's /var/tmp.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_import_keeps_its_temporary_files_in_the_configured_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let temp = dir.path().join("sqlite-temp");
+    let temp_text = temp.to_str().unwrap();
+    let process = spawn_with(
+        &data,
+        "info",
+        &[("ENTERPRISE_SYNC_DATABASE__TEMP_DIR", temp_text)],
+    );
+    let mode = std::fs::metadata(&temp).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the folder is the service's alone");
+    let api = Api::new(&process);
+    let response = api
+        .post(
+            "/api/enterprise/register",
+            json!({
+                "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "api",
+                "it_admin_name": "Alice", "it_admin_email": "alice@acme.example",
+                "it_admin_password": PASSWORD, "seats_purchased": 100000,
+            }),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let login: Value = api.login(PASSWORD).await.json().await.unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let key: Value = api
+        .post(
+            "/api/enterprise/api-keys/generate",
+            json!({ "name": "HR", "scopes": ["stores:write", "users:write"] }),
+            Some(&token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let import = |kind: &str, body: Value| {
+        api.http
+            .post(format!("{}/api/enterprise/{kind}/bulk-import", api.base))
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+    };
+    let stores = import(
+        "stores",
+        json!({ "stores": [{ "name": "Paris", "external_id": "S1" }] }),
+    );
+    assert_eq!(stores.await.unwrap().status(), StatusCode::OK);
+    // Enough rows that the staging table outgrows its page cache and SQLite
+    // gives it a file (it keeps it open, unlinked, for the next import).
+    let users: Vec<Value> = (0..100_000)
+        .map(|i| {
+            json!({ "external_id": format!("E{i}"), "email": format!("u{i}@acme.example"),
+                         "name": format!("User {i}"), "role": "seller", "store_id": "S1" })
+        })
+        .collect();
+    let response = import("users", json!({ "users": users })).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["created"], 100_000);
+    let open_files: Vec<PathBuf> = std::fs::read_dir(format!("/proc/{}/fd", process.child.id()))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .collect();
+    assert!(
+        open_files.iter().any(|target| target.starts_with(&temp)),
+        "an open temporary file in {temp_text}: {open_files:?}"
+    );
+    terminate(process);
+
+    // A folder that cannot be made stops the service before it starts.
+    let refused = command(&data)
+        .arg("migrate")
+        .env(
+            "ENTERPRISE_SYNC_DATABASE__TEMP_DIR",
+            "/proc/enterprise-sync-temp",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("database.temp_dir"), "{stderr}");
+}
