@@ -57,6 +57,23 @@ pub fn check_config(config: &Config) -> anyhow::Result<Vec<String>> {
     }
     report.push(format!("listen: {}", config.listen));
     report.push(format!("database: {}", config.database_path().display()));
+    let temp_dir = config.database_temp_dir();
+    report.push(if temp_dir.exists() {
+        let probe = temp_dir.join(".check-config");
+        std::fs::write(&probe, b"").with_context(|| {
+            format!(
+                "the temporary files folder {} (database.temp_dir) is not writable",
+                temp_dir.display()
+            )
+        })?;
+        let _ = std::fs::remove_file(probe);
+        format!("temporary files: {}", temp_dir.display())
+    } else {
+        format!(
+            "temporary files: {} (will be created at start, mode 0700)",
+            temp_dir.display()
+        )
+    });
     if config.dropdir.enabled {
         crate::dropfile::layout::check_roots(config).map_err(|e| anyhow::anyhow!(e))?;
         report.push(format!(

@@ -1490,6 +1490,14 @@ async fn a_large_import_keeps_its_temporary_files_in_the_configured_folder() {
         "an open temporary file in {temp_text}: {open_files:?}"
     );
     terminate(process);
+    let checked = command(&data)
+        .arg("check-config")
+        .env("ENTERPRISE_SYNC_DATABASE__TEMP_DIR", temp_text)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&checked.stdout).contains(&format!("temporary files: {temp_text}"))
+    );
 
     // A folder that cannot be made stops the service before it starts.
     let refused = command(&data)
