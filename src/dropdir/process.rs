@@ -301,11 +301,7 @@ async fn import_file(
         Ok(drop_files::FileOutcome::Unreadable { reason, rows }) => {
             Ok(ending(FileState::Failed, Some(reason), None, rows))
         }
-        // The database is closing or failing, or its disk is full: leave the
-        // file for recovery (a full disk wakes it when space comes back).
-        Err(e @ (AppError::Unavailable(_) | AppError::StorageFull(_) | AppError::Internal(_))) => {
-            Err(e)
-        }
+        Err(e) if waits_for_the_service(&e) => Err(e),
         Err(other) => Ok(ending(
             FileState::Failed,
             Some(other.to_string()),
@@ -313,6 +309,17 @@ async fn import_file(
             None,
         )),
     }
+}
+
+/// Whether an import's error is the service's own trouble — the database
+/// closing or failing, its disk full — rather than the file's: the file is
+/// then left for recovery, not failed (a full disk wakes it when space comes
+/// back).
+fn waits_for_the_service(e: &AppError) -> bool {
+    matches!(
+        e,
+        AppError::Unavailable(_) | AppError::StorageFull(_) | AppError::Internal(_)
+    )
 }
 
 /// Moves the file where its ending says, records the ending (an applied file's
@@ -568,4 +575,29 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()>
     out.write_all(bytes)?;
     out.sync_all()?;
     std::fs::rename(&temp, dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_s_own_trouble_leaves_the_file_for_later_and_the_file_s_fails_it() {
+        for own in [
+            AppError::StorageFull("database or disk is full".into()),
+            AppError::Unavailable("database is closed".into()),
+            AppError::Internal("database: disk I/O error".into()),
+        ] {
+            assert!(waits_for_the_service(&own), "{own:?}");
+        }
+        for the_file_s in [
+            AppError::BadRequest {
+                code: "unreadable_source",
+                message: "not a CSV".into(),
+            },
+            AppError::TooManyRows { limit: 100_000 },
+        ] {
+            assert!(!waits_for_the_service(&the_file_s), "{the_file_s:?}");
+        }
+    }
 }
