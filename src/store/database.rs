@@ -296,6 +296,9 @@ fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
             None => Ok(()),
             Some(StoreError::GroupRolledBack) => Err(StoreError::GroupRolledBack),
             Some(StoreError::StorageFull(message)) => Err(StoreError::StorageFull(message.clone())),
+            Some(StoreError::GroupedWrite(message)) => {
+                Err(StoreError::GroupedWrite(message.clone()))
+            }
             Some(other) => Err(StoreError::GroupedWrite(other.to_string())),
         });
     }
@@ -610,19 +613,23 @@ mod tests {
         assert_eq!(statement.get_status(StatementStatus::RePrepare), 0);
     }
 
+    fn small_db(dir: &Path) -> Db {
+        Db::open(DbOptions {
+            path: dir.join("test.db"),
+            read_connections: 1,
+            busy_timeout: Duration::from_secs(1),
+            read_budget: Duration::from_secs(1),
+        })
+        .unwrap()
+    }
+
     /// A write that finds no room, alone or grouped, says so: the client is
     /// told to retry later and the drop directory keeps the file for later,
     /// where an internal error would read as a bug.
     #[tokio::test]
     async fn a_write_that_finds_the_disk_full_is_storage_full() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(DbOptions {
-            path: dir.path().join("full.db"),
-            read_connections: 1,
-            busy_timeout: Duration::from_secs(1),
-            read_budget: Duration::from_secs(1),
-        })
-        .unwrap();
+        let db = small_db(dir.path());
         // SQLite's page limit fails a write the way a full disk does (SQLITE_FULL).
         db.write(|txn| -> Result<(), crate::AppError> {
             let pages: i64 = txn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
@@ -656,13 +663,7 @@ mod tests {
     #[tokio::test]
     async fn a_group_rolled_back_by_sqlite_writes_nothing_and_says_so_to_each() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(DbOptions {
-            path: dir.path().join("group.db"),
-            read_connections: 1,
-            busy_timeout: Duration::from_secs(1),
-            read_budget: Duration::from_secs(1),
-        })
-        .unwrap();
+        let db = small_db(dir.path());
         db.write(|txn| -> Result<(), crate::AppError> {
             txn.execute_batch("CREATE TABLE notes (text TEXT)")?;
             let pages: i64 = txn.query_row("PRAGMA page_count", [], |r| r.get(0))?;

@@ -137,6 +137,42 @@ impl Api {
         body["key"].as_str().unwrap().to_string()
     }
 
+    /// Registers acme (alice@acme.example) with room for 100,000 people;
+    /// returns the enterprise id.
+    async fn register_with_room(&self, sync_mode: &str) -> String {
+        let response = self
+            .post(
+                "/api/enterprise/register",
+                json!({
+                    "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": sync_mode,
+                    "it_admin_name": "Alice", "it_admin_email": "alice@acme.example",
+                    "it_admin_password": PASSWORD, "seats_purchased": 100000,
+                }),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["enterprise_account_id"].as_str().unwrap().to_string()
+    }
+
+    /// Signs alice in and generates an API key with `scopes`.
+    async fn key_with_scopes(&self, scopes: &[&str]) -> String {
+        let login: Value = self.login(PASSWORD).await.json().await.unwrap();
+        let token = login["access_token"].as_str().unwrap();
+        let key: Value = self
+            .post(
+                "/api/enterprise/api-keys/generate",
+                json!({ "name": "ERP", "scopes": scopes }),
+                Some(token),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        key["key"].as_str().unwrap().to_string()
+    }
+
     async fn list_users(&self, key: &str) -> reqwest::Response {
         self.http
             .get(format!("{}/api/enterprise/users", self.base))
@@ -670,36 +706,8 @@ async fn a_file_interrupted_by_kill_9_is_applied_exactly_once_after_restart() {
     ];
     let process = spawn_with(&data, "info", &env);
     let api = Api::new(&process);
-    let response = api
-        .post(
-            "/api/enterprise/register",
-            json!({
-                "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "file",
-                "it_admin_name": "Alice", "it_admin_email": "alice@acme.example",
-                "it_admin_password": PASSWORD, "seats_purchased": 100000,
-            }),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let enterprise: Value = response.json().await.unwrap();
-    let enterprise = enterprise["enterprise_account_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let login: Value = api.login(PASSWORD).await.json().await.unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
-    let key: Value = api
-        .post(
-            "/api/enterprise/api-keys/generate",
-            json!({ "name": "ERP", "scopes": ["stores:write", "sync:read"] }),
-            Some(&token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
+    let enterprise = api.register_with_room("file").await;
+    let key = api.key_with_scopes(&["stores:write", "sync:read"]).await;
     let stores = api
         .http
         .post(format!("{}/api/enterprise/stores/bulk-import", api.base))
@@ -1432,31 +1440,8 @@ async fn a_large_import_keeps_its_temporary_files_in_the_configured_folder() {
     let mode = std::fs::metadata(&temp).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "the folder is the service's alone");
     let api = Api::new(&process);
-    let response = api
-        .post(
-            "/api/enterprise/register",
-            json!({
-                "company_name": "Acme", "company_email": "it@acme.example", "sync_mode": "api",
-                "it_admin_name": "Alice", "it_admin_email": "alice@acme.example",
-                "it_admin_password": PASSWORD, "seats_purchased": 100000,
-            }),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let login: Value = api.login(PASSWORD).await.json().await.unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
-    let key: Value = api
-        .post(
-            "/api/enterprise/api-keys/generate",
-            json!({ "name": "HR", "scopes": ["stores:write", "users:write"] }),
-            Some(&token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
+    api.register_with_room("api").await;
+    let key = api.key_with_scopes(&["stores:write", "users:write"]).await;
     let import = |kind: &str, body: Value| {
         api.http
             .post(format!("{}/api/enterprise/{kind}/bulk-import", api.base))
