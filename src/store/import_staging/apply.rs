@@ -218,13 +218,11 @@ pub fn apply(
     if !rebuilt.is_empty() {
         // A sort takes as much memory as the page cache may: with both at
         // their size, the service would hold twice the cache during the build.
-        let cache: i64 = conn.query_row("PRAGMA main.cache_size", [], |r| r.get(0))?;
-        conn.execute_batch(&format!("PRAGMA main.cache_size = {INDEX_BUILD_CACHE}"))?;
-        let built = rebuilt
-            .iter()
-            .try_for_each(|(_, sql)| conn.execute_batch(sql));
-        conn.execute_batch(&format!("PRAGMA main.cache_size = {cache}"))?;
-        built?;
+        with_page_cache(conn, INDEX_BUILD_CACHE, || {
+            rebuilt
+                .iter()
+                .try_for_each(|(_, sql)| conn.execute_batch(sql))
+        })?;
     }
     update_changed(conn, enterprise, sync_mode, now_at)
 }

@@ -23,6 +23,9 @@ use crate::domain::{EnterpriseId, RecordSyncMode};
 
 mod apply;
 mod known;
+mod page_cache;
+
+use page_cache::*;
 
 pub use apply::*;
 pub use known::*;
@@ -137,8 +140,6 @@ pub struct StagedRow {
 }
 
 const ROWS_PER_INSERT: usize = 64;
-/// Page cache (and so sort buffer), in SQLite's units, while indexes are rebuilt.
-const INDEX_BUILD_CACHE: i64 = -8192;
 const COLUMNS: usize = 16;
 
 fn int(n: usize) -> i64 {
