@@ -124,10 +124,15 @@ impl Api {
     }
 
     async fn key(&self, access_token: &str) -> String {
+        self.generate_key(access_token, &["users:read"]).await
+    }
+
+    /// Generates an API key with `scopes` with the session `access_token`.
+    async fn generate_key(&self, access_token: &str, scopes: &[&str]) -> String {
         let body: Value = self
             .post(
                 "/api/enterprise/api-keys/generate",
-                json!({ "name": "SAP", "scopes": ["users:read"] }),
+                json!({ "name": "ERP", "scopes": scopes }),
                 Some(access_token),
             )
             .await
@@ -159,18 +164,8 @@ impl Api {
     /// Signs alice in and generates an API key with `scopes`.
     async fn key_with_scopes(&self, scopes: &[&str]) -> String {
         let login: Value = self.login(PASSWORD).await.json().await.unwrap();
-        let token = login["access_token"].as_str().unwrap();
-        let key: Value = self
-            .post(
-                "/api/enterprise/api-keys/generate",
-                json!({ "name": "ERP", "scopes": scopes }),
-                Some(token),
-            )
+        self.generate_key(login["access_token"].as_str().unwrap(), scopes)
             .await
-            .json()
-            .await
-            .unwrap();
-        key["key"].as_str().unwrap().to_string()
     }
 
     async fn list_users(&self, key: &str) -> reqwest::Response {
@@ -861,19 +856,7 @@ async fn a_backup_taken_during_imports_is_consistent_and_restores() {
     let process = spawn(&data, "info");
     let api = Api::new(&process);
     api.register().await;
-    let login: Value = api.login(PASSWORD).await.json().await.unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
-    let key: Value = api
-        .post(
-            "/api/enterprise/api-keys/generate",
-            json!({ "name": "ERP", "scopes": ["stores:write"] }),
-            Some(&token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
+    let key = api.key_with_scopes(&["stores:write"]).await;
 
     // Imports of 100 stores each keep committing while the backup runs.
     let (http, base) = (api.http.clone(), api.base.clone());
