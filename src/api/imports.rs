@@ -160,28 +160,39 @@ async fn import_users(
 ) -> Result<impl IntoResponse, AppError> {
     let ctx = principal.require_scope(Scope::UsersWrite)?;
     let body = body(req, &svc).await?;
-    let mut parsed = import_body::parse_users(&body, svc.config.imports.max_rows)?;
-    // The records hold what the import needs; the raw body need not outlive them.
-    drop(body);
-    if parsed.send_invitations && svc.config.email.smtp_host.is_none() {
-        parsed.warnings.push(
-            "this appliance has no SMTP server configured: invitation emails wait in the outbox until one is; meanwhile an IT admin gets each link from POST /api/enterprise/users/{id}/invitation"
-                .into(),
-        );
-    }
-    let request = ImportRequest {
-        enterprise: ctx.enterprise(),
-        source: source(&principal),
-        mode: parsed.mode,
-        rows: parsed.rows,
-        dry_run: query.dry_run.unwrap_or(false),
-        invite_new_users: parsed.send_invitations,
-        warnings: parsed.warnings,
-        row_errors: parsed.row_errors,
-        details: Default::default(),
-        full_export: None,
-        all_or_nothing: false,
-        numbering: Default::default(),
+    let enterprise = ctx.enterprise();
+    let source = source(&principal);
+    let max_rows = svc.config.imports.max_rows;
+    let without_smtp = svc.config.email.smtp_host.is_none();
+    let dry_run = query.dry_run.unwrap_or(false);
+    let body_bytes = body.len();
+    // Parsed off the async runtime, while the writer starts on the enterprise.
+    let parse = move || {
+        let mut parsed = import_body::parse_users(&body, max_rows)?;
+        // The records hold what the import needs; the raw body need not outlive them.
+        drop(body);
+        if parsed.send_invitations && without_smtp {
+            parsed.warnings.push(
+                "this appliance has no SMTP server configured: invitation emails wait in the outbox until one is; meanwhile an IT admin gets each link from POST /api/enterprise/users/{id}/invitation"
+                    .into(),
+            );
+        }
+        Ok(ImportRequest {
+            enterprise,
+            source,
+            mode: parsed.mode,
+            rows: parsed.rows,
+            dry_run,
+            invite_new_users: parsed.send_invitations,
+            warnings: parsed.warnings,
+            row_errors: parsed.row_errors,
+            details: Default::default(),
+            full_export: None,
+            all_or_nothing: false,
+            numbering: Default::default(),
+        })
     };
-    Ok(Json(import::users::import(&svc, request).await?))
+    Ok(Json(
+        import::users::import_parsing(&svc, enterprise, body_bytes, parse).await?,
+    ))
 }

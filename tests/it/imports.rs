@@ -1294,3 +1294,114 @@ async fn seats_alert_once_at_90_percent_and_once_when_full() {
     assert_eq!((alerts("seats_high"), alerts("seats_full")), (2, 1));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_large_body_runs_the_same_with_people_read_while_it_parses() {
+    // A body large enough to hold a bulk import has the enterprise's people
+    // read while it is parsed: whatever its rows turn out to be (a re-sync, a
+    // create-only run that needs other reads, JSON broken at its end), the
+    // run is the one any body gets.
+    let app = TestApp::start().await;
+    let (_, key) = setup(&app, "Acme").await;
+    import(&app, &key, "stores", seed_stores()).await;
+    app.raw_db()
+        .execute("UPDATE enterprise_accounts SET seats_purchased = 20000", [])
+        .unwrap();
+    // Long names take 12,000 rows past the 2.56 MB a body starts it from.
+    let person = |i: usize, name: &str| {
+        json!({ "email": format!("p{i}@acme.example"), "name": format!("{name} {i} {}", "x".repeat(150)),
+                "role": "seller", "store_id": "SAP-STORE-001", "external_id": format!("E{i:05}") })
+    };
+    let staff: Vec<Value> = (0..12_000).map(|i| person(i, "Person")).collect();
+    assert!(
+        serde_json::to_vec(&json!({ "users": staff }))
+            .unwrap()
+            .len()
+            > 2_560_000
+    );
+    let (status, report) = import(&app, &key, "users", json!({ "users": staff })).await;
+    assert_eq!(
+        (status, report["created"].clone()),
+        (StatusCode::OK, json!(12_000)),
+        "{}",
+        report["errors"][0]
+    );
+
+    // 100 renamed, 20 leave, 30 new.
+    let mut again: Vec<Value> = (0..12_000)
+        .map(|i| person(i, if i % 120 == 7 { "Renamed" } else { "Person" }))
+        .collect();
+    for leaver in again.iter_mut().step_by(600) {
+        leaver["active"] = json!(false);
+    }
+    again.extend((12_000..12_030).map(|i| person(i, "Person")));
+    let (status, report) = import(&app, &key, "users", json!({ "users": again.clone() })).await;
+    assert_eq!(status, StatusCode::OK);
+    let counts = |report: &Value| {
+        ["created", "updated", "deactivated", "unchanged", "failed"]
+            .map(|k| report[k].as_u64().unwrap())
+    };
+    assert_eq!(
+        counts(&report),
+        [30, 100, 20, 11_880, 0],
+        "{}",
+        report["errors"][0]
+    );
+    let renamed: Value = app
+        .get("/api/enterprise/users?external_id=E00007", &Auth::Key(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(renamed["data"][0]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("Renamed 7 "));
+
+    // Create-only: every known row is refused, the one new row created.
+    let mut create_only = again.clone();
+    create_only.push(person(12_030, "Person"));
+    let (_, report) = import(
+        &app,
+        &key,
+        "users",
+        json!({ "users": create_only, "mode": "create_only" }),
+    )
+    .await;
+    assert_eq!(
+        counts(&report),
+        [1, 0, 0, 0, 12_030],
+        "{}",
+        report["errors"][0]
+    );
+    assert_eq!(report["errors"][0]["code"], "already_exists");
+
+    // Broken at its end: refused whole, nothing written.
+    let events = event_count(&app);
+    again[7]["name"] = json!("Never written");
+    let mut text = serde_json::to_string(&json!({ "users": again })).unwrap();
+    text.truncate(text.len() - 3);
+    let response = reqwest::Client::new()
+        .post(app.url("/api/enterprise/users/bulk-import"))
+        .header("x-api-key", &key)
+        .header("content-type", "application/json")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json", "{body}");
+    assert_eq!(event_count(&app), events);
+    let renamed: Value = app
+        .get("/api/enterprise/users?external_id=E00007", &Auth::Key(&key))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(renamed["data"][0]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("Renamed 7 "));
+    app.stop().await;
+}

@@ -33,7 +33,7 @@ mod phases;
 mod stage;
 mod unchanged;
 
-use stage::{stage, Prepared, SeenKeys};
+use stage::{stage, People, Prepared, SeenKeys};
 
 pub struct StagedRequest {
     pub enterprise: EnterpriseId,
@@ -126,8 +126,89 @@ pub async fn import_users(
     let bulk = request.bulk();
     let outcome = svc
         .db
-        .write(move |txn| import_in(txn, &request, rows, operation, finish, now))
+        .write(move |txn| import_in(txn, &request, rows, operation, finish, now, None))
         .await;
+    settle_outcome(svc, outcome, bulk, source)
+}
+
+/// A request body this large almost surely holds a bulk import's rows
+/// (rows rarely take more than this many bytes each).
+const LIKELY_BULK_BODY_BYTES: usize = BULK_ROWS * 256;
+
+/// Imports users from a request body that `parse` reads on a thread of its
+/// own meanwhile the writer, when the body is large enough to hold a bulk
+/// import, reads the enterprise's people: the two cores overlap the two
+/// longest steps of a large re-sync. A body `parse` refuses writes nothing.
+pub async fn import_users_parsing(
+    svc: &Services,
+    enterprise: EnterpriseId,
+    body_bytes: usize,
+    operation: SyncOperation,
+    parse: impl FnOnce() -> Result<(StagedRequest, RowStream), AppError> + Send + 'static,
+) -> Result<StagedOutcome, AppError> {
+    let now = svc.clock.now();
+    let match_in_memory_up_to = svc.config.imports.match_in_memory_up_to;
+    let (parsed, parsed_rows) = std::sync::mpsc::sync_channel(1);
+    let parsing = tokio::task::spawn_blocking(move || {
+        // The writer's job waits for it; it may have ended (the database
+        // closing), which leaves no one to tell.
+        let _ = parsed.send(parse());
+    });
+    let outcome = svc
+        .db
+        .write(move |txn| {
+            let early = if body_bytes >= LIKELY_BULK_BODY_BYTES {
+                early_people(txn, enterprise, body_bytes, match_in_memory_up_to)?
+            } else {
+                None
+            };
+            let (request, rows) = parsed_rows
+                .recv()
+                .map_err(|_| AppError::Internal("the request body's parser stopped".into()))??;
+            let bulk = request.bulk();
+            let source = request.source.kind.sync_type();
+            let report = import_in(txn, &request, rows, operation, None, now, early)?;
+            Ok((report, bulk, source))
+        })
+        .await;
+    // Already done when the writer had its rows; a panic there is an error
+    // the writer reported.
+    let _ = parsing.await;
+    match outcome {
+        Ok((report, bulk, source)) => settle_outcome(svc, Ok(report), bulk, source),
+        Err(e) => settle_outcome(svc, Err(e), body_bytes >= LIKELY_BULK_BODY_BYTES, ""),
+    }
+}
+
+/// The people a bulk import of a body `body_bytes` long stages with, read
+/// before its rows are parsed: as [`People::read`] would for it, guessing
+/// the row count from the body (at most one row in 256 bytes). `None` for
+/// an enterprise without staff.
+fn early_people(
+    txn: &Connection,
+    enterprise: EnterpriseId,
+    body_bytes: usize,
+    match_in_memory_up_to: usize,
+) -> Result<Option<People>, AppError> {
+    let staff = store::users::staff_counts(txn, enterprise)?.total;
+    if staff <= 0 {
+        return Ok(None);
+    }
+    let likely_rows = body_bytes / 256;
+    let staff_count = usize::try_from(staff).unwrap_or(usize::MAX);
+    let index = staff_count <= match_in_memory_up_to
+        && likely_rows.saturating_mul(MATCH_IN_MEMORY_FROM_FRACTION) >= staff_count;
+    Ok(Some(People::read(txn, enterprise, staff, true, index)?))
+}
+
+/// After the transaction: the writer's cache given back after a bulk import,
+/// the metrics of a committed one.
+fn settle_outcome(
+    svc: &Services,
+    outcome: Result<ImportReport, AppError>,
+    bulk: bool,
+    source: &'static str,
+) -> Result<StagedOutcome, AppError> {
     if bulk {
         svc.db.release_writer_cache();
     }
@@ -148,6 +229,7 @@ pub async fn import_users(
 
 /// Imports users inside the caller's write transaction (SCIM reads, imports
 /// and reads again in one). The caller commits and records the metrics.
+/// `early` are people read in this transaction before the rows were parsed.
 pub(crate) fn import_in(
     txn: &Connection,
     request: &StagedRequest,
@@ -155,8 +237,9 @@ pub(crate) fn import_in(
     operation: SyncOperation,
     finish: Option<Finish>,
     now: chrono::DateTime<Utc>,
+    early: Option<People>,
 ) -> Result<ImportReport, AppError> {
-    let outcome = run_staged(txn, request, rows, operation, finish, now);
+    let outcome = run_staged(txn, request, rows, operation, finish, now, early);
     // The staging table's pages go back whatever happened.
     let mut cleared = staging::clear(txn);
     if request.full_export.is_some() {
@@ -280,6 +363,7 @@ fn run_staged(
     operation: SyncOperation,
     finish: Option<Finish>,
     now: chrono::DateTime<Utc>,
+    early: Option<People>,
 ) -> Result<ImportReport, AppError> {
     let enterprise = request.enterprise;
     let account = store::enterprises::get(txn, enterprise)?.ok_or(AppError::NotFound {
@@ -287,8 +371,26 @@ fn run_staged(
     })?;
     let staff = store::users::staff_counts(txn, enterprise)?;
     let started = std::time::Instant::now();
-    staging::create(txn, request.bulk())?;
     let mut laps = Laps::new();
+    // People read while the rows were still being parsed serve if they are
+    // what this request stages with (they were read in this transaction).
+    let people = match early.filter(|people| people.serve(request, staff.total)) {
+        Some(people) => people,
+        None => {
+            let people = People::read(
+                txn,
+                enterprise,
+                staff.total,
+                request.filters_unchanged(staff.total),
+                request.matches_in_memory(staff.total),
+            )?;
+            if staff.total > 0 && people.read_any() {
+                laps.mark("people");
+            }
+            people
+        }
+    };
+    staging::create(txn, request.bulk())?;
     let Prepared {
         total,
         errors,
@@ -299,14 +401,7 @@ fn run_staged(
         indexed,
         unchanged,
         leavers,
-    } = stage(
-        txn,
-        request,
-        rows,
-        request.matches_in_memory(staff.total),
-        staff.total,
-        &mut laps,
-    )?;
+    } = stage(txn, request, rows, people)?;
     laps.mark("stage");
     let staged_at = std::time::Instant::now();
     let mut failures = Failures {

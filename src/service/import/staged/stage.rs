@@ -415,43 +415,74 @@ fn unchanged_candidate<'a>(
     })
 }
 
+/// The enterprise's people as a large import reads them before its rows:
+/// the unchanged-row filter's table and, in a small enterprise, the index
+/// rows are matched by while staged.
+pub(crate) struct People {
+    known: Option<KnownPeople>,
+    index: Option<PeopleIndex>,
+}
+
+impl People {
+    /// Reads everyone once for both, when either is wanted.
+    pub(super) fn read(
+        txn: &Connection,
+        enterprise: EnterpriseId,
+        staff: i64,
+        want_known: bool,
+        want_index: bool,
+    ) -> Result<Self, AppError> {
+        let staff_count = usize::try_from(staff).unwrap_or(0);
+        let mut index = want_index.then(|| PeopleIndex::with_capacity(staff_count));
+        // Both readers of everyone share one pass over the people.
+        let mut index_person = |person: &KnownPerson<'_>| {
+            if let Some(index) = index.as_mut() {
+                index.add(person);
+            }
+        };
+        let known = if want_known {
+            Some(KnownPeople::load(
+                txn,
+                enterprise,
+                staff_count,
+                &mut index_person,
+            )?)
+        } else {
+            if want_index {
+                staging::each_known_person(txn, enterprise, |person| index_person(&person))?;
+            }
+            None
+        };
+        Ok(People { known, index })
+    }
+
+    /// Whether these are the structures `request` stages with.
+    pub(super) fn serve(&self, request: &StagedRequest, staff: i64) -> bool {
+        self.known.is_some() == request.filters_unchanged(staff)
+            && self.index.is_some() == request.matches_in_memory(staff)
+    }
+
+    pub(super) fn read_any(&self) -> bool {
+        self.known.is_some() || self.index.is_some()
+    }
+}
+
 /// Streams the rows into the staging table. In a bulk import a thread of its
 /// own reads, decodes, parses and checks them, a batch at a time, while this
 /// one (the writer) inserts: the two cores share the work, and the channel's
-/// bound keeps memory flat. A small one is prepared here, in line.
+/// bound keeps memory flat. A small one is prepared here, in line. `people`
+/// are those [`People::serve`] `request`.
 pub(super) fn stage(
     txn: &Connection,
     request: &StagedRequest,
     rows: RowStream,
-    match_in_memory: bool,
-    staff: i64,
-    laps: &mut Laps,
+    people: People,
 ) -> Result<Prepared, AppError> {
     let enterprise = request.enterprise;
-    let staff_count = usize::try_from(staff).unwrap_or(0);
-    let mut people = match_in_memory.then(|| PeopleIndex::with_capacity(staff_count));
-    // Both readers of everyone share one pass over the people.
-    let mut index_person = |person: &KnownPerson<'_>| {
-        if let Some(index) = people.as_mut() {
-            index.add(person);
-        }
-    };
-    let known = if request.filters_unchanged(staff) {
-        Some(KnownPeople::load(
-            txn,
-            enterprise,
-            staff_count,
-            &mut index_person,
-        )?)
-    } else {
-        if match_in_memory {
-            staging::each_known_person(txn, enterprise, |person| index_person(&person))?;
-        }
-        None
-    };
-    if staff > 0 && (known.is_some() || match_in_memory) {
-        laps.mark("people");
-    }
+    let People {
+        known,
+        index: people,
+    } = people;
     let reading = Reading::of(request);
     if !request.bulk() {
         // A few rows (a SCIM write) look up the stores they name: reading

@@ -90,6 +90,20 @@ pub async fn import(
     import_as(svc, request, OPERATION, None).await
 }
 
+/// An import of the rows `parse` reads from a request body `body_bytes` long,
+/// parsed on a thread of its own while the writer reads what a large import
+/// needs of the enterprise (see [`staged::import_users_parsing`]).
+pub async fn import_parsing(
+    svc: &Services,
+    enterprise: crate::domain::EnterpriseId,
+    body_bytes: usize,
+    parse: impl FnOnce() -> Result<ImportRequest<UserRecord>, AppError> + Send + 'static,
+) -> Result<ImportReport, AppError> {
+    let match_in_memory_up_to = svc.config.imports.match_in_memory_up_to;
+    let parse = move || parse().map(|request| staged(request, match_in_memory_up_to));
+    applied(staged::import_users_parsing(svc, enterprise, body_bytes, OPERATION, parse).await?)
+}
+
 /// An import recorded under another operation (`file_import`), with `finish`
 /// run in its transaction after the changes are applied and recorded.
 pub async fn import_as(
@@ -111,7 +125,7 @@ pub(crate) fn import_in(
     context: &ApplyContext,
 ) -> Result<ImportReport, AppError> {
     let (request, rows) = staged(request, context.match_in_memory_up_to);
-    staged::import_in(txn, &request, rows, operation, None, context.now)
+    staged::import_in(txn, &request, rows, operation, None, context.now, None)
 }
 
 /// Why a full export must not apply: any row error (a skipped row must not
