@@ -14,7 +14,9 @@
 //! a matched person's fields the row changes (bits: 1 email, 2 name, 4 role,
 //! 8 store, 16 manager, 32 external id, 64 active), and `o_*` what the
 //! later checks need of the person as they are (role, manager, active), so
-//! that only matching and merging join the users table.
+//! that only matching and merging join the users table; `person_rowid` the
+//! users row the unchanged-row filter found by the row's external id (a
+//! guess by hash, checked when matching).
 
 use rusqlite::{params, Connection};
 
@@ -23,12 +25,14 @@ use crate::domain::{EnterpriseId, RecordSyncMode};
 
 mod apply;
 mod known;
+mod matching;
 mod page_cache;
 
 use page_cache::*;
 
 pub use apply::*;
 pub use known::*;
+pub use matching::*;
 
 const CREATE_TABLE: &str = "
 CREATE TEMP TABLE IF NOT EXISTS staged_users (
@@ -53,7 +57,8 @@ CREATE TEMP TABLE IF NOT EXISTS staged_users (
     changed     INTEGER NOT NULL DEFAULT 0,
     o_role      TEXT,
     o_manager   TEXT,
-    o_active    INTEGER
+    o_active    INTEGER,
+    person_rowid INTEGER
 );
 CREATE TEMP TABLE IF NOT EXISTS leaver_candidates (user_rowid INTEGER PRIMARY KEY);";
 
@@ -137,10 +142,13 @@ pub struct StagedRow {
     pub failed: bool,
     /// The person the row matches, when matched while staging.
     pub user_id: Option<String>,
+    /// The row id of the person whose external id the unchanged-row filter
+    /// found this row's to be (by its hash: matching checks the id itself).
+    pub person_rowid: Option<i64>,
 }
 
 const ROWS_PER_INSERT: usize = 64;
-const COLUMNS: usize = 16;
+const COLUMNS: usize = 17;
 
 fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -154,7 +162,7 @@ pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
         let sql = format!(
             "INSERT INTO temp.staged_users (row, key, store_ref, manager_ref, active, failed, n_id,
                                             n_email, n_name, n_role, n_store, n_ext, n_active, user_id,
-                                            given_id, clear)
+                                            given_id, clear, person_rowid)
              VALUES {placeholders}"
         );
         let mut statement = conn.prepare_cached(&sql)?;
@@ -180,6 +188,7 @@ pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
             bind(&r.user_id)?;
             bind(&r.given_id)?;
             bind(&r.clear)?;
+            bind(&r.person_rowid)?;
         }
         statement.raw_execute()?;
     }
@@ -256,110 +265,6 @@ pub fn rows_with_keys(
         ))
     })?;
     rows.collect()
-}
-
-/// What a row matched to person `u` leaves of them: the row's values over
-/// the current ones, less the fields it empties; which fields change (all but
-/// the manager, resolved later); and what later checks read of `u`. Every
-/// expression reads the row as it was before the UPDATE. (SQLite's `|` and
-/// `<<` bind alike, left to right: each bit has its own parentheses.)
-const MERGE: &str = "
-    user_id = u.id, n_id = u.id,
-    n_email = coalesce(staged_users.n_email, u.email),
-    n_name = coalesce(staged_users.n_name, u.name),
-    n_role = coalesce(staged_users.n_role, u.role),
-    n_store = CASE WHEN staged_users.clear & 1 THEN NULL ELSE coalesce(staged_users.n_store, u.store_id) END,
-    n_ext = CASE WHEN staged_users.clear & 4 THEN NULL ELSE coalesce(staged_users.n_ext, u.external_id) END,
-    n_active = coalesce(staged_users.active, u.active),
-    n_manager = CASE WHEN staged_users.clear & 2 THEN NULL ELSE u.manager_id END,
-    o_role = u.role, o_manager = u.manager_id, o_active = u.active,
-    changed = (u.email IS NOT coalesce(staged_users.n_email, u.email))
-        | ((u.name IS NOT coalesce(staged_users.n_name, u.name)) << 1)
-        | ((u.role IS NOT coalesce(staged_users.n_role, u.role)) << 2)
-        | ((u.store_id IS NOT CASE WHEN staged_users.clear & 1 THEN NULL
-                                   ELSE coalesce(staged_users.n_store, u.store_id) END) << 3)
-        | ((u.external_id IS NOT CASE WHEN staged_users.clear & 4 THEN NULL
-                                      ELSE coalesce(staged_users.n_ext, u.external_id) END) << 5)
-        | ((u.active IS NOT coalesce(staged_users.active, u.active)) << 6)";
-
-/// Matches rows to the enterprise's people — by our id when the row gives
-/// it, else by external id when it has one, else by email — and merges each
-/// match (see [`MERGE`]) in the same pass. Each row probes the users'
-/// indexes; only matched rows are written.
-pub fn match_people(
-    conn: &Connection,
-    enterprise: EnterpriseId,
-    keys: MatchKeys,
-) -> rusqlite::Result<()> {
-    let needed = [keys.ids, keys.external_ids, keys.emails];
-    for (sql, needed) in match_statements().iter().zip(needed) {
-        // Each pass reads every staged row: a pass no row needs is skipped.
-        if needed {
-            conn.prepare_cached(sql)?.execute([enterprise])?;
-        }
-    }
-    index_matches(conn)
-}
-
-/// The keys the valid rows are matched by, as far as staging saw them.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct MatchKeys {
-    /// Some row gives our id.
-    pub ids: bool,
-    /// Some row gives an external id (and no id).
-    pub external_ids: bool,
-    /// Some row gives an email alone.
-    pub emails: bool,
-}
-
-/// The three passes of [`match_people`]. `+` keeps the staged side of each
-/// comparison off the staging table's indexes: with them, a one-row request
-/// (a SCIM write) was planned as a scan of the enterprise's people probing
-/// the staging table — every user read for every write.
-fn match_statements() -> [String; 3] {
-    [
-        "u.id = +staged_users.given_id AND staged_users.given_id IS NOT NULL",
-        "u.external_id = +staged_users.n_ext AND staged_users.given_id IS NULL",
-        "u.email = +staged_users.n_email AND staged_users.given_id IS NULL AND staged_users.n_ext IS NULL",
-    ]
-    .map(|condition| {
-        format!(
-            "UPDATE temp.staged_users SET {MERGE} FROM users u
-              WHERE u.enterprise_account_id = ?1 AND {condition} AND staged_users.failed = 0"
-        )
-    })
-}
-
-fn merge_matched_statement() -> String {
-    format!(
-        "UPDATE temp.staged_users SET {MERGE} FROM users u
-          WHERE staged_users.user_id IS NOT NULL AND u.id = +staged_users.user_id
-            AND staged_users.failed = 0"
-    )
-}
-
-/// Merges the matches made while staging (see [`MERGE`]).
-pub fn merge_matched(conn: &Connection) -> rusqlite::Result<()> {
-    index_matches(conn)?;
-    conn.prepare_cached(&merge_matched_statement())?
-        .execute([])?;
-    Ok(())
-}
-
-/// Forgets the matches made while staging of rows refused since (repeated
-/// keys): as when matching by a pass, which only matches valid rows, a
-/// person only refused rows name is named by no row.
-pub fn unmatch_failed(conn: &Connection) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE temp.staged_users SET user_id = NULL WHERE failed = 1 AND user_id IS NOT NULL",
-    )?
-    .execute([])?;
-    Ok(())
-}
-
-/// Indexes the matches made while staging.
-pub fn index_matches(conn: &Connection) -> rusqlite::Result<()> {
-    build_indexes(conn, &["staged_users_user_id"])
 }
 
 /// Rows matching an IT administrator, which imports never change.
@@ -649,5 +554,83 @@ mod tests {
                 "{plan:?} for {sql}"
             );
         }
+    }
+
+    fn row(row: usize, external_id: &str, person_rowid: Option<i64>) -> StagedRow {
+        StagedRow {
+            row,
+            key: None,
+            external_id: Some(external_id.into()),
+            email: None,
+            name: Some(format!("Renamed {external_id}")),
+            role: None,
+            store_id: None,
+            unknown_store: None,
+            manager_ref: None,
+            active: None,
+            new_id: format!("new-{row}"),
+            given_id: None,
+            clear: 0,
+            failed: false,
+            user_id: None,
+            person_rowid,
+        }
+    }
+
+    #[test]
+    fn a_row_matches_by_its_external_id_whatever_row_id_the_filter_guessed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("match.db")).expect("open");
+        crate::store::migrations::run(&mut conn).expect("migrate");
+        conn.execute_batch(
+            "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
+                  VALUES ('019ac0de-7a11-7000-8000-0000000000e1', 'Acme', 'it@acme.example', 'api', 't', 't');
+             INSERT INTO users (id, enterprise_account_id, email, name, role, external_id, sync_mode, created_at, updated_at)
+                  VALUES ('u-a', '019ac0de-7a11-7000-8000-0000000000e1', 'a@acme.example', 'A', 'seller', 'A', 'api_sync', 't', 't'),
+                         ('u-b', '019ac0de-7a11-7000-8000-0000000000e1', 'b@acme.example', 'B', 'seller', 'B', 'api_sync', 't', 't'),
+                         ('u-c', '019ac0de-7a11-7000-8000-0000000000e1', 'c@acme.example', 'C', 'seller', 'C', 'api_sync', 't', 't');",
+        )
+        .expect("seed");
+        let rowid = |id: &str| -> i64 {
+            conn.query_row("SELECT rowid FROM users WHERE id = ?1", [id], |r| r.get(0))
+                .expect("rowid")
+        };
+        let (a, b) = (rowid("u-a"), rowid("u-b"));
+        create(&conn, true).expect("staging");
+        // A right guess, a wrong one (the hash of another person's id), none,
+        // and a guess for an external id no one has.
+        insert(
+            &conn,
+            &[
+                row(0, "A", Some(a)),
+                row(1, "B", Some(a)),
+                row(2, "C", None),
+                row(3, "D", Some(b)),
+            ],
+        )
+        .expect("stage");
+        let enterprise: EnterpriseId = "019ac0de-7a11-7000-8000-0000000000e1".parse().expect("id");
+        let keys = MatchKeys {
+            external_ids: true,
+            person_rowids: true,
+            ..MatchKeys::default()
+        };
+        match_people(&conn, enterprise, keys).expect("match");
+        let matched: Vec<(i64, Option<String>, i64)> = conn
+            .prepare("SELECT row, user_id, changed FROM temp.staged_users ORDER BY row")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(
+            matched,
+            [
+                (0, Some("u-a".to_string()), 2),
+                (1, Some("u-b".to_string()), 2),
+                (2, Some("u-c".to_string()), 2),
+                (3, None, 0),
+            ]
+        );
     }
 }

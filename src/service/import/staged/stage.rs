@@ -335,8 +335,14 @@ pub(super) fn prepare(
         let clear = u8::from(view.clear.store)
             | u8::from(view.clear.manager) << 1
             | u8::from(view.clear.external_id) << 2;
+        let person_rowid = person
+            .zip(known.as_ref())
+            .filter(|_| !failed && user_id.is_none() && given_id.is_none())
+            .map(|(index, known)| known.rowid(index));
+        keys.person_rowids |= person_rowid.is_some();
         batch.push(StagedRow {
             user_id,
+            person_rowid,
             row,
             external_id: view.external_id.map(str::to_string),
             email: view.email.as_deref().map(str::to_string),

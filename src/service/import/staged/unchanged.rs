@@ -181,6 +181,11 @@ impl KnownPeople {
         (from..to).find(|&i| self.people[i].key == key && self.people[i].digest & AMBIGUOUS == 0)
     }
 
+    /// The row id of the person at `index` (found by [`Self::find`]).
+    pub(super) fn rowid(&self, index: usize) -> i64 {
+        self.people[index].rowid
+    }
+
     /// Records that a row names this person's external id; answers whether
     /// one did before.
     pub(super) fn note_key(&mut self, index: usize) -> bool {
@@ -288,6 +293,7 @@ pub(super) fn staged_as_given_back(
         clear: 0,
         failed: false,
         user_id: matched_while_staged.then_some(person.id),
+        person_rowid: None,
     }
 }
 
