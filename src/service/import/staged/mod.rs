@@ -29,11 +29,13 @@ use crate::AppError;
 
 pub use crate::domain::import::{RowProblem, RowStream, SourceRow};
 
+mod people;
 mod phases;
 mod stage;
 mod unchanged;
 
-use stage::{stage, People, Prepared, SeenKeys};
+use people::People;
+use stage::{stage, Prepared, SeenKeys};
 
 pub struct StagedRequest {
     pub enterprise: EnterpriseId,

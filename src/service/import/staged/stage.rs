@@ -3,9 +3,11 @@
 //! the enterprise is small enough to hold in memory, and written to the
 //! staging table in batches.
 
+use super::people::{People, PeopleIndex};
 use super::unchanged::{KnownPeople, RowFields};
 use super::*;
-use crate::store::import_staging::{KnownPerson, LeaverScope};
+use crate::service::import::cleaned;
+use crate::store::import_staging::LeaverScope;
 
 /// The enterprise's stores by the references rows use: our id or the external id.
 pub(super) struct StoreIndex {
@@ -160,50 +162,6 @@ impl Ascending {
     }
 }
 
-/// A small enterprise's people by the keys rows match them by, so rows are
-/// matched as they are prepared rather than by a pass over the staging table.
-pub(super) struct PeopleIndex {
-    ids: std::collections::HashSet<String>,
-    by_external: std::collections::HashMap<String, String>,
-    by_email: std::collections::HashMap<String, String>,
-}
-
-impl PeopleIndex {
-    fn with_capacity(people: usize) -> Self {
-        PeopleIndex {
-            ids: std::collections::HashSet::with_capacity(people),
-            by_external: std::collections::HashMap::with_capacity(people),
-            by_email: std::collections::HashMap::with_capacity(people),
-        }
-    }
-
-    fn add(&mut self, person: &KnownPerson<'_>) {
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        let id = text(person.id);
-        if let Some(external_id) = person.external_id {
-            self.by_external.insert(text(external_id), id.clone());
-        }
-        self.by_email.insert(text(person.email), id.clone());
-        self.ids.insert(id);
-    }
-
-    /// By our id when the row gives it, else by external id when it has
-    /// one, else by email.
-    fn find(
-        &self,
-        id: Option<&str>,
-        external_id: Option<&str>,
-        email: Option<&str>,
-    ) -> Option<String> {
-        match (id, external_id, email) {
-            (Some(id), _, _) => self.ids.get(id).cloned(),
-            (None, Some(external), _) => self.by_external.get(external).cloned(),
-            (None, None, Some(email)) => self.by_email.get(email).cloned(),
-            (None, None, None) => None,
-        }
-    }
-}
-
 /// What preparing rows needs of the request, owned (it may run on a thread
 /// of its own).
 pub(super) struct Reading {
@@ -254,7 +212,15 @@ pub(super) fn prepare(
     let batch_size = expected_rows.map_or(STAGE_BATCH, |rows| rows.clamp(1, STAGE_BATCH));
     let mut batch: Vec<StagedRow> = Vec::with_capacity(batch_size);
     let mut total = 0;
-    for read in rows {
+    let mut rows = rows;
+    let mut ahead = std::collections::VecDeque::with_capacity(LOOKAHEAD);
+    loop {
+        if ahead.is_empty() {
+            read_ahead(&mut rows, known.as_ref(), &mut ahead);
+        }
+        let Some((read, found)) = ahead.pop_front() else {
+            break;
+        };
         let source = read.map_err(unreadable)?;
         let row = total;
         total += 1;
@@ -289,10 +255,8 @@ pub(super) fn prepare(
         too_many_errors(&errors, error_limit)?;
         // An external id of someone the filter knows is counted exactly, by
         // them; only other keys go through the key filter.
-        let person = known
-            .as_ref()
-            .zip(view.external_id)
-            .and_then(|(known, external_id)| known.find(external_id));
+        // Found while read ahead, by the same external id.
+        let person = view.external_id.and(found);
         let unknown_external_id = match (person, known.as_mut()) {
             (Some(index), Some(known)) => {
                 if known.note_key(index) {
@@ -397,6 +361,31 @@ pub(super) fn prepare(
     Ok((prepared, known))
 }
 
+/// Rows read ahead of the one being prepared: the filter finds their
+/// people all at once (see [`KnownPeople::find_each`]).
+const LOOKAHEAD: usize = 32;
+
+type ReadAhead = std::collections::VecDeque<(Result<SourceRow, String>, Option<usize>)>;
+
+/// Reads up to [`LOOKAHEAD`] rows, each with the person the filter knows by
+/// its external id.
+fn read_ahead(rows: &mut RowStream, known: Option<&KnownPeople>, ahead: &mut ReadAhead) {
+    let reads: Vec<Result<SourceRow, String>> = rows.by_ref().take(LOOKAHEAD).collect();
+    let mut found = Vec::with_capacity(reads.len());
+    match known {
+        Some(known) => known.find_each(
+            reads.iter().map(|read| {
+                read.as_ref()
+                    .ok()
+                    .and_then(|source| cleaned(&source.record.external_id))
+            }),
+            &mut found,
+        ),
+        None => found.resize(reads.len(), None),
+    }
+    ahead.extend(reads.into_iter().zip(found));
+}
+
 /// A valid row the unchanged-row filter may let through: one naming its
 /// person by external id alone and giving every field the filter compares
 /// (a row leaving any out, naming a manager or emptying a field is staged).
@@ -419,58 +408,6 @@ fn unchanged_candidate<'a>(
         store_id: store_id?,
         active: view.active,
     })
-}
-
-/// The enterprise's people as a large import reads them before its rows:
-/// the unchanged-row filter's table and, in a small enterprise, the index
-/// rows are matched by while staged.
-pub(crate) struct People {
-    known: Option<KnownPeople>,
-    index: Option<PeopleIndex>,
-}
-
-impl People {
-    /// Reads everyone once for both, when either is wanted.
-    pub(super) fn read(
-        txn: &Connection,
-        enterprise: EnterpriseId,
-        staff: i64,
-        want_known: bool,
-        want_index: bool,
-    ) -> Result<Self, AppError> {
-        let staff_count = usize::try_from(staff).unwrap_or(0);
-        let mut index = want_index.then(|| PeopleIndex::with_capacity(staff_count));
-        // Both readers of everyone share one pass over the people.
-        let mut index_person = |person: &KnownPerson<'_>| {
-            if let Some(index) = index.as_mut() {
-                index.add(person);
-            }
-        };
-        let known = if want_known {
-            Some(KnownPeople::load(
-                txn,
-                enterprise,
-                staff_count,
-                &mut index_person,
-            )?)
-        } else {
-            if want_index {
-                staging::each_known_person(txn, enterprise, |person| index_person(&person))?;
-            }
-            None
-        };
-        Ok(People { known, index })
-    }
-
-    /// Whether these are the structures `request` stages with.
-    pub(super) fn serve(&self, request: &StagedRequest, staff: i64) -> bool {
-        self.known.is_some() == request.filters_unchanged(staff)
-            && self.index.is_some() == request.matches_in_memory(staff)
-    }
-
-    pub(super) fn read_any(&self) -> bool {
-        self.known.is_some() || self.index.is_some()
-    }
 }
 
 /// Streams the rows into the staging table. In a bulk import a thread of its
