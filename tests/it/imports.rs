@@ -1405,3 +1405,54 @@ async fn a_large_body_runs_the_same_with_people_read_while_it_parses() {
         .starts_with("Renamed 7 "));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_the_parser_refuses_is_answered_while_the_writer_is_busy() {
+    // The body is parsed beside the writer's work: a malformed one is refused
+    // at once, not once the writer is free, and leaves nothing behind.
+    let app = TestApp::start().await;
+    let (_, key) = setup(&app, "Acme").await;
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, writer_busy) = tokio::sync::oneshot::channel::<()>();
+    let db = app.services().db.clone();
+    let busy = tokio::spawn(async move {
+        db.write(move |_txn| {
+            let _ = started.send(());
+            // Held until the refusal has come back.
+            let _ = held.recv();
+            Ok::<_, enterprise_sync::AppError>(())
+        })
+        .await
+    });
+    writer_busy.await.unwrap();
+    let events = event_count(&app);
+    let refused = reqwest::Client::new()
+        .post(app.url("/api/enterprise/users/bulk-import"))
+        .header("x-api-key", &key)
+        .header("content-type", "application/json")
+        .body(r#"{"users": [{"email": "a@acme.example", "name": "A"}"#)
+        .send();
+    // Without the early answer this would wait for the held writer forever:
+    // the bound turns that into a failure.
+    let response = tokio::time::timeout(std::time::Duration::from_secs(60), refused)
+        .await
+        .expect("the refusal waited for the writer")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json", "{body}");
+    release.send(()).unwrap();
+    busy.await.unwrap().unwrap();
+    assert_eq!(event_count(&app), events);
+    let users: Value = app
+        .get(
+            "/api/enterprise/users?email=a@acme.example",
+            &Auth::Key(&key),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["data"], json!([]));
+    app.stop().await;
+}

@@ -138,7 +138,7 @@ pub async fn import_users(
 const LIKELY_BULK_BODY_BYTES: usize = BULK_ROWS * 256;
 
 /// Imports users from a request body that `parse` reads on a thread of its
-/// own meanwhile the writer, when the body is large enough to hold a bulk
+/// own while the writer, when the body is large enough to hold a bulk
 /// import, reads the enterprise's people: the two cores overlap the two
 /// longest steps of a large re-sync. A body `parse` refuses writes nothing.
 pub async fn import_users_parsing(
@@ -151,30 +151,51 @@ pub async fn import_users_parsing(
     let now = svc.clock.now();
     let match_in_memory_up_to = svc.config.imports.match_in_memory_up_to;
     let (parsed, parsed_rows) = std::sync::mpsc::sync_channel(1);
-    let parsing = tokio::task::spawn_blocking(move || {
-        // The writer's job waits for it; it may have ended (the database
-        // closing), which leaves no one to tell.
-        let _ = parsed.send(parse());
+    // A body the parser refuses is answered at once, not once the writer
+    // (perhaps busy with a long import) reaches the request.
+    let (refusal, refused) = tokio::sync::oneshot::channel::<AppError>();
+    let refused_early = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let parse_refused = refused_early.clone();
+    let parsing = tokio::task::spawn_blocking(move || match parse() {
+        Ok(rows) => {
+            // The writer's job may have ended (the database closing), which
+            // leaves no one to tell.
+            let _ = parsed.send(rows);
+        }
+        Err(e) => {
+            parse_refused.store(true, std::sync::atomic::Ordering::Release);
+            // Dropping `parsed` tells the writer's job.
+            let _ = refusal.send(e);
+        }
     });
-    let outcome = svc
-        .db
-        .write(move |txn| {
-            let early = if body_bytes >= LIKELY_BULK_BODY_BYTES {
-                early_people(txn, enterprise, body_bytes, match_in_memory_up_to)?
-            } else {
-                None
-            };
-            let (request, rows) = parsed_rows
-                .recv()
-                .map_err(|_| AppError::Internal("the request body's parser stopped".into()))??;
-            let bulk = request.bulk();
-            let source = request.source.kind.sync_type();
-            let report = import_in(txn, &request, rows, operation, None, now, early)?;
-            Ok((report, bulk, source))
-        })
-        .await;
-    // Already done when the writer had its rows; a panic there is an error
-    // the writer reported.
+    let write = svc.db.write(move |txn| {
+        if refused_early.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(AppError::Internal("the request body was refused".into()));
+        }
+        let early = if body_bytes >= LIKELY_BULK_BODY_BYTES {
+            early_people(txn, enterprise, body_bytes, match_in_memory_up_to)?
+        } else {
+            None
+        };
+        let (request, rows) = parsed_rows
+            .recv()
+            .map_err(|_| AppError::Internal("the request body could not be read".into()))?;
+        let bulk = request.bulk();
+        let source = request.source.kind.sync_type();
+        let report = import_in(txn, &request, rows, operation, None, now, early)?;
+        Ok((report, bulk, source))
+    });
+    tokio::pin!(write);
+    let outcome = tokio::select! {
+        biased;
+        refusal = refused => match refusal {
+            Ok(refusal) => return Err(refusal),
+            // Parsed (or the parser panicked, which the writer's job reports).
+            Err(_) => write.await,
+        },
+        outcome = &mut write => outcome,
+    };
+    // Already done when the writer had its rows.
     let _ = parsing.await;
     match outcome {
         Ok((report, bulk, source)) => settle_outcome(svc, Ok(report), bulk, source),

@@ -10,6 +10,8 @@ use crate::store::import_staging::KnownPerson;
 /// the unchanged-row filter's table and, in a small enterprise, the index
 /// rows are matched by while staged.
 pub(crate) struct People {
+    /// Whose people they are.
+    enterprise: EnterpriseId,
     pub(super) known: Option<KnownPeople>,
     pub(super) index: Option<PeopleIndex>,
 }
@@ -44,12 +46,18 @@ impl People {
             }
             None
         };
-        Ok(People { known, index })
+        Ok(People {
+            enterprise,
+            known,
+            index,
+        })
     }
 
-    /// Whether these are the structures `request` stages with.
+    /// Whether these are the structures `request` stages with: its
+    /// enterprise's, the ones its size and mode call for.
     pub(super) fn serve(&self, request: &StagedRequest, staff: i64) -> bool {
-        self.known.is_some() == request.filters_unchanged(staff)
+        self.enterprise == request.enterprise
+            && self.known.is_some() == request.filters_unchanged(staff)
             && self.index.is_some() == request.matches_in_memory(staff)
     }
 

@@ -425,6 +425,7 @@ pub(super) fn stage(
     let People {
         known,
         index: people,
+        ..
     } = people;
     let reading = Reading::of(request);
     if !request.bulk() {

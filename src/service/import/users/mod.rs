@@ -83,13 +83,6 @@ fn applied(outcome: StagedOutcome) -> Result<ImportReport, AppError> {
     }
 }
 
-pub async fn import(
-    svc: &Services,
-    request: ImportRequest<UserRecord>,
-) -> Result<ImportReport, AppError> {
-    import_as(svc, request, OPERATION, None).await
-}
-
 /// An import of the rows `parse` reads from a request body `body_bytes` long,
 /// parsed on a thread of its own while the writer reads what a large import
 /// needs of the enterprise (see [`staged::import_users_parsing`]).
