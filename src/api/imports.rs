@@ -91,6 +91,29 @@ fn source(principal: &Principal) -> ImportSource {
     }
 }
 
+/// The import request a REST body makes: its rows, as the body asks.
+fn rest_request<R>(
+    enterprise: crate::domain::EnterpriseId,
+    source: ImportSource,
+    parsed: import_body::ParsedBody<R>,
+    dry_run: bool,
+) -> ImportRequest<R> {
+    ImportRequest {
+        enterprise,
+        source,
+        mode: parsed.mode,
+        rows: parsed.rows,
+        dry_run,
+        invite_new_users: parsed.send_invitations,
+        warnings: parsed.warnings,
+        row_errors: parsed.row_errors,
+        details: Default::default(),
+        full_export: None,
+        all_or_nothing: false,
+        numbering: Default::default(),
+    }
+}
+
 /// Creates, updates or deactivates stores by `external_id`, in one
 /// transaction; row errors are reported by row index and field.
 #[utoipa::path(
@@ -118,20 +141,12 @@ async fn import_stores(
     let body = body(req, &svc).await?;
     let parsed = import_body::parse_stores(&body, svc.config.imports.max_rows)?;
     drop(body);
-    let request = ImportRequest {
-        enterprise: ctx.enterprise(),
-        source: source(&principal),
-        mode: parsed.mode,
-        rows: parsed.rows,
-        dry_run: query.dry_run.unwrap_or(false),
-        invite_new_users: false,
-        warnings: parsed.warnings,
-        row_errors: parsed.row_errors,
-        details: Default::default(),
-        full_export: None,
-        all_or_nothing: false,
-        numbering: Default::default(),
-    };
+    let request = rest_request(
+        ctx.enterprise(),
+        source(&principal),
+        parsed,
+        query.dry_run.unwrap_or(false),
+    );
     Ok(Json(import::stores::import(&svc, request).await?))
 }
 
@@ -177,20 +192,7 @@ async fn import_users(
                     .into(),
             );
         }
-        Ok(ImportRequest {
-            enterprise,
-            source,
-            mode: parsed.mode,
-            rows: parsed.rows,
-            dry_run,
-            invite_new_users: parsed.send_invitations,
-            warnings: parsed.warnings,
-            row_errors: parsed.row_errors,
-            details: Default::default(),
-            full_export: None,
-            all_or_nothing: false,
-            numbering: Default::default(),
-        })
+        Ok(rest_request(enterprise, source, parsed, dry_run))
     };
     Ok(Json(
         import::users::import_parsing(&svc, enterprise, body_bytes, parse).await?,
