@@ -1426,21 +1426,34 @@ async fn a_body_the_parser_refuses_is_answered_while_the_writer_is_busy() {
     });
     writer_busy.await.unwrap();
     let events = event_count(&app);
-    let refused = reqwest::Client::new()
-        .post(app.url("/api/enterprise/users/bulk-import"))
-        .header("x-api-key", &key)
-        .header("content-type", "application/json")
-        .body(r#"{"users": [{"email": "a@acme.example", "name": "A"}"#)
-        .send();
-    // Without the early answer this would wait for the held writer forever:
-    // the bound turns that into a failure.
-    let response = tokio::time::timeout(std::time::Duration::from_secs(60), refused)
-        .await
-        .expect("the refusal waited for the writer")
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "invalid_json", "{body}");
+    // A small body, parsed before the writer is asked for, and a large one,
+    // parsed while the writer would begin on the enterprise.
+    let rows: Vec<Value> = (0..14_000)
+        .map(|i| json!({ "email": format!("p{i}@acme.example"), "name": format!("P {i} {}", "x".repeat(190)) }))
+        .collect();
+    let mut large = serde_json::to_string(&json!({ "users": rows })).unwrap();
+    large.truncate(large.len() - 3);
+    assert!(large.len() > 2_560_000);
+    for body in [
+        r#"{"users": [{"email": "a@acme.example", "name": "A"}"#.to_string(),
+        large,
+    ] {
+        let refused = reqwest::Client::new()
+            .post(app.url("/api/enterprise/users/bulk-import"))
+            .header("x-api-key", &key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send();
+        // Without the early answer this would wait for the held writer
+        // forever: the bound turns that into a failure.
+        let response = tokio::time::timeout(std::time::Duration::from_secs(60), refused)
+            .await
+            .expect("the refusal waited for the writer")
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_json", "{body}");
+    }
     release.send(()).unwrap();
     busy.await.unwrap().unwrap();
     assert_eq!(event_count(&app), events);

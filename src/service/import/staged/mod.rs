@@ -138,9 +138,12 @@ pub async fn import_users(
 const LIKELY_BULK_BODY_BYTES: usize = BULK_ROWS * 256;
 
 /// Imports users from a request body that `parse` reads on a thread of its
-/// own while the writer, when the body is large enough to hold a bulk
-/// import, reads the enterprise's people: the two cores overlap the two
-/// longest steps of a large re-sync. A body `parse` refuses writes nothing.
+/// own. When the body is large enough to hold a bulk import, the writer
+/// meanwhile begins the import and reads the enterprise's people: the two
+/// cores overlap the two longest steps of a large re-sync. A smaller body is
+/// parsed before the writer is asked for, which it would otherwise hold idle
+/// while many small imports parse one after the other. A body `parse`
+/// refuses writes nothing.
 pub async fn import_users_parsing(
     svc: &Services,
     enterprise: EnterpriseId,
@@ -148,6 +151,12 @@ pub async fn import_users_parsing(
     operation: SyncOperation,
     parse: impl FnOnce() -> Result<(StagedRequest, RowStream), AppError> + Send + 'static,
 ) -> Result<StagedOutcome, AppError> {
+    if body_bytes < LIKELY_BULK_BODY_BYTES {
+        let (request, rows) = tokio::task::spawn_blocking(parse)
+            .await
+            .map_err(|e| AppError::Internal(format!("reading the request body: {e}")))??;
+        return import_users(svc, request, rows, operation, None).await;
+    }
     let now = svc.clock.now();
     let match_in_memory_up_to = svc.config.imports.match_in_memory_up_to;
     let (parsed, parsed_rows) = std::sync::mpsc::sync_channel(1);
@@ -172,11 +181,7 @@ pub async fn import_users_parsing(
         if refused_early.load(std::sync::atomic::Ordering::Acquire) {
             return Err(AppError::Internal("the request body was refused".into()));
         }
-        let early = if body_bytes >= LIKELY_BULK_BODY_BYTES {
-            early_people(txn, enterprise, body_bytes, match_in_memory_up_to)?
-        } else {
-            None
-        };
+        let early = early_people(txn, enterprise, body_bytes, match_in_memory_up_to)?;
         let (request, rows) = parsed_rows
             .recv()
             .map_err(|_| AppError::Internal("the request body could not be read".into()))?;
@@ -199,7 +204,7 @@ pub async fn import_users_parsing(
     let _ = parsing.await;
     match outcome {
         Ok((report, bulk, source)) => settle_outcome(svc, Ok(report), bulk, source),
-        Err(e) => settle_outcome(svc, Err(e), body_bytes >= LIKELY_BULK_BODY_BYTES, ""),
+        Err(e) => settle_outcome(svc, Err(e), true, ""),
     }
 }
 
