@@ -58,6 +58,29 @@ async fn setup(app: &TestApp, company: &str) -> (Admin, String) {
     (admin, key)
 }
 
+/// An enterprise with the seed stores and `seats` seats; its key.
+async fn setup_with_stores(app: &TestApp, seats: i64) -> String {
+    let (_, key) = setup(app, "Acme").await;
+    import(app, &key, "stores", seed_stores()).await;
+    app.raw_db()
+        .execute(
+            "UPDATE enterprise_accounts SET seats_purchased = ?1",
+            [seats],
+        )
+        .unwrap();
+    key
+}
+
+/// Sends `body` as it is to the users import (bodies `import` cannot make:
+/// malformed JSON).
+fn post_users_body(app: &TestApp, key: &str, body: String) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(app.url("/api/enterprise/users/bulk-import"))
+        .header("x-api-key", key)
+        .header("content-type", "application/json")
+        .body(body)
+}
+
 /// Change events written so far, across every batch.
 fn event_count(app: &TestApp) -> i64 {
     app.raw_db()
@@ -986,11 +1009,7 @@ async fn a_large_run_pages_through_its_changes_in_order() {
 #[tokio::test]
 async fn many_users_land_whole_across_multi_row_inserts() {
     let app = TestApp::start().await;
-    let (_, key) = setup(&app, "Acme").await;
-    import(&app, &key, "stores", seed_stores()).await;
-    app.raw_db()
-        .execute("UPDATE enterprise_accounts SET seats_purchased = 1000", [])
-        .unwrap();
+    let key = setup_with_stores(&app, 1000).await;
     // 64 rows per statement: two full statements and a remainder of 3.
     let count = 131;
     let users: Vec<Value> = (0..count)
@@ -1041,11 +1060,7 @@ async fn a_small_request_into_a_large_enterprise_sees_everyone_it_names() {
     // names instead of reading everyone: matching, manager references by id,
     // external id and email, emails taken, demotions and seats must not notice.
     let app = TestApp::start().await;
-    let (_, key) = setup(&app, "Acme").await;
-    import(&app, &key, "stores", seed_stores()).await;
-    app.raw_db()
-        .execute("UPDATE enterprise_accounts SET seats_purchased = 43", [])
-        .unwrap();
+    let key = setup_with_stores(&app, 43).await;
     let mut staff: Vec<Value> = (0..40)
         .map(|i| json!({ "email": format!("s{i}@acme.example"), "name": format!("S {i}"), "role": "seller",
                          "store_id": "SAP-STORE-001", "external_id": format!("S{i}"), "manager_id": "M1" }))
@@ -1302,11 +1317,7 @@ async fn a_large_body_runs_the_same_with_people_read_while_it_parses() {
     // create-only run that needs other reads, JSON broken at its end), the
     // run is the one any body gets.
     let app = TestApp::start().await;
-    let (_, key) = setup(&app, "Acme").await;
-    import(&app, &key, "stores", seed_stores()).await;
-    app.raw_db()
-        .execute("UPDATE enterprise_accounts SET seats_purchased = 20000", [])
-        .unwrap();
+    let key = setup_with_stores(&app, 20000).await;
     // Long names take 12,000 rows past the 2.56 MB a body starts it from.
     let person = |i: usize, name: &str| {
         json!({ "email": format!("p{i}@acme.example"), "name": format!("{name} {i} {}", "x".repeat(150)),
@@ -1381,14 +1392,7 @@ async fn a_large_body_runs_the_same_with_people_read_while_it_parses() {
     again[7]["name"] = json!("Never written");
     let mut text = serde_json::to_string(&json!({ "users": again })).unwrap();
     text.truncate(text.len() - 3);
-    let response = reqwest::Client::new()
-        .post(app.url("/api/enterprise/users/bulk-import"))
-        .header("x-api-key", &key)
-        .header("content-type", "application/json")
-        .body(text)
-        .send()
-        .await
-        .unwrap();
+    let response = post_users_body(&app, &key, text).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_json", "{body}");
@@ -1438,12 +1442,7 @@ async fn a_body_the_parser_refuses_is_answered_while_the_writer_is_busy() {
         r#"{"users": [{"email": "a@acme.example", "name": "A"}"#.to_string(),
         large,
     ] {
-        let refused = reqwest::Client::new()
-            .post(app.url("/api/enterprise/users/bulk-import"))
-            .header("x-api-key", &key)
-            .header("content-type", "application/json")
-            .body(body)
-            .send();
+        let refused = post_users_body(&app, &key, body).send();
         // Without the early answer this would wait for the held writer
         // forever: the bound turns that into a failure.
         let response = tokio::time::timeout(std::time::Duration::from_secs(60), refused)
