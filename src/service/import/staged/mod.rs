@@ -133,9 +133,10 @@ pub async fn import_users(
     settle_outcome(svc, outcome, bulk, source)
 }
 
-/// A request body this large almost surely holds a bulk import's rows
-/// (rows rarely take more than this many bytes each).
-const LIKELY_BULK_BODY_BYTES: usize = BULK_ROWS * 256;
+/// Bytes a row of a request body rarely exceeds.
+const LIKELY_MAX_ROW_BYTES: usize = 256;
+/// A request body this large almost surely holds a bulk import's rows.
+const LIKELY_BULK_BODY_BYTES: usize = BULK_ROWS * LIKELY_MAX_ROW_BYTES;
 
 /// Imports users from a request body that `parse` reads on a thread of its
 /// own. When the body is large enough to hold a bulk import, the writer
@@ -163,8 +164,6 @@ pub async fn import_users_parsing(
     // A body the parser refuses is answered at once, not once the writer
     // (perhaps busy with a long import) reaches the request.
     let (refusal, refused) = tokio::sync::oneshot::channel::<AppError>();
-    let refused_early = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let parse_refused = refused_early.clone();
     let parsing = tokio::task::spawn_blocking(move || match parse() {
         Ok(rows) => {
             // The writer's job may have ended (the database closing), which
@@ -172,19 +171,23 @@ pub async fn import_users_parsing(
             let _ = parsed.send(rows);
         }
         Err(e) => {
-            parse_refused.store(true, std::sync::atomic::Ordering::Release);
-            // Dropping `parsed` tells the writer's job.
             let _ = refusal.send(e);
+            // Dropping `parsed` then tells the writer's job.
         }
     });
     let write = svc.db.write(move |txn| {
-        if refused_early.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(AppError::Internal("the request body was refused".into()));
-        }
+        let unread = || AppError::Internal("the request body could not be read".into());
+        // A body refused before the writer came to it costs no read.
+        let ready = match parsed_rows.try_recv() {
+            Ok(parsed) => Some(parsed),
+            Err(std::sync::mpsc::TryRecvError::Empty) => None,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(unread()),
+        };
         let early = early_people(txn, enterprise, body_bytes, match_in_memory_up_to)?;
-        let (request, rows) = parsed_rows
-            .recv()
-            .map_err(|_| AppError::Internal("the request body could not be read".into()))?;
+        let (request, rows) = match ready {
+            Some(parsed) => parsed,
+            None => parsed_rows.recv().map_err(|_| unread())?,
+        };
         let bulk = request.bulk();
         let source = request.source.kind.sync_type();
         let report = import_in(txn, &request, rows, operation, None, now, early)?;
@@ -210,7 +213,7 @@ pub async fn import_users_parsing(
 
 /// The people a bulk import of a body `body_bytes` long stages with, read
 /// before its rows are parsed: as [`People::read`] would for it, guessing
-/// the row count from the body (at most one row in 256 bytes). `None` for
+/// the row count from the body (at most one row in [`LIKELY_MAX_ROW_BYTES`]). `None` for
 /// an enterprise without staff.
 fn early_people(
     txn: &Connection,
@@ -222,7 +225,7 @@ fn early_people(
     if staff <= 0 {
         return Ok(None);
     }
-    let likely_rows = body_bytes / 256;
+    let likely_rows = body_bytes / LIKELY_MAX_ROW_BYTES;
     let staff_count = usize::try_from(staff).unwrap_or(usize::MAX);
     let index = staff_count <= match_in_memory_up_to
         && likely_rows.saturating_mul(MATCH_IN_MEMORY_FROM_FRACTION) >= staff_count;
