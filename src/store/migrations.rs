@@ -1,6 +1,6 @@
 //! Refinery migrations embedded from `migrations/`, run before the listener binds.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
 
@@ -43,9 +43,20 @@ pub fn run(conn: &mut Connection) -> Result<i64, StoreError> {
     if found > known {
         return Err(StoreError::NewerSchema { found, known });
     }
+    // SQLite rebuilds a table other tables reference (V21) only with foreign
+    // keys off, and they cannot be turned off inside a migration's
+    // transaction: off around the run, every key checked after it.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
     let report = embedded::migrations::runner()
         .set_abort_divergent(true)
-        .run(conn)?;
+        .run(conn);
+    let checked = match &report {
+        Ok(report) if !report.applied_migrations().is_empty() => foreign_keys_hold(conn),
+        _ => Ok(()),
+    };
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let report = report?;
+    checked?;
     for migration in report.applied_migrations() {
         tracing::info!(
             version = migration.version(),
@@ -54,6 +65,22 @@ pub fn run(conn: &mut Connection) -> Result<i64, StoreError> {
         );
     }
     applied_version(conn)
+}
+
+/// Refuses a database whose rows break a foreign key (after migrations that
+/// ran with the keys off).
+fn foreign_keys_hold(conn: &Connection) -> Result<(), StoreError> {
+    let broken: Option<(String, i64, String)> = conn
+        .query_row("PRAGMA foreign_key_check", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    match broken {
+        None => Ok(()),
+        Some((table, rowid, parent)) => Err(StoreError::ForeignKeyBroken(format!(
+            "after the migrations, row {rowid} of {table} references a missing {parent}"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -259,7 +286,10 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("open");
         conn.pragma_update(None, "foreign_keys", "ON")
             .expect("foreign keys");
-        run(&mut conn).expect("migrate to the latest");
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(20))
+            .run(&mut conn)
+            .expect("migrate to V20");
         conn.execute_batch(
             "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
                   VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't'),
@@ -289,5 +319,113 @@ mod tests {
         let foreign_manager = "INSERT INTO users (id, enterprise_account_id, email, name, role, manager_id, sync_mode, created_at, updated_at)
                                VALUES ('x1', 'e2', 'x@beta.example', 'X', 'seller', 'm1', 'manual', 't', 't')";
         assert!(conn.execute(foreign_manager, []).is_err());
+    }
+
+    #[test]
+    fn v21_keeps_every_person_key_and_rule() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("v20.db")).expect("open");
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(20))
+            .run(&mut conn)
+            .expect("migrate to V20");
+        conn.execute_batch(
+            "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
+                  VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't'),
+                         ('e2', 'Beta', 'it@beta.example', 'api', 't', 't');
+             INSERT INTO stores (id, enterprise_account_id, name, sync_mode, created_at, updated_at)
+                  VALUES ('s1', 'e1', 'Lyon', 'manual', 't', 't');
+             INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id,
+                                external_id, sync_mode, created_at, updated_at, user_name)
+                  VALUES ('m1', 'e1', 'm@acme.example', 'M', 'manager', 's1', NULL, 'M1', 'scim_sync', 't', 't', 'm'),
+                         ('u1', 'e1', 'u@acme.example', 'U', 'seller', 's1', 'm1', 'U1', 'api_sync', 't', 't', NULL),
+                         ('b1', 'e2', 'b@beta.example', 'B', 'manager', NULL, NULL, NULL, 'manual', 't', 't', NULL);
+             INSERT INTO invitations (id, enterprise_account_id, user_id, token_hash, created_at, expires_at)
+                  VALUES ('i1', 'e1', 'u1', x'01', 't', 't');",
+        )
+        .expect("V20 rows");
+        run(&mut conn).expect("migrate to the latest");
+        let kept: Vec<(String, Option<String>, Option<String>)> = conn
+            .prepare("SELECT id, manager_id, user_name FROM users ORDER BY id")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .expect("users");
+        let text = |s: &str| Some(s.to_string());
+        assert_eq!(
+            kept,
+            [
+                ("b1".to_string(), None, None),
+                ("m1".to_string(), None, text("m")),
+                ("u1".to_string(), text("m1"), None),
+            ]
+        );
+        let foreign_keys: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(foreign_keys, 1, "on again after the migrations");
+        // Every index and trigger came back, the managers' on the foreign
+        // key's own columns.
+        let named: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'users' AND name IN
+                   ('sqlite_autoindex_users_1', 'sqlite_autoindex_users_2', 'users_enterprise_email',
+                    'users_enterprise_external_id', 'users_store', 'users_enterprise_manager',
+                    'users_enterprise_user_name', 'users_enterprise_tombstones',
+                    'staff_counts_delete', 'staff_counts_update')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema");
+        assert_eq!(named, 10);
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM users WHERE enterprise_account_id = 'e1' AND manager_id = 'm1'",
+                [],
+                |r| r.get(3),
+            )
+            .expect("plan");
+        assert!(plan.contains("users_enterprise_manager"), "{plan}");
+        // (Rows written by hand are not counted at insert: only the change.)
+        let active = |conn: &Connection| -> i64 {
+            conn.query_row(
+                "SELECT active FROM staff_counts WHERE enterprise_account_id = 'e1'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("counts")
+        };
+        let before = active(&conn);
+        conn.execute("UPDATE users SET active = 0 WHERE id = 'u1'", [])
+            .expect("deactivate");
+        assert_eq!(
+            active(&conn),
+            before - 1,
+            "the staff counts' triggers still count"
+        );
+        // The rules hold: a manager of the person's enterprise, that exists;
+        // one email per enterprise; a known role.
+        let foreign = conn.execute("UPDATE users SET manager_id = 'b1' WHERE id = 'u1'", []);
+        assert!(foreign.is_err(), "a manager of the person's own enterprise");
+        let moved = conn.execute(
+            "UPDATE users SET enterprise_account_id = 'e2', store_id = NULL WHERE id = 'm1'",
+            [],
+        );
+        assert!(
+            moved.is_err(),
+            "a manager cannot leave the people they manage behind"
+        );
+        let missing = "INSERT INTO users (id, enterprise_account_id, email, name, role, manager_id, sync_mode, created_at, updated_at)
+                       VALUES ('x1', 'e1', 'x@acme.example', 'X', 'seller', 'nobody', 'manual', 't', 't')";
+        assert!(conn.execute(missing, []).is_err(), "a manager who exists");
+        let twice = "INSERT INTO users (id, enterprise_account_id, email, name, role, sync_mode, created_at, updated_at)
+                     VALUES ('x2', 'e1', 'u@acme.example', 'X', 'seller', 'manual', 't', 't')";
+        assert!(conn
+            .execute(twice, [])
+            .is_err_and(|e| crate::store::is_unique_violation(&e, "users.email")));
+        let role = "INSERT INTO users (id, enterprise_account_id, email, name, role, sync_mode, created_at, updated_at)
+                    VALUES ('x3', 'e1', 'x3@acme.example', 'X', 'owner', 'manual', 't', 't')";
+        assert!(conn.execute(role, []).is_err(), "a known role");
     }
 }

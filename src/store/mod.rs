@@ -57,6 +57,9 @@ pub enum StoreError {
     StorageFull(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Rows that break a foreign key, found after the migrations.
+    #[error("the database breaks a foreign key: {0}; restore a backup")]
+    ForeignKeyBroken(String),
 }
 
 impl From<StoreError> for crate::AppError {
