@@ -1468,3 +1468,41 @@ async fn a_body_the_parser_refuses_is_answered_while_the_writer_is_busy() {
     assert_eq!(users["data"], json!([]));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_bulk_import_links_people_to_managers_whose_rows_come_later() {
+    // An export sorted by name names managers before their own rows: each
+    // tenth person here names the manager five rows on, in a body large
+    // enough for the bulk ways (the users' indexes rebuilt after the insert).
+    let app = TestApp::start().await;
+    let key = setup_with_stores(&app, 20000).await;
+    let staff: Vec<Value> = (0..10_000)
+        .map(|i| {
+            let mut person = json!({ "email": format!("p{i}@acme.example"), "name": format!("Person {i}"),
+                                     "role": if i % 10 == 5 { "manager" } else { "seller" },
+                                     "store_id": "SAP-STORE-001", "external_id": format!("E{i:05}") });
+            if i % 10 == 0 {
+                person["manager_id"] = json!(format!("E{:05}", i + 5));
+            }
+            person
+        })
+        .collect();
+    let (status, report) = import(&app, &key, "users", json!({ "users": staff })).await;
+    assert_eq!(
+        (status, report["created"].clone(), report["failed"].clone()),
+        (StatusCode::OK, json!(10_000), json!(0)),
+        "{}",
+        report["errors"][0]
+    );
+    let linked: i64 = app
+        .raw_db()
+        .query_row(
+            "SELECT count(*) FROM users u JOIN users m ON m.id = u.manager_id
+              WHERE m.enterprise_account_id = u.enterprise_account_id
+                AND m.external_id = printf('E%05d', CAST(substr(u.external_id, 2) AS INTEGER) + 5)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(linked, 1_000);
+}
