@@ -1480,3 +1480,28 @@ async fn a_large_import_keeps_its_temporary_files_in_the_configured_folder() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("database.temp_dir"), "{stderr}");
 }
+
+#[test]
+fn systemd_gives_the_start_time_for_migrations_then_hears_ready_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let process = spawn_with(
+        &dir.path().join("data"),
+        "info",
+        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
+    );
+    let mut buffer = [0u8; 512];
+    let mut next = || {
+        let read = socket.recv(&mut buffer).expect("a notification");
+        String::from_utf8_lossy(&buffer[..read]).to_string()
+    };
+    // Before the database opens (and its migrations run): half an hour.
+    assert_eq!(next(), "EXTEND_TIMEOUT_USEC=1800000000");
+    assert_eq!(next(), "READY=1");
+    terminate(process);
+    assert_eq!(next(), "STOPPING=1");
+}
