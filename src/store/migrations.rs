@@ -70,6 +70,8 @@ pub fn run(conn: &mut Connection) -> Result<i64, StoreError> {
 /// Refuses a database whose rows break a foreign key (after migrations that
 /// ran with the keys off).
 fn foreign_keys_hold(conn: &Connection) -> Result<(), StoreError> {
+    // Seconds on a large database: the log says why the start pauses.
+    tracing::info!("checking every foreign key after the migrations");
     let broken: Option<(String, i64, String)> = conn
         .query_row("PRAGMA foreign_key_check", [], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
