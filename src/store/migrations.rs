@@ -89,14 +89,28 @@ fn foreign_keys_hold(conn: &Connection) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
+    /// Two enterprises, the first with a store (V1's columns).
+    const ACME_AND_BETA: &str =
+        "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
+              VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't'),
+                     ('e2', 'Beta', 'it@beta.example', 'api', 't', 't');
+         INSERT INTO stores (id, enterprise_account_id, name, sync_mode, created_at, updated_at)
+              VALUES ('s1', 'e1', 'Lyon', 'manual', 't', 't');";
+
+    /// A database migrated up to `version` only, in a directory of its own.
+    fn database_at(version: i32) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("at.db")).expect("open");
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(version))
+            .run(&mut conn)
+            .expect("migrate");
+        (dir, conn)
+    }
+
     #[test]
     fn v4_turns_earlier_change_events_into_one_batch_per_run() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = Connection::open(dir.path().join("v3.db")).expect("open");
-        embedded::migrations::runner()
-            .set_target(refinery::Target::Version(3))
-            .run(&mut conn)
-            .expect("migrate to V3");
+        let (_dir, mut conn) = database_at(3);
         conn.execute_batch(
             "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
                   VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't');
@@ -162,12 +176,7 @@ mod tests {
 
     #[test]
     fn v15_keeps_people_and_makes_emails_unique_per_enterprise() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = Connection::open(dir.path().join("v14.db")).expect("open");
-        embedded::migrations::runner()
-            .set_target(refinery::Target::Version(14))
-            .run(&mut conn)
-            .expect("migrate to V14");
+        let (_dir, mut conn) = database_at(14);
         conn.execute_batch(
             "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at) VALUES
                ('e1', 'Acme', 'it@acme.example', 'api', 't', 't'),
@@ -213,12 +222,7 @@ mod tests {
 
     #[test]
     fn v16_names_the_kind_of_every_earlier_run() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = Connection::open(dir.path().join("v15.db")).expect("open");
-        embedded::migrations::runner()
-            .set_target(refinery::Target::Version(15))
-            .run(&mut conn)
-            .expect("migrate to V15");
+        let (_dir, mut conn) = database_at(15);
         conn.execute_batch(
             "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
                   VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't');
@@ -255,12 +259,7 @@ mod tests {
 
     #[test]
     fn v17_keeps_the_outbox_and_lets_it_hold_password_resets() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = Connection::open(dir.path().join("v16.db")).expect("open");
-        embedded::migrations::runner()
-            .set_target(refinery::Target::Version(16))
-            .run(&mut conn)
-            .expect("migrate to V16");
+        let (_dir, mut conn) = database_at(16);
         conn.execute_batch(
             "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
                   VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't');
@@ -285,20 +284,10 @@ mod tests {
 
     #[test]
     fn v20_finds_people_by_store_and_by_manager_through_indexes_without_the_enterprise() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .expect("foreign keys");
-        embedded::migrations::runner()
-            .set_target(refinery::Target::Version(20))
-            .run(&mut conn)
-            .expect("migrate to V20");
+        let (_dir, conn) = database_at(20);
+        conn.execute_batch(ACME_AND_BETA).expect("enterprises");
         conn.execute_batch(
-            "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
-                  VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't'),
-                         ('e2', 'Beta', 'it@beta.example', 'api', 't', 't');
-             INSERT INTO stores (id, enterprise_account_id, name, sync_mode, created_at, updated_at)
-                  VALUES ('s1', 'e1', 'Lyon', 'manual', 't', 't');
-             INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id, sync_mode, created_at, updated_at)
+            "INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id, sync_mode, created_at, updated_at)
                   VALUES ('m1', 'e1', 'm@acme.example', 'M', 'manager', 's1', NULL, 'manual', 't', 't'),
                          ('u1', 'e1', 'u@acme.example', 'U', 'seller', 's1', 'm1', 'manual', 't', 't');",
         )
@@ -325,19 +314,10 @@ mod tests {
 
     #[test]
     fn v21_keeps_every_person_key_and_rule() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = Connection::open(dir.path().join("v20.db")).expect("open");
-        embedded::migrations::runner()
-            .set_target(refinery::Target::Version(20))
-            .run(&mut conn)
-            .expect("migrate to V20");
+        let (_dir, mut conn) = database_at(20);
+        conn.execute_batch(ACME_AND_BETA).expect("enterprises");
         conn.execute_batch(
-            "INSERT INTO enterprise_accounts (id, company_name, company_email, sync_mode, created_at, updated_at)
-                  VALUES ('e1', 'Acme', 'it@acme.example', 'api', 't', 't'),
-                         ('e2', 'Beta', 'it@beta.example', 'api', 't', 't');
-             INSERT INTO stores (id, enterprise_account_id, name, sync_mode, created_at, updated_at)
-                  VALUES ('s1', 'e1', 'Lyon', 'manual', 't', 't');
-             INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id,
+            "INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id,
                                 external_id, sync_mode, created_at, updated_at, user_name)
                   VALUES ('m1', 'e1', 'm@acme.example', 'M', 'manager', 's1', NULL, 'M1', 'scim_sync', 't', 't', 'm'),
                          ('u1', 'e1', 'u@acme.example', 'U', 'seller', 's1', 'm1', 'U1', 'api_sync', 't', 't', NULL),
