@@ -28,6 +28,7 @@ mod known;
 mod matching;
 mod page_cache;
 
+pub use page_cache::with_caches_for_rows;
 use page_cache::*;
 
 pub use apply::*;
