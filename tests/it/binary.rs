@@ -1415,61 +1415,40 @@ async fn a_large_import_keeps_its_temporary_files_in_the_configured_folder() {
     let data = dir.path().join("data");
     let temp = dir.path().join("sqlite-temp");
     let temp_text = temp.to_str().unwrap();
-    // A file streamed from the drop directory: its import keeps the fixed
-    // page caches (a request body's rows get caches as large as they are).
     let process = spawn_with(
         &data,
         "info",
-        &[
-            ("ENTERPRISE_SYNC_DATABASE__TEMP_DIR", temp_text),
-            ("ENTERPRISE_SYNC_DROPDIR__STREAM_FROM_BYTES", "0"),
-        ],
+        &[("ENTERPRISE_SYNC_DATABASE__TEMP_DIR", temp_text)],
     );
     let mode = std::fs::metadata(&temp).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "the folder is the service's alone");
     let api = Api::new(&process);
-    let enterprise = api.register_with_room("file").await;
-    let key = api.key_with_scopes(&["stores:write", "sync:read"]).await;
-    let stores = api
-        .http
-        .post(format!("{}/api/enterprise/stores/bulk-import", api.base))
-        .header("x-api-key", &key)
-        .json(&json!({ "stores": [{ "name": "Paris", "external_id": "S1" }] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stores.status(), StatusCode::OK);
+    api.register_with_room("api").await;
+    let key = api.key_with_scopes(&["stores:write", "users:write"]).await;
+    let import = |kind: &str, body: Value| {
+        api.http
+            .post(format!("{}/api/enterprise/{kind}/bulk-import", api.base))
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+    };
+    let stores = import(
+        "stores",
+        json!({ "stores": [{ "name": "Paris", "external_id": "S1" }] }),
+    );
+    assert_eq!(stores.await.unwrap().status(), StatusCode::OK);
     // Enough rows that the staging table outgrows its page cache and SQLite
     // gives it a file (it keeps it open, unlinked, for the next import).
-    let rows = 100_000;
-    let mut csv = String::from("external_id,email,name,role,store_id\n");
-    for i in 0..rows {
-        csv.push_str(&format!("E{i},u{i}@acme.example,User {i},seller,S1\n"));
-    }
-    let staged = dir.path().join("users.csv");
-    std::fs::write(&staged, csv).unwrap();
-    let incoming = data.join("drop").join(&enterprise).join("incoming");
-    let processing = data.join("drop-work").join(&enterprise).join("processing");
-    std::fs::rename(&staged, incoming.join("users.csv")).unwrap();
-    // Claimed (renamed out of incoming/) and done (out of processing/).
-    let empty = |dir: &Path| std::fs::read_dir(dir).unwrap().next().is_none();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !(empty(&incoming) && empty(&processing)) {
-        assert!(Instant::now() < deadline, "the file was never imported");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let files: Value = api
-        .http
-        .get(format!("{}/api/enterprise/files", api.base))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(files["data"][0]["state"], "applied", "{files}");
-    assert_eq!(files["data"][0]["row_count"], rows, "{files}");
+    let users: Vec<Value> = (0..100_000)
+        .map(|i| {
+            json!({ "external_id": format!("E{i}"), "email": format!("u{i}@acme.example"),
+                         "name": format!("User {i}"), "role": "seller", "store_id": "S1" })
+        })
+        .collect();
+    let response = import("users", json!({ "users": users })).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["created"], 100_000);
     let open_files: Vec<PathBuf> = std::fs::read_dir(format!("/proc/{}/fd", process.child.id()))
         .unwrap()
         .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
