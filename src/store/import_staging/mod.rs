@@ -28,7 +28,6 @@ mod known;
 mod matching;
 mod page_cache;
 
-pub use page_cache::with_caches_for_rows;
 use page_cache::*;
 
 pub use apply::*;

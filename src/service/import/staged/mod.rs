@@ -270,23 +270,15 @@ pub(crate) fn import_in(
     now: chrono::DateTime<Utc>,
     early: Option<People>,
 ) -> Result<ImportReport, AppError> {
-    let import = || {
-        let outcome = run_staged(txn, request, rows, operation, finish, now, early);
-        // The staging table's pages go back whatever happened.
-        let mut cleared = staging::clear(txn);
-        if request.full_export.is_some() {
-            cleared = cleared.and(staging::clear_leaver_candidates(txn));
-        }
-        let report = outcome?;
-        cleared?;
-        Ok(report)
-    };
-    // Rows held in memory (a request body) bound the import: its pages may
-    // stay cached. A stream keeps the fixed caches that bound its memory.
-    match request.expected_rows.filter(|_| request.bulk()) {
-        Some(held) => staging::with_caches_for_rows(txn, held, import),
-        None => import(),
+    let outcome = run_staged(txn, request, rows, operation, finish, now, early);
+    // The staging table's pages go back whatever happened.
+    let mut cleared = staging::clear(txn);
+    if request.full_export.is_some() {
+        cleared = cleared.and(staging::clear_leaver_candidates(txn));
     }
+    let report = outcome?;
+    cleared?;
+    Ok(report)
 }
 
 /// Refuses a streamed source once its errors pass `limit`.
