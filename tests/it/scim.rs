@@ -256,6 +256,46 @@ async fn user_name_filters_ignore_case_and_unknown_guids_give_an_empty_list() {
     assert_scim_error(&body, "400", Some("invalidFilter"));
 }
 
+/// A write naming a person by our id (every PUT and PATCH) may not give them
+/// an external id another person holds: the identity provider hears 409
+/// uniqueness, and neither person changes.
+#[tokio::test]
+async fn an_external_id_another_user_holds_is_a_uniqueness_conflict() {
+    let app = TestApp::start().await;
+    let idp = Idp::new(&app, "Acme").await;
+    let first = idp.create("/Users", fixture("okta_create_user", &[])).await;
+    let second = idp
+        .create("/Users", fixture("entra_create_user", &[]))
+        .await;
+    let taken = first["externalId"].clone();
+    assert!(
+        taken.is_string() && taken != second["externalId"],
+        "{first}"
+    );
+    let second_path = format!("/Users/{}", id(&second));
+    let (status, body) = idp
+        .json(
+            Method::PATCH,
+            &second_path,
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "externalId", "value": taken}]
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_scim_error(&body, "409", Some("uniqueness"));
+    let mut replaced = second.clone();
+    replaced["externalId"] = taken.clone();
+    let (status, body) = idp.json(Method::PUT, &second_path, Some(replaced)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_scim_error(&body, "409", Some("uniqueness"));
+    let (_, unchanged) = idp.get(&second_path).await;
+    assert_eq!(unchanged["externalId"], second["externalId"]);
+    let (_, holder) = idp.get(&format!("/Users/{}", id(&first))).await;
+    assert_eq!(holder["externalId"], taken);
+}
+
 #[tokio::test]
 async fn okta_deactivates_through_put_and_the_user_stays_visible() {
     let app = TestApp::start().await;

@@ -220,12 +220,14 @@ pub fn apply(
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     crate::store::users::add_to_staff_counts(conn, enterprise, created, created_active)?;
     if !rebuilt.is_empty() {
-        // A sort takes as much memory as the page cache may: with both at
-        // their size, the service would hold twice the cache during the build.
+        // A sort's buffers are as large as the page cache: with the cache at
+        // its size, the service would hold it twice and more during the build.
         with_page_cache(conn, INDEX_BUILD_CACHE, || {
-            rebuilt
-                .iter()
-                .try_for_each(|(_, sql)| conn.execute_batch(sql))
+            with_sort_helper(conn, || {
+                rebuilt
+                    .iter()
+                    .try_for_each(|(_, sql)| conn.execute_batch(sql))
+            })
         })?;
     }
     update_changed(conn, enterprise, sync_mode, now_at)

@@ -428,6 +428,7 @@ fn run_staged(
         seen,
         manager_references,
         keys,
+        complete_rows,
         matched,
         indexed,
         unchanged,
@@ -452,7 +453,11 @@ fn run_staged(
         staging::match_people(txn, enterprise, keys)?;
     }
     laps.mark("match");
-    phases::validate(&mut failures, txn, request)?;
+    let staged = phases::StagedKeys {
+        given_ids: keys.ids,
+        complete_rows,
+    };
+    phases::validate(&mut failures, txn, request, staged)?;
     laps.mark("validate");
     phases::references(&mut failures, txn, enterprise, manager_references)?;
     laps.mark("references");

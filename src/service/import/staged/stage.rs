@@ -127,6 +127,11 @@ pub(super) struct Prepared {
     pub(super) manager_references: bool,
     /// Which of matching's passes any valid row needs.
     pub(super) keys: staging::MatchKeys,
+    /// Whether every valid row gives an email, a name, a role and a store
+    /// that exists, and empties no store: then no row can lack a field a new
+    /// user needs, name an unknown store or leave a seller without one, and
+    /// that check's pass over the staged rows is skipped.
+    pub(super) complete_rows: bool,
     /// Whether rows were matched to people while prepared.
     pub(super) matched: bool,
     pub(super) indexed: IndexedKeys,
@@ -204,6 +209,7 @@ pub(super) fn prepare(
     } = reading;
     let mut manager_references = false;
     let mut keys = staging::MatchKeys::default();
+    let mut complete_rows = true;
     let (mut emails, mut external_ids) = (Ascending::new(), Ascending::new());
     let mut errors = Errors::seeded(&row_errors, &numbering);
     let mut seen = SeenKeys::new(expected_rows);
@@ -290,6 +296,11 @@ pub(super) fn prepare(
         if !failed {
             emails.see(view.email.as_deref());
             external_ids.see(view.external_id);
+            complete_rows &= view.email.is_some()
+                && view.name.is_some()
+                && role.flatten().is_some()
+                && store_id.is_some()
+                && !view.clear.store;
         }
         let given_id = view.id.map(|id| id.to_string());
         let user_id = people
@@ -349,6 +360,7 @@ pub(super) fn prepare(
         seen,
         manager_references,
         keys,
+        complete_rows,
         matched: people.is_some(),
         indexed: IndexedKeys {
             emails_ascending: emails.holds,
