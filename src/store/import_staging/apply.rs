@@ -110,6 +110,9 @@ pub fn each_change(
 
 /// Fewer new users than this never rebuild the users' indexes.
 const REBUILD_INDEXES_FROM: usize = 10_000;
+/// From this many new users on, a helper thread sorts their index keys
+/// beside the writer (fewer sort in one buffer, in memory).
+const SORT_HELPER_FROM: usize = 250_000;
 
 /// Calls `each` with (id, email) of every active user the import created, in
 /// row order (after [`apply`]).
@@ -222,13 +225,18 @@ pub fn apply(
     if !rebuilt.is_empty() {
         // A sort's buffers are as large as the page cache: with the cache at
         // its size, the service would hold it twice and more during the build.
-        with_page_cache(conn, INDEX_BUILD_CACHE, || {
-            with_sort_helper(conn, || {
-                rebuilt
-                    .iter()
-                    .try_for_each(|(_, sql)| conn.execute_batch(sql))
-            })
-        })?;
+        let build = || {
+            rebuilt
+                .iter()
+                .try_for_each(|(_, sql)| conn.execute_batch(sql))
+        };
+        if creating >= SORT_HELPER_FROM {
+            with_page_cache(conn, SHARED_INDEX_BUILD_CACHE, || {
+                with_sort_helper(conn, build)
+            })?;
+        } else {
+            with_page_cache(conn, INDEX_BUILD_CACHE, build)?;
+        }
     }
     update_changed(conn, enterprise, sync_mode, now_at)
 }

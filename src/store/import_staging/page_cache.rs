@@ -3,9 +3,11 @@
 
 use rusqlite::Connection;
 
-/// Page cache, in SQLite's units, while indexes are rebuilt; also the size of
-/// each of the sort's two buffers (see [`with_sort_helper`]).
-pub(super) const INDEX_BUILD_CACHE: i64 = -4096;
+/// Page cache (and so sort buffer), in SQLite's units, while indexes are rebuilt.
+pub(super) const INDEX_BUILD_CACHE: i64 = -8192;
+/// The same, when a helper thread sorts beside the writer (see
+/// [`with_sort_helper`]): each of the two holds a buffer this large.
+pub(super) const SHARED_INDEX_BUILD_CACHE: i64 = -4096;
 /// Page cache, in SQLite's units, while a large import reads everyone once.
 pub(super) const SCAN_CACHE: i64 = -2048;
 
@@ -29,9 +31,10 @@ pub(super) fn with_page_cache<T>(
 /// buffer it filled, and the two merge the runs together. Building the
 /// users' three rebuilt indexes over a million people: 3.0–3.3 s alone with
 /// 8 MiB buffers, 2.8 s with the helper and 4 MiB buffers — the same memory
-/// (the sorter holds a buffer per thread, as large as the page cache). Only
-/// here: elsewhere the writer's sorts could hold a buffer per thread of its
-/// whole cache.
+/// (the sorter holds a buffer per thread, as large as the page cache). For
+/// 100,000 people it is no faster: their keys sort in one 8 MiB buffer, in
+/// memory. Only here: elsewhere the writer's sorts could hold a buffer per
+/// thread of its whole cache.
 pub(super) fn with_sort_helper<T>(
     conn: &Connection,
     work: impl FnOnce() -> rusqlite::Result<T>,
