@@ -57,9 +57,6 @@ pub(super) fn repeated_keys(
     Ok(())
 }
 
-/// The rows against the enterprise: people imports never touch, keys that
-/// are someone else's, the mode, stores, the fields a new user needs, and a
-/// seller's store.
 /// What staging saw of the valid rows that spares a check its pass over a
 /// million staged rows when no row can fail it.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +68,9 @@ pub(super) struct StagedKeys {
     pub(super) complete_rows: bool,
 }
 
+/// The rows against the enterprise: people imports never touch, keys that
+/// are someone else's, the mode, stores, the fields a new user needs, and a
+/// seller's store.
 pub(super) fn validate(
     failures: &mut Failures<'_>,
     txn: &Connection,
