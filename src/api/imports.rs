@@ -181,18 +181,29 @@ async fn import_users(
     let without_smtp = svc.config.email.smtp_host.is_none();
     let dry_run = query.dry_run.unwrap_or(false);
     let body_bytes = body.len();
-    // Parsed off the async runtime, while the writer starts on the enterprise.
+    // Checked off the async runtime, while the writer starts on the
+    // enterprise; the rows are read as the import stages them.
     let parse = move || {
-        let mut parsed = import_body::parse_users(&body, max_rows)?;
-        // The records hold what the import needs; the raw body need not outlive them.
-        drop(body);
-        if parsed.send_invitations && without_smtp {
-            parsed.warnings.push(
+        let streamed = import_body::stream_users(body, max_rows)?;
+        let mut warnings = Vec::new();
+        if streamed.send_invitations && without_smtp {
+            warnings.push(
                 "this appliance has no SMTP server configured: invitation emails wait in the outbox until one is; meanwhile an IT admin gets each link from POST /api/enterprise/users/{id}/invitation"
                     .into(),
             );
         }
-        Ok(rest_request(enterprise, source, parsed, dry_run))
+        let parsed = import_body::ParsedBody {
+            rows: Vec::new(),
+            mode: streamed.mode,
+            row_errors: Vec::new(),
+            warnings,
+            send_invitations: streamed.send_invitations,
+        };
+        let rows = import::users::BodyRows {
+            rows: streamed.rows,
+            count: streamed.count,
+        };
+        Ok((rest_request(enterprise, source, parsed, dry_run), rows))
     };
     Ok(Json(
         import::users::import_parsing(&svc, enterprise, body_bytes, parse).await?,

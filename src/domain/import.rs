@@ -223,6 +223,13 @@ pub struct RowProblem {
 pub struct SourceRow {
     pub record: UserRecord,
     pub problems: Vec<RowProblem>,
+    /// How reports name the row in its `problems`, when the adapter names
+    /// rows otherwise than the engine (a JSON row: its external_id, email or
+    /// name as written); `None`: the engine's key.
+    pub problems_key: Option<String>,
+    /// Fields the adapter ignored (unknown to it) that this row is the first
+    /// to name: the run warns of them once.
+    pub ignored_fields: Vec<String>,
 }
 
 /// Rows read one at a time (a file being parsed). An `Err` is the source

@@ -236,6 +236,8 @@ impl Iterator for Rows {
                             message,
                         })
                         .collect(),
+                    problems_key: None,
+                    ignored_fields: Vec::new(),
                 }));
             }
         }

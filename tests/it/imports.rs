@@ -93,6 +93,14 @@ fn event_count(app: &TestApp) -> i64 {
 }
 
 fn codes(report: &Value) -> Vec<(u64, String)> {
+    keyed_codes(report)
+        .into_iter()
+        .map(|(row, _, code)| (row, code))
+        .collect()
+}
+
+/// Each error's row, key (empty when it has none) and code.
+fn keyed_codes(report: &Value) -> Vec<(u64, String, String)> {
     report["errors"]
         .as_array()
         .unwrap()
@@ -100,6 +108,7 @@ fn codes(report: &Value) -> Vec<(u64, String)> {
         .map(|e| {
             (
                 e["row"].as_u64().unwrap(),
+                e["key"].as_str().unwrap_or("").to_string(),
                 e["code"].as_str().unwrap().to_string(),
             )
         })
@@ -1407,6 +1416,58 @@ async fn a_large_body_runs_the_same_with_people_read_while_it_parses() {
         .as_str()
         .unwrap()
         .starts_with("Renamed 7 "));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_body_reports_rows_it_cannot_read_as_a_small_one_does() {
+    // A large body's rows are read as the import stages them, not before:
+    // rows that are not objects, fields of the wrong type or forbidden, and
+    // unknown fields are reported as a small body's are, under the key the
+    // row gave (its external_id, else email, else name, as written).
+    let app = TestApp::start().await;
+    let key = setup_with_stores(&app, 20000).await;
+    let mut rows: Vec<Value> = (0..12_000)
+        .map(|i| {
+            json!({ "email": format!("p{i}@acme.example"), "name": format!("P {i} {}", "x".repeat(190)),
+                    "role": "seller", "store_id": "SAP-STORE-001", "external_id": format!("E{i:05}") })
+        })
+        .collect();
+    rows[3] = json!({ "name": "Only A Name", "id": "forged" });
+    rows[5]["role"] = json!(true);
+    rows[9]["shoe_size"] = json!(44);
+    rows[11]["email"] = json!("MIXED@Acme.example");
+    rows[11]["external_id"] = Value::Null;
+    rows[11]["password_hash"] = json!("x");
+    rows[11_999] = json!("not a row");
+    assert!(serde_json::to_vec(&json!({ "users": rows })).unwrap().len() > 2_560_000);
+    let (status, large) = import(&app, &key, "users", json!({ "users": rows })).await;
+    assert_eq!(status, StatusCode::OK);
+    let small_rows = rows[..12].to_vec();
+    let (status, small) = import(&app, &key, "users", json!({ "users": small_rows })).await;
+    assert_eq!(status, StatusCode::OK);
+    let from_small = keyed_codes(&small);
+    let from_large = keyed_codes(&large);
+    assert_eq!(from_large[..from_small.len()], from_small[..]);
+    for expected in [
+        (3, "Only A Name", "forbidden_field"),
+        (5, "E00005", "invalid_type"),
+        (11, "MIXED@Acme.example", "forbidden_field"),
+        (11_999, "", "invalid_row"),
+    ] {
+        let expected = (expected.0, expected.1.to_string(), expected.2.to_string());
+        assert!(
+            from_large.contains(&expected),
+            "{expected:?} in {from_large:?}"
+        );
+    }
+    assert_eq!(
+        large["warnings"],
+        json!(["ignored unknown fields: shoe_size"])
+    );
+    assert_eq!(small["warnings"], large["warnings"]);
+    assert_eq!(large["failed"], 4);
+    assert_eq!(large["created"], 11_996);
     app.stop().await;
 }
 

@@ -28,6 +28,8 @@ mod known;
 mod matching;
 mod page_cache;
 
+pub use page_cache::with_cache_for_writing;
+
 use page_cache::*;
 
 pub use apply::*;

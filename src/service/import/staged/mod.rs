@@ -29,11 +29,13 @@ use crate::AppError;
 
 pub use crate::domain::import::{RowProblem, RowStream, SourceRow};
 
+mod body;
 mod people;
 mod phases;
 mod stage;
 mod unchanged;
 
+pub use body::import_users_parsing;
 use people::People;
 use stage::{stage, Prepared, SeenKeys};
 
@@ -70,6 +72,14 @@ impl StagedRequest {
     /// the rows are in, a reader thread, the writer's cache given back).
     fn bulk(&self) -> bool {
         self.expected_rows.is_none_or(|rows| rows >= BULK_ROWS)
+    }
+
+    /// Whether this is a bulk import of rows the process holds already (a
+    /// request body): they bound its size, so the writer's cache may widen
+    /// to what it writes (`staging::with_cache_for_writing`). A stream keeps
+    /// the fixed cache, which bounds its memory.
+    fn holds_bulk_rows(&self) -> bool {
+        self.expected_rows.is_some() && self.bulk()
     }
 
     /// Whether rows are matched to people in memory while staged: only when
@@ -131,105 +141,6 @@ pub async fn import_users(
         .write(move |txn| import_in(txn, &request, rows, operation, finish, now, None))
         .await;
     settle_outcome(svc, outcome, bulk, source)
-}
-
-/// Bytes a row of a request body rarely exceeds.
-const LIKELY_MAX_ROW_BYTES: usize = 256;
-/// A request body this large almost surely holds a bulk import's rows.
-const LIKELY_BULK_BODY_BYTES: usize = BULK_ROWS * LIKELY_MAX_ROW_BYTES;
-
-/// Imports users from a request body that `parse` reads on a thread of its
-/// own. When the body is large enough to hold a bulk import, the writer
-/// meanwhile begins the import and reads the enterprise's people: the two
-/// cores overlap the two longest steps of a large re-sync. A smaller body is
-/// parsed before the writer is asked for, which it would otherwise hold idle
-/// while many small imports parse one after the other. A body `parse`
-/// refuses writes nothing.
-pub async fn import_users_parsing(
-    svc: &Services,
-    enterprise: EnterpriseId,
-    body_bytes: usize,
-    operation: SyncOperation,
-    parse: impl FnOnce() -> Result<(StagedRequest, RowStream), AppError> + Send + 'static,
-) -> Result<StagedOutcome, AppError> {
-    if body_bytes < LIKELY_BULK_BODY_BYTES {
-        let (request, rows) = tokio::task::spawn_blocking(parse)
-            .await
-            .map_err(|e| AppError::Internal(format!("reading the request body: {e}")))??;
-        return import_users(svc, request, rows, operation, None).await;
-    }
-    let now = svc.clock.now();
-    let match_in_memory_up_to = svc.config.imports.match_in_memory_up_to;
-    let (parsed, parsed_rows) = std::sync::mpsc::sync_channel(1);
-    // A body the parser refuses is answered at once, not once the writer
-    // (perhaps busy with a long import) reaches the request.
-    let (refusal, refused) = tokio::sync::oneshot::channel::<AppError>();
-    let parsing = tokio::task::spawn_blocking(move || match parse() {
-        Ok(rows) => {
-            // The writer's job may have ended (the database closing), which
-            // leaves no one to tell.
-            let _ = parsed.send(rows);
-        }
-        Err(e) => {
-            let _ = refusal.send(e);
-            // Dropping `parsed` then tells the writer's job.
-        }
-    });
-    let write = svc.db.write(move |txn| {
-        let unread = || AppError::Internal("the request body could not be read".into());
-        // A body refused before the writer came to it costs no read.
-        let ready = match parsed_rows.try_recv() {
-            Ok(parsed) => Some(parsed),
-            Err(std::sync::mpsc::TryRecvError::Empty) => None,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(unread()),
-        };
-        let early = early_people(txn, enterprise, body_bytes, match_in_memory_up_to)?;
-        let (request, rows) = match ready {
-            Some(parsed) => parsed,
-            None => parsed_rows.recv().map_err(|_| unread())?,
-        };
-        let bulk = request.bulk();
-        let source = request.source.kind.sync_type();
-        let report = import_in(txn, &request, rows, operation, None, now, early)?;
-        Ok((report, bulk, source))
-    });
-    tokio::pin!(write);
-    let outcome = tokio::select! {
-        biased;
-        refusal = refused => match refusal {
-            Ok(refusal) => return Err(refusal),
-            // Parsed (or the parser panicked, which the writer's job reports).
-            Err(_) => write.await,
-        },
-        outcome = &mut write => outcome,
-    };
-    // Already done when the writer had its rows.
-    let _ = parsing.await;
-    match outcome {
-        Ok((report, bulk, source)) => settle_outcome(svc, Ok(report), bulk, source),
-        Err(e) => settle_outcome(svc, Err(e), true, ""),
-    }
-}
-
-/// The people a bulk import of a body `body_bytes` long stages with, read
-/// before its rows are parsed: as [`People::read`] would for it, guessing
-/// the row count from the body (at most one row in [`LIKELY_MAX_ROW_BYTES`]). `None` for
-/// an enterprise without staff.
-fn early_people(
-    txn: &Connection,
-    enterprise: EnterpriseId,
-    body_bytes: usize,
-    match_in_memory_up_to: usize,
-) -> Result<Option<People>, AppError> {
-    let staff = store::users::staff_counts(txn, enterprise)?.total;
-    if staff <= 0 {
-        return Ok(None);
-    }
-    let likely_rows = body_bytes / LIKELY_MAX_ROW_BYTES;
-    let staff_count = usize::try_from(staff).unwrap_or(usize::MAX);
-    let index = staff_count <= match_in_memory_up_to
-        && likely_rows.saturating_mul(MATCH_IN_MEMORY_FROM_FRACTION) >= staff_count;
-    Ok(Some(People::read(txn, enterprise, staff, true, index)?))
 }
 
 /// After the transaction: the writer's cache given back after a bulk import,
@@ -433,6 +344,7 @@ fn run_staged(
         indexed,
         unchanged,
         leavers,
+        ignored_fields,
     } = stage(txn, request, rows, people)?;
     laps.mark("stage");
     let staged_at = std::time::Instant::now();
@@ -477,6 +389,11 @@ fn run_staged(
         active_staff: staff.active,
     };
     let (mut report, with_leavers) = phases::diff(failures, txn, request, total, named)?;
+    // The source's findings come before the adapter's notes, as a body read
+    // whole lists them.
+    if let Some(warning) = crate::domain::import_body::ignored_fields_warning(&ignored_fields) {
+        report.warnings.insert(0, warning);
+    }
     laps.mark("diff");
     let planned_at = std::time::Instant::now();
     if request.dry_run {
@@ -497,28 +414,39 @@ fn run_staged(
     };
     let run = run::record_entry(txn, &meta, operation, &report, now)?;
     if report.not_applied.is_none() {
-        let mut batches = BatchWriter::new(txn, enterprise, &run.run_id, now);
-        staging::each_change(txn, enterprise, with_leavers, |verb, id, external| {
-            let (verb, event_type) = match verb {
-                "created" => (Verb::Created, "user.created"),
-                "deactivated" => (Verb::Deactivated, "user.deactivated"),
-                _ => (Verb::Updated, "user.updated"),
-            };
-            batches.push(verb, event_type, id, external)
-        })?;
-        batches.finish()?;
-        laps.mark("events");
-        let sync_mode = request.source.kind.record_sync_mode();
-        staging::apply(
-            txn,
-            enterprise,
-            sync_mode,
-            with_leavers,
-            report.created,
-            indexed,
-            now,
-        )?;
-        laps.mark("apply");
+        // The people written, not the rows read: a re-sync changing a tenth
+        // of its rows needs no wider cache than the writer's.
+        let written = report.created + report.updated + report.deactivated;
+        let mut write = || -> Result<(), AppError> {
+            let mut batches = BatchWriter::new(txn, enterprise, &run.run_id, now);
+            staging::each_change(txn, enterprise, with_leavers, |verb, id, external| {
+                let (verb, event_type) = match verb {
+                    "created" => (Verb::Created, "user.created"),
+                    "deactivated" => (Verb::Deactivated, "user.deactivated"),
+                    _ => (Verb::Updated, "user.updated"),
+                };
+                batches.push(verb, event_type, id, external)
+            })?;
+            batches.finish()?;
+            laps.mark("events");
+            let sync_mode = request.source.kind.record_sync_mode();
+            staging::apply(
+                txn,
+                enterprise,
+                sync_mode,
+                with_leavers,
+                report.created,
+                indexed,
+                now,
+            )?;
+            laps.mark("apply");
+            Ok(())
+        };
+        if request.holds_bulk_rows() {
+            staging::with_cache_for_writing(txn, written, write)?;
+        } else {
+            write()?;
+        }
         if request.invite_new_users {
             report.invited = invite_created(txn, enterprise, now)?;
         }

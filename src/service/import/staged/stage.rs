@@ -139,6 +139,8 @@ pub(super) struct Prepared {
     pub(super) unchanged: usize,
     /// Whom a full export may deactivate.
     pub(super) leavers: LeaverScope,
+    /// Fields the source ignored, unknown to it.
+    pub(super) ignored_fields: std::collections::BTreeSet<String>,
 }
 
 /// Tracks whether a key column's values come in strictly increasing order.
@@ -210,6 +212,7 @@ pub(super) fn prepare(
     let mut manager_references = false;
     let mut keys = staging::MatchKeys::default();
     let mut complete_rows = true;
+    let mut ignored_fields = std::collections::BTreeSet::new();
     let (mut emails, mut external_ids) = (Ascending::new(), Ascending::new());
     let mut errors = Errors::seeded(&row_errors, &numbering);
     let mut seen = SeenKeys::new(expected_rows);
@@ -237,14 +240,17 @@ pub(super) fn prepare(
         }
         let view = RowView::of(&source.record);
         let key = view.key();
-        for problem in source.problems {
-            errors.add(
-                row,
-                &key,
-                problem.field.as_deref(),
-                problem.code,
-                problem.message,
-            );
+        if !source.problems.is_empty() {
+            let problems_key = source.problems_key.or_else(|| key.clone());
+            for problem in source.problems {
+                errors.add(
+                    row,
+                    &problems_key,
+                    problem.field.as_deref(),
+                    problem.code,
+                    problem.message,
+                );
+            }
         }
         let key_of = |_: usize| key.clone();
         let role = row_checks(&mut errors, row, &view, &key_of);
@@ -258,6 +264,7 @@ pub(super) fn prepare(
                 "a user needs an email or an external_id",
             );
         }
+        ignored_fields.extend(source.ignored_fields);
         too_many_errors(&errors, error_limit)?;
         // An external id of someone the filter knows is counted exactly, by
         // them; only other keys go through the key filter.
@@ -369,6 +376,7 @@ pub(super) fn prepare(
         },
         unchanged: 0,
         leavers: LeaverScope::Everyone,
+        ignored_fields,
     };
     Ok((prepared, known))
 }

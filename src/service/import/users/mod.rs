@@ -28,14 +28,34 @@ pub(crate) use rows::*;
 
 /// The engine's request and rows for a request the adapter holds whole.
 fn staged(
-    request: ImportRequest<UserRecord>,
+    mut request: ImportRequest<UserRecord>,
     match_in_memory_up_to: usize,
 ) -> (StagedRequest, staged::RowStream) {
+    let rows = std::mem::take(&mut request.rows);
+    let count = rows.len();
+    let stream: staged::RowStream = Box::new(rows.into_iter().map(|record| {
+        Ok(SourceRow {
+            record,
+            problems: Vec::new(),
+            problems_key: None,
+            ignored_fields: Vec::new(),
+        })
+    }));
+    (streamed(request, count, match_in_memory_up_to), stream)
+}
+
+/// The engine's request for `request` (whose own rows are not read), of
+/// `count` rows that come from a stream.
+fn streamed(
+    request: ImportRequest<UserRecord>,
+    count: usize,
+    match_in_memory_up_to: usize,
+) -> StagedRequest {
     let ImportRequest {
         enterprise,
         source,
         mode,
-        rows,
+        rows: _,
         dry_run,
         invite_new_users,
         warnings,
@@ -45,8 +65,7 @@ fn staged(
         all_or_nothing,
         numbering,
     } = request;
-    let count = rows.len();
-    let staged = StagedRequest {
+    StagedRequest {
         enterprise,
         source,
         mode,
@@ -61,14 +80,7 @@ fn staged(
         row_errors,
         invite_new_users,
         expected_rows: Some(count),
-    };
-    let stream: staged::RowStream = Box::new(rows.into_iter().map(|record| {
-        Ok(SourceRow {
-            record,
-            problems: Vec::new(),
-        })
-    }));
-    (staged, stream)
+    }
 }
 
 /// Rows the adapter holds cannot be unreadable; should the engine say so
@@ -83,18 +95,33 @@ fn applied(outcome: StagedOutcome) -> Result<ImportReport, AppError> {
     }
 }
 
-/// An import of the rows `parse` reads from a request body `body_bytes` long,
-/// parsed on a thread of its own while the writer reads what a large import
-/// needs of the enterprise (see [`staged::import_users_parsing`]).
+/// An import of a request body `body_bytes` long: `parse` checks the body
+/// and gives the request and its rows, which the engine reads as it stages
+/// them; the writer meanwhile reads what a large import needs of the
+/// enterprise (see [`staged::import_users_parsing`]). The request's own
+/// `rows` are not read.
 pub async fn import_parsing(
     svc: &Services,
     enterprise: crate::domain::EnterpriseId,
     body_bytes: usize,
-    parse: impl FnOnce() -> Result<ImportRequest<UserRecord>, AppError> + Send + 'static,
+    parse: impl FnOnce() -> Result<(ImportRequest<UserRecord>, BodyRows), AppError> + Send + 'static,
 ) -> Result<ImportReport, AppError> {
     let match_in_memory_up_to = svc.config.imports.match_in_memory_up_to;
-    let parse = move || parse().map(|request| staged(request, match_in_memory_up_to));
+    let parse = move || {
+        parse().map(|(request, rows)| {
+            (
+                streamed(request, rows.count, match_in_memory_up_to),
+                rows.rows,
+            )
+        })
+    };
     applied(staged::import_users_parsing(svc, enterprise, body_bytes, OPERATION, parse).await?)
+}
+
+/// Rows a body gives as the engine reads them, and how many there are.
+pub struct BodyRows {
+    pub rows: staged::RowStream,
+    pub count: usize,
 }
 
 /// An import recorded under another operation (`file_import`), with `finish`
