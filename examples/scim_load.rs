@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-#[tokio::main]
+// One thread drives every connection: the load generator shares the machine
+// with the server it measures, and a second runtime thread only added
+// cross-thread wake-ups (CPU the server then lacks).
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (base, token, count, concurrency, prefix) = match &args[..] {

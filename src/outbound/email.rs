@@ -104,6 +104,7 @@ pub fn spawn(svc: Arc<Services>, transport: Transport, stop: CancellationToken) 
         let wake = svc.outbound.email();
         let poll = Duration::from_millis(svc.config.email.poll_interval_ms.max(10));
         loop {
+            let last_read = tokio::time::Instant::now();
             match send_due(&svc, &transport, &stop).await {
                 Ok(0) | Err(_) => {}
                 // A full batch: more may be due at once.
@@ -112,7 +113,7 @@ pub fn spawn(svc: Arc<Services>, transport: Transport, stop: CancellationToken) 
             }
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = wake.notified() => {}
+                _ = wake.notified() => crate::service::outbox::gather_wakeups(last_read).await,
                 _ = tokio::time::sleep(poll) => {}
             }
         }

@@ -63,9 +63,11 @@ impl Worker {
         let poll = Duration::from_millis(self.svc.config.webhooks.poll_interval_ms.max(10));
         let mut in_flight: HashSet<i64> = HashSet::new();
         let mut tasks: JoinSet<i64> = JoinSet::new();
+        let mut last_read = tokio::time::Instant::now();
         loop {
             let room = max_concurrent.saturating_sub(tasks.len());
             if room > 0 {
+                last_read = tokio::time::Instant::now();
                 let now = self.svc.clock.now();
                 let wanted = room + in_flight.len();
                 match self
@@ -104,7 +106,7 @@ impl Worker {
                         in_flight.remove(&seq);
                     }
                 }
-                _ = wake.notified() => {}
+                _ = wake.notified() => crate::service::outbox::gather_wakeups(last_read).await,
                 _ = tokio::time::sleep(poll) => {}
             }
         }

@@ -222,20 +222,7 @@ fn spawn_writer(
                         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
                     }
                     Message::Job(WriteJob::Grouped(first)) => {
-                        // Whatever grouped writes queued up while the last commit
-                        // ran go together: one commit, one fsync for all.
-                        let mut group = vec![first];
-                        while group.len() < MAX_GROUPED_WRITES {
-                            match jobs.try_recv() {
-                                Ok(Message::Job(WriteJob::Grouped(job))) => group.push(job),
-                                Ok(other) => {
-                                    held = Some(other);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        run_group(&mut conn, group);
+                        held = run_group(&mut conn, first, &jobs);
                     }
                 }
             }
@@ -255,20 +242,31 @@ fn spawn_writer(
 }
 
 /// Runs grouped writes in one `BEGIN IMMEDIATE` transaction, each in its own
-/// savepoint, commits once, then tells each its outcome.
-fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
+/// savepoint, commits once, then tells each its outcome. After each write it
+/// takes the next grouped write already queued (those that arrived while the
+/// group ran too), so the writes that pile up behind one share the commit and
+/// its fsync rather than each group waiting for the last one's. Answers the
+/// first other message it met, for the caller to run next.
+fn run_group(
+    conn: &mut Connection,
+    first: GroupedJob,
+    jobs: &Receiver<Message<WriteJob>>,
+) -> Option<Message<WriteJob>> {
     let txn = match Transaction::new(conn, TransactionBehavior::Immediate) {
         Ok(txn) => txn,
         Err(e) => {
-            for job in group {
-                let deliver = job(Err(shared_failure(&e)));
-                deliver(Err(shared_failure(&e)));
-            }
-            return;
+            // The writes queued behind try again with a transaction of their own.
+            let deliver = first(Err(shared_failure(&e)));
+            deliver(Err(shared_failure(&e)));
+            return None;
         }
     };
-    let mut delivers = Vec::with_capacity(group.len());
-    for job in group {
+    let mut delivers = Vec::new();
+    let mut held = None;
+    let mut taken = 0;
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        taken += 1;
         // SQLite rolls the whole transaction back itself when a write finds
         // the disk full or fails to read or write it: the writes before are
         // undone, and a savepoint opened now would start (and its release
@@ -276,13 +274,20 @@ fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
         if txn.is_autocommit() {
             let deliver = job(Err(StoreError::GroupRolledBack));
             deliver(Err(StoreError::GroupRolledBack));
-            continue;
+            break;
         }
         match std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&txn)))) {
             Ok(deliver) => delivers.push(deliver),
             // The job's savepoint is still open: undo its work, keep the rest.
             Err(_) => {
                 let _ = txn.execute_batch("ROLLBACK TO grouped_write; RELEASE grouped_write");
+            }
+        }
+        if taken < MAX_GROUPED_WRITES && !txn.is_autocommit() {
+            match jobs.try_recv() {
+                Ok(Message::Job(WriteJob::Grouped(job))) => next = Some(job),
+                Ok(other) => held = Some(other),
+                Err(_) => {}
             }
         }
     }
@@ -302,6 +307,7 @@ fn run_group(conn: &mut Connection, group: Vec<GroupedJob>) {
             Some(other) => Err(StoreError::GroupedWrite(other.to_string())),
         });
     }
+    held
 }
 
 /// Each grouped write's copy of the shared transaction's failure.
@@ -655,13 +661,72 @@ mod tests {
         );
     }
 
-    /// One write of a group finding the disk full makes SQLite roll the
-    /// group's transaction back: the writes before it are lost with it, and
-    /// the ones after must neither run outside the group (a savepoint would
-    /// start a transaction of its own, committed by its release) nor be told
-    /// they were written.
+    /// A grouped write queued while a group runs joins that group's commit
+    /// (and its fsync) rather than waiting for it and paying its own.
     #[tokio::test]
-    async fn a_group_rolled_back_by_sqlite_writes_nothing_and_says_so_to_each() {
+    async fn a_write_queued_while_a_group_runs_joins_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = small_db(dir.path());
+        db.write(|txn| -> Result<(), crate::AppError> {
+            txn.execute_batch("CREATE TABLE notes (text TEXT)")?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let (go_on, queued) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write_grouped(move |conn| -> Result<(), crate::AppError> {
+                    conn.execute("INSERT INTO notes VALUES ('first')", [])?;
+                    started.send(()).unwrap();
+                    let _ = queued.recv();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::task::spawn_blocking(move || running.recv().unwrap())
+            .await
+            .unwrap();
+        let path = dir.path().join("test.db");
+        let second = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write_grouped(move |conn| -> Result<i64, crate::AppError> {
+                    conn.execute("INSERT INTO notes VALUES ('second')", [])?;
+                    // Another connection sees what has been committed.
+                    let outside = Connection::open(&path)?;
+                    Ok(outside.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?)
+                })
+                .await
+            })
+        };
+        tokio::task::yield_now().await;
+        go_on.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let committed_before_second = second.await.unwrap().unwrap();
+        assert_eq!(
+            committed_before_second, 0,
+            "the first was not committed alone"
+        );
+        let written: i64 = db
+            .read(|conn| -> Result<i64, crate::AppError> {
+                Ok(conn.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(written, 2);
+    }
+
+    /// One write of a group finding the disk full makes SQLite roll the
+    /// group's transaction back: the writes before it are lost with it and
+    /// are told so; the group takes no write after it (a savepoint would start
+    /// a transaction of its own, committed by its release), and the one queued
+    /// behind runs in a group of its own.
+    #[tokio::test]
+    async fn a_group_rolled_back_by_sqlite_says_so_to_each_and_takes_no_more() {
         let dir = tempfile::tempdir().unwrap();
         let db = small_db(dir.path());
         db.write(|txn| -> Result<(), crate::AppError> {
@@ -713,18 +778,20 @@ mod tests {
             full.await.unwrap(),
             Err(crate::AppError::StorageFull(_))
         ));
-        for told in [before.await.unwrap(), after.await.unwrap()] {
-            assert!(
-                matches!(told, Err(crate::AppError::Unavailable(_))),
-                "{told:?}"
-            );
-        }
-        let written: i64 = db
-            .read(|conn| -> Result<i64, crate::AppError> {
-                Ok(conn.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?)
+        let told = before.await.unwrap();
+        assert!(
+            matches!(told, Err(crate::AppError::Unavailable(_))),
+            "{told:?}"
+        );
+        after.await.unwrap().unwrap();
+        let written: Vec<String> = db
+            .read(|conn| -> Result<Vec<String>, crate::AppError> {
+                let mut notes = conn.prepare("SELECT text FROM notes")?;
+                let rows = notes.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
             })
             .await
             .unwrap();
-        assert_eq!(written, 0, "nothing of the group was written");
+        assert_eq!(written, ["after"], "nothing of the group was written");
     }
 }

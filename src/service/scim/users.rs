@@ -1,6 +1,7 @@
 //! SCIM Users: people as SCIM resources, read and written through the engine.
 
 use super::*;
+use crate::domain::scim::users::UserWrite;
 
 pub async fn get_user(svc: &Services, caller: ScimCaller, id: &str) -> Result<ScimUser, ScimError> {
     let Ok(user_id) = id.parse::<UserId>() else {
@@ -72,16 +73,29 @@ fn named_a_store(user: &ScimUser) -> bool {
         })
 }
 
-/// Writes a User document as person `id` (created when new) and answers the
-/// resource as stored.
+/// A User document as a write: its fields, and its round-trip attributes as
+/// the JSON text stored beside them.
+struct UserDoc {
+    write: UserWrite,
+    attributes: String,
+}
+
+fn read_user(doc: &Doc) -> Result<UserDoc, ScimError> {
+    let mut write = user_docs::read(doc)?;
+    let attributes = Value::Object(std::mem::take(&mut write.attributes)).to_string();
+    Ok(UserDoc { write, attributes })
+}
+
+/// Writes a User document, as read, as person `id` (created when new) and
+/// answers the resource as stored.
 fn save_user(
     tx: &mut Tx<'_>,
     id: UserId,
     current: Option<&ScimUser>,
-    doc: &Doc,
+    user: UserDoc,
     operation: SyncOperation,
 ) -> Result<ScimUser, ScimError> {
-    let write = user_docs::read(doc)?;
+    let UserDoc { write, attributes } = user;
     if let Some(owner) =
         store::scim::user_name_owner(tx.conn, tx.caller.enterprise, &write.user_name)?
     {
@@ -123,7 +137,6 @@ fn save_user(
         },
     };
     run_users(tx, vec![row], operation)?;
-    let attributes = Value::Object(write.attributes).to_string();
     store::scim::set_user_attributes(
         tx.conn,
         tx.caller.enterprise,
@@ -140,21 +153,23 @@ pub async fn create_user(
     caller: ScimCaller,
     body: Value,
 ) -> Result<ScimUser, ScimError> {
-    let doc = document::read(&USER_TYPE, &body)?;
+    // Read before the write transaction: the single writer's time is what
+    // bounds how many writes a second the service takes.
+    let user = read_user(&document::read(&USER_TYPE, &body)?)?;
     write(svc, caller, move |tx| {
         // A person deleted through SCIM and created again comes back as
         // themselves; anyone else answering to the userName is a conflict,
         // found by save_user.
-        let revived = match user_docs::read(&doc)?.email {
+        let revived = match &user.write.email {
             Some(email) => store::scim::tombstone_with_email(
                 tx.conn,
                 caller.enterprise,
-                &crate::domain::email::normalize(&email),
+                &crate::domain::email::normalize(email),
             )?,
             None => None,
         };
         let id = revived.unwrap_or_else(UserId::generate);
-        save_user(tx, id, None, &doc, SyncOperation::ScimUserCreate)
+        save_user(tx, id, None, user, SyncOperation::ScimUserCreate)
     })
     .await
 }
@@ -165,11 +180,11 @@ pub async fn replace_user(
     id: &str,
     body: Value,
 ) -> Result<ScimUser, ScimError> {
-    let doc = document::read(&USER_TYPE, &body)?;
+    let user = read_user(&document::read(&USER_TYPE, &body)?)?;
     let id = parse_user_id(id)?;
     write(svc, caller, move |tx| {
         let current = live_user(tx.conn, caller.enterprise, id)?;
-        save_user(tx, id, Some(&current), &doc, SyncOperation::ScimUserReplace)
+        save_user(tx, id, Some(&current), user, SyncOperation::ScimUserReplace)
     })
     .await
 }
@@ -214,7 +229,13 @@ pub async fn patch_user(
         for server_side in ["id", "meta", "schemas", "groups"] {
             doc.remove(server_side);
         }
-        save_user(tx, id, Some(&current), &doc, SyncOperation::ScimUserPatch)
+        save_user(
+            tx,
+            id,
+            Some(&current),
+            read_user(&doc)?,
+            SyncOperation::ScimUserPatch,
+        )
     })
     .await
 }
