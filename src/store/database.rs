@@ -267,15 +267,6 @@ fn run_group(
     let mut next = Some(first);
     while let Some(job) = next.take() {
         taken += 1;
-        // SQLite rolls the whole transaction back itself when a write finds
-        // the disk full or fails to read or write it: the writes before are
-        // undone, and a savepoint opened now would start (and its release
-        // commit) a transaction of its own, outside the group's outcome.
-        if txn.is_autocommit() {
-            let deliver = job(Err(StoreError::GroupRolledBack));
-            deliver(Err(StoreError::GroupRolledBack));
-            break;
-        }
         match std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&txn)))) {
             Ok(deliver) => delivers.push(deliver),
             // The job's savepoint is still open: undo its work, keep the rest.
@@ -283,6 +274,11 @@ fn run_group(
                 let _ = txn.execute_batch("ROLLBACK TO grouped_write; RELEASE grouped_write");
             }
         }
+        // SQLite rolls the whole transaction back itself when a write finds
+        // the disk full or fails to read or write it: the writes before are
+        // undone, and a savepoint opened now would start (and its release
+        // commit) a transaction of its own, outside the group's outcome. The
+        // group then takes no more; the writes queued go in the next one.
         if taken < MAX_GROUPED_WRITES && !txn.is_autocommit() {
             match jobs.try_recv() {
                 Ok(Message::Job(WriteJob::Grouped(job))) => next = Some(job),
