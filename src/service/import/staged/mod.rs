@@ -32,12 +32,14 @@ pub use crate::domain::import::{RowProblem, RowStream, SourceRow};
 mod body;
 mod people;
 mod phases;
+mod seen_keys;
 mod stage;
 mod unchanged;
 
 pub use body::import_users_parsing;
 use people::People;
-use stage::{stage, Prepared, SeenKeys};
+use seen_keys::SeenKeys;
+use stage::{stage, Prepared};
 
 pub struct StagedRequest {
     pub enterprise: EnterpriseId,
@@ -430,14 +432,15 @@ fn run_staged(
         let written = report.created + report.updated + report.deactivated;
         let mut write = || -> Result<(), AppError> {
             let mut batches = BatchWriter::new(txn, enterprise, &run.run_id, now);
-            staging::each_change(txn, enterprise, with_leavers, |verb, id, external| {
-                let (verb, event_type) = match verb {
-                    "created" => (Verb::Created, "user.created"),
-                    "deactivated" => (Verb::Deactivated, "user.deactivated"),
-                    _ => (Verb::Updated, "user.updated"),
-                };
-                batches.push(verb, event_type, id, external)
-            })?;
+            let writes =
+                staging::each_change(txn, enterprise, with_leavers, |verb, id, external| {
+                    let (verb, event_type) = match verb {
+                        "created" => (Verb::Created, "user.created"),
+                        "deactivated" => (Verb::Deactivated, "user.deactivated"),
+                        _ => (Verb::Updated, "user.updated"),
+                    };
+                    batches.push(verb, event_type, id, external)
+                })?;
             batches.finish()?;
             laps.mark("events");
             let sync_mode = request.source.kind.record_sync_mode();
@@ -446,11 +449,11 @@ fn run_staged(
                 enterprise,
                 sync_mode,
                 with_leavers,
-                report.created,
+                writes,
                 indexed,
                 now,
+                &mut |step| laps.mark(step),
             )?;
-            laps.mark("apply");
             Ok(())
         };
         if request.holds_bulk_rows() {

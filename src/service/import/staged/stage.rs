@@ -52,88 +52,6 @@ impl StoreIndex {
     }
 }
 
-/// Keys seen while staging: a Bloom filter over every external id and email
-/// (4 MiB, whatever the file), and the keys it had (maybe) seen before — the
-/// only ones the repeated-key check then looks up.
-pub(super) struct SeenKeys {
-    pub(super) bits: Vec<u64>,
-    pub(super) repeated_external_ids: std::collections::HashSet<String>,
-    pub(super) repeated_emails: std::collections::HashSet<String>,
-}
-
-impl SeenKeys {
-    /// The filter's size for a source of unknown length (4 MiB).
-    const MAX_BITS: usize = 1 << 25;
-
-    /// A filter for `rows` rows (two keys each, 16 bits a key: about one
-    /// false alarm in 500), or the largest for a stream.
-    fn new(rows: Option<usize>) -> Self {
-        let bits = rows.map_or(Self::MAX_BITS, |rows| {
-            rows.saturating_mul(32)
-                .next_power_of_two()
-                .clamp(1 << 12, Self::MAX_BITS)
-        });
-        SeenKeys {
-            bits: vec![0; bits / 64],
-            repeated_external_ids: Default::default(),
-            repeated_emails: Default::default(),
-        }
-    }
-
-    /// Records a key; answers whether it may have been seen before.
-    fn insert(&mut self, kind: u8, key: &str) -> bool {
-        let hash = key_hash(kind, key.as_bytes());
-        // The key's three bits lie in one 512-bit block (a cache line): one
-        // memory access a key instead of three (a tenth of reading a large
-        // file went to the misses).
-        let blocks = self.bits.len() / 8;
-        let block = (hash as u32 as usize % blocks) * 8;
-        let mut seen = true;
-        for i in 0..3 {
-            let bit = ((hash >> (32 + 9 * i)) & 511) as usize;
-            let (word, mask) = (block + bit / 64, 1u64 << (bit % 64));
-            seen &= self.bits[word] & mask != 0;
-            self.bits[word] |= mask;
-        }
-        seen
-    }
-
-    fn add(&mut self, external_id: Option<&str>, email: Option<&str>) {
-        if let Some(key) = external_id {
-            if self.insert(0, key) {
-                self.repeated_external_ids.insert(key.to_string());
-            }
-        }
-        if let Some(key) = email {
-            if self.insert(1, key) {
-                self.repeated_emails.insert(key.to_string());
-            }
-        }
-    }
-}
-
-/// A key's hash for the key filter: each 8 bytes folded in and spread by
-/// splitmix64's finaliser. A filter needs well-spread bits, not resistance
-/// to chosen keys (a file of colliding keys only makes more of them looked
-/// up exactly), and SipHash took an eighth of reading a large body's rows.
-fn key_hash(kind: u8, key: &[u8]) -> u64 {
-    let spread = |mut hash: u64| {
-        hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        hash ^ (hash >> 31)
-    };
-    let mut hash = spread(u64::from(kind) << 56 ^ key.len() as u64);
-    let mut words = key.chunks_exact(8);
-    for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        hash = spread(hash ^ u64::from_le_bytes(bytes));
-    }
-    let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    spread(hash ^ u64::from_le_bytes(last))
-}
-
 /// What the preparing thread learnt of the rows.
 pub(super) struct Prepared {
     pub(super) total: usize,
@@ -240,9 +158,10 @@ pub(super) fn prepare(
     let mut total = 0;
     let mut rows = rows;
     let mut ahead = std::collections::VecDeque::with_capacity(LOOKAHEAD);
+    let mut scratch = (Vec::with_capacity(LOOKAHEAD), Vec::with_capacity(LOOKAHEAD));
     loop {
         if ahead.is_empty() {
-            read_ahead(&mut rows, known.as_ref(), &mut ahead);
+            read_ahead(&mut rows, known.as_ref(), &mut ahead, &mut scratch);
         }
         let Some((read, found)) = ahead.pop_front() else {
             break;
@@ -376,6 +295,7 @@ pub(super) fn prepare(
     if !batch.is_empty() {
         sink(batch);
     }
+    seen.settle();
     let prepared = Prepared {
         total,
         errors,
@@ -401,12 +321,20 @@ pub(super) fn prepare(
 const LOOKAHEAD: usize = 32;
 
 type ReadAhead = std::collections::VecDeque<(Result<SourceRow, String>, Option<usize>)>;
+type ReadScratch = (Vec<Result<SourceRow, String>>, Vec<Option<usize>>);
 
 /// Reads up to [`LOOKAHEAD`] rows, each with the person the filter knows by
-/// its external id.
-fn read_ahead(rows: &mut RowStream, known: Option<&KnownPeople>, ahead: &mut ReadAhead) {
-    let reads: Vec<Result<SourceRow, String>> = rows.by_ref().take(LOOKAHEAD).collect();
-    let mut found = Vec::with_capacity(reads.len());
+/// its external id. `reads` and `found` are scratch kept from one call to the next: a fresh
+/// vector each time, freed as the next one was asked for, had glibc
+/// consolidate its free lists at every call (5 % of reading a large file).
+fn read_ahead(
+    rows: &mut RowStream,
+    known: Option<&KnownPeople>,
+    ahead: &mut ReadAhead,
+    (reads, found): &mut ReadScratch,
+) {
+    reads.extend(rows.by_ref().take(LOOKAHEAD));
+    found.clear();
     match known {
         Some(known) => known.find_each(
             reads.iter().map(|read| {
@@ -414,11 +342,11 @@ fn read_ahead(rows: &mut RowStream, known: Option<&KnownPeople>, ahead: &mut Rea
                     .ok()
                     .and_then(|source| cleaned(&source.record.external_id))
             }),
-            &mut found,
+            found,
         ),
         None => found.resize(reads.len(), None),
     }
-    ahead.extend(reads.into_iter().zip(found));
+    ahead.extend(reads.drain(..).zip(found.drain(..)));
 }
 
 /// A valid row the unchanged-row filter may let through: one naming its
@@ -560,40 +488,5 @@ mod tests {
         unsorted.see(Some("b"));
         unsorted.see(Some("a"));
         assert!(!unsorted.holds);
-    }
-
-    #[test]
-    fn the_key_filter_sized_for_its_rows_raises_few_false_alarms() {
-        // Keys as exports write them: a counter inside a fixed text.
-        let rows = 100_000;
-        let mut seen = SeenKeys::new(Some(rows));
-        for i in 0..rows {
-            seen.add(
-                Some(&format!("EMP-{i}")),
-                Some(&format!("user{i}@bench.example")),
-            );
-        }
-        let alarms = seen.repeated_external_ids.len() + seen.repeated_emails.len();
-        // 16 bits a key: about one in 500 (400 of 200,000; this hash: 139).
-        // A weak hash (FxHash's word mixing alone: 4,529) fails.
-        assert!(alarms < 2 * rows / 250, "{alarms} false alarms");
-    }
-
-    #[test]
-    fn the_key_filter_keeps_every_key_seen_twice() {
-        let mut seen = SeenKeys::new(None);
-        for i in 0..50_000 {
-            seen.add(Some(&format!("E{i}")), Some(&format!("e{i}@x.example")));
-        }
-        seen.add(Some("E17"), Some("new@x.example"));
-        seen.add(Some("E-new"), Some("e42@x.example"));
-        // Repeats are always kept; the false alarms are few and only cost a lookup.
-        assert!(seen.repeated_external_ids.contains("E17"));
-        assert!(seen.repeated_emails.contains("e42@x.example"));
-        assert!(seen.repeated_external_ids.len() + seen.repeated_emails.len() < 50);
-        // An external id and an email with the same text are different keys.
-        let mut kinds = SeenKeys::new(Some(1));
-        kinds.add(Some("same"), Some("same"));
-        assert!(kinds.repeated_external_ids.is_empty() && kinds.repeated_emails.is_empty());
     }
 }
