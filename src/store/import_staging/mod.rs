@@ -156,18 +156,26 @@ fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+fn insert_sql(rows: usize) -> String {
+    let placeholders = vec![format!("({})", vec!["?"; COLUMNS].join(",")); rows].join(",");
+    format!(
+        "INSERT INTO temp.staged_users (row, key, store_ref, manager_ref, active, failed, n_id,
+                                        n_email, n_name, n_role, n_store, n_ext, n_active, user_id,
+                                        given_id, clear, person_rowid)
+         VALUES {placeholders}"
+    )
+}
+
 /// Appends rows, 64 to a statement, binding the rows' own text.
 pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
+    // A million rows make 15,625 full statements: their text is written once.
+    static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let placeholders =
-            vec![format!("({})", vec!["?"; COLUMNS].join(",")); chunk.len()].join(",");
-        let sql = format!(
-            "INSERT INTO temp.staged_users (row, key, store_ref, manager_ref, active, failed, n_id,
-                                            n_email, n_name, n_role, n_store, n_ext, n_active, user_id,
-                                            given_id, clear, person_rowid)
-             VALUES {placeholders}"
-        );
-        let mut statement = conn.prepare_cached(&sql)?;
+        let mut statement = if chunk.len() == ROWS_PER_INSERT {
+            conn.prepare_cached(FULL.get_or_init(|| insert_sql(ROWS_PER_INSERT)))?
+        } else {
+            conn.prepare_cached(&insert_sql(chunk.len()))?
+        };
         let mut index = 0;
         let mut bind = |value: &dyn rusqlite::ToSql| {
             index += 1;
