@@ -8,20 +8,30 @@
 /// whose key's 64-bit hash came twice — the keys the repeated-key check then
 /// looks up, nearly always real repeats. Without that sifting, the filter's
 /// false alarms (one in 500 keys) made every large import scan its staged
-/// rows for them.
+/// rows for them. The hashes are kept for the first [`SeenKeys::MAX_HASHES`]
+/// keys only (16 MiB, a million rows' keys): past them, every alarm is kept
+/// and looked up, as before, and memory stays bounded whatever the file.
 pub(super) struct SeenKeys {
     bits: Vec<u64>,
-    /// Every key's hash (8 bytes a key), kept until the alarms are sifted.
-    hashes: Vec<u64>,
-    /// The keys the filter raised an alarm for: hash, kind, key.
-    alarms: Vec<(u64, u8, String)>,
-    pub(super) repeated_external_ids: std::collections::HashSet<String>,
-    pub(super) repeated_emails: std::collections::HashSet<String>,
+    /// Every key's hash (8 bytes a key), kept until the alarms are sifted;
+    /// `None` once there were too many.
+    hashes: Option<Vec<u64>>,
+    /// [`SeenKeys::MAX_HASHES`] (smaller in tests).
+    max_hashes: usize,
+    /// The keys the filter raised an alarm for (each once).
+    alarmed_external_ids: HashSet<String>,
+    alarmed_emails: HashSet<String>,
+    pub(super) repeated_external_ids: HashSet<String>,
+    pub(super) repeated_emails: HashSet<String>,
 }
+
+use std::collections::{HashMap, HashSet};
 
 impl SeenKeys {
     /// The filter's size for a source of unknown length (4 MiB).
     const MAX_BITS: usize = 1 << 25;
+    /// Most key hashes kept (16 MiB).
+    const MAX_HASHES: usize = 1 << 21;
     const EXTERNAL_ID: u8 = 0;
     const EMAIL: u8 = 1;
 
@@ -33,12 +43,15 @@ impl SeenKeys {
                 .next_power_of_two()
                 .clamp(1 << 12, Self::MAX_BITS)
         });
+        let hashes = rows.map_or(0, |rows| rows.saturating_mul(2).min(Self::MAX_HASHES));
         SeenKeys {
             bits: vec![0; bits / 64],
-            hashes: Vec::with_capacity(rows.map_or(0, |rows| rows.saturating_mul(2))),
-            alarms: Vec::new(),
-            repeated_external_ids: Default::default(),
-            repeated_emails: Default::default(),
+            hashes: Some(Vec::with_capacity(hashes)),
+            max_hashes: Self::MAX_HASHES,
+            alarmed_external_ids: HashSet::new(),
+            alarmed_emails: HashSet::new(),
+            repeated_external_ids: HashSet::new(),
+            repeated_emails: HashSet::new(),
         }
     }
 
@@ -62,67 +75,73 @@ impl SeenKeys {
 
     pub(super) fn add(&mut self, external_id: Option<&str>, email: Option<&str>) {
         for (kind, key) in [(Self::EXTERNAL_ID, external_id), (Self::EMAIL, email)] {
-            if let Some(key) = key {
-                let hash = key_hash(kind, key.as_bytes());
-                self.hashes.push(hash);
-                if self.insert(hash) {
-                    self.alarms.push((hash, kind, key.to_string()));
+            let Some(key) = key else { continue };
+            let hash = key_hash(kind, key.as_bytes());
+            if let Some(hashes) = &mut self.hashes {
+                if hashes.len() < self.max_hashes {
+                    hashes.push(hash);
+                } else {
+                    self.hashes = None;
+                }
+            }
+            if self.insert(hash) {
+                let alarmed = if kind == Self::EXTERNAL_ID {
+                    &mut self.alarmed_external_ids
+                } else {
+                    &mut self.alarmed_emails
+                };
+                if !alarmed.contains(key) {
+                    alarmed.insert(key.to_string());
                 }
             }
         }
     }
 
     /// Once every row is read: keeps the alarms whose hash came more than
-    /// once, and frees the filter and the hashes.
+    /// once (all of them when the hashes were not all kept), and frees the
+    /// filter and the hashes.
     pub(super) fn settle(&mut self) {
-        let hashes = std::mem::take(&mut self.hashes);
+        let hashes = self.hashes.take();
         self.bits = Vec::new();
-        if self.alarms.is_empty() {
+        let external_ids = std::mem::take(&mut self.alarmed_external_ids);
+        let emails = std::mem::take(&mut self.alarmed_emails);
+        let Some(hashes) = hashes else {
+            self.repeated_external_ids.extend(external_ids);
+            self.repeated_emails.extend(emails);
+            return;
+        };
+        if external_ids.is_empty() && emails.is_empty() {
             return;
         }
-        let mut counts: std::collections::HashMap<u64, u32, PassThrough> =
-            self.alarms.iter().map(|(hash, _, _)| (*hash, 0)).collect();
+        // SipHash, not the keys' own hash: a file's keys could be chosen to
+        // collide in a table indexed by it.
+        let alarms = |kind, keys: &HashSet<String>| {
+            keys.iter()
+                .map(|key| (key_hash(kind, key.as_bytes()), 0u32))
+                .collect::<Vec<_>>()
+        };
+        let mut counts: HashMap<u64, u32> = alarms(Self::EXTERNAL_ID, &external_ids)
+            .into_iter()
+            .chain(alarms(Self::EMAIL, &emails))
+            .collect();
         for hash in &hashes {
             if let Some(count) = counts.get_mut(hash) {
                 *count += 1;
             }
         }
         drop(hashes);
-        for (hash, kind, key) in std::mem::take(&mut self.alarms) {
-            if counts.get(&hash).is_some_and(|count| *count > 1) {
-                match kind {
-                    Self::EXTERNAL_ID => self.repeated_external_ids.insert(key),
-                    _ => self.repeated_emails.insert(key),
-                };
-            }
-        }
-    }
-}
-
-/// Hashes [`key_hash`] values as they are: they are spread already.
-#[derive(Default, Clone, Copy)]
-struct PassThrough;
-
-impl std::hash::BuildHasher for PassThrough {
-    type Hasher = PassThroughHasher;
-    fn build_hasher(&self) -> PassThroughHasher {
-        PassThroughHasher(0)
-    }
-}
-
-struct PassThroughHasher(u64);
-
-impl std::hash::Hasher for PassThroughHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
+        let repeated = |kind, key: &String| {
+            counts
+                .get(&key_hash(kind, key.as_bytes()))
+                .is_some_and(|count| *count > 1)
+        };
+        self.repeated_external_ids.extend(
+            external_ids
+                .into_iter()
+                .filter(|key| repeated(Self::EXTERNAL_ID, key)),
+        );
+        self.repeated_emails
+            .extend(emails.into_iter().filter(|key| repeated(Self::EMAIL, key)));
     }
 }
 
@@ -163,7 +182,7 @@ mod tests {
                 Some(&format!("user{i}@bench.example")),
             );
         }
-        let alarms = seen.alarms.len();
+        let alarms = seen.alarmed_external_ids.len() + seen.alarmed_emails.len();
         // 16 bits a key: about one in 500 (400 of 200,000; this hash: 139).
         // A weak hash (FxHash's word mixing alone: 4,529) fails.
         assert!(
@@ -174,7 +193,7 @@ mod tests {
         seen.settle();
         assert!(seen.repeated_external_ids.is_empty() && seen.repeated_emails.is_empty());
         assert!(
-            seen.hashes.capacity() == 0 && seen.bits.capacity() == 0,
+            seen.hashes.is_none() && seen.bits.capacity() == 0,
             "memory kept"
         );
     }
@@ -189,7 +208,8 @@ mod tests {
         seen.add(Some("E17"), Some("new@x.example"));
         seen.add(Some("E-new"), Some("e42@x.example"));
         seen.add(None, Some("e42@x.example"));
-        assert!(seen.alarms.len() > 10_000, "{} alarms", seen.alarms.len());
+        let alarms = seen.alarmed_external_ids.len() + seen.alarmed_emails.len();
+        assert!(alarms > 10_000, "{alarms} alarms");
         seen.settle();
         assert_eq!(
             seen.repeated_external_ids.iter().collect::<Vec<_>>(),
@@ -204,5 +224,33 @@ mod tests {
         kinds.add(Some("same"), Some("same"));
         kinds.settle();
         assert!(kinds.repeated_external_ids.is_empty() && kinds.repeated_emails.is_empty());
+    }
+
+    #[test]
+    fn past_the_hashes_it_keeps_every_alarm_and_no_more_memory() {
+        let mut seen = SeenKeys::new(Some(1));
+        seen.max_hashes = 1_000;
+        for i in 0..5_000 {
+            seen.add(Some(&format!("E{i}")), None);
+        }
+        let alarms = seen.alarmed_external_ids.len();
+        assert!(alarms > 100, "{alarms} alarms");
+        assert!(seen.hashes.is_none(), "the hashes stopped at their bound");
+        seen.settle();
+        // Not sifted: each is looked up, as the filter alone had them.
+        assert_eq!(seen.repeated_external_ids.len(), alarms);
+    }
+
+    #[test]
+    fn a_key_repeated_on_every_row_is_kept_once() {
+        let mut seen = SeenKeys::new(None);
+        for _ in 0..10_000 {
+            seen.add(Some("E1"), Some("same@x.example"));
+        }
+        assert_eq!(seen.alarmed_external_ids.len(), 1);
+        assert_eq!(seen.alarmed_emails.len(), 1);
+        seen.settle();
+        assert!(seen.repeated_external_ids.contains("E1"));
+        assert!(seen.repeated_emails.contains("same@x.example"));
     }
 }
