@@ -65,9 +65,19 @@ struct State {
     claim_problems: ClaimProblems,
 }
 
-/// How long a burst of file-system events may go on before one scan answers it
-/// (an upload of many files, a client writing in small chunks).
+/// Least time between two scans that file-system events start. A lone event
+/// (a file renamed into `incoming/`) is answered at once; a burst (an upload
+/// of many files, a client writing in small chunks) gets one scan at its
+/// start and one per this gap while it goes on.
 const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// Waits, after an event, until [`DEBOUNCE`] has passed since the last scan
+/// an event started (`None`: none yet).
+async fn gather_events(last_event_scan: Option<tokio::time::Instant>) {
+    if let Some(last) = last_event_scan {
+        tokio::time::sleep_until(last + DEBOUNCE).await;
+    }
+}
 
 async fn run(
     svc: Arc<Services>,
@@ -99,6 +109,7 @@ async fn run(
         );
         every = REMOTE_SCAN_INTERVAL;
     }
+    let mut last_event_scan = None;
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -120,9 +131,10 @@ async fn run(
                 Some(DropCommand::Stop) | None => break,
             },
             Some(()) = event_rx.recv() => {
-                // Let the burst end, then answer all of it with one scan.
-                tokio::time::sleep(DEBOUNCE).await;
+                gather_events(last_event_scan).await;
+                // One scan answers every event until now.
                 while event_rx.try_recv().is_ok() {}
+                last_event_scan = Some(tokio::time::Instant::now());
                 (None, WakeReason::Event)
             }
             Some(()) = requests.recv() => (None, WakeReason::Request),
@@ -467,4 +479,36 @@ fn marker_of(incoming: &std::path::Path, name: &std::ffi::OsStr) -> Option<std::
         let path = incoming.join(marker);
         path.exists().then_some(path)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_event_is_scanned_at_once_and_a_burst_once_per_gap() {
+        let first = Instant::now();
+        gather_events(None).await;
+        assert_eq!(first.elapsed(), Duration::ZERO, "the first event ever");
+
+        let scanned = Instant::now();
+        tokio::time::advance(Duration::from_millis(40)).await;
+        gather_events(Some(scanned)).await;
+        assert_eq!(
+            scanned.elapsed(),
+            DEBOUNCE,
+            "an event 40 ms after a scan waits out the gap"
+        );
+
+        let scanned = Instant::now();
+        tokio::time::advance(DEBOUNCE * 4).await;
+        let woken = Instant::now();
+        gather_events(Some(scanned)).await;
+        assert_eq!(
+            woken.elapsed(),
+            Duration::ZERO,
+            "an event long after the last scan"
+        );
+    }
 }

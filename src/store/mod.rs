@@ -25,6 +25,7 @@ pub mod stores;
 pub mod sync_logs;
 mod temp_dir;
 pub mod users;
+pub mod wal_writeback;
 pub mod web_sessions;
 pub mod webhooks;
 

@@ -111,6 +111,9 @@ const BULK_ROWS: usize = 10_000;
 /// A request with at least 1/4 as many rows as the enterprise has people
 /// reads them all at once rather than probing for each row.
 const MATCH_IN_MEMORY_FROM_FRACTION: usize = 4;
+/// People written from which the WAL is synced as the write goes on
+/// ([`crate::store::wal_writeback`]).
+const WAL_WRITEBACK_FROM: usize = 10_000;
 
 /// How a staged import ended.
 pub enum StagedOutcome {
@@ -430,7 +433,7 @@ fn run_staged(
         // The people written, not the rows read: a re-sync changing a tenth
         // of its rows needs no wider cache than the writer's.
         let written = report.created + report.updated + report.deactivated;
-        let mut write = || -> Result<(), AppError> {
+        let mut write_changes = || -> Result<(), AppError> {
             let mut batches = BatchWriter::new(txn, enterprise, &run.run_id, now);
             let writes =
                 staging::each_change(txn, enterprise, with_leavers, |verb, id, external| {
@@ -456,8 +459,18 @@ fn run_staged(
             )?;
             Ok(())
         };
-        if request.holds_bulk_rows() {
-            staging::with_cache_for_writing(txn, written, write)?;
+        let mut write = || {
+            if request.holds_bulk_rows() {
+                staging::with_cache_for_writing(txn, written, &mut write_changes)
+            } else {
+                write_changes()
+            }
+        };
+        // Some 650 bytes of WAL per person written: from this many on, the
+        // commit's fsync would wait for megabytes the disk could have taken
+        // while the writer worked.
+        if written >= WAL_WRITEBACK_FROM {
+            crate::store::wal_writeback::during(txn, write)?;
         } else {
             write()?;
         }
