@@ -1,6 +1,6 @@
 //! A large transaction's WAL written out while the transaction goes on.
 //!
-//! A million-person import appends some 650 MB to the WAL. The kernel starts
+//! A million-person import appends some 670 MB to the WAL. The kernel starts
 //! writing dirty pages out only past a tenth of the memory or after 30
 //! seconds, so all of it would still be in memory at the commit, whose fsync
 //! then waits for the whole of it while the disk sat idle during the seconds
