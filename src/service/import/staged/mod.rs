@@ -466,7 +466,7 @@ fn run_staged(
                 write_changes()
             }
         };
-        // Some 650 bytes of WAL per person written: from this many on, the
+        // Some 670 bytes of WAL per person written: from this many on, the
         // commit's fsync would wait for megabytes the disk could have taken
         // while the writer worked.
         if written >= WAL_WRITEBACK_FROM {
