@@ -121,6 +121,18 @@ pub struct UserRecord {
     /// member removed from their group, a manager or externalId removed).
     #[schema(ignore)]
     pub clear: ClearFields,
+    /// SCIM only: what a person the row creates is written with besides
+    /// (a person it updates gets it in a write of its own).
+    #[schema(ignore)]
+    pub scim_identity: Option<ScimIdentity>,
+}
+
+/// A SCIM User's userName and the attributes kept to answer it as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScimIdentity {
+    pub user_name: String,
+    /// JSON text.
+    pub attributes: String,
 }
 
 /// Fields a SCIM row empties; REST bodies and files never empty a field.

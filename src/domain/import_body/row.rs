@@ -248,6 +248,7 @@ impl BodyRecord for UserRecord {
             external_id: r.text("external_id"),
             active: r.flag("active"),
             clear: Default::default(),
+            scim_identity: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! SCIM Users: people as SCIM resources, read and written through the engine.
 
 use super::*;
+use crate::domain::import::ScimIdentity;
 use crate::domain::scim::users::UserWrite;
 
 pub async fn get_user(svc: &Services, caller: ScimCaller, id: &str) -> Result<ScimUser, ScimError> {
@@ -135,15 +136,23 @@ fn save_user(
             manager: manager.is_none(),
             external_id: write.external_id.is_none(),
         },
+        scim_identity: Some(ScimIdentity {
+            user_name: write.user_name.clone(),
+            attributes: attributes.clone(),
+        }),
     };
     run_users(tx, vec![row], operation)?;
-    store::scim::set_user_attributes(
-        tx.conn,
-        tx.caller.enterprise,
-        id,
-        &write.user_name,
-        &attributes,
-    )?;
+    // A person the run created was written with them.
+    let created = tx.runs.last().is_some_and(|run| run.created == 1);
+    if !created {
+        store::scim::set_user_attributes(
+            tx.conn,
+            tx.caller.enterprise,
+            id,
+            &write.user_name,
+            &attributes,
+        )?;
+    }
     store::scim::get_user(tx.conn, tx.caller.enterprise, id)?
         .ok_or_else(|| ScimError::not_found("User", &id.to_string()))
 }

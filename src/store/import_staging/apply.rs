@@ -164,9 +164,10 @@ pub struct IndexedKeys {
 
 const INSERT_CREATED: &str =
     "INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
-                        sync_mode, active, created_at, updated_at, deactivated_at)
+                        sync_mode, active, created_at, updated_at, deactivated_at, user_name,
+                        scim_attributes)
      SELECT n_id, ?1, n_email, n_name, n_role, n_store, n_manager, n_ext, ?2, n_active, ?3, ?3,
-            CASE WHEN n_active = 0 THEN ?3 END
+            CASE WHEN n_active = 0 THEN ?3 END, n_user_name, n_scim_attributes
        FROM temp.staged_users WHERE failed = 0 AND verb = 'created' ORDER BY row";
 
 /// Writes the plan: new users in row order, changed users, and (a full

@@ -60,7 +60,9 @@ CREATE TEMP TABLE IF NOT EXISTS staged_users (
     o_role      TEXT,
     o_manager   TEXT,
     o_active    INTEGER,
-    person_rowid INTEGER
+    person_rowid INTEGER,
+    n_user_name TEXT,
+    n_scim_attributes TEXT
 );
 CREATE TEMP TABLE IF NOT EXISTS leaver_candidates (user_rowid INTEGER PRIMARY KEY);";
 
@@ -147,6 +149,8 @@ pub struct StagedRow {
     /// The row id of the person whose external id the unchanged-row filter
     /// found this row's to be (by its hash: matching checks the id itself).
     pub person_rowid: Option<i64>,
+    /// SCIM's, written with the person the row creates.
+    pub scim_identity: Option<crate::domain::import::ScimIdentity>,
 }
 
 const ROWS_PER_INSERT: usize = 64;
@@ -201,6 +205,20 @@ pub fn insert(conn: &Connection, rows: &[StagedRow]) -> rusqlite::Result<()> {
             bind(&r.person_rowid)?;
         }
         statement.raw_execute()?;
+        // Set apart: the rows of files and REST bodies bind no more columns.
+        for r in chunk {
+            if let Some(identity) = &r.scim_identity {
+                conn.prepare_cached(
+                    "UPDATE temp.staged_users SET n_user_name = ?2, n_scim_attributes = ?3
+                      WHERE row = ?1",
+                )?
+                .execute(params![
+                    int(r.row),
+                    identity.user_name,
+                    identity.attributes
+                ])?;
+            }
+        }
     }
     Ok(())
 }
@@ -600,6 +618,7 @@ mod tests {
             failed: false,
             user_id: None,
             person_rowid,
+            scim_identity: None,
         }
     }
 

@@ -283,6 +283,7 @@ pub(super) fn prepare(
             // The report key is the external id when there is one: then the
             // row need not carry it twice.
             key: key.filter(|_| view.external_id.is_none()),
+            scim_identity: source.record.scim_identity.clone(),
         });
         if batch.len() == STAGE_BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));

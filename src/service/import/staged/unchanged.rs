@@ -326,6 +326,7 @@ pub(super) fn staged_as_given_back(
         failed: false,
         user_id: matched_while_staged.then_some(person.id),
         person_rowid: None,
+        scim_identity: None,
     }
 }
 
