@@ -79,9 +79,23 @@ mod tests {
         });
         conn.execute_batch("COMMIT").expect("commit");
         assert_eq!((runs, written.expect("count")), (1, 2_000));
+        assert!(
+            !helper_running(),
+            "the helper ends with the work it ran beside"
+        );
 
         let memory = Connection::open_in_memory().expect("open");
         assert!(wal_file(&memory).is_none());
         assert_eq!(during(&memory, || 7), 7);
+    }
+
+    /// Whether a thread of this process is the helper (no other test of
+    /// this binary starts one).
+    fn helper_running() -> bool {
+        std::fs::read_dir("/proc/self/task")
+            .expect("tasks")
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+            .any(|name| name.trim() == "sqlite-wal-writ")
     }
 }
