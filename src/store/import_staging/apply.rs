@@ -168,7 +168,48 @@ const INSERT_CREATED: &str =
                         scim_attributes)
      SELECT n_id, ?1, n_email, n_name, n_role, n_store, n_manager, n_ext, ?2, n_active, ?3, ?3,
             CASE WHEN n_active = 0 THEN ?3 END, n_user_name, n_scim_attributes
-       FROM temp.staged_users WHERE failed = 0 AND verb = 'created' ORDER BY row";
+       FROM temp.staged_users
+      WHERE failed = 0 AND verb = 'created' AND row BETWEEN ?4 AND ?5 ORDER BY row";
+
+/// Staged rows a created-users INSERT takes at a time while indexes are being
+/// rebuilt: some 1,000 of the cache's 8,000 pages.
+const INSERT_ROWS_PER_STEP: i64 = 8_192;
+
+/// Inserts the created users in row order. When `schema_changed` (indexes
+/// dropped for a rebuild), in steps with a read of the schema between them:
+/// the drop changed a page of the schema that the rebuild changes again, and
+/// a page this transaction writes to the WAL twice makes SQLite rewrite, at
+/// the commit, the checksum of every WAL frame written after its first one
+/// (each one read back and written again: a third of a million-row file's
+/// commit). Read between steps, the schema's pages stay the most recently
+/// used dirty pages, which the cache spills last, so their first write comes
+/// during the rebuild instead of at the start of the insert.
+fn insert_created(
+    conn: &Connection,
+    (enterprise, sync_mode, now): (EnterpriseId, RecordSyncMode, &str),
+    schema_changed: bool,
+) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached(INSERT_CREATED)?;
+    if !schema_changed {
+        insert.execute(params![enterprise, sync_mode, now, 0, i64::MAX])?;
+        return Ok(());
+    }
+    let last: i64 = conn.query_row(
+        "SELECT coalesce(max(row), 0) FROM temp.staged_users",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut first = 0;
+    while first <= last {
+        let until = first.saturating_add(INSERT_ROWS_PER_STEP - 1);
+        insert.execute(params![enterprise, sync_mode, now, first, until])?;
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        first = until.saturating_add(1);
+    }
+    Ok(())
+}
 
 /// Writes the plan: new users in row order, changed users, and (a full
 /// export) the leavers deactivated. Losing access or a role ends sessions.
@@ -239,8 +280,7 @@ pub fn apply(
         Vec::new()
     };
     if creating > 0 {
-        conn.prepare_cached(INSERT_CREATED)?
-            .execute(params![enterprise, sync_mode, now])?;
+        insert_created(conn, (enterprise, sync_mode, &now), !rebuilt.is_empty())?;
         // The kept staff counts (V9): imports never create IT admins.
         crate::store::users::add_to_staff_counts(
             conn,
@@ -387,12 +427,15 @@ mod tests {
     fn people_naming_managers_written_after_them_cost_linear_work() {
         let (_dir, conn) = seeded();
         // Enough rows for the indexes to be rebuilt; every tenth names the
-        // person five rows on as their manager.
+        // person five rows on as their manager, who may come in the insert's
+        // next step: the check waits for the commit, as in every import.
         let count = 20_000;
         stage_created(&conn, count, |row| {
             (row % 10 == 0).then(|| format!("p{:06}", row + 5))
         });
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
         apply_created(&conn, count).expect("apply");
+        conn.execute_batch("COMMIT").expect("commit");
         let named: i64 = conn
             .query_row(
                 "SELECT count(*) FROM users
@@ -412,6 +455,32 @@ mod tests {
             .get_status(rusqlite::StatementStatus::VmStep);
         let per_row = steps / i32::try_from(count).expect("count");
         assert!(per_row < 500, "{per_row} virtual machine steps per row");
+    }
+
+    #[test]
+    fn people_inserted_in_steps_beside_a_rebuild_are_each_there_once_in_row_order() {
+        let (_dir, conn) = seeded();
+        // Enough rows for a rebuild, and for the insert to take three steps.
+        let count = usize::try_from(INSERT_ROWS_PER_STEP * 2 + 5).expect("count");
+        stage_created(&conn, count, |_| None);
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        apply_created(&conn, count).expect("apply");
+        conn.execute_batch("COMMIT").expect("commit");
+        let (people, out_of_order): (i64, i64) = conn
+            .query_row(
+                &format!(
+                    "SELECT (SELECT count(DISTINCT id) FROM users WHERE enterprise_account_id = '{ACME}'),
+                            (SELECT count(*) FROM users a JOIN users b ON b.rowid = a.rowid + 1
+                              WHERE a.enterprise_account_id = '{ACME}' AND b.id < a.id)"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("count");
+        assert_eq!(
+            (people, out_of_order),
+            (i64::try_from(count).expect("count"), 0)
+        );
     }
 
     #[test]
