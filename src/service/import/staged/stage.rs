@@ -158,15 +158,17 @@ pub(super) fn prepare(
     let mut total = 0;
     let mut rows = rows;
     let mut ahead = std::collections::VecDeque::with_capacity(LOOKAHEAD);
+    let mut key_hashes = Vec::with_capacity(2 * LOOKAHEAD);
     let mut scratch = (Vec::with_capacity(LOOKAHEAD), Vec::with_capacity(LOOKAHEAD));
     loop {
         if ahead.is_empty() {
             read_ahead(&mut rows, known.as_ref(), &mut ahead, &mut scratch);
+            warm_key_filter(&seen, &ahead, &mut key_hashes);
         }
         let Some((read, found)) = ahead.pop_front() else {
             break;
         };
-        let source = read.map_err(unreadable)?;
+        let mut source = read.map_err(unreadable)?;
         let row = total;
         total += 1;
         if total > max_rows {
@@ -175,9 +177,8 @@ pub(super) fn prepare(
             )));
         }
         let view = RowView::of(&source.record);
-        let key = view.key();
         if !source.problems.is_empty() {
-            let problems_key = source.problems_key.or_else(|| key.clone());
+            let problems_key = source.problems_key.or_else(|| view.key());
             for problem in source.problems {
                 errors.add(
                     row,
@@ -188,13 +189,14 @@ pub(super) fn prepare(
                 );
             }
         }
-        let key_of = |_: usize| key.clone();
+        // The report key is made only for a row a check refuses.
+        let key_of = |_: usize| view.key();
         let role = row_checks(&mut errors, row, &view, &key_of);
         let unnamed = view.id.is_none() && view.external_id.is_none() && view.email.is_none();
         if role.is_some() && unnamed {
             errors.add(
                 row,
-                &key,
+                &view.key(),
                 Some("email"),
                 RowErrorCode::Required,
                 "a user needs an email or an external_id",
@@ -258,32 +260,40 @@ pub(super) fn prepare(
             .filter(|_| !failed && user_id.is_none() && given_id.is_none())
             .map(|(index, known)| known.rowid(index));
         keys.person_rowids |= person_rowid.is_some();
+        // The report key is the external id when there is one: then the
+        // row need not carry it twice.
+        let key = view.external_id.is_none().then(|| view.key()).flatten();
+        let manager_ref = view.manager_ref.map(str::to_string);
+        let active = view.active;
+        let unknown_store = view
+            .store_ref
+            .filter(|_| store_id.is_none())
+            .map(str::to_string);
+        let external_id = view.external_id.map(Cleaned::trimmed);
+        let name = view.name.map(Cleaned::trimmed);
+        let email = view.email.map(Cleaned::of);
+        let record = &mut source.record;
         batch.push(StagedRow {
             user_id,
             person_rowid,
             row,
-            external_id: view.external_id.map(str::to_string),
-            email: view.email.as_deref().map(str::to_string),
-            name: view.name.map(str::to_string),
+            external_id: external_id.map(|text| text.take(&mut record.external_id)),
+            email: email.map(|text| text.take(&mut record.email)),
+            name: name.map(|text| text.take(&mut record.name)),
             role: role.flatten().map(|r| match r {
                 Role::Manager => "manager",
                 _ => "seller",
             }),
-            unknown_store: view
-                .store_ref
-                .filter(|_| store_id.is_none())
-                .map(str::to_string),
+            unknown_store,
             store_id,
-            manager_ref: view.manager_ref.map(str::to_string),
-            active: view.active,
+            manager_ref,
+            active,
             new_id: given_id.clone().unwrap_or_else(|| new_ids.next_text()),
             given_id,
             clear,
             failed,
-            // The report key is the external id when there is one: then the
-            // row need not carry it twice.
-            key: key.filter(|_| view.external_id.is_none()),
-            scim_identity: source.record.scim_identity.clone(),
+            key,
+            scim_identity: record.scim_identity.take(),
         });
         if batch.len() == STAGE_BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
@@ -317,6 +327,44 @@ pub(super) fn prepare(
     Ok((prepared, known))
 }
 
+/// A field's cleaned text, known apart from the record it came from so that
+/// the record's own string can be moved into the staged row rather than
+/// copied (most rows: nothing to trim, an email already lower-case).
+enum Cleaned {
+    /// The record's text trimmed to this many bytes.
+    Trimmed(usize),
+    /// Text made anew (a lower-cased email).
+    Made(String),
+}
+
+impl Cleaned {
+    fn trimmed(text: &str) -> Self {
+        Cleaned::Trimmed(text.len())
+    }
+
+    fn of(text: std::borrow::Cow<'_, str>) -> Self {
+        match text {
+            std::borrow::Cow::Borrowed(text) => Cleaned::trimmed(text),
+            std::borrow::Cow::Owned(text) => Cleaned::Made(text),
+        }
+    }
+
+    /// The text, taken from `raw` (the record's field it was cleaned from).
+    fn take(self, raw: &mut Option<String>) -> String {
+        match self {
+            Cleaned::Made(text) => text,
+            Cleaned::Trimmed(len) => {
+                let text = raw.take().unwrap_or_default();
+                if text.len() == len {
+                    text
+                } else {
+                    text.trim().to_string()
+                }
+            }
+        }
+    }
+}
+
 /// Rows read ahead of the one being prepared: the filter finds their
 /// people all at once (see [`KnownPeople::find_each`]).
 const LOOKAHEAD: usize = 32;
@@ -348,6 +396,22 @@ fn read_ahead(
         None => found.resize(reads.len(), None),
     }
     ahead.extend(reads.drain(..).zip(found.drain(..)));
+}
+
+/// Warms the key filter for the rows read ahead, with the keys each will
+/// give it (see [`SeenKeys::warm`]): its email, and its external id unless
+/// the unchanged-row filter knows the person by it.
+fn warm_key_filter(seen: &SeenKeys, ahead: &ReadAhead, hashes: &mut Vec<u64>) {
+    hashes.clear();
+    for (read, found) in ahead {
+        if let Ok(source) = read {
+            let record = &source.record;
+            let external_id = cleaned(&record.external_id).filter(|_| found.is_none());
+            let email = cleaned(&record.email).map(crate::domain::email::normalize_cow);
+            SeenKeys::hashes_of(external_id, email.as_deref(), hashes);
+        }
+    }
+    seen.warm(hashes);
 }
 
 /// A valid row the unchanged-row filter may let through: one naming its
@@ -422,6 +486,12 @@ pub(super) fn stage(
     }
     let stores = StoreIndex::load(txn, enterprise)?;
     let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<StagedRow>>(2);
+    // Inserted batches go back to the reader to be dropped: their text freed
+    // by the thread that allocated it stays in that thread's caches for the
+    // next rows, where freed by the writer it went back to the reader's
+    // arena under its lock and every allocation took malloc's slow path (a
+    // fifth of reading a large file).
+    let (inserted_batches, to_drop) = std::sync::mpsc::channel::<Vec<StagedRow>>();
     let preparing = std::thread::Builder::new()
         .name("import-reader".into())
         .spawn(move || {
@@ -431,7 +501,10 @@ pub(super) fn stage(
                 people,
                 known,
                 reading,
-                &mut |batch| sender.send(batch).is_ok(),
+                &mut |batch| {
+                    to_drop.try_iter().for_each(drop);
+                    sender.send(batch).is_ok()
+                },
             )
         })
         .map_err(|e| AppError::Internal(format!("starting the import reader: {e}")))?;
@@ -441,6 +514,8 @@ pub(super) fn stage(
         if inserted.is_err() {
             break;
         }
+        // The reader gone (its last batch sent), the batch is dropped here.
+        let _ = inserted_batches.send(batch);
     }
     // Dropping the receiver stops a reader still sending.
     drop(batches);
@@ -475,6 +550,21 @@ fn settled(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cleaned_field_moves_the_records_text_or_trims_a_copy() {
+        let mut given = Some("E1".to_string());
+        let address = given.as_deref().map(str::as_ptr);
+        let kept = Cleaned::trimmed("E1").take(&mut given);
+        assert_eq!((kept.as_str(), Some(kept.as_ptr())), ("E1", address));
+        assert!(given.is_none());
+        let mut padded = Some("  E2 ".to_string());
+        let cleaned = crate::service::import::cleaned(&padded).map(Cleaned::trimmed);
+        assert_eq!(cleaned.map(|c| c.take(&mut padded)).as_deref(), Some("E2"));
+        let mut email = Some(" A@X.example".to_string());
+        let lowered = crate::domain::email::normalize_cow(email.as_deref().unwrap_or_default());
+        assert_eq!(Cleaned::of(lowered).take(&mut email), "a@x.example");
+    }
 
     #[test]
     fn keys_are_ascending_only_while_each_is_above_the_last() {
