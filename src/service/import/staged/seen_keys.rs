@@ -86,11 +86,20 @@ impl SeenKeys {
     /// The hashes of a row's keys as [`SeenKeys::add`] would take them, for
     /// [`SeenKeys::warm`].
     pub(super) fn hashes_of(external_id: Option<&str>, email: Option<&str>, hashes: &mut Vec<u64>) {
-        for (kind, key) in [(Self::EXTERNAL_ID, external_id), (Self::EMAIL, email)] {
-            if let Some(key) = key {
-                hashes.push(key_hash(kind, key.as_bytes()));
-            }
-        }
+        hashes.extend(
+            Self::keys(external_id, email).map(|(kind, key)| key_hash(kind, key.as_bytes())),
+        );
+    }
+
+    /// A row's keys, each with its kind (an external id and an email with
+    /// the same text are different keys).
+    fn keys<'k>(
+        external_id: Option<&'k str>,
+        email: Option<&'k str>,
+    ) -> impl Iterator<Item = (u8, &'k str)> {
+        [(Self::EXTERNAL_ID, external_id), (Self::EMAIL, email)]
+            .into_iter()
+            .filter_map(|(kind, key)| Some((kind, key?)))
     }
 
     /// Reads the filter's blocks for keys that [`SeenKeys::add`] will be
@@ -109,8 +118,7 @@ impl SeenKeys {
     }
 
     pub(super) fn add(&mut self, external_id: Option<&str>, email: Option<&str>) {
-        for (kind, key) in [(Self::EXTERNAL_ID, external_id), (Self::EMAIL, email)] {
-            let Some(key) = key else { continue };
+        for (kind, key) in Self::keys(external_id, email) {
             let hash = key_hash(kind, key.as_bytes());
             if let Some(hashes) = &mut self.hashes {
                 if hashes.len() < self.max_hashes {

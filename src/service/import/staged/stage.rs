@@ -6,7 +6,6 @@
 use super::people::{People, PeopleIndex};
 use super::unchanged::{KnownPeople, RowFields};
 use super::*;
-use crate::service::import::cleaned;
 use crate::store::import_staging::LeaverScope;
 
 /// The enterprise's stores by the references rows use: our id or the external id.
@@ -389,7 +388,7 @@ fn read_ahead(
             reads.iter().map(|read| {
                 read.as_ref()
                     .ok()
-                    .and_then(|source| cleaned(&source.record.external_id))
+                    .and_then(|source| RowView::external_id_of(&source.record))
             }),
             found,
         ),
@@ -406,8 +405,8 @@ fn warm_key_filter(seen: &SeenKeys, ahead: &ReadAhead, hashes: &mut Vec<u64>) {
     for (read, found) in ahead {
         if let Ok(source) = read {
             let record = &source.record;
-            let external_id = cleaned(&record.external_id).filter(|_| found.is_none());
-            let email = cleaned(&record.email).map(crate::domain::email::normalize_cow);
+            let external_id = RowView::external_id_of(record).filter(|_| found.is_none());
+            let email = RowView::email_of(record);
             SeenKeys::hashes_of(external_id, email.as_deref(), hashes);
         }
     }

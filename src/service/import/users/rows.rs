@@ -21,8 +21,8 @@ impl<'a> RowView<'a> {
     pub fn of(record: &'a UserRecord) -> Self {
         RowView {
             id: record.id,
-            external_id: cleaned(&record.external_id),
-            email: cleaned(&record.email).map(email::normalize_cow),
+            external_id: Self::external_id_of(record),
+            email: Self::email_of(record),
             name: cleaned(&record.name),
             role: cleaned(&record.role),
             store_ref: cleaned(&record.store_ref),
@@ -30,6 +30,16 @@ impl<'a> RowView<'a> {
             active: record.active,
             clear: record.clear,
         }
+    }
+
+    /// The row's external id, as [`RowView::of`] gives it.
+    pub fn external_id_of(record: &'a UserRecord) -> Option<&'a str> {
+        cleaned(&record.external_id)
+    }
+
+    /// The row's email, as [`RowView::of`] gives it.
+    pub fn email_of(record: &'a UserRecord) -> Option<Cow<'a, str>> {
+        cleaned(&record.email).map(email::normalize_cow)
     }
 
     /// The key a report names the row by.
