@@ -162,8 +162,12 @@ pub struct IndexedKeys {
     pub managers_named: bool,
 }
 
+/// `OR FAIL`: a failing row ends the statement without undoing its earlier
+/// rows, which the import's rollback undoes. With no row able to abort it
+/// (every foreign key of users is checked at the commit, V22), SQLite keeps
+/// no statement journal for it: a million new people wrote a gigabyte there.
 const INSERT_CREATED: &str =
-    "INSERT INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
+    "INSERT OR FAIL INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
                         sync_mode, active, created_at, updated_at, deactivated_at, user_name,
                         scim_attributes)
      SELECT n_id, ?1, n_email, n_name, n_role, n_store, n_manager, n_ext, ?2, n_active, ?3, ?3,
@@ -481,6 +485,40 @@ mod tests {
             (people, out_of_order),
             (i64::try_from(count).expect("count"), 0)
         );
+    }
+
+    #[test]
+    fn a_person_of_an_enterprise_that_does_not_exist_is_refused_at_the_commit() {
+        let (_dir, conn) = seeded();
+        stage_created(&conn, 3, |_| None);
+        let nowhere: EnterpriseId = "019ac0de-7a11-7000-8000-0000000000e9".parse().expect("id");
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        // Checked at the commit (V22), so the insert that may stop at no row
+        // needs no statement journal; refused all the same.
+        let write = |step: &mut dyn FnMut(&'static str)| {
+            apply(
+                &conn,
+                nowhere,
+                RecordSyncMode::ApiSync,
+                None,
+                StagedWrites {
+                    created: 3,
+                    created_active: 3,
+                    changed: 0,
+                },
+                IndexedKeys::default(),
+                chrono::Utc::now(),
+                step,
+            )
+        };
+        write(&mut |_| {}).expect("the insert itself stops at nothing");
+        let refused = conn.execute_batch("COMMIT").expect_err("refused");
+        assert!(refused.to_string().contains("FOREIGN KEY"), "{refused}");
+        conn.execute_batch("ROLLBACK").expect("rollback");
+        let people: i64 = conn
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(people, 1, "Beta's manager alone");
     }
 
     #[test]
