@@ -165,7 +165,7 @@ pub struct IndexedKeys {
 /// `OR FAIL`: a failing row ends the statement without undoing its earlier
 /// rows, which the import's rollback undoes. With no row able to abort it
 /// (every foreign key of users is checked at the commit, V22), SQLite keeps
-/// no statement journal for it: a million new people wrote a gigabyte there.
+/// no statement journal for it: a million new people wrote 446 MB there.
 const INSERT_CREATED: &str =
     "INSERT OR FAIL INTO users (id, enterprise_account_id, email, name, role, store_id, manager_id, external_id,
                         sync_mode, active, created_at, updated_at, deactivated_at, user_name,
@@ -495,23 +495,27 @@ mod tests {
         conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
         // Checked at the commit (V22), so the insert that may stop at no row
         // needs no statement journal; refused all the same.
-        let write = |step: &mut dyn FnMut(&'static str)| {
-            apply(
-                &conn,
-                nowhere,
-                RecordSyncMode::ApiSync,
-                None,
-                StagedWrites {
-                    created: 3,
-                    created_active: 3,
-                    changed: 0,
-                },
-                IndexedKeys::default(),
-                chrono::Utc::now(),
-                step,
-            )
+        let writes = StagedWrites {
+            created: 3,
+            created_active: 3,
+            changed: 0,
         };
-        write(&mut |_| {}).expect("the insert itself stops at nothing");
+        let (sync_mode, keys, now) = (
+            RecordSyncMode::ApiSync,
+            IndexedKeys::default(),
+            chrono::Utc::now(),
+        );
+        apply(
+            &conn,
+            nowhere,
+            sync_mode,
+            None,
+            writes,
+            keys,
+            now,
+            &mut |_| {},
+        )
+        .expect("the insert itself stops at nothing");
         let refused = conn.execute_batch("COMMIT").expect_err("refused");
         assert!(refused.to_string().contains("FOREIGN KEY"), "{refused}");
         conn.execute_batch("ROLLBACK").expect("rollback");
