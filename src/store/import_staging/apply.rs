@@ -406,11 +406,15 @@ mod tests {
     }
 
     fn apply_created(conn: &Connection, count: usize) -> rusqlite::Result<()> {
+        apply_created_in(conn, ACME, count)
+    }
+
+    fn apply_created_in(conn: &Connection, enterprise: &str, count: usize) -> rusqlite::Result<()> {
         let keys = IndexedKeys {
             managers_named: true,
             ..IndexedKeys::default()
         };
-        let enterprise: EnterpriseId = ACME.parse().expect("id");
+        let enterprise: EnterpriseId = enterprise.parse().expect("id");
         apply(
             conn,
             enterprise,
@@ -491,31 +495,11 @@ mod tests {
     fn a_person_of_an_enterprise_that_does_not_exist_is_refused_at_the_commit() {
         let (_dir, conn) = seeded();
         stage_created(&conn, 3, |_| None);
-        let nowhere: EnterpriseId = "019ac0de-7a11-7000-8000-0000000000e9".parse().expect("id");
+        let nowhere = "019ac0de-7a11-7000-8000-0000000000e9";
         conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
         // Checked at the commit (V22), so the insert that may stop at no row
         // needs no statement journal; refused all the same.
-        let writes = StagedWrites {
-            created: 3,
-            created_active: 3,
-            changed: 0,
-        };
-        let (sync_mode, keys, now) = (
-            RecordSyncMode::ApiSync,
-            IndexedKeys::default(),
-            chrono::Utc::now(),
-        );
-        apply(
-            &conn,
-            nowhere,
-            sync_mode,
-            None,
-            writes,
-            keys,
-            now,
-            &mut |_| {},
-        )
-        .expect("the insert itself stops at nothing");
+        apply_created_in(&conn, nowhere, 3).expect("the insert itself stops at nothing");
         let refused = conn.execute_batch("COMMIT").expect_err("refused");
         assert!(refused.to_string().contains("FOREIGN KEY"), "{refused}");
         conn.execute_batch("ROLLBACK").expect("rollback");
