@@ -297,6 +297,8 @@ pub fn apply(
     if !rebuilt.is_empty() {
         // A sort's buffers are as large as the page cache: with the cache at
         // its size, the service would hold it twice and more during the build.
+        // (A body's rows keep their widened cache unless a helper sorts too:
+        // one buffer, holding no more than their keys.)
         let build = || {
             rebuilt
                 .iter()
@@ -307,7 +309,7 @@ pub fn apply(
                 with_sort_helper(conn, build)
             })?;
         } else {
-            with_page_cache(conn, INDEX_BUILD_CACHE, build)?;
+            with_index_build_cache(conn, INDEX_BUILD_CACHE, build)?;
         }
         step("indexes");
     }

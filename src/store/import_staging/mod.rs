@@ -122,6 +122,21 @@ pub fn clear(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Empties both staging tables, if this connection has them, outside any
+/// transaction: what a bulk import left for after its commit.
+pub fn clear_after_import(conn: &Connection) -> rusqlite::Result<()> {
+    let staged: i64 = conn.query_row(
+        "SELECT count(*) FROM temp.sqlite_master WHERE type = 'table' AND name = 'staged_users'",
+        [],
+        |r| r.get(0),
+    )?;
+    if staged > 0 {
+        clear(conn)?;
+        clear_leaver_candidates(conn)?;
+    }
+    Ok(())
+}
+
 /// A row as the adapter read it, normalised (trimmed, email lower-cased, role
 /// `manager`/`seller` when valid, the store reference resolved), with the id
 /// it gets if it creates a user.

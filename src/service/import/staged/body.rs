@@ -48,7 +48,8 @@ pub async fn import_users_parsing(
             // Dropping `parsed` then tells the writer's job.
         }
     });
-    let write = svc.db.write(move |txn| {
+    // A body this large is a bulk import: its WAL is synced as it is written.
+    let write = svc.db.write_large(move |txn| {
         let unread = || AppError::Internal("the request body could not be read".into());
         // A body refused before the writer came to it costs no read.
         let ready = match parsed_rows.try_recv() {

@@ -72,7 +72,7 @@ pub struct StagedRequest {
 impl StagedRequest {
     /// Whether the import is large enough for bulk ways (indexes built after
     /// the rows are in, a reader thread, the writer's cache given back).
-    fn bulk(&self) -> bool {
+    pub(crate) fn bulk(&self) -> bool {
         self.expected_rows.is_none_or(|rows| rows >= BULK_ROWS)
     }
 
@@ -111,9 +111,6 @@ const BULK_ROWS: usize = 10_000;
 /// A request with at least 1/4 as many rows as the enterprise has people
 /// reads them all at once rather than probing for each row.
 const MATCH_IN_MEMORY_FROM_FRACTION: usize = 4;
-/// People written from which the WAL is synced as the write goes on
-/// ([`crate::store::wal_writeback`]).
-const WAL_WRITEBACK_FROM: usize = 10_000;
 
 /// How a staged import ended.
 pub enum StagedOutcome {
@@ -141,10 +138,15 @@ pub async fn import_users(
     let now = svc.clock.now();
     let source = request.source.kind.sync_type();
     let bulk = request.bulk();
-    let outcome = svc
-        .db
-        .write(move |txn| import_in(txn, &request, rows, operation, finish, now, None))
-        .await;
+    let import = move |txn: &rusqlite::Transaction<'_>| {
+        import_in(txn, &request, rows, operation, finish, now, None)
+    };
+    // A bulk import's WAL is synced as it is written (`Db::write_large`).
+    let outcome = if bulk {
+        svc.db.write_large(import).await
+    } else {
+        svc.db.write(import).await
+    };
     settle_outcome(svc, outcome, bulk, source)
 }
 
@@ -187,6 +189,12 @@ pub(crate) fn import_in(
     early: Option<People>,
 ) -> Result<ImportReport, AppError> {
     let outcome = run_staged(txn, request, rows, operation, finish, now, early);
+    // A bulk import's staged rows are emptied after its commit, off its
+    // answer's path (`Db::release_writer_cache`, which its callers call); a
+    // failed one's go with its rollback.
+    if request.bulk() {
+        return outcome;
+    }
     // The staging table's pages go back whatever happened.
     let mut cleared = staging::clear(txn);
     if request.full_export.is_some() {
@@ -459,20 +467,10 @@ fn run_staged(
             )?;
             Ok(())
         };
-        let mut write = || {
-            if request.holds_bulk_rows() {
-                staging::with_cache_for_writing(txn, written, &mut write_changes)
-            } else {
-                write_changes()
-            }
-        };
-        // Some 670 bytes of WAL per person written: from this many on, the
-        // commit's fsync would wait for megabytes the disk could have taken
-        // while the writer worked.
-        if written >= WAL_WRITEBACK_FROM {
-            crate::store::wal_writeback::during(txn, write)?;
+        if request.holds_bulk_rows() {
+            staging::with_cache_for_writing(txn, written, &mut write_changes)?;
         } else {
-            write()?;
+            write_changes()?;
         }
         if request.invite_new_users {
             report.invited = invite_created(txn, enterprise, now)?;

@@ -145,7 +145,12 @@ pub(crate) fn import_in(
     context: &ApplyContext,
 ) -> Result<ImportReport, AppError> {
     let (request, rows) = staged(request, context.match_in_memory_up_to);
-    staged::import_in(txn, &request, rows, operation, None, context.now, None)
+    let report = staged::import_in(txn, &request, rows, operation, None, context.now, None)?;
+    if request.bulk() {
+        // No one gives the writer's memory back after this caller's commit.
+        crate::store::import_staging::clear_after_import(txn)?;
+    }
+    Ok(report)
 }
 
 /// Why a full export must not apply: any row error (a skipped row must not
