@@ -86,8 +86,11 @@ pub async fn import_users_parsing(
     }
 }
 
-/// Rows read ahead at most while the writer reads the people: some 20 MB.
-const READ_AHEAD_MAX: usize = 50_000;
+/// Rows read ahead at most while the writer reads the people: some 8 MB. A
+/// re-sync of 100,000 rows reads about as many in the time the writer reads
+/// 100,000 people; 50,000 took 15–20 MiB more at the re-sync's peak (the
+/// service's highest in `scripts/bench-import`) for no faster a re-sync.
+const READ_AHEAD_MAX: usize = 20_000;
 
 /// Reads `rows` (whose fields are read as they are taken) until `ready`
 /// says the writer has read the enterprise's people, or [`READ_AHEAD_MAX`]
