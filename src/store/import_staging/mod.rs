@@ -122,8 +122,9 @@ pub fn clear(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Empties both staging tables, if this connection has them, outside any
-/// transaction: what a bulk import left for after its commit.
+/// Empties both staging tables, if this connection has them: what a bulk
+/// import leaves full, emptied after its commit (`Db::release_writer_cache`)
+/// or, by a caller that commits later itself (SCIM), in its transaction.
 pub fn clear_after_import(conn: &Connection) -> rusqlite::Result<()> {
     let staged: i64 = conn.query_row(
         "SELECT count(*) FROM temp.sqlite_master WHERE type = 'table' AND name = 'staged_users'",
