@@ -30,6 +30,7 @@ use crate::AppError;
 pub use crate::domain::import::{RowProblem, RowStream, SourceRow};
 
 mod body;
+mod parse_ahead;
 mod people;
 mod phases;
 mod seen_keys;
