@@ -1,5 +1,5 @@
 //! A bulk import's rows parsed on a thread of their own, ahead of the
-//! engine's reading thread. Reading a row is two steps of about equal cost:
+//! engine's reading thread. Reading a row is two steps of comparable cost:
 //! parsing it (JSON or CSV into a record) and preparing it (checks, keys,
 //! the unchanged-row filter). On one thread, a re-sync of 100,000 rows kept
 //! one core busy for its whole staging while the writer, with a tenth of
@@ -41,9 +41,10 @@ pub(super) enum Spent {
     Done,
 }
 
-/// A bulk import's rows as they are read: parsed ahead on a thread of their
-/// own ([`Rows::parsed_ahead`]) or in line, as the reader asks (a small
-/// request, whose rows a thread would only hand from one core to another).
+/// An import's rows as they are read: parsed ahead on a thread of their own
+/// ([`Rows::parsed_ahead`]) or in line, as the reader asks for them (a small
+/// request; a bulk import of people new to the enterprise, whose writer
+/// keeps the other core busy).
 pub(super) enum Rows {
     InLine(RowStream),
     Ahead(ParsedAhead),
@@ -184,10 +185,10 @@ fn parse(mut rows: RowStream, chunk_to: SyncSender<Parsed>, spent: &Receiver<Spe
             break;
         }
     }
-    // The reader learns the rows ended when this sender is gone.
+    // Nothing more to send; the source (a request body's buffer) is freed
+    // here too. Then what comes back, until the reader's last.
     drop(chunk_to);
     drop(rows);
-    // Until the reader has handed back its last.
     let _ = spent.iter().any(free);
 }
 

@@ -444,8 +444,8 @@ fn unchanged_candidate<'a>(
 /// own reads, decodes, parses and checks them, a batch at a time, while this
 /// one (the writer) inserts: the two cores share the work, and the channel's
 /// bound keeps memory flat. With the unchanged-row filter on, a third parses
-/// ahead of the reader (see [`Rows::parsed_ahead`]). A small one is prepared here, in line. `people`
-/// are those [`People::serve`] `request`.
+/// ahead of the reader (see [`Rows::parsed_ahead`]). A small one is prepared
+/// here, in line. `people` are those [`People::serve`] `request`.
 pub(super) fn stage(
     txn: &Connection,
     request: &StagedRequest,
@@ -494,8 +494,8 @@ pub(super) fn stage(
     // by the thread that allocated it stays in that thread's caches for the
     // next rows, where freed by the writer it went back to the reader's
     // arena under its lock and every allocation took malloc's slow path (a
-    // fifth of reading a large file).
-    // Most of their text is the parsing thread's, where they go on.
+    // fifth of reading a large file). With a parsing thread beside the
+    // reader (below), most of their text is that thread's: they go on to it.
     let (inserted_batches, to_drop) = std::sync::mpsc::channel::<Vec<StagedRow>>();
     let preparing = std::thread::Builder::new()
         .name("import-reader".into())
