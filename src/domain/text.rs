@@ -7,6 +7,19 @@ pub const MAX_TEXT_CHARS: usize = 500;
 /// Most warnings kept for one run; the rest are summarised in one more line.
 pub const MAX_WARNINGS: usize = 20;
 
+/// `str::trim`, answering at once for the usual value, one that begins and ends
+/// with a printable ASCII character: `str::trim` decodes each end through a
+/// generic Unicode searcher, a sixth of the time a re-sync spent checking its
+/// 100,000 rows (each row's fields are trimmed several times).
+pub fn trim(text: &str) -> &str {
+    let printable_ascii = |byte: &u8| (b'!'..=b'~').contains(byte);
+    match text.as_bytes() {
+        [only] if printable_ascii(only) => text,
+        [first, .., last] if printable_ascii(first) && printable_ascii(last) => text,
+        _ => text.trim(),
+    }
+}
+
 /// `text` cut to at most `max_chars` characters, saying how much was cut.
 pub fn clip(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
@@ -72,7 +85,27 @@ mod tests {
         assert_eq!(kept[20], "… 5 more");
     }
 
+    #[test]
+    fn trimming_removes_unicode_whitespace_at_either_end_only() {
+        for (raw, trimmed) in [
+            ("", ""),
+            ("a", "a"),
+            (" a", "a"),
+            ("a\u{b}", "a"),
+            ("\u{a0}é b\u{3000}", "é b"),
+            ("é", "é"),
+            ("\u{7f}x", "\u{7f}x"),
+        ] {
+            assert_eq!(trim(raw), trimmed, "{raw:?}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn trimming_agrees_with_the_standard_library(text in "\\PC{0,6}|[ -~\\s\u{85}\u{a0}\u{2000}-\u{200b}]{0,6}") {
+            prop_assert_eq!(trim(&text), text.trim());
+        }
+
         #[test]
         fn any_list_stays_within_its_bounds(
             texts in proptest::collection::vec(".{0,2000}", 0..60),

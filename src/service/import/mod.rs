@@ -20,7 +20,7 @@ use rusqlite::Connection;
 use crate::domain::import::{
     ImportMode, ImportReport, ImportSource, NotAppliedCode, RowError, RowErrorCode,
 };
-use crate::domain::EnterpriseId;
+use crate::domain::{text, EnterpriseId};
 use crate::service::Services;
 use crate::AppError;
 
@@ -197,16 +197,12 @@ impl<'a> KeyIndex<'a> {
 
 /// A text field trimmed, blank meaning "not given", without copying it.
 pub(crate) fn cleaned(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    value.as_deref().map(text::trim).filter(|v| !v.is_empty())
 }
 
 /// Trims a text field; blank means "not given".
 pub(crate) fn clean(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
+    cleaned(value).map(str::to_string)
 }
 
 /// Checks a text field's length; reports and returns false when too long.

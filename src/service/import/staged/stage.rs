@@ -43,9 +43,11 @@ impl StoreIndex {
     }
 
     fn resolve(&self, reference: &str) -> Option<String> {
-        reference
-            .parse::<crate::domain::StoreId>()
-            .ok()
+        // Every form of a UUID has 32 characters or more: a store code, as
+        // nearly every row gives, skips the attempt (and the error it makes).
+        (reference.len() >= 32)
+            .then(|| reference.parse::<crate::domain::StoreId>().ok())
+            .flatten()
             .map(|id| id.to_string())
             .filter(|id| self.ids.contains(id))
             .or_else(|| self.by_external.get(reference).cloned())
