@@ -28,7 +28,7 @@ mod known;
 mod matching;
 mod page_cache;
 
-pub use page_cache::with_cache_for_writing;
+pub use page_cache::{with_cache_for_streaming, with_cache_for_writing};
 
 use page_cache::*;
 

@@ -79,8 +79,9 @@ impl StagedRequest {
 
     /// Whether this is a bulk import of rows the process holds already (a
     /// request body): they bound its size, so the writer's cache may widen
-    /// to what it writes (`staging::with_cache_for_writing`). A stream keeps
-    /// the fixed cache, which bounds its memory.
+    /// to what it writes (`staging::with_cache_for_writing`). A stream writes
+    /// with a narrower one (`staging::with_cache_for_streaming`), which bounds
+    /// its memory.
     fn holds_bulk_rows(&self) -> bool {
         self.expected_rows.is_some() && self.bulk()
     }
@@ -470,6 +471,8 @@ fn run_staged(
         };
         if request.holds_bulk_rows() {
             staging::with_cache_for_writing(txn, written, &mut write_changes)?;
+        } else if request.bulk() {
+            staging::with_cache_for_streaming(txn, &mut write_changes)?;
         } else {
             write_changes()?;
         }
