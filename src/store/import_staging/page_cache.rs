@@ -92,7 +92,7 @@ pub(super) fn with_sort_helper<T>(
 /// takes once filled. A million new people from a file went in as fast with
 /// this cache as with the writer's 32 MiB (7.4-7.9 s against 7.3-7.8 s in
 /// alternating rounds), and the import's peak RSS fell from 90-92 to 77-79 MiB.
-const STREAM_WRITING_CACHE: i64 = -16 * 1024;
+const STREAM_WRITING_CACHE: i64 = -(crate::store::database::WRITER_CACHE_KIB / 2);
 
 /// Runs `work` (writing the changes of a bulk import from a stream) with the
 /// main page cache limited to [`STREAM_WRITING_CACHE`], then gives the cache
