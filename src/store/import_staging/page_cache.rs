@@ -128,23 +128,19 @@ pub fn with_cache_for_writing<T, E: From<rusqlite::Error>>(
     people: usize,
     work: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E> {
-    let kept: i64 = conn.query_row("PRAGMA main.cache_size", [], |r| r.get(0))?;
-    let kept_kib = kib(kept);
+    let current: i64 = conn.query_row("PRAGMA main.cache_size", [], |r| r.get(0))?;
     let wanted_kib = i64::try_from(people)
         .unwrap_or(i64::MAX)
         .saturating_mul(CACHE_PER_PERSON_WRITTEN)
         / 1024;
     let size = wanted_kib.min(MAX_WRITING_CACHE_KIB);
-    if size <= kept_kib {
+    if size <= kib(current) {
         return work();
     }
-    conn.execute_batch(&format!("PRAGMA main.cache_size = -{size}"))?;
-    let outcome = work();
-    // Narrowed inside the transaction (only its commit follows), the cache
-    // keeps its dirty pages until then; the writer frees them after a bulk
-    // import (`Db::release_writer_cache`).
-    conn.execute_batch(&format!("PRAGMA main.cache_size = {kept}"))?;
-    outcome
+    // Narrowed again inside the transaction (only its commit follows), the
+    // cache keeps its dirty pages until then; the writer frees them after a
+    // bulk import (`Db::release_writer_cache`).
+    with_page_cache(conn, -size, work)
 }
 
 #[cfg(test)]
